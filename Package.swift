@@ -1,0 +1,53 @@
+// swift-tools-version: 6.0
+// gpuinfer: CNN inference on OpenCL devices with a pure-Swift reference backend.
+import PackageDescription
+
+let package = Package(
+    name: "gpuinfer",
+    platforms: [.macOS(.v13)],
+    products: [
+        .library(name: "GPUInfer", targets: ["GPUInfer"]),
+        .executable(name: "gpuinfer", targets: ["gpuinfer"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
+    ],
+    targets: [
+        // System libraries (Debian: ocl-icd-opencl-dev opencl-headers libclblast-dev libturbojpeg0-dev).
+        .systemLibrary(name: "COpenCL", path: "Sources/COpenCL"),
+        .systemLibrary(name: "CCLBlast", path: "Sources/CCLBlast"),
+        .systemLibrary(name: "CTurboJPEG", path: "Sources/CTurboJPEG"),
+
+        // Swift generated from onnx.proto (scripts/generate-onnx-proto.sh regenerates it).
+        .target(
+            name: "ONNXProto",
+            dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            path: "Sources/ONNXProto"
+        ),
+
+        // OpenCL C sources in Kernels/*.cl, embedded as Swift string constants at build time.
+        .executableTarget(name: "EmbedKernelsTool", path: "Sources/EmbedKernelsTool"),
+        .plugin(name: "EmbedKernels", capability: .buildTool(), dependencies: ["EmbedKernelsTool"]),
+        .target(name: "GPUInferKernels", path: "Kernels", plugins: ["EmbedKernels"]),
+
+        .target(
+            name: "GPUInfer",
+            dependencies: [
+                "COpenCL", "CCLBlast", "CTurboJPEG", "ONNXProto", "GPUInferKernels",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ],
+            path: "Sources/GPUInfer"
+        ),
+        .executableTarget(
+            name: "gpuinfer",
+            dependencies: ["GPUInfer", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Sources/gpuinfer"
+        ),
+        .testTarget(
+            name: "GPUInferTests",
+            dependencies: ["GPUInfer"],
+            path: "Tests/GPUInferTests"
+        ),
+    ]
+)

@@ -1,0 +1,307 @@
+// Reads an ONNX ModelProto (swift-protobuf) into the graph IR, validating everything that comes
+// from the file: tensor sizes, data types, external-data paths, opsets and graph structure.
+import Foundation
+import ONNXProto
+import SwiftProtobuf
+
+/// Reads ONNX files.
+public enum ONNXLoader {
+    /// Opset range of the default domain that the engine accepts.
+    public static let supportedOpsets = 7...25
+    /// Largest element count accepted for one tensor (2^40 elements is refused).
+    static let maxElements = 1 << 36
+
+    /// Loads a model file. External data files are resolved relative to the model's folder.
+    public static func load(path: String) throws -> Graph {
+        let url = URL(fileURLWithPath: path)
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
+            throw GPUInferError.io(path: path, reason: "no such file")
+        }
+        guard !isDir.boolValue else { throw GPUInferError.io(path: path, reason: "is a directory, not an ONNX file") }
+        let data: Data
+        do { data = try Data(contentsOf: url, options: .mappedIfSafe) } catch {
+            throw GPUInferError.io(path: path, reason: "cannot read: \(error.localizedDescription)")
+        }
+        return try load(data: data, name: url.lastPathComponent, baseDirectory: url.deletingLastPathComponent())
+    }
+
+    /// Loads a serialized model. `baseDirectory` is where external data files live.
+    public static func load(data: Data, name: String = "<memory>", baseDirectory: URL? = nil) throws -> Graph {
+        let model: Onnx_ModelProto
+        do {
+            var options = BinaryDecodingOptions()
+            options.messageDepthLimit = 64
+            model = try Onnx_ModelProto(serializedBytes: data, options: options)
+        } catch {
+            throw GPUInferError.invalidModel(location: name, reason: "not a valid ONNX protobuf (\(error)); the file may be truncated or corrupt")
+        }
+        guard model.hasGraph else {
+            throw GPUInferError.invalidModel(location: name, reason: "no graph in the model (is this an ONNX file?)")
+        }
+        var opsets: [String: Int] = [:]
+        for o in model.opsetImport {
+            let domain = o.domain == "ai.onnx" ? "" : o.domain
+            opsets[domain] = Int(clamping: o.version)
+        }
+        let opset = opsets[""] ?? (model.opsetImport.isEmpty ? 0 : -1)
+        guard supportedOpsets.contains(opset) else {
+            throw GPUInferError.invalidModel(location: name, reason: "default-domain opset \(opset) is outside the supported range \(supportedOpsets.lowerBound)...\(supportedOpsets.upperBound)")
+        }
+        let context = Context(name: name, baseDirectory: baseDirectory)
+        let g = model.graph
+        var initializers: [String: Tensor] = [:]
+        for t in g.initializer {
+            guard !t.name.isEmpty else { throw GPUInferError.invalidModel(location: name, reason: "an initializer has no name") }
+            guard initializers[t.name] == nil else {
+                throw GPUInferError.invalidModel(location: "\(name) initializer '\(t.name)'", reason: "duplicate initializer name")
+            }
+            initializers[t.name] = try tensor(t, context: context)
+        }
+        if !g.sparseInitializer.isEmpty {
+            throw GPUInferError.invalidModel(location: name, reason: "sparse initializers are not supported")
+        }
+        var seenInputs = Set<String>()
+        var inputs: [ValueInfo] = []
+        for vi in g.input {
+            guard seenInputs.insert(vi.name).inserted else {
+                throw GPUInferError.invalidModel(location: "\(name) input '\(vi.name)'", reason: "duplicate graph input")
+            }
+            inputs.append(try valueInfo(vi, context: context))
+        }
+        let outputs = try g.output.map { try valueInfo($0, context: context) }
+        let nodes = try g.node.enumerated().map { i, n in try node(n, index: i, context: context) }
+        var functions: [String: GraphFunction] = [:]
+        for f in model.functions {
+            var fopsets: [String: Int] = [:]
+            for o in f.opsetImport { fopsets[o.domain == "ai.onnx" ? "" : o.domain] = Int(clamping: o.version) }
+            var defaults: [String: Attribute] = [:]
+            for a in f.attributeProto { defaults[a.name] = try attribute(a, node: "function \(f.name)", context: context) }
+            let fnodes = try f.node.enumerated().map { i, n in try node(n, index: i, context: context) }
+            functions[f.domain + "::" + f.name] = GraphFunction(
+                name: f.name, domain: f.domain, inputs: f.input, outputs: f.output,
+                attributeNames: f.attribute, attributeDefaults: defaults, nodes: fnodes, opsets: fopsets)
+        }
+        var metadata: [String: String] = [:]
+        for p in model.metadataProps { metadata[p.key] = p.value }
+        var graph = Graph(nodes: nodes, inputs: inputs, outputs: outputs, initializers: initializers,
+                          opset: opset, opsets: opsets, functions: functions, metadata: metadata)
+        for o in outputs where o.name.isEmpty {
+            throw GPUInferError.invalidModel(location: name, reason: "a graph output has no name")
+        }
+        try graph.sortTopologically()
+        let produced = Set(graph.nodes.flatMap(\.outputs)).union(graph.initializers.keys).union(graph.inputs.map(\.name))
+        for o in outputs where !produced.contains(o.name) {
+            throw GPUInferError.invalidModel(location: "\(name) output '\(o.name)'", reason: "no node, initializer or input produces this graph output")
+        }
+        return graph
+    }
+
+    struct Context {
+        let name: String
+        let baseDirectory: URL?
+    }
+
+    static func valueInfo(_ vi: Onnx_ValueInfoProto, context: Context) throws -> ValueInfo {
+        guard vi.hasType, case .tensorType(let tt)? = vi.type.value else {
+            return ValueInfo(name: vi.name, dtype: nil, dims: nil)
+        }
+        let dtype = DType(onnx: Int(tt.elemType))
+        guard tt.hasShape else { return ValueInfo(name: vi.name, dtype: dtype, dims: nil) }
+        var dims: [Int?] = []
+        var names: [String?] = []
+        for d in tt.shape.dim {
+            switch d.value {
+            case let .dimValue(v)?:
+                guard v >= 0, v < maxElements else {
+                    throw GPUInferError.invalidModel(location: "\(context.name) value '\(vi.name)'", reason: "dimension \(v) is negative or too large")
+                }
+                dims.append(Int(v))
+                names.append(nil)
+            case let .dimParam(p)?:
+                dims.append(nil)
+                names.append(p)
+            case nil:
+                dims.append(nil)
+                names.append(nil)
+            }
+        }
+        return ValueInfo(name: vi.name, dtype: dtype, dims: dims, dimNames: names)
+    }
+
+    static func node(_ n: Onnx_NodeProto, index: Int, context: Context) throws -> Node {
+        let label = n.name.isEmpty ? "#\(index) \(n.opType)" : n.name
+        var attrs: [String: Attribute] = [:]
+        for a in n.attribute {
+            guard attrs[a.name] == nil else {
+                throw GPUInferError.invalidModel(location: "\(context.name) node '\(label)'", reason: "duplicate attribute '\(a.name)'")
+            }
+            attrs[a.name] = try attribute(a, node: label, context: context)
+        }
+        return Node(name: n.name.isEmpty ? "\(n.opType)_\(index)" : n.name, opType: n.opType, domain: n.domain,
+                    inputs: n.input, outputs: n.output, attributes: attrs)
+    }
+
+    static func attribute(_ a: Onnx_AttributeProto, node: String, context: Context) throws -> Attribute {
+        if !a.refAttrName.isEmpty { return .reference(a.refAttrName) }
+        let ints: () throws -> [Int] = {
+            try a.ints.map { v in
+                guard let i = Int(exactly: v) else { throw GPUInferError.invalidModel(location: "node '\(node)'", reason: "attribute \(a.name) out of range") }
+                return i
+            }
+        }
+        switch a.type {
+        case .int: return .int(Int(clamping: a.i))
+        case .float: return .float(a.f)
+        case .string: return .string(String(decoding: a.s, as: UTF8.self))
+        case .ints: return .ints(try ints())
+        case .floats: return .floats(a.floats)
+        case .strings: return .strings(a.strings.map { String(decoding: $0, as: UTF8.self) })
+        case .tensor: return .tensor(try tensor(a.t, context: context))
+        case .undefined:
+            // Older exporters leave `type` unset; infer it from the fields present.
+            if a.hasI { return .int(Int(clamping: a.i)) }
+            if a.hasF { return .float(a.f) }
+            if a.hasS { return .string(String(decoding: a.s, as: UTF8.self)) }
+            if a.hasT { return .tensor(try tensor(a.t, context: context)) }
+            if !a.ints.isEmpty { return .ints(try ints()) }
+            if !a.floats.isEmpty { return .floats(a.floats) }
+            return .unsupported("undefined")
+        default:
+            return .unsupported("\(a.type)")
+        }
+    }
+
+    /// Reads a serialized TensorProto file (the `.pb` files of ONNX backend tests).
+    public static func loadTensor(path: String) throws -> Tensor {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw GPUInferError.io(path: path, reason: "cannot read")
+        }
+        let proto: Onnx_TensorProto
+        do { proto = try Onnx_TensorProto(serializedBytes: data) } catch {
+            throw GPUInferError.invalidModel(location: path, reason: "not a TensorProto: \(error)")
+        }
+        let url = URL(fileURLWithPath: path)
+        return try tensor(proto, context: Context(name: url.lastPathComponent, baseDirectory: url.deletingLastPathComponent()))
+    }
+
+    /// Converts a TensorProto, checking that its byte size matches its dims.
+    public static func tensor(_ t: Onnx_TensorProto, location: String = "<tensor>", baseDirectory: URL? = nil) throws -> Tensor {
+        try tensor(t, context: Context(name: location, baseDirectory: baseDirectory))
+    }
+
+    static func tensor(_ t: Onnx_TensorProto, context: Context) throws -> Tensor {
+        let where_ = "\(context.name) tensor '\(t.name)'"
+        var shape: [Int] = []
+        for d in t.dims {
+            guard d >= 0 else { throw GPUInferError.invalidModel(location: where_, reason: "negative dimension \(d)") }
+            guard d < maxElements else { throw GPUInferError.invalidModel(location: where_, reason: "dimension \(d) is too large") }
+            shape.append(Int(d))
+        }
+        guard let count = Shape.checkedCount(shape), count <= maxElements else {
+            throw GPUInferError.invalidModel(location: where_, reason: "\(shape) has too many elements")
+        }
+        guard let dtype = DType(onnx: Int(t.dataType)) else {
+            throw GPUInferError.unsupportedDType(DType.onnxName(Int(t.dataType)), location: where_)
+        }
+        var raw: Data? = t.hasRawData ? t.rawData : nil
+        if t.dataLocation == .external {
+            raw = try externalData(t, context: context, where_: where_)
+        }
+        if let raw {
+            let expected = count * dtype.onnxByteSize
+            guard raw.count == expected else {
+                throw GPUInferError.invalidModel(location: where_, reason: "raw data has \(raw.count) bytes, \(dtype)\(shape) needs \(expected)")
+            }
+            return decodeRaw(raw, dtype: dtype, shape: shape, count: count)
+        }
+        func check(_ n: Int) throws {
+            guard n == count else {
+                throw GPUInferError.invalidModel(location: where_, reason: "has \(n) values, shape \(shape) needs \(count)")
+            }
+        }
+        switch dtype {
+        case .float32:
+            try check(t.floatData.count)
+            return Tensor(shape: shape, floats: t.floatData)
+        case .int64:
+            try check(t.int64Data.count)
+            return Tensor(shape: shape, ints: t.int64Data)
+        case .uint32:
+            try check(t.uint64Data.count)
+            return Tensor(shape: shape, ints: t.uint64Data.map { Int64(truncatingIfNeeded: $0) }, dtype: dtype)
+        default:
+            try check(t.int32Data.count)
+            return Tensor(shape: shape, ints: t.int32Data.map { Int64($0) }, dtype: dtype)
+        }
+    }
+
+    static func decodeRaw(_ raw: Data, dtype: DType, shape: [Int], count: Int) -> Tensor {
+        raw.withUnsafeBytes { (p: UnsafeRawBufferPointer) -> Tensor in
+            switch dtype {
+            case .float32:
+                return Tensor(shape: shape, floats: (0..<count).map { Float(bitPattern: UInt32(littleEndian: p.loadUnaligned(fromByteOffset: 4 * $0, as: UInt32.self))) })
+            case .int64:
+                return Tensor(shape: shape, ints: (0..<count).map { Int64(littleEndian: p.loadUnaligned(fromByteOffset: 8 * $0, as: Int64.self)) })
+            case .int32:
+                return Tensor(shape: shape, ints: (0..<count).map { Int64(Int32(littleEndian: p.loadUnaligned(fromByteOffset: 4 * $0, as: Int32.self))) }, dtype: dtype)
+            case .uint32:
+                return Tensor(shape: shape, ints: (0..<count).map { Int64(UInt32(littleEndian: p.loadUnaligned(fromByteOffset: 4 * $0, as: UInt32.self))) }, dtype: dtype)
+            case .int16:
+                return Tensor(shape: shape, ints: (0..<count).map { Int64(Int16(littleEndian: p.loadUnaligned(fromByteOffset: 2 * $0, as: Int16.self))) }, dtype: dtype)
+            case .uint16:
+                return Tensor(shape: shape, ints: (0..<count).map { Int64(UInt16(littleEndian: p.loadUnaligned(fromByteOffset: 2 * $0, as: UInt16.self))) }, dtype: dtype)
+            case .int8:
+                return Tensor(shape: shape, ints: (0..<count).map { Int64(Int8(bitPattern: p[$0])) }, dtype: dtype)
+            case .uint8, .bool:
+                return Tensor(shape: shape, ints: (0..<count).map { Int64(p[$0]) }, dtype: dtype)
+            }
+        }
+    }
+
+    /// Reads a tensor's external data, refusing paths that leave the model's folder.
+    static func externalData(_ t: Onnx_TensorProto, context: Context, where_: String) throws -> Data {
+        var location: String?
+        var offset = 0
+        var length: Int?
+        for e in t.externalData {
+            switch e.key {
+            case "location": location = e.value
+            case "offset":
+                guard let v = Int(e.value), v >= 0 else { throw GPUInferError.invalidModel(location: where_, reason: "bad external data offset '\(e.value)'") }
+                offset = v
+            case "length":
+                guard let v = Int(e.value), v >= 0 else { throw GPUInferError.invalidModel(location: where_, reason: "bad external data length '\(e.value)'") }
+                length = v
+            default: break
+            }
+        }
+        guard let location, !location.isEmpty else {
+            throw GPUInferError.invalidModel(location: where_, reason: "external data without a location")
+        }
+        guard let base = context.baseDirectory else {
+            throw GPUInferError.invalidModel(location: where_, reason: "external data '\(location)' but the model was not loaded from a file")
+        }
+        let components = location.split(separator: "/", omittingEmptySubsequences: true)
+        if location.hasPrefix("/") || location.contains("\\") || components.contains("..") || location.contains("\0") {
+            throw GPUInferError.invalidModel(location: where_, reason: "external data path '\(location)' leaves the model's folder; refused")
+        }
+        let url = base.appendingPathComponent(location)
+        let resolvedBase = base.resolvingSymlinksInPath().standardizedFileURL.path
+        let resolved = url.resolvingSymlinksInPath().standardizedFileURL.path
+        guard resolved.hasPrefix(resolvedBase.hasSuffix("/") ? resolvedBase : resolvedBase + "/") else {
+            throw GPUInferError.invalidModel(location: where_, reason: "external data path '\(location)' resolves outside the model's folder; refused")
+        }
+        guard let handle = FileHandle(forReadingAtPath: url.path) else {
+            throw GPUInferError.io(path: url.path, reason: "cannot open external data file for \(where_)")
+        }
+        defer { try? handle.close() }
+        let size = Int((try? handle.seekToEnd()) ?? 0)
+        let n = length ?? (size - offset)
+        guard offset <= size, n >= 0, offset + n <= size else {
+            throw GPUInferError.invalidModel(location: where_, reason: "external data range \(offset)+\(n) is outside '\(location)' (\(size) bytes)")
+        }
+        try handle.seek(toOffset: UInt64(offset))
+        return try handle.read(upToCount: n) ?? Data()
+    }
+}

@@ -1,0 +1,107 @@
+// Enumerates every OpenCL platform and device. PoCL and each GPU driver are separate platforms;
+// devices get one global index across all of them, in platform order.
+import COpenCL
+
+/// One OpenCL device, as found on one platform.
+/// @unchecked Sendable: platform and device ids are process-lifetime identifiers, never freed.
+public struct CLDeviceInfo: @unchecked Sendable, CustomStringConvertible {
+    /// Global index across all platforms (`--device N`).
+    public let index: Int
+    public let platformName: String
+    public let platformVersion: String
+    public let name: String
+    public let vendor: String
+    public let driverVersion: String
+    public let deviceVersion: String
+    public let type: String
+    public let isGPU: Bool
+    public let computeUnits: Int
+    public let globalMemory: UInt64
+    public let maxAllocation: UInt64
+    public let maxWorkGroupSize: Int
+    public let localMemory: UInt64
+    let platformID: cl_platform_id
+    let deviceID: cl_device_id
+
+    public var description: String { "\(name) (\(platformName))" }
+
+    /// Lists every device of every platform. No platform at all is an empty list, not an error.
+    public static func all() throws -> [CLDeviceInfo] {
+        var count: cl_uint = 0
+        let status = clGetPlatformIDs(0, nil, &count)
+        if status == -1001 /* CL_PLATFORM_NOT_FOUND_KHR */ || count == 0 { return [] }
+        try clCheck(status, "clGetPlatformIDs")
+        var platforms = [cl_platform_id?](repeating: nil, count: Int(count))
+        try clCheck(clGetPlatformIDs(count, &platforms, nil), "clGetPlatformIDs")
+        var result: [CLDeviceInfo] = []
+        for case let platform? in platforms {
+            var n: cl_uint = 0
+            let s = clGetDeviceIDs(platform, cl_device_type(CL_DEVICE_TYPE_ALL), 0, nil, &n)
+            if s == CL_DEVICE_NOT_FOUND || n == 0 { continue }
+            try clCheck(s, "clGetDeviceIDs")
+            var devices = [cl_device_id?](repeating: nil, count: Int(n))
+            try clCheck(clGetDeviceIDs(platform, cl_device_type(CL_DEVICE_TYPE_ALL), n, &devices, nil), "clGetDeviceIDs")
+            let pname = platformString(platform, cl_platform_info(CL_PLATFORM_NAME))
+            let pversion = platformString(platform, cl_platform_info(CL_PLATFORM_VERSION))
+            for case let device? in devices {
+                let type: cl_device_type = deviceValue(device, cl_device_info(CL_DEVICE_TYPE)) ?? 0
+                let typeName: String
+                if type & cl_device_type(CL_DEVICE_TYPE_GPU) != 0 { typeName = "GPU" }
+                else if type & cl_device_type(CL_DEVICE_TYPE_CPU) != 0 { typeName = "CPU" }
+                else if type & cl_device_type(CL_DEVICE_TYPE_ACCELERATOR) != 0 { typeName = "accelerator" }
+                else { typeName = "other" }
+                let units: cl_uint = deviceValue(device, cl_device_info(CL_DEVICE_MAX_COMPUTE_UNITS)) ?? 1
+                let mem: cl_ulong = deviceValue(device, cl_device_info(CL_DEVICE_GLOBAL_MEM_SIZE)) ?? 0
+                let alloc: cl_ulong = deviceValue(device, cl_device_info(CL_DEVICE_MAX_MEM_ALLOC_SIZE)) ?? 0
+                let wg: Int = deviceValue(device, cl_device_info(CL_DEVICE_MAX_WORK_GROUP_SIZE)) ?? 1
+                let local: cl_ulong = deviceValue(device, cl_device_info(CL_DEVICE_LOCAL_MEM_SIZE)) ?? 0
+                result.append(CLDeviceInfo(
+                    index: result.count, platformName: pname, platformVersion: pversion,
+                    name: deviceString(device, cl_device_info(CL_DEVICE_NAME)),
+                    vendor: deviceString(device, cl_device_info(CL_DEVICE_VENDOR)),
+                    driverVersion: deviceString(device, cl_device_info(CL_DRIVER_VERSION)),
+                    deviceVersion: deviceString(device, cl_device_info(CL_DEVICE_VERSION)),
+                    type: typeName, isGPU: typeName == "GPU", computeUnits: Int(units),
+                    globalMemory: UInt64(mem), maxAllocation: UInt64(alloc), maxWorkGroupSize: wg,
+                    localMemory: UInt64(local), platformID: platform, deviceID: device))
+            }
+        }
+        return result
+    }
+
+    private static func platformString(_ p: cl_platform_id, _ param: cl_platform_info) -> String {
+        var size = 0
+        guard clGetPlatformInfo(p, param, 0, nil, &size) == CL_SUCCESS, size > 0 else { return "" }
+        var bytes = [CChar](repeating: 0, count: size + 1)
+        guard clGetPlatformInfo(p, param, size, &bytes, nil) == CL_SUCCESS else { return "" }
+        return String(decoding: bytes.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            .trimmingCharacters(in: " ")
+    }
+
+    static func deviceString(_ d: cl_device_id, _ param: cl_device_info) -> String {
+        var size = 0
+        guard clGetDeviceInfo(d, param, 0, nil, &size) == CL_SUCCESS, size > 0 else { return "" }
+        var bytes = [CChar](repeating: 0, count: size + 1)
+        guard clGetDeviceInfo(d, param, size, &bytes, nil) == CL_SUCCESS else { return "" }
+        return String(decoding: bytes.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            .trimmingCharacters(in: " ")
+    }
+
+    static func deviceValue<T: BitwiseCopyable>(_ d: cl_device_id, _ param: cl_device_info) -> T? {
+        var value: UInt64 = 0
+        let ok = withUnsafeMutableBytes(of: &value) { raw -> Bool in
+            clGetDeviceInfo(d, param, MemoryLayout<T>.size, raw.baseAddress, nil) == CL_SUCCESS
+        }
+        guard ok else { return nil }
+        return withUnsafeBytes(of: value) { $0.loadUnaligned(as: T.self) }
+    }
+}
+
+extension String {
+    func trimmingCharacters(in set: Character) -> String {
+        var s = Substring(self)
+        while s.first == set { s.removeFirst() }
+        while s.last == set { s.removeLast() }
+        return String(s)
+    }
+}

@@ -1,0 +1,251 @@
+// OpenCL handles (context, queue, buffer, program, kernel, event), each a final class that
+// releases its handle in deinit.
+//
+// Concurrency: these classes are @unchecked Sendable because OpenCL's context, queue, buffer and
+// program objects are thread-safe by the OpenCL 1.2 spec (appendix A.2). cl_kernel is not
+// (clSetKernelArg): a CLKernel's arguments are set once while a plan is built, and the plan
+// serialises its enqueues with a lock.
+import COpenCL
+import GPUInferKernels
+import Foundation
+
+/// A device buffer.
+public final class CLBuffer: @unchecked Sendable {
+    let mem: cl_mem
+    public let bytes: Int
+    init(mem: cl_mem, bytes: Int) {
+        self.mem = mem
+        self.bytes = bytes
+    }
+    deinit { clReleaseMemObject(mem) }
+}
+
+/// A compiled kernel object with its arguments.
+public final class CLKernel: @unchecked Sendable {
+    let kernel: cl_kernel
+    public let name: String
+    init(kernel: cl_kernel, name: String) {
+        self.kernel = kernel
+        self.name = name
+    }
+    deinit { clReleaseKernel(kernel) }
+
+    /// Sets argument `index` to a plain value (int, float, long).
+    public func set<T: BitwiseCopyable>(_ index: Int, _ value: T) throws {
+        let status = withUnsafeBytes(of: value) { raw in
+            clSetKernelArg(kernel, cl_uint(index), raw.count, raw.baseAddress)
+        }
+        try clCheck(status, "clSetKernelArg(\(index))", kernel: name)
+    }
+
+    /// Sets argument `index` to a buffer.
+    public func set(_ index: Int, buffer: CLBuffer) throws {
+        var mem: cl_mem? = buffer.mem
+        let status = clSetKernelArg(kernel, cl_uint(index), MemoryLayout<cl_mem>.size, &mem)
+        try clCheck(status, "clSetKernelArg(\(index))", kernel: name)
+    }
+
+    /// Sets argument `index` to `bytes` of __local memory.
+    public func setLocal(_ index: Int, bytes: Int) throws {
+        try clCheck(clSetKernelArg(kernel, cl_uint(index), bytes, nil), "clSetKernelArg(\(index), local)", kernel: name)
+    }
+}
+
+/// A built program for one device.
+final class CLProgram: @unchecked Sendable {
+    let program: cl_program
+    let name: String
+    init(program: cl_program, name: String) {
+        self.program = program
+        self.name = name
+    }
+    deinit { clReleaseProgram(program) }
+}
+
+/// An OpenCL event, kept for profiling.
+public final class CLEvent: @unchecked Sendable {
+    let event: cl_event
+    init(event: cl_event) { self.event = event }
+    deinit { clReleaseEvent(event) }
+
+    /// Start→end time of the command in nanoseconds (needs a profiling queue).
+    public func durationNanoseconds() throws -> UInt64 {
+        var start: cl_ulong = 0
+        var end: cl_ulong = 0
+        try clCheck(clGetEventProfilingInfo(event, cl_profiling_info(CL_PROFILING_COMMAND_START), 8, &start, nil), "clGetEventProfilingInfo")
+        try clCheck(clGetEventProfilingInfo(event, cl_profiling_info(CL_PROFILING_COMMAND_END), 8, &end, nil), "clGetEventProfilingInfo")
+        return end >= start ? UInt64(end - start) : 0
+    }
+}
+
+/// A context and an in-order command queue on one device, with its programs.
+public final class CLRuntime: @unchecked Sendable {
+    public let device: CLDeviceInfo
+    let context: cl_context
+    let queue: cl_command_queue
+    public let profiling: Bool
+    let programCache: ProgramCache
+    private let lock = NSLock()
+    private var programs: [String: CLProgram] = [:]
+
+    /// Opens `device`; `profiling` enables per-command timing events.
+    public init(device: CLDeviceInfo, profiling: Bool = false, cache: ProgramCache = .default) throws {
+        self.device = device
+        self.profiling = profiling
+        self.programCache = cache
+        var status: cl_int = 0
+        var properties: [cl_context_properties] = [
+            cl_context_properties(CL_CONTEXT_PLATFORM), cl_context_properties(Int(bitPattern: UnsafeRawPointer(device.platformID))), 0,
+        ]
+        var dev: cl_device_id? = device.deviceID
+        guard let ctx = clCreateContext(&properties, 1, &dev, nil, nil, &status), status == CL_SUCCESS else {
+            throw GPUInferError.openCL(status: status, call: "clCreateContext", kernel: nil)
+        }
+        let props: cl_command_queue_properties = profiling ? cl_command_queue_properties(CL_QUEUE_PROFILING_ENABLE) : 0
+        guard let q = clCreateCommandQueue(ctx, device.deviceID, props, &status), status == CL_SUCCESS else {
+            clReleaseContext(ctx)
+            throw GPUInferError.openCL(status: status, call: "clCreateCommandQueue", kernel: nil)
+        }
+        context = ctx
+        queue = q
+    }
+
+    deinit {
+        clFinish(queue)
+        clReleaseCommandQueue(queue)
+        clReleaseContext(context)
+    }
+
+    /// Allocates an uninitialised buffer of `bytes` (at least 1 byte).
+    public func buffer(bytes: Int) throws -> CLBuffer {
+        let size = max(bytes, 4)
+        if UInt64(size) > device.maxAllocation && device.maxAllocation > 0 {
+            throw GPUInferError.outOfMemory(bytes: size, device: device.name)
+        }
+        var status: cl_int = 0
+        guard let mem = clCreateBuffer(context, cl_mem_flags(CL_MEM_READ_WRITE), size, nil, &status), status == CL_SUCCESS else {
+            if status == CL_MEM_OBJECT_ALLOCATION_FAILURE || status == CL_OUT_OF_RESOURCES || status == CL_OUT_OF_HOST_MEMORY
+                || status == CL_INVALID_BUFFER_SIZE {
+                throw GPUInferError.outOfMemory(bytes: size, device: device.name)
+            }
+            throw GPUInferError.openCL(status: status, call: "clCreateBuffer(\(size) bytes)", kernel: nil)
+        }
+        return CLBuffer(mem: mem, bytes: size)
+    }
+
+    /// A buffer holding `values`.
+    public func buffer<T: BitwiseCopyable>(_ values: [T]) throws -> CLBuffer {
+        let b = try buffer(bytes: values.count * MemoryLayout<T>.stride)
+        if !values.isEmpty { try write(b, values) }
+        return b
+    }
+
+    /// Blocking write of `values` at the start of `buffer`.
+    public func write<T: BitwiseCopyable>(_ buffer: CLBuffer, _ values: [T]) throws {
+        let bytes = values.count * MemoryLayout<T>.stride
+        guard bytes <= buffer.bytes else {
+            throw GPUInferError.invalidInput("write of \(bytes) bytes into a \(buffer.bytes)-byte buffer")
+        }
+        if bytes == 0 { return }
+        let status = values.withUnsafeBytes { raw in
+            clEnqueueWriteBuffer(queue, buffer.mem, cl_bool(CL_TRUE), 0, bytes, raw.baseAddress, 0, nil, nil)
+        }
+        try clCheck(status, "clEnqueueWriteBuffer")
+    }
+
+    /// Blocking read of `count` elements from the start of `buffer`.
+    public func read<T: BitwiseCopyable>(_ buffer: CLBuffer, count: Int, as: T.Type = T.self) throws -> [T] {
+        let bytes = count * MemoryLayout<T>.stride
+        guard bytes <= buffer.bytes else {
+            throw GPUInferError.invalidInput("read of \(bytes) bytes from a \(buffer.bytes)-byte buffer")
+        }
+        if count == 0 { return [] }
+        var status: cl_int = 0
+        let result = [T](unsafeUninitializedCapacity: count) { ptr, initialized in
+            status = clEnqueueReadBuffer(queue, buffer.mem, cl_bool(CL_TRUE), 0, bytes, UnsafeMutableRawPointer(ptr.baseAddress), 0, nil, nil)
+            initialized = count
+        }
+        try clCheck(status, "clEnqueueReadBuffer")
+        return result
+    }
+
+    /// Enqueues a device-side copy.
+    public func copy(from src: CLBuffer, to dst: CLBuffer, bytes: Int) throws {
+        guard bytes > 0 else { return }
+        try clCheck(clEnqueueCopyBuffer(queue, src.mem, dst.mem, 0, 0, bytes, 0, nil, nil), "clEnqueueCopyBuffer")
+    }
+
+    /// Waits for every enqueued command.
+    public func finish() throws { try clCheck(clFinish(queue), "clFinish") }
+
+    /// Builds (or fetches) the program for the kernel file `file` (Kernels/<file>.cl) with `options`.
+    func program(file: String, options: String = "") throws -> CLProgram {
+        let key = file + "\u{0}" + options
+        lock.lock()
+        defer { lock.unlock() }
+        if let p = programs[key] { return p }
+        guard let body = KernelLibrary.source(file) else {
+            throw GPUInferError.invalidModel(location: "kernel library", reason: "no kernel file '\(file).cl'")
+        }
+        let p = try programCache.build(runtime: self, name: file, source: body, options: KernelLibrary.baseOptions + " " + options)
+        programs[key] = p
+        return p
+    }
+
+    /// Creates a fresh kernel object for `name` in Kernels/<file>.cl.
+    public func kernel(_ name: String, file: String, options: String = "") throws -> CLKernel {
+        let p = try program(file: file, options: options)
+        var status: cl_int = 0
+        guard let k = clCreateKernel(p.program, name, &status), status == CL_SUCCESS else {
+            throw GPUInferError.openCL(status: status, call: "clCreateKernel", kernel: "\(file).cl:\(name)")
+        }
+        return CLKernel(kernel: k, name: name)
+    }
+
+    /// Enqueues `kernel` over `global` work-items (rounded up to a multiple of `local` when given).
+    @discardableResult
+    public func enqueue(_ kernel: CLKernel, global: [Int], local: [Int]? = nil, wantEvent: Bool = false) throws -> CLEvent? {
+        var g = global.map { max($0, 1) }
+        if let local {
+            for i in g.indices { g[i] = (g[i] + local[i] - 1) / local[i] * local[i] }
+        }
+        var event: cl_event?
+        let status = withUnsafeMutablePointer(to: &event) { eventPtr -> cl_int in
+            let ep: UnsafeMutablePointer<cl_event?>? = wantEvent ? eventPtr : nil
+            return g.withUnsafeBufferPointer { gp in
+                if let local {
+                    return local.withUnsafeBufferPointer { lp in
+                        clEnqueueNDRangeKernel(queue, kernel.kernel, cl_uint(g.count), nil, gp.baseAddress, lp.baseAddress, 0, nil, ep)
+                    }
+                }
+                return clEnqueueNDRangeKernel(queue, kernel.kernel, cl_uint(g.count), nil, gp.baseAddress, nil, 0, nil, ep)
+            }
+        }
+        try clCheck(status, "clEnqueueNDRangeKernel", kernel: kernel.name)
+        return event.map(CLEvent.init)
+    }
+
+    /// Number of programs built or loaded in this context.
+    public var loadedProgramCount: Int {
+        lock.lock()
+        defer { lock.unlock() }
+        return programs.count
+    }
+}
+
+/// The embedded kernel sources.
+enum KernelLibrary {
+    /// Build options for every program: strict IEEE math (no -cl-fast-relaxed-math).
+    static let baseOptions = "-cl-std=CL1.2"
+
+    /// Source of Kernels/<file>.cl with Kernels/common.cl prepended, or nil.
+    static func source(_ file: String) -> String? {
+        if let dir = ProcessInfo.processInfo.environment["GPUINFER_KERNEL_DIR"], !dir.isEmpty,
+           let text = try? String(contentsOfFile: dir + "/" + file + ".cl", encoding: .utf8) {
+            let common = (try? String(contentsOfFile: dir + "/common.cl", encoding: .utf8)) ?? ""
+            return common + "\n" + text
+        }
+        guard let text = KernelSources.files[file] else { return nil }
+        return (KernelSources.files["common"] ?? "") + "\n#line 1\n" + text
+    }
+}

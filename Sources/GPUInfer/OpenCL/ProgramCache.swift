@@ -1,0 +1,213 @@
+// On-disk cache of OpenCL program binaries.
+//
+// Key: SHA-256(format version ‖ source ‖ build options ‖ CL_DEVICE_NAME ‖ CL_DRIVER_VERSION ‖
+// CL_PLATFORM_VERSION). File: <dir>/<hex key>.clbin = magic "GPUICLB1", UInt64 length, binary.
+// Written to a temporary file and renamed, so readers never see a partial file. The folder is
+// $GPUINFER_CACHE_DIR, else $XDG_CACHE_HOME/gpuinfer, else ~/.cache/gpuinfer; GPUINFER_NO_CACHE=1
+// (or an empty GPUINFER_CACHE_DIR) disables it. A missing, corrupt or rejected entry falls back to
+// compiling from source.
+import COpenCL
+import Foundation
+
+/// Builds OpenCL programs, reusing binaries from disk when it can.
+public final class ProgramCache: @unchecked Sendable {
+    /// Bumped whenever the file format or anything else that changes binaries changes.
+    static let formatVersion = "gpuinfer-clbin-1"
+    private static let magic = Array("GPUICLB1".utf8)
+
+    /// The folder, or nil when caching is disabled.
+    public let directory: URL?
+    private let lock = NSLock()
+    private var _compiles = 0
+    private var _hits = 0
+
+    /// Programs compiled from source since this cache was created.
+    public var compiles: Int { lock.withLock { _compiles } }
+    /// Programs loaded from a cached binary.
+    public var hits: Int { lock.withLock { _hits } }
+
+    public init(directory: URL?) {
+        self.directory = directory
+    }
+
+    /// The cache configured by the environment.
+    public static let `default` = ProgramCache(directory: ProgramCache.directoryFromEnvironment())
+
+    static func directoryFromEnvironment() -> URL? {
+        let env = ProcessInfo.processInfo.environment
+        if env["GPUINFER_NO_CACHE"].map({ $0 == "1" || $0.lowercased() == "true" }) == true { return nil }
+        if let dir = env["GPUINFER_CACHE_DIR"] { return dir.isEmpty ? nil : URL(fileURLWithPath: dir) }
+        if let xdg = env["XDG_CACHE_HOME"], !xdg.isEmpty { return URL(fileURLWithPath: xdg).appendingPathComponent("gpuinfer") }
+        if let home = env["HOME"], !home.isEmpty { return URL(fileURLWithPath: home).appendingPathComponent(".cache/gpuinfer") }
+        return nil
+    }
+
+    /// Key for one program on one device.
+    static func key(source: String, options: String, device: CLDeviceInfo) -> String {
+        var bytes: [UInt8] = []
+        for part in [formatVersion, source, options, device.name, device.driverVersion, device.platformVersion] {
+            bytes += Array(part.utf8)
+            bytes.append(0)
+        }
+        return SHA256.hex(bytes)
+    }
+
+    func build(runtime: CLRuntime, name: String, source: String, options: String) throws -> CLProgram {
+        let key = Self.key(source: source, options: options, device: runtime.device)
+        if let dir = directory, let binary = readEntry(dir.appendingPathComponent(key + ".clbin")),
+           let program = try? fromBinary(runtime: runtime, name: name, binary: binary, options: options) {
+            lock.withLock { _hits += 1 }
+            return program
+        }
+        let program = try fromSource(runtime: runtime, name: name, source: source, options: options)
+        lock.withLock { _compiles += 1 }
+        if let dir = directory, let binary = try? binaryOf(program) {
+            writeEntry(dir, key: key, binary: binary)
+        }
+        return program
+    }
+
+    private func fromSource(runtime: CLRuntime, name: String, source: String, options: String) throws -> CLProgram {
+        var status: cl_int = 0
+        let program: cl_program? = source.withCString { ptr in
+            var p: UnsafePointer<CChar>? = ptr
+            var length = strlen(ptr)
+            return clCreateProgramWithSource(runtime.context, 1, &p, &length, &status)
+        }
+        guard let program, status == CL_SUCCESS else {
+            throw GPUInferError.openCL(status: status, call: "clCreateProgramWithSource", kernel: name + ".cl")
+        }
+        let wrapped = CLProgram(program: program, name: name)
+        try buildProgram(runtime: runtime, wrapped, options: options)
+        return wrapped
+    }
+
+    private func fromBinary(runtime: CLRuntime, name: String, binary: [UInt8], options: String) throws -> CLProgram {
+        var status: cl_int = 0
+        var binaryStatus: cl_int = 0
+        var device: cl_device_id? = runtime.device.deviceID
+        let program: cl_program? = binary.withUnsafeBufferPointer { buf in
+            var ptr: UnsafePointer<UInt8>? = buf.baseAddress
+            var length = buf.count
+            return clCreateProgramWithBinary(runtime.context, 1, &device, &length, &ptr, &binaryStatus, &status)
+        }
+        guard let program, status == CL_SUCCESS, binaryStatus == CL_SUCCESS else {
+            throw GPUInferError.openCL(status: status != CL_SUCCESS ? status : binaryStatus, call: "clCreateProgramWithBinary", kernel: name + ".cl")
+        }
+        let wrapped = CLProgram(program: program, name: name)
+        try buildProgram(runtime: runtime, wrapped, options: options)
+        return wrapped
+    }
+
+    private func buildProgram(runtime: CLRuntime, _ program: CLProgram, options: String) throws {
+        var device: cl_device_id? = runtime.device.deviceID
+        let status = clBuildProgram(program.program, 1, &device, options, nil, nil)
+        if status != CL_SUCCESS {
+            var size = 0
+            clGetProgramBuildInfo(program.program, runtime.device.deviceID, cl_program_build_info(CL_PROGRAM_BUILD_LOG), 0, nil, &size)
+            var log = [CChar](repeating: 0, count: size + 1)
+            clGetProgramBuildInfo(program.program, runtime.device.deviceID, cl_program_build_info(CL_PROGRAM_BUILD_LOG), size, &log, nil)
+            let text = String(decoding: log.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            if status == CL_BUILD_PROGRAM_FAILURE || !text.isEmpty {
+                throw GPUInferError.buildFailed(program: program.name + ".cl", device: runtime.device.name, log: text)
+            }
+            throw GPUInferError.openCL(status: status, call: "clBuildProgram", kernel: program.name + ".cl")
+        }
+    }
+
+    private func binaryOf(_ program: CLProgram) throws -> [UInt8] {
+        var size = 0
+        try clCheck(clGetProgramInfo(program.program, cl_program_info(CL_PROGRAM_BINARY_SIZES), MemoryLayout<Int>.size, &size, nil), "clGetProgramInfo(BINARY_SIZES)")
+        guard size > 0 else { return [] }
+        var binary = [UInt8](repeating: 0, count: size)
+        try binary.withUnsafeMutableBufferPointer { buf in
+            var ptr: UnsafeMutablePointer<UInt8>? = buf.baseAddress
+            try clCheck(clGetProgramInfo(program.program, cl_program_info(CL_PROGRAM_BINARIES), MemoryLayout<UnsafeMutablePointer<UInt8>>.size, &ptr, nil), "clGetProgramInfo(BINARIES)")
+        }
+        return binary
+    }
+
+    private func readEntry(_ url: URL) -> [UInt8]? {
+        guard let data = try? Data(contentsOf: url), data.count > 16 else { return nil }
+        let bytes = [UInt8](data)
+        guard Array(bytes[0..<8]) == Self.magic else { return nil }
+        var length: UInt64 = 0
+        for i in 0..<8 { length |= UInt64(bytes[8 + i]) << (8 * UInt64(i)) }
+        guard length == UInt64(bytes.count - 16) else { return nil }
+        return Array(bytes[16...])
+    }
+
+    private func writeEntry(_ dir: URL, key: String, binary: [UInt8]) {
+        guard !binary.isEmpty else { return }
+        var data = Self.magic
+        let length = UInt64(binary.count)
+        for i in 0..<8 { data.append(UInt8((length >> (8 * UInt64(i))) & 0xff)) }
+        data += binary
+        do {
+            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+            let tmp = dir.appendingPathComponent(".\(key).\(ProcessInfo.processInfo.processIdentifier).\(UInt32.random(in: 0...UInt32.max)).tmp")
+            try Data(data).write(to: tmp)
+            if rename(tmp.path, dir.appendingPathComponent(key + ".clbin").path) != 0 {
+                try? FileManager.default.removeItem(at: tmp)
+            }
+        } catch {
+            // A cache that cannot be written only costs compile time.
+        }
+    }
+}
+
+/// SHA-256 (FIPS 180-4), for cache keys.
+enum SHA256 {
+    private static let k: [UInt32] = [
+        0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
+        0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
+        0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
+        0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
+        0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
+        0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
+        0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+        0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
+    ]
+
+    static func digest(_ message: [UInt8]) -> [UInt8] {
+        var h: [UInt32] = [0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19]
+        var m = message
+        let bitLength = UInt64(message.count) * 8
+        m.append(0x80)
+        while m.count % 64 != 56 { m.append(0) }
+        for i in (0..<8).reversed() { m.append(UInt8((bitLength >> (8 * UInt64(i))) & 0xff)) }
+        var w = [UInt32](repeating: 0, count: 64)
+        for chunk in stride(from: 0, to: m.count, by: 64) {
+            for i in 0..<16 {
+                let j = chunk + 4 * i
+                w[i] = UInt32(m[j]) << 24 | UInt32(m[j + 1]) << 16 | UInt32(m[j + 2]) << 8 | UInt32(m[j + 3])
+            }
+            for i in 16..<64 {
+                let s0 = w[i - 15].rotr(7) ^ w[i - 15].rotr(18) ^ (w[i - 15] >> 3)
+                let s1 = w[i - 2].rotr(17) ^ w[i - 2].rotr(19) ^ (w[i - 2] >> 10)
+                w[i] = w[i - 16] &+ s0 &+ w[i - 7] &+ s1
+            }
+            var (a, b, c, d, e, f, g, hh) = (h[0], h[1], h[2], h[3], h[4], h[5], h[6], h[7])
+            for i in 0..<64 {
+                let s1 = e.rotr(6) ^ e.rotr(11) ^ e.rotr(25)
+                let ch = (e & f) ^ (~e & g)
+                let t1 = hh &+ s1 &+ ch &+ k[i] &+ w[i]
+                let s0 = a.rotr(2) ^ a.rotr(13) ^ a.rotr(22)
+                let maj = (a & b) ^ (a & c) ^ (b & c)
+                let t2 = s0 &+ maj
+                (hh, g, f, e, d, c, b, a) = (g, f, e, d &+ t1, c, b, a, t1 &+ t2)
+            }
+            h[0] &+= a; h[1] &+= b; h[2] &+= c; h[3] &+= d
+            h[4] &+= e; h[5] &+= f; h[6] &+= g; h[7] &+= hh
+        }
+        return h.flatMap { v in (0..<4).map { UInt8((v >> (24 - 8 * UInt32($0))) & 0xff) } }
+    }
+
+    static func hex(_ message: [UInt8]) -> String {
+        digest(message).map { String($0, radix: 16).count == 1 ? "0" + String($0, radix: 16) : String($0, radix: 16) }.joined()
+    }
+}
+
+private extension UInt32 {
+    func rotr(_ n: UInt32) -> UInt32 { (self >> n) | (self << (32 - n)) }
+}

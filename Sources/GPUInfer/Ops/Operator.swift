@@ -1,0 +1,159 @@
+// The operator protocol: one type per ONNX operator (or family), holding attribute parsing,
+// shape inference, the pure-Swift reference and the OpenCL encoding side by side.
+
+/// An ONNX operator instance, built from one node.
+public protocol Operator: Sendable {
+    /// ONNX op types (default domain) this type implements.
+    static var opTypes: [String] { get }
+    /// Input indices whose values must be known when a plan is built (shapes, axes, pads…).
+    /// The device encoder gets these as host tensors in `constants` and no device buffer.
+    static var constantInputs: [Int] { get }
+
+    /// Parses and validates attributes. Throws `unsupportedOp` for attribute values the engine
+    /// does not implement, so that a model fails at load time, not mid-run.
+    init(node: Node, opset: Int) throws
+
+    /// Output types from input types. `constants[i]` is the value of input i when known.
+    /// Inputs are nil where an optional input is omitted.
+    func inferTypes(_ inputs: [TensorType?], constants: [Tensor?]) throws -> [TensorType]
+
+    /// Computes the outputs on the host: the oracle every kernel is checked against.
+    func reference(_ inputs: [Tensor?]) throws -> [Tensor]
+
+    /// Adds the device work for this node to a plan. Buffers are fixed for the plan's lifetime.
+    func encode(_ ctx: EncodeContext, inputs: [DeviceValue?], constants: [Tensor?], outputs: [DeviceValue]) throws
+
+    /// Output index → input index for outputs that are the input's bytes reinterpreted
+    /// (Reshape, Flatten, Squeeze, Unsqueeze, Identity): no kernel runs for them.
+    var aliases: [Int: Int] { get }
+
+    /// Output values computable from input types alone (Shape, Size), or nil.
+    func foldFromTypes(_ inputs: [TensorType?]) -> [Tensor]?
+}
+
+public extension Operator {
+    static var constantInputs: [Int] { [] }
+    var aliases: [Int: Int] { [:] }
+    func foldFromTypes(_ inputs: [TensorType?]) -> [Tensor]? { nil }
+}
+
+/// A value in device memory. Each value owns a whole buffer (offset 0), possibly shared over
+/// time with other values whose lifetimes do not overlap.
+public struct DeviceValue: @unchecked Sendable {
+    public let buffer: CLBuffer
+    public let type: TensorType
+    public var count: Int { type.count }
+}
+
+/// A kernel argument.
+public enum KernelArg {
+    case buffer(CLBuffer)
+    case value(DeviceValue)
+    /// An OpenCL `int`.
+    case int(Int)
+    /// An OpenCL `long`.
+    case long(Int64)
+    case float(Float)
+    /// `bytes` of __local memory.
+    case local(Int)
+}
+
+/// One unit of device work in a plan.
+enum PlanStep {
+    case kernel(CLKernel, global: [Int], local: [Int]?)
+    case custom(String, @Sendable (CLRuntime) throws -> Void)
+}
+
+/// What an operator's `encode` uses to add work to a plan.
+public final class EncodeContext {
+    public let runtime: CLRuntime
+    public let node: Node
+    var steps: [PlanStep] = []
+    var retained: [CLBuffer] = []
+
+    init(runtime: CLRuntime, node: Node) {
+        self.runtime = runtime
+        self.node = node
+    }
+
+    /// Preferred 1-D work-group size.
+    public var workGroup: Int { min(64, max(1, runtime.device.maxWorkGroupSize)) }
+
+    /// A new kernel object for `name` in Kernels/<file>.cl, built with `options` (`-D` defines).
+    public func kernel(_ name: String, file: String, options: String = "") throws -> CLKernel {
+        try runtime.kernel(name, file: file, options: options)
+    }
+
+    /// Sets `args` on `kernel` and appends its launch over `global` (rounded up to `local`).
+    public func launch(_ kernel: CLKernel, _ args: [KernelArg], global: [Int], local: [Int]? = nil) throws {
+        for (i, a) in args.enumerated() {
+            switch a {
+            case let .buffer(b): try kernel.set(i, buffer: b)
+            case let .value(v): try kernel.set(i, buffer: v.buffer)
+            case let .int(v):
+                guard let v32 = Int32(exactly: v) else {
+                    throw GPUInferError.shapeMismatch(node: node.label, op: node.opType, reason: "kernel argument \(i) of \(kernel.name) (\(v)) exceeds the 32-bit range")
+                }
+                try kernel.set(i, v32)
+            case let .long(v): try kernel.set(i, v)
+            case let .float(v): try kernel.set(i, v)
+            case let .local(bytes): try kernel.setLocal(i, bytes: bytes)
+            }
+        }
+        if global.contains(0) { return }
+        steps.append(.kernel(kernel, global: global, local: local))
+    }
+
+    /// Launches a 1-D kernel over `count` items; the kernel must ignore ids ≥ its count argument.
+    public func launch1D(_ kernel: CLKernel, _ args: [KernelArg], count: Int) throws {
+        guard count > 0 else { return }
+        try launch(kernel, args, global: [count], local: [workGroup])
+    }
+
+    /// A small read-only buffer of Int32 values (shapes and strides for kernels).
+    public func constants(_ values: [Int32]) throws -> CLBuffer {
+        let b = try runtime.buffer(values.isEmpty ? [0] : values)
+        retained.append(b)
+        return b
+    }
+
+    /// `constants` from Int values, checking the 32-bit range.
+    public func constants(_ values: [Int]) throws -> CLBuffer {
+        var v: [Int32] = []
+        v.reserveCapacity(values.count)
+        for x in values {
+            guard let y = Int32(exactly: x) else {
+                throw GPUInferError.shapeMismatch(node: node.label, op: node.opType, reason: "value \(x) exceeds the 32-bit index range of the kernels")
+            }
+            v.append(y)
+        }
+        return try constants(v)
+    }
+
+    /// A float buffer owned by the plan.
+    public func constants(floats values: [Float]) throws -> CLBuffer {
+        let b = try runtime.buffer(values.isEmpty ? [0] : values)
+        retained.append(b)
+        return b
+    }
+
+    /// A scratch buffer owned by the plan.
+    public func scratch(bytes: Int) throws -> CLBuffer {
+        let b = try runtime.buffer(bytes: bytes)
+        retained.append(b)
+        return b
+    }
+
+    /// Appends host-driven work (for example a CLBlast call) that runs in queue order.
+    public func custom(_ name: String, _ body: @escaping @Sendable (CLRuntime) throws -> Void) {
+        steps.append(.custom(name, body))
+    }
+
+    /// An error about this node.
+    public func error(_ reason: String) -> GPUInferError {
+        .shapeMismatch(node: node.label, op: node.opType, reason: reason)
+    }
+}
+
+/// OpenCL C type name for a dtype's device storage.
+public func clType(_ dtype: DType) -> String { dtype.isFloat ? "float" : "long" }

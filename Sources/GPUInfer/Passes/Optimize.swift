@@ -1,0 +1,101 @@
+// Load-time graph passes: constant folding, BatchNormalization folded into a preceding Conv,
+// and dead-node removal. Each pass keeps the graph's outputs and values unchanged.
+
+extension Graph {
+    /// Evaluates every node whose inputs are all constants (on the reference backend) and turns
+    /// its outputs into initializers. Returns the number of nodes folded.
+    @discardableResult
+    mutating func foldConstants(maxElements: Int = 1 << 24) throws -> Int {
+        var kept: [Node] = []
+        var folded = 0
+        let graphInputs = Set(runtimeInputs.map(\.name))
+        for node in nodes {
+            let inputsConstant = node.inputs.allSatisfy { $0.isEmpty || (initializers[$0] != nil && !graphInputs.contains($0)) }
+            guard inputsConstant, node.domain.isEmpty, OpRegistry.supports(node.opType) else {
+                kept.append(node)
+                continue
+            }
+            let op = try OpRegistry.make(node, opset: opset)
+            let inputs = node.inputs.map { $0.isEmpty ? nil : initializers[$0] }
+            let inputCount = inputs.reduce(0) { $0 + ($1?.count ?? 0) }
+            // Big constant subgraphs stay as nodes only if folding would create huge tensors.
+            let types = try op.inferTypes(inputs.map { $0.map { TensorType($0.dtype, $0.shape) } }, constants: inputs)
+            let outputCount = types.reduce(0) { $0 + $1.count }
+            guard outputCount <= max(maxElements, inputCount) else {
+                kept.append(node)
+                continue
+            }
+            let outputs = try op.reference(inputs)
+            for (name, value) in zip(node.outputs, outputs) where !name.isEmpty { initializers[name] = value }
+            folded += 1
+        }
+        nodes = kept
+        return folded
+    }
+
+    /// Folds `BatchNormalization(Conv(x, W, b))` into the Conv when the Conv output has no other
+    /// consumer and all BN parameters are constants:
+    /// W'[o] = W[o]·γ[o]/√(σ²[o]+ε),  b'[o] = (b[o]−μ[o])·γ[o]/√(σ²[o]+ε) + β[o].
+    /// Returns the number of BatchNormalization nodes folded.
+    @discardableResult
+    mutating func foldBatchNormIntoConv() -> Int {
+        var consumers: [String: Int] = [:]
+        for n in nodes { for i in n.inputs { consumers[i, default: 0] += 1 } }
+        for o in outputs { consumers[o.name, default: 0] += 1 }
+        var producer: [String: Int] = [:]
+        for (i, n) in nodes.enumerated() { for o in n.outputs { producer[o] = i } }
+        var removed = Set<Int>()
+        for (bi, bn) in nodes.enumerated() where bn.opType == "BatchNormalization" && bn.domain.isEmpty {
+            guard bn.inputs.count == 5, bn.outputs.count == 1 || bn.outputs.dropFirst().allSatisfy(\.isEmpty),
+                  let ci = producer[bn.inputs[0]], !removed.contains(ci), nodes[ci].opType == "Conv", nodes[ci].domain.isEmpty,
+                  consumers[bn.inputs[0]] == 1,
+                  let w = initializers[nodes[ci].inputs.count > 1 ? nodes[ci].inputs[1] : ""], w.dtype == .float32, w.rank >= 3,
+                  let gamma = initializers[bn.inputs[1]], let beta = initializers[bn.inputs[2]],
+                  let mean = initializers[bn.inputs[3]], let variance = initializers[bn.inputs[4]]
+            else { continue }
+            let outC = w.shape[0]
+            guard [gamma, beta, mean, variance].allSatisfy({ $0.count == outC && $0.dtype == .float32 }) else { continue }
+            let eps = (try? bn.float("epsilon", default: 1e-5)) ?? 1e-5
+            let conv = nodes[ci]
+            var bias = [Float](repeating: 0, count: outC)
+            if conv.inputs.count > 2, !conv.inputs[2].isEmpty {
+                guard let b = initializers[conv.inputs[2]], b.count == outC, b.dtype == .float32 else { continue }
+                bias = b.floats
+            }
+            let perOut = w.count / max(outC, 1)
+            var nw = w.floats
+            var nb = bias
+            for o in 0..<outC {
+                let scale = gamma.floats[o] / (variance.floats[o] + eps).squareRoot()
+                for k in 0..<perOut { nw[o * perOut + k] *= scale }
+                nb[o] = (bias[o] - mean.floats[o]) * scale + beta.floats[o]
+            }
+            let wName = conv.label + "/bn_folded_weight"
+            let bName = conv.label + "/bn_folded_bias"
+            initializers[wName] = Tensor(shape: w.shape, floats: nw)
+            initializers[bName] = Tensor(shape: [outC], floats: nb)
+            var fused = conv
+            fused.inputs = [conv.inputs[0], wName, bName]
+            fused.outputs = [bn.outputs[0]]
+            nodes[ci] = fused
+            removed.insert(bi)
+        }
+        nodes = nodes.enumerated().filter { !removed.contains($0.offset) }.map(\.element)
+        return removed.count
+    }
+
+    /// Removes nodes whose outputs reach no graph output, and initializers nothing uses.
+    @discardableResult
+    mutating func removeDeadNodes() -> Int {
+        var needed = Set(outputs.map(\.name))
+        var keep = [Bool](repeating: false, count: nodes.count)
+        for i in stride(from: nodes.count - 1, through: 0, by: -1) where nodes[i].outputs.contains(where: { needed.contains($0) }) {
+            keep[i] = true
+            for inp in nodes[i].inputs { needed.insert(inp) }
+        }
+        let before = nodes.count
+        nodes = nodes.enumerated().filter { keep[$0.offset] }.map(\.element)
+        for name in Array(initializers.keys) where !needed.contains(name) { initializers[name] = nil }
+        return before - nodes.count
+    }
+}

@@ -1,0 +1,133 @@
+// The user-facing entry point: a model bound to a device (an OpenCL device or the reference
+// backend), with plans cached per input signature.
+import Foundation
+
+/// Which backend runs a model.
+public enum DeviceSelection: Sendable, Equatable, CustomStringConvertible {
+    /// The pure-Swift reference backend.
+    case cpu
+    /// OpenCL device by global index (`gpuinfer devices`).
+    case openCL(Int)
+    /// The first OpenCL GPU, else the first OpenCL device, else the reference backend.
+    case automatic
+
+    /// Parses `cpu`, `auto` or a device index.
+    public init(parsing text: String) throws {
+        switch text.lowercased() {
+        case "cpu", "ref", "reference": self = .cpu
+        case "auto", "default", "": self = .automatic
+        default:
+            guard let i = Int(text), i >= 0 else {
+                throw GPUInferError.deviceNotFound(requested: text, available: (try? CLDeviceInfo.all().count) ?? 0)
+            }
+            self = .openCL(i)
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .cpu: "cpu"
+        case let .openCL(i): "\(i)"
+        case .automatic: "auto"
+        }
+    }
+
+    /// The OpenCL device this selection names, nil for the reference backend.
+    public func resolve() throws -> CLDeviceInfo? {
+        switch self {
+        case .cpu: return nil
+        case let .openCL(i):
+            let all = try CLDeviceInfo.all()
+            guard i < all.count else { throw GPUInferError.deviceNotFound(requested: "\(i)", available: all.count) }
+            return all[i]
+        case .automatic:
+            let all = (try? CLDeviceInfo.all()) ?? []
+            return all.first(where: \.isGPU) ?? all.first
+        }
+    }
+}
+
+/// A model bound to a backend. Safe to use from several threads: runs of one plan are serialised.
+public final class Session: @unchecked Sendable {
+    public let model: Model
+    /// The OpenCL runtime, nil on the reference backend.
+    public let runtime: CLRuntime?
+    private let lock = NSLock()
+    private var plans: [String: DevicePlan] = [:]
+    private var deviceConstants: [String: DeviceValue] = [:]
+    /// Per-node timings of the last profiled run.
+    public private(set) var lastTimings: [NodeTiming] = []
+
+    /// Binds `model` to `device`. `profiling` enables per-node timing (`run(_:profile:)`).
+    public init(model: Model, device: DeviceSelection = .automatic, profiling: Bool = false, cache: ProgramCache = .default) throws {
+        self.model = model
+        if let info = try device.resolve() {
+            runtime = try CLRuntime(device: info, profiling: profiling, cache: cache)
+        } else {
+            runtime = nil
+        }
+    }
+
+    /// Binds `model` to an already opened OpenCL runtime (sharing its programs), or to the
+    /// reference backend when `runtime` is nil.
+    public init(model: Model, runtime: CLRuntime?) {
+        self.model = model
+        self.runtime = runtime
+    }
+
+    /// Human-readable backend name.
+    public var deviceDescription: String {
+        runtime.map { "OpenCL device \($0.device.index): \($0.device.name) (\($0.device.platformName))" } ?? "cpu (Swift reference backend)"
+    }
+
+    /// Runs the model. `profile` records per-node device times into `lastTimings`.
+    public func run(_ inputs: [String: Tensor], profile: Bool = false) throws -> [String: Tensor] {
+        guard runtime != nil else { return try ReferenceExecutor().run(model, inputs: inputs) }
+        let plan = try plan(for: inputs, keepAll: false)
+        let (outputs, timings) = try plan.run(inputs, profile: profile)
+        if profile {
+            lock.lock()
+            lastTimings = timings
+            lock.unlock()
+        }
+        return outputs
+    }
+
+    /// Runs on the device keeping every intermediate value; returns them all by name.
+    func runKeepingAll(_ inputs: [String: Tensor]) throws -> [String: Tensor] {
+        let plan = try plan(for: inputs, keepAll: true)
+        _ = try plan.run(inputs)
+        var all: [String: Tensor] = [:]
+        for (name, v) in plan.values { all[name] = try plan.read(v) }
+        for (k, v) in plan.spec.constants where all[k] == nil { all[k] = v }
+        return all
+    }
+
+    /// Bytes of activation buffers in the plan for these inputs.
+    public func activationBytes(for inputs: [String: Tensor]) throws -> Int {
+        try plan(for: inputs, keepAll: false).activationBytes
+    }
+
+    func plan(for inputs: [String: Tensor], keepAll: Bool) throws -> DevicePlan {
+        guard let runtime else { throw GPUInferError.invalidInput("no OpenCL device") }
+        var key = keepAll ? "all|" : "|"
+        for name in inputs.keys.sorted() {
+            let t = inputs[name]!
+            key += "\(name):\(t.dtype)\(t.shape)"
+            if !t.dtype.isFloat { key += "=\(t.ints)" }
+            key += ";"
+        }
+        lock.lock()
+        defer { lock.unlock() }
+        if let p = plans[key] { return p }
+        let p = try DevicePlan(model: model, inputs: inputs, runtime: runtime, keepAll: keepAll) { name, tensor in
+            if let v = deviceConstants[name], v.type.shape == tensor.shape { return v }
+            let buffer = tensor.dtype.isFloat ? try runtime.buffer(tensor.floats) : try runtime.buffer(tensor.ints)
+            let v = DeviceValue(buffer: buffer, type: TensorType(tensor.dtype, tensor.shape))
+            if model.graph.initializers[name] != nil { deviceConstants[name] = v }
+            return v
+        }
+        plans[key] = p
+        return p
+    }
+}

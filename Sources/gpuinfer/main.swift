@@ -1,0 +1,5 @@
+// The gpuinfer command-line tool.
+import ArgumentParser
+import GPUInfer
+
+GPUInferCommand.main()
