@@ -6,17 +6,39 @@ struct GPUInferCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gpuinfer",
         abstract: "CNN inference on OpenCL devices, verified against a pure-Swift reference.",
-        subcommands: [Devices.self]
+        subcommands: [Devices.self, Run.self, Verify.self, Info.self]
     )
 }
 
-struct Devices: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "List OpenCL devices and the cpu reference backend.")
-    func run() throws {
-        let all = try CLDeviceInfo.all()
-        for d in all {
-            print("\(d.index)  \(d.platformName) | \(d.name) | \(d.type) | \(d.computeUnits) compute units | \(d.globalMemory / (1 << 20)) MiB")
+/// Options shared by commands that run a model.
+struct DeviceOption: ParsableArguments {
+    @Option(name: .long, help: "OpenCL device index (see `gpuinfer devices`), `cpu` for the reference backend, or `auto`.")
+    var device: String = "auto"
+
+    func selection() throws -> DeviceSelection { try DeviceSelection(parsing: device) }
+}
+
+/// `--input NAME=FILE.npy` arguments, loaded.
+func loadInputs(_ specs: [String], model: Model) throws -> [String: Tensor] {
+    var feeds: [String: Tensor] = [:]
+    for spec in specs {
+        let parts = spec.split(separator: "=", maxSplits: 1).map(String.init)
+        let (name, path): (String, String)
+        if parts.count == 2 {
+            (name, path) = (parts[0], parts[1])
+        } else if model.inputs.count == 1 {
+            (name, path) = (model.inputs[0].name, spec)
+        } else {
+            throw ValidationError("--input expects NAME=FILE.npy (model inputs: \(model.inputs.map(\.name).joined(separator: ", ")))")
         }
-        print("cpu  gpuinfer reference backend (pure Swift)")
+        guard feeds[name] == nil else { throw ValidationError("input '\(name)' given twice") }
+        feeds[name] = try Npy.read(path: path)
     }
+    return feeds
+}
+
+/// Prints an error the way every command does and returns the failure exit code to throw.
+func fail(_ error: Error) -> ExitCode {
+    FileHandleWriter.write("error: \(error)\n")
+    return ExitCode.failure
 }

@@ -249,3 +249,24 @@ enum KernelLibrary {
         return (KernelSources.files["common"] ?? "") + "\n#line 1\n" + text
     }
 }
+
+extension CLRuntime {
+    /// Runs a tiny kernel and checks its result: proves the device compiles and executes.
+    public func selfTest() throws {
+        let n = 1000
+        let x = (0..<n).map { Float($0) * 0.5 }
+        let xb = try buffer(x)
+        let yb = try buffer(bytes: n * 4)
+        let k = try kernel("selftest_axpb", file: "selftest")
+        try k.set(0, buffer: xb)
+        try k.set(1, buffer: yb)
+        try k.set(2, Float(2))
+        try k.set(3, Float(1))
+        try k.set(4, Int32(n))
+        try enqueue(k, global: [n], local: [min(64, device.maxWorkGroupSize)])
+        let y = try read(yb, count: n, as: Float.self)
+        for i in 0..<n where y[i] != 2 * x[i] + 1 {
+            throw GPUInferError.invalidInput("device self-test failed on \(device.name): element \(i) is \(y[i]), expected \(2 * x[i] + 1)")
+        }
+    }
+}

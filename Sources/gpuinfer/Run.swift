@@ -1,0 +1,44 @@
+// `gpuinfer run MODEL.onnx --input NAME=FILE.npy … --output-dir DIR`: runs a model, writes every
+// graph output as DIR/<output name>.npy.
+import ArgumentParser
+import Foundation
+import GPUInfer
+
+struct Run: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run an ONNX model on .npy inputs and write its outputs as .npy files.")
+
+    @Argument(help: "Path to an .onnx file.") var model: String
+    @OptionGroup var deviceOption: DeviceOption
+    @Option(name: .long, help: "An input as NAME=FILE.npy (repeatable; NAME may be omitted for a single-input model).")
+    var input: [String] = []
+    @Option(name: .long, help: "Folder for the outputs (created if missing).") var outputDir: String = "."
+
+    func run() throws {
+        do {
+            let m = try Model(path: model)
+            let feeds = try loadInputs(input, model: m)
+            let session = try Session(model: m, device: deviceOption.selection())
+            FileHandleWriter.write("device: \(session.deviceDescription)\n")
+            let outputs = try session.run(feeds)
+            try FileManager.default.createDirectory(atPath: outputDir, withIntermediateDirectories: true)
+            for o in m.outputs {
+                guard let t = outputs[o.name] else { continue }
+                let path = (outputDir as NSString).appendingPathComponent(Self.fileName(for: o.name) + ".npy")
+                try Npy.write(t, path: path)
+                print("\(o.name): \(t.dtype)\(t.shape) -> \(path)")
+            }
+        } catch let e as ValidationError {
+            throw e
+        } catch {
+            throw fail(error)
+        }
+    }
+
+    /// A file name for an output: characters that cannot stand in a file name become `_`.
+    static func fileName(for name: String) -> String {
+        let mapped = String(name.map { c -> Character in
+            c == "/" || c == "\\" || c == ":" || c == "\0" || c.asciiValue.map({ $0 < 32 }) == true ? "_" : c
+        })
+        return mapped.isEmpty || mapped == "." || mapped == ".." ? "_" + mapped : mapped
+    }
+}

@@ -1,0 +1,60 @@
+// `gpuinfer verify MODEL.onnx --device N --input NAME=FILE.npy …`: device vs reference, node by
+// node; names the first node beyond tolerance and exits 1 if any is.
+import ArgumentParser
+import Foundation
+import GPUInfer
+
+struct Verify: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Compare an OpenCL device with the reference backend node by node.")
+
+    @Argument(help: "Path to an .onnx file.") var model: String
+    @OptionGroup var deviceOption: DeviceOption
+    @Option(name: .long, help: "An input as NAME=FILE.npy (repeatable). Without inputs, seeded random inputs in [-1, 1) are used.")
+    var input: [String] = []
+    @Option(help: "Relative tolerance per element.") var rtol: Float = 1e-3
+    @Option(help: "Absolute tolerance per element.") var atol: Float = 1e-4
+
+    func run() throws {
+        let results: [NodeComparison]
+        do {
+            let m = try Model(path: model)
+            var feeds = try loadInputs(input, model: m)
+            for i in m.inputs where feeds[i.name] == nil {
+                guard input.isEmpty, let dims = i.dims, dims.allSatisfy({ $0 != nil }), i.dtype == .float32 || i.dtype == nil else {
+                    throw GPUInferError.invalidInput("input '\(i.name)' has dynamic dims or a non-float type: give it with --input \(i.name)=FILE.npy")
+                }
+                feeds[i.name] = Self.random(dims.compactMap { $0 })
+            }
+            var selection = try deviceOption.selection()
+            if selection == .automatic { selection = .openCL(0) }
+            let session = try Session(model: m, device: selection)
+            FileHandleWriter.write("device: \(session.deviceDescription)\n")
+            results = try Verifier.compare(session, inputs: feeds, rtol: rtol, atol: atol)
+        } catch let e as ValidationError {
+            throw e
+        } catch {
+            throw fail(error)
+        }
+        print(pad("node", 40) + pad("op", 20) + pad("shape", 22) + pad("max abs", 13) + pad("max rel", 13) + "ok")
+        for r in results {
+            print(pad(r.node, 40) + pad(r.op, 20) + pad("\(r.shape)", 22) + pad(String(format: "%.3e", r.maxAbsError), 13)
+                  + pad(String(format: "%.3e", r.maxRelError), 13) + (r.withinTolerance ? "yes" : "NO"))
+        }
+        if let first = results.first(where: { !$0.withinTolerance }) {
+            print("FAIL: first node beyond tolerance (rtol \(rtol), atol \(atol)): '\(first.node)' (\(first.op)), output '\(first.output)'")
+            throw ExitCode.failure
+        }
+        print("OK: \(results.count) node outputs within tolerance (rtol \(rtol), atol \(atol))")
+    }
+
+    /// Seeded inputs so that two verify runs compare the same thing.
+    static func random(_ shape: [Int]) -> Tensor {
+        var state: UInt64 = 0x5EED
+        let n = shape.reduce(1, *)
+        let v: [Float] = (0..<n).map { _ in
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return Float(state >> 40) / Float(1 << 24) * 2 - 1
+        }
+        return Tensor(shape: shape, floats: v)
+    }
+}

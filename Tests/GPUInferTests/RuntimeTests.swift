@@ -1,0 +1,85 @@
+// OpenCL runtime: device enumeration, typed errors, the on-disk program binary cache.
+import Foundation
+import Testing
+@testable import GPUInfer
+
+@Suite struct RuntimeTests {
+    @Test func enumeratesAtLeastOneDevice() throws {
+        let all = try CLDeviceInfo.all()
+        #expect(!all.isEmpty, "PoCL should provide a CPU device")
+        for (i, d) in all.enumerated() {
+            #expect(d.index == i)
+            #expect(d.computeUnits >= 1)
+            #expect(!d.name.isEmpty)
+        }
+    }
+
+    @Test func selfTestRuns() throws {
+        try TestDevice.require().selfTest()
+    }
+
+    @Test func unknownDeviceIsATypedError() throws {
+        let count = try CLDeviceInfo.all().count
+        #expect(throws: GPUInferError.deviceNotFound(requested: "99", available: count)) {
+            _ = try DeviceSelection.openCL(99).resolve()
+        }
+        #expect(throws: GPUInferError.self) { _ = try DeviceSelection(parsing: "gpu7") }
+    }
+
+    @Test func errorsNameStatusCallAndKernel() {
+        let e = GPUInferError.openCL(status: -54, call: "clEnqueueNDRangeKernel", kernel: "conv2d")
+        #expect(e.description == "OpenCL error CL_INVALID_WORK_GROUP_SIZE (-54) in clEnqueueNDRangeKernel [conv2d]")
+    }
+
+    @Test func buildFailureCarriesTheLog() throws {
+        let runtime = try TestDevice.require()
+        let cache = ProgramCache(directory: nil)
+        do {
+            _ = try cache.build(runtime: runtime, name: "broken", source: "__kernel void k(__global float* x) { x[0] = undefined_name; }", options: "")
+            Issue.record("a broken program built")
+        } catch let GPUInferError.buildFailed(program, _, log) {
+            #expect(program == "broken.cl")
+            #expect(log.contains("undefined_name"), "build log: \(log)")
+        }
+    }
+
+    @Test func secondLoadCompilesNothing() throws {
+        guard let info = TestDevice.info else { throw GPUInferError.deviceNotFound(requested: "0", available: 0) }
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("gpuinfer-cache-test-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let first = ProgramCache(directory: dir)
+        try CLRuntime(device: info, cache: first).selfTest()
+        #expect(first.compiles == 1)
+        #expect(first.hits == 0)
+        let files = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasSuffix(".clbin") }
+        #expect(files.count == 1)
+        #expect(!files.contains { $0.hasSuffix(".tmp") })
+
+        // A new process would start with a new cache object and a new context: nothing compiles.
+        let second = ProgramCache(directory: dir)
+        try CLRuntime(device: info, cache: second).selfTest()
+        #expect(second.compiles == 0)
+        #expect(second.hits == 1)
+
+        // A corrupt entry falls back to compiling from source.
+        let entry = dir.appendingPathComponent(files[0])
+        try Data("GPUICLB1garbage".utf8).write(to: entry)
+        let third = ProgramCache(directory: dir)
+        try CLRuntime(device: info, cache: third).selfTest()
+        #expect(third.compiles == 1)
+    }
+
+    @Test func cacheKeyCoversSourceOptionsAndDevice() throws {
+        guard let info = TestDevice.info else { return }
+        let a = ProgramCache.key(source: "s", options: "", device: info)
+        #expect(a.count == 64)
+        #expect(a != ProgramCache.key(source: "s2", options: "", device: info))
+        #expect(a != ProgramCache.key(source: "s", options: "-DX=1", device: info))
+    }
+
+    @Test func sha256KnownVectors() {
+        #expect(SHA256.hex(Array("abc".utf8)) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        #expect(SHA256.hex([]) == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+        #expect(SHA256.hex(Array(String(repeating: "a", count: 1000).utf8)) == "41edece42d63e8d9bf515a9ba6932e1c20cbc9f5a5d134645adb5db1b9737ea3")
+    }
+}
