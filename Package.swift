@@ -46,7 +46,7 @@ let package = Package(
         ),
         .testTarget(
             name: "GPUInferTests",
-            dependencies: ["GPUInfer"],
+            dependencies: ["GPUInfer", "ONNXProto"],
             path: "Tests/GPUInferTests"
         ),
     ]

@@ -112,6 +112,10 @@ public enum ONNXLoader {
         var names: [String?] = []
         for d in tt.shape.dim {
             switch d.value {
+            case .dimValue(-1)?:
+                // Paddle2ONNX (e.g. PaddleOCR models) writes -1 for a dynamic dim; onnxruntime accepts it.
+                dims.append(nil)
+                names.append(nil)
             case let .dimValue(v)?:
                 guard v >= 0, v < maxElements else {
                     throw GPUInferError.invalidModel(location: "\(context.name) value '\(vi.name)'", reason: "dimension \(v) is negative or too large")

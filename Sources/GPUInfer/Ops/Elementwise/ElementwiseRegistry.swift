@@ -2,5 +2,6 @@
 
 extension OpRegistry {
     static let elementwiseOps: [any Operator.Type] = [
+        Unary.self, Clip.self, Binary.self, Variadic.self, Where.self, Cast.self, BatchNormalization.self,
     ]
 }

@@ -2,5 +2,9 @@
 
 extension OpRegistry {
     static let layoutOps: [any Operator.Type] = [
+        Reshape.self, Flatten.self, Squeeze.self, Unsqueeze.self,
+        ShapeOp.self, SizeOp.self, ConstantOp.self, ConstantOfShape.self, RangeOp.self,
+        Transpose.self, DepthSpace.self, Slice.self, Expand.self, Tile.self, Concat.self, Split.self,
+        Gather.self, GatherElements.self, Pad.self, Resize.self,
     ]
 }

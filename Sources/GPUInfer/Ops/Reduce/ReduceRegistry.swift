@@ -2,5 +2,6 @@
 
 extension OpRegistry {
     static let reduceOps: [any Operator.Type] = [
+        Reduce.self, Softmax.self, ArgMax.self, TopK.self, LpNormalization.self, Normalization.self,
     ]
 }

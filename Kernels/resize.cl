@@ -1,0 +1,45 @@
+// Resize: every output element combines taps^(active axes) source elements. Per axis and output
+// coordinate the host gives `taps` (index, weight) pairs; axes whose taps are a pure selection
+// ("inactive") read only their first tap. T: -DT=float or -DT=long (long: no active axis).
+// meta = output dims, input strides, table offsets, active flags (rank ints each).
+
+__kernel void resize(int n, int rank, int taps, __constant const int* meta,
+                     __global const int* tap_index, __global const float* tap_weight,
+                     __global const T* src, __global T* dst) {
+    int i = get_global_id(0);
+    if (i >= n) return;
+    int at[MAX_RANK], as[MAX_RANK];
+    int na = 0, base = 0, r = i;
+    for (int k = rank - 1; k >= 0; --k) {
+        int d = meta[k];
+        int q = r / d;
+        int t = meta[2 * rank + k] + (r - q * d) * taps;
+        r = q;
+        if (meta[3 * rank + k]) {
+            at[na] = t;
+            as[na] = meta[rank + k];
+            ++na;
+        } else {
+            base += tap_index[t] * meta[rank + k];
+        }
+    }
+    if (na == 0) {
+        dst[i] = src[base];
+        return;
+    }
+    int corners = 1;
+    for (int a = 0; a < na; ++a) corners *= taps;
+    float acc = 0.0f;
+    for (int c = 0; c < corners; ++c) {
+        int cc = c, off = base;
+        float w = 1.0f;
+        for (int a = 0; a < na; ++a) {
+            int t = at[a] + cc % taps;
+            cc /= taps;
+            w *= tap_weight[t];
+            off += tap_index[t] * as[a];
+        }
+        acc += w * src[off];
+    }
+    dst[i] = acc;
+}

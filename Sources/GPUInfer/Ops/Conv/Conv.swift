@@ -1,0 +1,135 @@
+// Conv (1-D and 2-D, NCHW): groups, strides, dilations, pads/auto_pad, optional bias.
+
+/// ONNX Conv. Pointwise convolutions (1×1, stride 1, no pads) run as a GEMM per (batch, group);
+/// everything else runs the register-tiled direct kernel in Kernels/conv.cl.
+struct Conv: Operator {
+    static let opTypes = ["Conv"]
+    let window: WindowAttributes
+    let group: Int
+    let node: Node
+    let opset: Int
+
+    init(node: Node, opset: Int) throws {
+        window = try WindowAttributes(node: node, opset: opset)
+        group = try node.int("group", default: 1)
+        guard group >= 1 else { throw node.attributeError("group", "must be ≥ 1, got \(group)") }
+        self.node = node
+        self.opset = opset
+    }
+
+    /// Resolved shapes of one Conv application.
+    struct Geometry {
+        var n: Int, c: Int, cout: Int, group: Int
+        var window: Window
+        var cg: Int { c / group }
+        var mg: Int { cout / group }
+        var output: [Int] { [n, cout] + window.output }
+        /// Kernel meta block (see Kernels/conv.cl).
+        var meta: [Int] {
+            let w = window.as2D
+            return [c] + w.input + [cout] + w.output + w.kernel + w.strides + w.dilations + w.padBegin + [cg, mg, group]
+        }
+        var isPointwise: Bool {
+            window.kernel.allSatisfy { $0 == 1 } && window.strides.allSatisfy { $0 == 1 }
+                && (window.padBegin + window.padEnd).allSatisfy { $0 == 0 }
+        }
+    }
+
+    func geometry(_ x: [Int], _ w: [Int], _ b: [Int]?) throws -> Geometry {
+        guard x.count == 3 || x.count == 4 else {
+            if x.count == 5 {
+                throw GPUInferError.unsupportedOp(op: "Conv", domain: "", node: node.label, opset: opset, reason: "3-D convolution is not implemented")
+            }
+            throw GPUInferError.shapeMismatch(node: node.label, op: "Conv", reason: "input \(x) must be [N, C, W] or [N, C, H, W]")
+        }
+        guard w.count == x.count else { throw GPUInferError.shapeMismatch(node: node.label, op: "Conv", reason: "weight \(w) must have the rank of input \(x)") }
+        let kernel = Array(w.dropFirst(2))
+        if let ks = window.kernelShape, ks != kernel {
+            throw GPUInferError.shapeMismatch(node: node.label, op: "Conv", reason: "kernel_shape \(ks) differs from weight \(w)")
+        }
+        guard x[1] % group == 0, w[0] % group == 0, w[1] * group == x[1] else {
+            throw GPUInferError.shapeMismatch(node: node.label, op: "Conv", reason: "input \(x), weight \(w) and group \(group) do not fit (need C = W[1]·group, W[0] divisible by group)")
+        }
+        if let b, b != [w[0]] { throw GPUInferError.shapeMismatch(node: node.label, op: "Conv", reason: "bias \(b) must be [\(w[0])]") }
+        let win = try window.resolve(input: Array(x.dropFirst(2)), kernel: kernel, node: node)
+        return Geometry(n: x[0], c: x[1], cout: w[0], group: group, window: win)
+    }
+
+    func inferTypes(_ inputs: [TensorType?], constants: [Tensor?]) throws -> [TensorType] {
+        let x: TensorType = try inputs.required(0, "Conv"), w: TensorType = try inputs.required(1, "Conv")
+        try requireFloat([x, w] + [inputs.optional(2)].compactMap { $0 }, node.label)
+        return [TensorType(.float32, try geometry(x.shape, w.shape, inputs.optional(2)?.shape).output)]
+    }
+
+    func reference(_ inputs: [Tensor?]) throws -> [Tensor] {
+        let x: Tensor = try inputs.required(0, "Conv"), w: Tensor = try inputs.required(1, "Conv")
+        let bias: Tensor? = inputs.optional(2)
+        let geo = try geometry(x.shape, w.shape, bias?.shape)
+        let win = geo.window.as2D
+        let (H, W, OH, OW, KH, KW) = (win.input[0], win.input[1], win.output[0], win.output[1], win.kernel[0], win.kernel[1])
+        let (sh, sw, dh, dw, ph, pw) = (win.strides[0], win.strides[1], win.dilations[0], win.dilations[1], win.padBegin[0], win.padBegin[1])
+        var y = [Float](repeating: 0, count: geo.output.reduce(1, *))
+        // For each output plane, add w·x over (c, kh, kw) in order: the same summation order as the kernel.
+        x.floats.withUnsafeBufferPointer { xp in
+            w.floats.withUnsafeBufferPointer { wp in
+                y.withUnsafeMutableBufferPointer { yp in
+                    for n in 0..<geo.n {
+                        for oc in 0..<geo.cout {
+                            let g = oc / geo.mg
+                            let plane = (n * geo.cout + oc) * OH * OW
+                            for c in 0..<geo.cg {
+                                let xc = (n * geo.c + g * geo.cg + c) * H * W
+                                for kh in 0..<KH {
+                                    for kw in 0..<KW {
+                                        let wv = wp[((oc * geo.cg + c) * KH + kh) * KW + kw]
+                                        // Output columns whose input column is inside [0, W).
+                                        let off = kw * dw - pw
+                                        let lo = off >= 0 ? 0 : (-off + sw - 1) / sw
+                                        let hi = W - 1 - off >= 0 ? min(OW - 1, (W - 1 - off) / sw) : -1
+                                        if lo > hi { continue }
+                                        for oh in 0..<OH {
+                                            let ih = oh * sh - ph + kh * dh
+                                            if ih < 0 || ih >= H { continue }
+                                            let xr = xc + ih * W + off, yr = plane + oh * OW
+                                            for ow in lo...hi { yp[yr + ow] += wv * xp[xr + ow * sw] }
+                                        }
+                                    }
+                                }
+                            }
+                            if let bias {
+                                let b = bias.floats[oc]
+                                for i in plane..<(plane + OH * OW) { yp[i] += b }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return [Tensor(shape: geo.output, floats: y)]
+    }
+
+    func encode(_ ctx: EncodeContext, inputs: [DeviceValue?], constants: [Tensor?], outputs: [DeviceValue]) throws {
+        let x: DeviceValue = try inputs.required(0, "Conv"), w: DeviceValue = try inputs.required(1, "Conv")
+        let bias: DeviceValue? = inputs.optional(2)
+        let geo = try geometry(x.type.shape, w.type.shape, bias?.type.shape)
+        if geo.isPointwise {
+            // Y[n, g·Mg + m, p] = Σ_c W[g·Mg + m, c] · X[n, g·Cg + c, p] + bias[g·Mg + m]: batch (n, g).
+            let hw = geo.window.input.reduce(1, *)
+            var gemm = StridedGemm(m: geo.mg, n: hw, k: geo.cg, aStride: (geo.cg, 1), bStride: (hw, 1), cStride: (1, 0))
+            gemm.batchDims = [geo.n, geo.group]
+            gemm.aBatch = [0, geo.mg * geo.cg]
+            gemm.bBatch = [geo.c * hw, geo.cg * hw]
+            gemm.cBatch = [0, geo.mg]
+            try gemm.encode(ctx, a: w.buffer, b: x.buffer, c: bias?.buffer, y: outputs[0].buffer)
+            return
+        }
+        let wide = geo.mg >= 4
+        let (ocb, pxb) = wide ? (4, 2) : (1, 4)
+        let win = geo.window.as2D
+        let pixels = win.output[0] * ((win.output[1] + pxb - 1) / pxb)
+        let kernel = try ctx.kernel(wide ? "conv2d_c4p2" : "conv2d_c1p4", file: "conv")
+        try ctx.launch(kernel, [.value(x), .value(w), .buffer(bias?.buffer ?? x.buffer), .value(outputs[0]),
+                                .buffer(try ctx.constants(geo.meta)), .int(bias == nil ? 0 : 1), .int(geo.n)],
+                       global: [pixels, geo.group * ((geo.mg + ocb - 1) / ocb), geo.n], local: pixelLocalSize(pixels, ctx.workGroup))
+    }
+}

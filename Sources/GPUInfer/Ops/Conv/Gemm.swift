@@ -1,0 +1,180 @@
+// Gemm and MatMul, both lowered to one batched strided GEMM (also used by 1×1 Conv).
+
+/// One batched GEMM: Y[b] = alpha·A[b]·B[b] + beta·C[b] for b over `batchDims`, with every
+/// operand addressed by strides (element (m,k) of A[b] is at aBatch·b + m·aStride.m + k·aStride.k).
+/// Y is dense [batch, M, N]. The host version is the reference; `encode` runs Kernels/gemm.cl.
+struct StridedGemm {
+    var m: Int, n: Int, k: Int
+    var aStride: (m: Int, k: Int)
+    var bStride: (k: Int, n: Int)
+    var cStride: (m: Int, n: Int) = (0, 0)
+    var batchDims: [Int] = []
+    var aBatch: [Int] = [], bBatch: [Int] = [], cBatch: [Int] = []
+    var alpha: Float = 1, beta: Float = 1
+
+    var batches: Int { batchDims.reduce(1, *) }
+
+    /// Offsets of batch b in A, B and C.
+    private func offsets(_ b: Int) -> (Int, Int, Int) {
+        var rest = b, oa = 0, ob = 0, oc = 0
+        for d in stride(from: batchDims.count - 1, through: 0, by: -1) {
+            let i = rest % batchDims[d]
+            rest /= batchDims[d]
+            oa += i * aBatch[d]
+            ob += i * bBatch[d]
+            oc += i * (cBatch.isEmpty ? 0 : cBatch[d])
+        }
+        return (oa, ob, oc)
+    }
+
+    /// Host GEMM (fp32, sums over k in order, like the kernel).
+    func reference(a: [Float], b: [Float], c: [Float]?) -> [Float] {
+        var y = [Float](repeating: 0, count: batches * m * n)
+        var acc = [Float](repeating: 0, count: n)
+        a.withUnsafeBufferPointer { a in
+            b.withUnsafeBufferPointer { b in
+                for bi in 0..<batches {
+                    let (oa, ob, oc) = offsets(bi)
+                    for i in 0..<m {
+                        for j in 0..<n { acc[j] = 0 }
+                        for kk in 0..<k {
+                            let av = a[oa + i * aStride.m + kk * aStride.k]
+                            let row = ob + kk * bStride.k
+                            for j in 0..<n { acc[j] += av * b[row + j * bStride.n] }
+                        }
+                        let out = (bi * m + i) * n
+                        for j in 0..<n {
+                            var v = alpha * acc[j]
+                            if let c { v += beta * c[oc + i * cStride.m + j * cStride.n] }
+                            y[out + j] = v
+                        }
+                    }
+                }
+            }
+        }
+        return y
+    }
+
+    /// Appends the GEMM kernel; `c` nil means no C term.
+    func encode(_ ctx: EncodeContext, a: CLBuffer, b: CLBuffer, c: CLBuffer?, y: CLBuffer) throws {
+        let rank = batchDims.count
+        let meta = try ctx.constants([m, n, k, aStride.m, aStride.k, bStride.k, bStride.n, cStride.m, cStride.n, rank]
+            + batchDims + aBatch + bBatch + (cBatch.isEmpty ? [Int](repeating: 0, count: rank) : cBatch))
+        let kernel = try ctx.kernel("gemm_tile", file: "gemm")
+        let tilesN = (n + 3) / 4, tilesM = (m + 3) / 4
+        let ln = min(16, max(1, tilesN)), lm = min(max(1, ctx.workGroup / ln), 4)
+        try ctx.launch(kernel, [.buffer(a), .buffer(b), .buffer(c ?? a), .buffer(y), .buffer(meta), .float(alpha), .float(beta),
+                                .int(c == nil ? 0 : 1), .int(batches)],
+                       global: [tilesN, tilesM, batches], local: [ln, lm, 1])
+    }
+}
+
+/// ONNX Gemm: Y = alpha·op(A)·op(B) + beta·C, C broadcast unidirectionally to [M, N].
+struct Gemm: Operator {
+    static let opTypes = ["Gemm"]
+    let transA: Bool, transB: Bool, alpha: Float, beta: Float
+    let label: String
+
+    init(node: Node, opset: Int) throws {
+        transA = try node.int("transA", default: 0) != 0
+        transB = try node.int("transB", default: 0) != 0
+        alpha = try node.float("alpha", default: 1)
+        beta = try node.float("beta", default: 1)
+        label = node.label
+    }
+
+    private func plan(_ a: [Int], _ b: [Int], _ c: [Int]?) throws -> StridedGemm {
+        guard a.count == 2, b.count == 2 else { throw GPUInferError.shapeMismatch(node: label, op: "Gemm", reason: "A \(a) and B \(b) must be 2-D") }
+        let (m, k) = transA ? (a[1], a[0]) : (a[0], a[1])
+        let (kb, n) = transB ? (b[1], b[0]) : (b[0], b[1])
+        guard k == kb else { throw GPUInferError.shapeMismatch(node: label, op: "Gemm", reason: "inner dimensions differ: A \(a)\(transA ? "ᵀ" : ""), B \(b)\(transB ? "ᵀ" : "")") }
+        var g = StridedGemm(m: m, n: n, k: k, aStride: transA ? (1, m) : (k, 1), bStride: transB ? (1, k) : (n, 1), alpha: alpha, beta: beta)
+        if let c {
+            guard c.count <= 2, Shape.broadcast([c, [m, n]]) == [m, n] else {
+                throw GPUInferError.shapeMismatch(node: label, op: "Gemm", reason: "C \(c) does not broadcast to [\(m), \(n)]")
+            }
+            let s = Shape.broadcastStrides(c, to: [m, n])
+            g.cStride = (s[0], s[1])
+        }
+        return g
+    }
+
+    func inferTypes(_ inputs: [TensorType?], constants: [Tensor?]) throws -> [TensorType] {
+        let a: TensorType = try inputs.required(0, "Gemm"), b: TensorType = try inputs.required(1, "Gemm")
+        try requireFloat([a, b, inputs.optional(2)].compactMap { $0 }, label)
+        let g = try plan(a.shape, b.shape, inputs.optional(2)?.shape)
+        return [TensorType(.float32, [g.m, g.n])]
+    }
+
+    func reference(_ inputs: [Tensor?]) throws -> [Tensor] {
+        let a: Tensor = try inputs.required(0, "Gemm"), b: Tensor = try inputs.required(1, "Gemm")
+        let c: Tensor? = inputs.optional(2)
+        let g = try plan(a.shape, b.shape, c?.shape)
+        return [Tensor(shape: [g.m, g.n], floats: g.reference(a: a.floats, b: b.floats, c: c?.floats))]
+    }
+
+    func encode(_ ctx: EncodeContext, inputs: [DeviceValue?], constants: [Tensor?], outputs: [DeviceValue]) throws {
+        let a: DeviceValue = try inputs.required(0, "Gemm"), b: DeviceValue = try inputs.required(1, "Gemm")
+        let c: DeviceValue? = inputs.optional(2)
+        let g = try plan(a.type.shape, b.type.shape, c?.type.shape)
+        try g.encode(ctx, a: a.buffer, b: b.buffer, c: c?.buffer, y: outputs[0].buffer)
+    }
+}
+
+/// ONNX MatMul (NumPy matmul): 1-D operands are promoted and the added axis removed, batch
+/// dimensions broadcast.
+struct MatMul: Operator {
+    static let opTypes = ["MatMul"]
+    let label: String
+    init(node: Node, opset: Int) throws { label = node.label }
+
+    /// The GEMM and the output shape for operand shapes `a`, `b`.
+    private func plan(_ a: [Int], _ b: [Int]) throws -> (StridedGemm, [Int]) {
+        guard !a.isEmpty, !b.isEmpty else { throw GPUInferError.shapeMismatch(node: label, op: "MatMul", reason: "scalar operands \(a), \(b)") }
+        let pa = a.count == 1 ? [1, a[0]] : a, pb = b.count == 1 ? [b[0], 1] : b
+        let m = pa[pa.count - 2], k = pa[pa.count - 1], n = pb[pb.count - 1]
+        guard pb[pb.count - 2] == k else { throw GPUInferError.shapeMismatch(node: label, op: "MatMul", reason: "inner dimensions differ: \(a) × \(b)") }
+        let ba = Array(pa.dropLast(2)), bb = Array(pb.dropLast(2))
+        guard let batch = Shape.broadcast([ba, bb]) else {
+            throw GPUInferError.shapeMismatch(node: label, op: "MatMul", reason: "batch dimensions of \(a) and \(b) do not broadcast")
+        }
+        var out = batch
+        if a.count > 1 { out.append(m) }
+        if b.count > 1 { out.append(n) }
+        var g = StridedGemm(m: m, n: n, k: k, aStride: (k, 1), bStride: (n, 1))
+        if bb.reduce(1, *) == 1 {
+            // B is one matrix: fold A's batch into its rows (one larger GEMM).
+            g.m = batch.reduce(1, *) * m
+        } else {
+            g.batchDims = batch
+            g.aBatch = Shape.broadcastStrides(ba, to: batch).map { $0 * m * k }
+            g.bBatch = Shape.broadcastStrides(bb, to: batch).map { $0 * k * n }
+        }
+        return (g, out)
+    }
+
+    func inferTypes(_ inputs: [TensorType?], constants: [Tensor?]) throws -> [TensorType] {
+        let a: TensorType = try inputs.required(0, "MatMul"), b: TensorType = try inputs.required(1, "MatMul")
+        try requireFloat([a, b], label)
+        return [TensorType(.float32, try plan(a.shape, b.shape).1)]
+    }
+
+    func reference(_ inputs: [Tensor?]) throws -> [Tensor] {
+        let a: Tensor = try inputs.required(0, "MatMul"), b: Tensor = try inputs.required(1, "MatMul")
+        let (g, out) = try plan(a.shape, b.shape)
+        return [Tensor(shape: out, floats: g.reference(a: a.floats, b: b.floats, c: nil))]
+    }
+
+    func encode(_ ctx: EncodeContext, inputs: [DeviceValue?], constants: [Tensor?], outputs: [DeviceValue]) throws {
+        let a: DeviceValue = try inputs.required(0, "MatMul"), b: DeviceValue = try inputs.required(1, "MatMul")
+        let (g, _) = try plan(a.type.shape, b.type.shape)
+        try g.encode(ctx, a: a.buffer, b: b.buffer, c: nil, y: outputs[0].buffer)
+    }
+}
+
+/// Throws `unsupportedDType` unless every type is float32.
+func requireFloat(_ types: [TensorType], _ label: String) throws {
+    if let t = types.first(where: { !$0.dtype.isFloat }) {
+        throw GPUInferError.unsupportedDType("\(t.dtype)", location: "node '\(label)': only float32 is implemented")
+    }
+}

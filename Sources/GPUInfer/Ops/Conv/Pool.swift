@@ -1,0 +1,145 @@
+// MaxPool / AveragePool (1-D and 2-D, with Indices for MaxPool) and GlobalMaxPool / GlobalAveragePool.
+
+/// ONNX MaxPool and AveragePool over NCHW (or NCW) inputs.
+struct Pool: Operator {
+    static let opTypes = ["MaxPool", "AveragePool"]
+    let isMax: Bool
+    let window: WindowAttributes
+    let countIncludePad: Bool
+    let storageOrder: Int
+    let wantIndices: Bool
+    let node: Node
+    let opset: Int
+
+    init(node: Node, opset: Int) throws {
+        isMax = node.opType == "MaxPool"
+        window = try WindowAttributes(node: node, opset: opset, allowDilations: isMax || opset >= 19, allowCeil: true)
+        guard window.kernelShape != nil else { throw node.attributeError("kernel_shape", "is required") }
+        countIncludePad = try node.int("count_include_pad", default: 0) != 0
+        storageOrder = try node.int("storage_order", default: 0)
+        wantIndices = isMax && node.outputs.count > 1 && !node.outputs[1].isEmpty
+        self.node = node
+        self.opset = opset
+    }
+
+    private func resolve(_ x: [Int]) throws -> Window {
+        guard x.count == 3 || x.count == 4 else {
+            if x.count == 5 {
+                throw GPUInferError.unsupportedOp(op: node.opType, domain: "", node: node.label, opset: opset, reason: "3-D pooling is not implemented")
+            }
+            throw GPUInferError.shapeMismatch(node: node.label, op: node.opType, reason: "input \(x) must be [N, C, W] or [N, C, H, W]")
+        }
+        let kernel = window.kernelShape ?? []
+        guard kernel.count == x.count - 2 else {
+            throw GPUInferError.shapeMismatch(node: node.label, op: node.opType, reason: "kernel_shape \(kernel) does not fit input \(x)")
+        }
+        return try window.resolve(input: Array(x.dropFirst(2)), kernel: kernel, node: node)
+    }
+
+    func inferTypes(_ inputs: [TensorType?], constants: [Tensor?]) throws -> [TensorType] {
+        let x: TensorType = try inputs.required(0, node.opType)
+        try requireFloat([x], node.label)
+        let shape = Array(x.shape.prefix(2)) + (try resolve(x.shape)).output
+        return [TensorType(.float32, shape)] + (wantIndices ? [TensorType(.int64, shape)] : [])
+    }
+
+    func reference(_ inputs: [Tensor?]) throws -> [Tensor] {
+        let x: Tensor = try inputs.required(0, node.opType)
+        let win = try resolve(x.shape)
+        let shape = Array(x.shape.prefix(2)) + win.output
+        let w = win.as2D
+        let (H, W, OH, OW, KH, KW) = (w.input[0], w.input[1], w.output[0], w.output[1], w.kernel[0], w.kernel[1])
+        let planes = x.shape[0] * x.shape[1]
+        var y = [Float](repeating: 0, count: planes * OH * OW)
+        var indices = [Int64](repeating: 0, count: wantIndices ? y.count : 0)
+        for p in 0..<planes {
+            for oh in 0..<OH {
+                let rows = (0..<KH).map { oh * w.strides[0] - w.padBegin[0] + $0 * w.dilations[0] }
+                for ow in 0..<OW {
+                    let cols = (0..<KW).map { ow * w.strides[1] - w.padBegin[1] + $0 * w.dilations[1] }
+                    let o = (p * OH + oh) * OW + ow
+                    let inside = rows.filter { (0..<H).contains($0) }.flatMap { r in cols.filter { (0..<W).contains($0) }.map { r * W + $0 } }
+                    if isMax {
+                        // First maximum wins; a NaN anywhere in the window makes the result NaN.
+                        var best = -Float.infinity, at = -1
+                        for i in inside where at < 0 || (!best.isNaN && (x.floats[p * H * W + i] > best || x.floats[p * H * W + i].isNaN)) {
+                            best = x.floats[p * H * W + i]
+                            at = i
+                        }
+                        y[o] = best
+                        if wantIndices {
+                            let i = max(at, 0)
+                            indices[o] = Int64(p * H * W + (storageOrder != 0 ? (i % W) * H + i / W : i))
+                        }
+                    } else {
+                        var sum: Float = 0
+                        for i in inside { sum += x.floats[p * H * W + i] }
+                        // count_include_pad counts positions inside the padded input, not the ceil_mode overhang.
+                        let padded = rows.filter { $0 >= -w.padBegin[0] && $0 < H + w.padEnd[0] }.count
+                            * cols.filter { $0 >= -w.padBegin[1] && $0 < W + w.padEnd[1] }.count
+                        y[o] = sum / Float(countIncludePad ? padded : inside.count)
+                    }
+                }
+            }
+        }
+        return [Tensor(shape: shape, floats: y)] + (wantIndices ? [Tensor(shape: shape, ints: indices)] : [])
+    }
+
+    func encode(_ ctx: EncodeContext, inputs: [DeviceValue?], constants: [Tensor?], outputs: [DeviceValue]) throws {
+        let x: DeviceValue = try inputs.required(0, node.opType)
+        let win = try resolve(x.type.shape)
+        let meta = try ctx.constants(win.meta)
+        let count = outputs[0].count
+        if isMax {
+            let indices = wantIndices && outputs.count > 1 ? outputs[1].buffer : outputs[0].buffer
+            try ctx.launch1D(try ctx.kernel("max_pool2d", file: "pool"),
+                             [.value(x), .value(outputs[0]), .buffer(indices), .buffer(meta), .int(count),
+                              .int(wantIndices && outputs.count > 1 ? 1 : 0), .int(storageOrder)], count: count)
+        } else {
+            try ctx.launch1D(try ctx.kernel("avg_pool2d", file: "pool"),
+                             [.value(x), .value(outputs[0]), .buffer(meta), .int(count), .int(countIncludePad ? 1 : 0)], count: count)
+        }
+    }
+}
+
+/// ONNX GlobalAveragePool and GlobalMaxPool over every spatial dim (any rank ≥ 3).
+struct GlobalPool: Operator {
+    static let opTypes = ["GlobalAveragePool", "GlobalMaxPool"]
+    let isMax: Bool
+    let node: Node
+
+    init(node: Node, opset: Int) throws {
+        isMax = node.opType == "GlobalMaxPool"
+        self.node = node
+    }
+
+    func inferTypes(_ inputs: [TensorType?], constants: [Tensor?]) throws -> [TensorType] {
+        let x: TensorType = try inputs.required(0, node.opType)
+        try requireFloat([x], node.label)
+        guard x.shape.count >= 3 else { throw GPUInferError.shapeMismatch(node: node.label, op: node.opType, reason: "input \(x.shape) needs spatial dims") }
+        return [TensorType(.float32, Array(x.shape.prefix(2)) + [Int](repeating: 1, count: x.shape.count - 2))]
+    }
+
+    func reference(_ inputs: [Tensor?]) throws -> [Tensor] {
+        let x: Tensor = try inputs.required(0, node.opType)
+        let shape = try inferTypes([TensorType(x.dtype, x.shape)], constants: [])[0].shape
+        let planes = x.shape[0] * x.shape[1], size = x.count / max(planes, 1)
+        let y: [Float] = (0..<planes).map { p in
+            let v = x.floats[(p * size)..<((p + 1) * size)]
+            if isMax {
+                var best = -Float.infinity
+                for e in v where !best.isNaN && (e > best || e.isNaN) { best = e }
+                return best
+            }
+            return v.reduce(0, +) / Float(size)
+        }
+        return [Tensor(shape: shape, floats: y)]
+    }
+
+    func encode(_ ctx: EncodeContext, inputs: [DeviceValue?], constants: [Tensor?], outputs: [DeviceValue]) throws {
+        let x: DeviceValue = try inputs.required(0, node.opType)
+        let planes = outputs[0].count
+        try ctx.launch1D(try ctx.kernel("global_pool", file: "pool"),
+                         [.value(x), .value(outputs[0]), .int(planes), .int(x.count / max(planes, 1)), .int(isMax ? 1 : 0)], count: planes)
+    }
+}

@@ -1,0 +1,72 @@
+// Clip: min(max(x, lo), hi) with lo/hi as attributes (opset < 11) or optional constant inputs.
+
+/// Clip on float or integer tensors; an absent bound is ±∞ (or the Int64 range). NaN stays NaN.
+struct Clip: Operator {
+    static let opTypes = ["Clip"]
+    static let constantInputs = [1, 2]
+
+    /// Bounds from attributes (opset < 11); nil means they come from inputs 1 and 2.
+    let attributeBounds: (lo: Float, hi: Float)?
+
+    init(node: Node, opset: Int) throws {
+        attributeBounds = opset < 11
+            ? (try node.float("min", default: -Float.greatestFiniteMagnitude), try node.float("max", default: .greatestFiniteMagnitude))
+            : nil
+    }
+
+    /// A bound input as a single value, or nil when it is omitted.
+    private func bound(_ t: Tensor?, _ which: String) throws -> Tensor? {
+        guard let t else { return nil }
+        guard t.count == 1 else { throw GPUInferError.invalidInput("Clip: \(which) must be a single value, got shape \(t.shape)") }
+        return t
+    }
+
+    /// Float bounds for a float input.
+    private func floatBounds(_ inputs: [Tensor?]) throws -> (Float, Float) {
+        if let b = attributeBounds { return b }
+        let lo = try bound(inputs.optional(1), "min").map { Float($0.double(at: 0)) } ?? -.infinity
+        let hi = try bound(inputs.optional(2), "max").map { Float($0.double(at: 0)) } ?? .infinity
+        return (lo, hi)
+    }
+
+    /// Integer bounds for an integer input.
+    private func intBounds(_ inputs: [Tensor?]) throws -> (Int64, Int64) {
+        if attributeBounds != nil { throw GPUInferError.unsupportedDType("integer", location: "Clip before opset 11 (float only)") }
+        let lo = try bound(inputs.optional(1), "min").map { $0.int64Values[0] } ?? .min
+        let hi = try bound(inputs.optional(2), "max").map { $0.int64Values[0] } ?? .max
+        return (lo, hi)
+    }
+
+    func inferTypes(_ inputs: [TensorType?], constants: [Tensor?]) throws -> [TensorType] {
+        let t: TensorType = try inputs.required(0, "Clip")
+        for i in 1...2 {
+            if let b = inputs.optional(i), b.count != 1 {
+                throw GPUInferError.invalidInput("Clip: input \(i) must be a single value, got shape \(b.shape)")
+            }
+        }
+        return [t]
+    }
+
+    func reference(_ inputs: [Tensor?]) throws -> [Tensor] {
+        let x: Tensor = try inputs.required(0, "Clip")
+        if x.dtype.isFloat {
+            let (lo, hi) = try floatBounds(inputs)
+            return [Tensor(shape: x.shape, floats: x.floats.map { clipKeepingNaN($0, lo, hi) })]
+        }
+        let (lo, hi) = try intBounds(inputs)
+        return [Tensor(shape: x.shape, ints: x.ints.map { clipKeepingNaN($0, lo, hi) }, dtype: x.dtype)]
+    }
+
+    func encode(_ ctx: EncodeContext, inputs: [DeviceValue?], constants: [Tensor?], outputs: [DeviceValue]) throws {
+        let x: DeviceValue = try inputs.required(0, "Clip")
+        let params: [KernelArg]
+        if x.type.dtype.isFloat {
+            let (lo, hi) = try floatBounds(constants)
+            params = [.float(lo), .float(hi)]
+        } else {
+            let (lo, hi) = try intBounds(constants)
+            params = [.long(lo), .long(hi)]
+        }
+        try Elementwise.launchUnary(ctx, "clip", input: x.buffer, output: outputs[0], params: params)
+    }
+}

@@ -1,0 +1,264 @@
+// Malformed and hostile inputs: each must give the right GPUInferError case with a message that
+// says what and where, never a crash. Bad models are built here from the ONNX protobuf types and
+// serialized, so these tests need no generated files.
+import Foundation
+import ONNXProto
+import SwiftProtobuf
+import Testing
+@testable import GPUInfer
+
+/// Small ONNX models built from protobuf messages, to be broken on purpose.
+private enum BadModel {
+    static func valueInfo(_ name: String, _ dims: [Int64]) -> Onnx_ValueInfoProto {
+        var vi = Onnx_ValueInfoProto()
+        vi.name = name
+        var tt = Onnx_TypeProto.Tensor()
+        tt.elemType = 1
+        tt.shape.dim = dims.map { d in
+            var dim = Onnx_TensorShapeProto.Dimension()
+            dim.dimValue = d
+            return dim
+        }
+        vi.type.tensorType = tt
+        return vi
+    }
+
+    static func node(_ op: String, _ inputs: [String], _ outputs: [String], name: String = "", domain: String = "") -> Onnx_NodeProto {
+        var n = Onnx_NodeProto()
+        n.opType = op
+        n.input = inputs
+        n.output = outputs
+        n.name = name
+        n.domain = domain
+        return n
+    }
+
+    static func floats(_ name: String, _ dims: [Int64], _ values: [Float]) -> Onnx_TensorProto {
+        var t = Onnx_TensorProto()
+        t.name = name
+        t.dataType = 1
+        t.dims = dims
+        t.rawData = values.withUnsafeBytes { Data($0) }
+        return t
+    }
+
+    /// X [1,4] → Identity → Y, plus a [4,4] float initializer W that `mutate` may break.
+    static func model(opset: Int64 = 13, _ mutate: (inout Onnx_ModelProto) -> Void = { _ in }) -> Onnx_ModelProto {
+        var m = Onnx_ModelProto()
+        m.irVersion = 8
+        var o = Onnx_OperatorSetIdProto()
+        o.version = opset
+        m.opsetImport = [o]
+        m.graph.name = "bad"
+        m.graph.input = [valueInfo("X", [1, 4])]
+        m.graph.output = [valueInfo("Y", [1, 4])]
+        m.graph.node = [node("Identity", ["X"], ["Y"], name: "id")]
+        m.graph.initializer = [floats("W", [4, 4], (0..<16).map(Float.init))]
+        mutate(&m)
+        return m
+    }
+
+    static func bytes(_ m: Onnx_ModelProto) throws -> Data { try m.serializedBytes() }
+
+    /// Loads `m` from memory (structure checks) and builds a Model (op checks).
+    static func load(_ m: Onnx_ModelProto, baseDirectory: URL? = nil) throws {
+        _ = try Model(graph: ONNXLoader.load(data: bytes(m), name: "bad.onnx", baseDirectory: baseDirectory))
+    }
+
+    /// A temporary folder, removed by the caller.
+    static func tempDirectory() throws -> URL {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("gpuinfer-bad-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        return dir
+    }
+}
+
+private func isInvalidModel(_ e: GPUInferError) -> Bool { if case .invalidModel = e { true } else { false } }
+private func isIO(_ e: GPUInferError) -> Bool { if case .io = e { true } else { false } }
+
+@Suite struct BadInputTests {
+    @Test func validBaseModelLoads() throws {
+        try BadModel.load(BadModel.model())
+    }
+
+    @Test func missingFile() {
+        expectGPUInferError("missing file", mentions: ["/nonexistent/model.onnx", "no such file"], isIO) {
+            _ = try Model(path: "/nonexistent/model.onnx")
+        }
+        expectGPUInferError("directory", mentions: ["directory"], isIO) { _ = try Model(path: NSTemporaryDirectory()) }
+    }
+
+    /// The first half of a model: the graph message is cut in the middle.
+    @Test func truncatedModel() throws {
+        var files: [Data] = [try BadModel.bytes(BadModel.model { m in
+            m.graph.initializer.append(BadModel.floats("big", [64, 64], (0..<4096).map { Float($0) }))
+        })]
+        let sample = GeneratedData.url("sample_cnn.onnx").path
+        if let data = FileManager.default.contents(atPath: sample) { files.append(data) }
+        let dir = try BadModel.tempDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        for (i, data) in files.enumerated() {
+            let path = dir.appendingPathComponent("truncated\(i).onnx").path
+            try data.prefix(data.count / 2).write(to: URL(fileURLWithPath: path))
+            expectGPUInferError("truncated model \(i)", mentions: ["truncated\(i).onnx", "truncated or corrupt"], isInvalidModel) {
+                _ = try Model(path: path)
+            }
+        }
+    }
+
+    @Test func randomBytes() {
+        var rng = TestRandom(seed: 99)
+        let data = Data((0..<4096).map { _ in UInt8(truncatingIfNeeded: rng.next()) })
+        expectGPUInferError("random bytes", mentions: ["random.onnx"], isInvalidModel) {
+            _ = try ONNXLoader.load(data: data, name: "random.onnx")
+        }
+        expectGPUInferError("empty file", mentions: ["no graph"], isInvalidModel) {
+            _ = try ONNXLoader.load(data: Data(), name: "empty.onnx")
+        }
+    }
+
+    @Test func graphWithCycle() {
+        let m = BadModel.model { m in
+            m.graph.node = [BadModel.node("Identity", ["X", "B"], ["A"], name: "first"),
+                            BadModel.node("Identity", ["A"], ["B"], name: "second"),
+                            BadModel.node("Identity", ["B"], ["Y"], name: "last")]
+        }
+        expectGPUInferError("cycle", mentions: ["cycle"], isInvalidModel) { try BadModel.load(m) }
+        let dangling = BadModel.model { m in m.graph.node = [BadModel.node("Identity", ["nowhere"], ["Y"], name: "id")] }
+        expectGPUInferError("dangling input", mentions: ["nowhere", "'id'"], isInvalidModel) { try BadModel.load(dangling) }
+        let twice = BadModel.model { m in m.graph.node.append(BadModel.node("Identity", ["X"], ["Y"], name: "again")) }
+        expectGPUInferError("value produced twice", mentions: ["'Y'", "more than once"], isInvalidModel) { try BadModel.load(twice) }
+    }
+
+    @Test func initializerSizeMismatch() {
+        let raw = BadModel.model { m in m.graph.initializer[0].rawData = Data(count: 20) }
+        expectGPUInferError("raw data size", mentions: ["'W'", "20 bytes", "64"], isInvalidModel) { try BadModel.load(raw) }
+        let typed = BadModel.model { m in
+            m.graph.initializer[0].clearRawData()
+            m.graph.initializer[0].floatData = [1, 2, 3]
+        }
+        expectGPUInferError("float_data count", mentions: ["'W'", "3 values"], isInvalidModel) { try BadModel.load(typed) }
+    }
+
+    @Test func negativeAndHugeDims() {
+        let negative = BadModel.model { m in m.graph.initializer[0].dims = [-4, -4] }
+        expectGPUInferError("negative initializer dim", mentions: ["'W'", "negative"], isInvalidModel) { try BadModel.load(negative) }
+        let negativeInput = BadModel.model { m in m.graph.input = [BadModel.valueInfo("X", [1, -4])] }
+        expectGPUInferError("negative input dim", mentions: ["'X'", "-4"], isInvalidModel) { try BadModel.load(negativeInput) }
+        // -1 is Paddle2ONNX's spelling of a dynamic dim (onnxruntime accepts it): not an error.
+        let dynamic = BadModel.model { m in m.graph.input = [BadModel.valueInfo("X", [-1, 4])] }
+        #expect(throws: Never.self) {
+            let g = try ONNXLoader.load(data: BadModel.bytes(dynamic))
+            #expect(g.inputs.first?.dims == [nil, 4])
+        }
+        let huge = BadModel.model { m in
+            m.graph.initializer[0].dims = [1 << 40]
+            m.graph.initializer[0].clearRawData()
+        }
+        expectGPUInferError("2^40-element dim", mentions: ["'W'", "too large"], isInvalidModel) { try BadModel.load(huge) }
+        // Each dim is small; the product (2^40) overflows the element limit.
+        let product = BadModel.model { m in
+            m.graph.initializer[0].dims = [1 << 20, 1 << 20]
+            m.graph.initializer[0].clearRawData()
+        }
+        expectGPUInferError("2^20 × 2^20 elements", mentions: ["'W'", "too many elements"], isInvalidModel) { try BadModel.load(product) }
+    }
+
+    @Test func unsupportedOpNamesOpNodeAndOpset() {
+        let m = BadModel.model(opset: 17) { m in m.graph.node = [BadModel.node("FrobnicateV2", ["X"], ["Y"], name: "my_node")] }
+        let e = expectGPUInferError("unsupported op", mentions: ["FrobnicateV2", "my_node", "17"], {
+            if case .unsupportedOp(op: "FrobnicateV2", domain: "", node: "my_node", opset: 17, reason: _) = $0 { true } else { false }
+        }) { try BadModel.load(m) }
+        #expect(e != nil)
+        let custom = BadModel.model { m in
+            var o = Onnx_OperatorSetIdProto()
+            o.domain = "com.example"
+            o.version = 1
+            m.opsetImport.append(o)
+            m.graph.node = [BadModel.node("Relu", ["X"], ["Y"], name: "custom_relu", domain: "com.example")]
+        }
+        expectGPUInferError("op in another domain", mentions: ["com.example", "custom_relu"], {
+            if case .unsupportedOp(op: "Relu", domain: "com.example", node: _, opset: _, reason: _) = $0 { true } else { false }
+        }) { try BadModel.load(custom) }
+    }
+
+    @Test func externalDataEscapingTheFolder() throws {
+        let dir = try BadModel.tempDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let inside = dir.appendingPathComponent("models")
+        try FileManager.default.createDirectory(at: inside, withIntermediateDirectories: true)
+        // A real file outside the model folder, so only the path check can refuse it.
+        try Data(count: 64).write(to: dir.appendingPathComponent("x"))
+        for location in ["../x", "/etc/passwd", "sub/../../x"] {
+            let m = BadModel.model { m in
+                m.graph.initializer[0].clearRawData()
+                m.graph.initializer[0].dataLocation = .external
+                var e = Onnx_StringStringEntryProto()
+                e.key = "location"
+                e.value = location
+                m.graph.initializer[0].externalData = [e]
+            }
+            let path = inside.appendingPathComponent("model.onnx")
+            try BadModel.bytes(m).write(to: path)
+            expectGPUInferError("external data '\(location)'", mentions: [location, "refused"], isInvalidModel) {
+                _ = try Model(path: path.path)
+            }
+        }
+    }
+
+    @Test func opsetOutOfRange() {
+        for opset: Int64 in [99, 3] {
+            expectGPUInferError("opset \(opset)", mentions: ["opset \(opset)", "supported range"], isInvalidModel) {
+                try BadModel.load(BadModel.model(opset: opset))
+            }
+        }
+        let none = BadModel.model { m in m.opsetImport = [] }
+        expectGPUInferError("no opset import", mentions: ["opset"], isInvalidModel) { try BadModel.load(none) }
+    }
+
+    @Test func unknownDevice() {
+        let isDeviceNotFound: (GPUInferError) -> Bool = { if case .deviceNotFound(requested: "99", available: _) = $0 { true } else { false } }
+        expectGPUInferError("device 99", mentions: ["99", "gpuinfer devices"], isDeviceNotFound) {
+            _ = try DeviceSelection.openCL(99).resolve()
+        }
+        expectGPUInferError("session on device 99", mentions: ["99"], isDeviceNotFound) {
+            _ = try Session(model: try Model(graph: ONNXLoader.load(data: BadModel.bytes(BadModel.model()))), device: .openCL(99))
+        }
+        expectGPUInferError("device '-3'", mentions: ["-3"], { if case .deviceNotFound = $0 { true } else { false } }) {
+            _ = try DeviceSelection(parsing: "-3")
+        }
+    }
+
+    @Test func wrongRunInputs() throws {
+        let model = try Model(graph: ONNXLoader.load(data: BadModel.bytes(BadModel.model())))
+        let isInvalidInput: (GPUInferError) -> Bool = { if case .invalidInput = $0 { true } else { false } }
+        for session in [Session(model: model, runtime: nil), Session(model: model, runtime: TestDevice.runtime)] {
+            expectGPUInferError("missing input", mentions: ["'X'"], isInvalidInput) { _ = try session.run([:]) }
+            expectGPUInferError("wrong shape", mentions: ["'X'", "[1, 5]"], isInvalidInput) {
+                _ = try session.run(["X": Tensor(zeros: [1, 5])])
+            }
+            expectGPUInferError("unknown input", mentions: ["'Z'"], isInvalidInput) {
+                _ = try session.run(["X": Tensor(zeros: [1, 4]), "Z": Tensor(zeros: [1])])
+            }
+        }
+    }
+
+    @Test func corruptNpy() throws {
+        let good = Npy.encode(Tensor(shape: [2, 3], floats: [1, 2, 3, 4, 5, 6]))
+        #expect(try Npy.decode(good).floats == [1, 2, 3, 4, 5, 6])
+        var badMagic = good
+        badMagic[1] = UInt8(ascii: "X")
+        expectGPUInferError("bad magic", mentions: ["bad magic"], isIO) { _ = try Npy.decode(badMagic, name: "a.npy") }
+        var fortran = good
+        let flag = try #require(good.range(of: Data("'fortran_order': False".utf8)))
+        fortran.replaceSubrange(flag, with: Data("'fortran_order': True ".utf8))
+        expectGPUInferError("Fortran order", mentions: ["Fortran"], isIO) { _ = try Npy.decode(fortran, name: "f.npy") }
+        expectGPUInferError("size mismatch", mentions: ["s.npy", "20 bytes", "needs 24"], isIO) {
+            _ = try Npy.decode(good.prefix(good.count - 4), name: "s.npy")
+        }
+        expectGPUInferError("truncated header", mentions: ["t.npy"], isIO) { _ = try Npy.decode(good.prefix(12), name: "t.npy") }
+        expectGPUInferError("missing .npy", mentions: ["/nonexistent/x.npy", "no such file"], isIO) {
+            _ = try Npy.read(path: "/nonexistent/x.npy")
+        }
+    }
+}

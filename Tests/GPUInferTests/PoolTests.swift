@@ -1,0 +1,110 @@
+// MaxPool / AveragePool / global pools: hand-computed references and device vs reference.
+import Testing
+@testable import GPUInfer
+
+@Suite struct PoolTests {
+    let seq16 = Tensor(shape: [1, 1, 4, 4], floats: (1...16).map(Float.init))
+
+    /// Device vs reference on random data. Max is exact; averages add ≤ 49 terms in the same
+    /// order on both sides (no multiply to fuse) and divide once, so they match to a few ulps.
+    @discardableResult
+    func pool(_ op: String, _ x: [Int], _ a: [String: Any], opset: Int = 17, outputs: Int = 1, seed: UInt64 = 1,
+              sourceLocation: SourceLocation = #_sourceLocation) throws -> [Tensor] {
+        var rng = TestRandom(seed: seed)
+        return try checkOp(op, attributes: attrs(a), inputs: [rng.tensor(x)], outputs: outputs, opset: opset,
+                           rtol: op == "MaxPool" ? 0 : 1e-6, atol: op == "MaxPool" ? 0 : 1e-7, sourceLocation: sourceLocation)
+    }
+
+    @Test func maxPoolHandComputed() throws {
+        try checkOp("MaxPool", attributes: attrs(["kernel_shape": [2, 2], "strides": [2, 2]]), inputs: [seq16], outputs: 2,
+                    expected: [Tensor(shape: [1, 1, 2, 2], floats: [6, 8, 14, 16]), Tensor(shape: [1, 1, 2, 2], ints: [5, 7, 13, 15])], rtol: 0, atol: 0)
+        // storage_order 1: index = w·H + h.
+        try checkOp("MaxPool", attributes: attrs(["kernel_shape": [2, 2], "strides": [2, 2], "storage_order": 1]), inputs: [seq16], outputs: 2,
+                    expected: [Tensor(shape: [1, 1, 2, 2], floats: [6, 8, 14, 16]), Tensor(shape: [1, 1, 2, 2], ints: [5, 13, 7, 15])], rtol: 0, atol: 0)
+        // ceil_mode: 5 → 3 windows, the last one over row/column 4 only.
+        try checkOp("MaxPool", attributes: attrs(["kernel_shape": [2, 2], "strides": [2, 2], "ceil_mode": 1]),
+                    inputs: [Tensor(shape: [1, 1, 5, 5], floats: (1...25).map(Float.init))],
+                    expected: [Tensor(shape: [1, 1, 3, 3], floats: [7, 9, 10, 17, 19, 20, 22, 24, 25])], rtol: 0, atol: 0)
+        // ceil_mode: a window that would start in the right padding is dropped (3 → 2, not 3).
+        try checkOp("MaxPool", attributes: attrs(["kernel_shape": [2], "strides": [2], "pads": [1, 1], "ceil_mode": 1]),
+                    inputs: [Tensor(shape: [1, 1, 3], floats: [1, 2, 3])], expected: [Tensor(shape: [1, 1, 2], floats: [1, 3])], rtol: 0, atol: 0)
+        // NaN propagates; padding never wins even against −∞ inputs.
+        try checkOp("MaxPool", attributes: attrs(["kernel_shape": [2], "pads": [1, 0]]),
+                    inputs: [Tensor(shape: [1, 1, 4], floats: [-.infinity, 1, .nan, 0])],
+                    expected: [Tensor(shape: [1, 1, 4], floats: [-.infinity, 1, .nan, .nan])], rtol: 0, atol: 0)
+    }
+
+    @Test func averagePoolHandComputed() throws {
+        let x = Tensor(shape: [1, 1, 3], floats: [1, 2, 3])
+        let base: [String: Any] = ["kernel_shape": [2], "pads": [1, 1]]
+        try checkOp("AveragePool", attributes: attrs(base), inputs: [x],
+                    expected: [Tensor(shape: [1, 1, 4], floats: [1, 1.5, 2.5, 3])], rtol: 0, atol: 0)
+        try checkOp("AveragePool", attributes: attrs(base.merging(["count_include_pad": 1]) { $1 }), inputs: [x],
+                    expected: [Tensor(shape: [1, 1, 4], floats: [0.5, 1.5, 2.5, 1.5])], rtol: 0, atol: 0)
+        // ceil_mode: windows start at −1, 1, 3; the last covers 3, 4 (right pad) and 5 (overhang, never counted).
+        let x4 = Tensor(shape: [1, 1, 4], floats: [1, 2, 3, 4])
+        let ceil: [String: Any] = ["kernel_shape": [3], "strides": [2], "pads": [1, 1], "ceil_mode": 1]
+        try checkOp("AveragePool", attributes: attrs(ceil.merging(["count_include_pad": 1]) { $1 }), inputs: [x4],
+                    expected: [Tensor(shape: [1, 1, 3], floats: [1, 3, 2])], rtol: 0, atol: 0)
+        try checkOp("AveragePool", attributes: attrs(ceil), inputs: [x4],
+                    expected: [Tensor(shape: [1, 1, 3], floats: [1.5, 3, 4])], rtol: 0, atol: 0)
+        // dilations (opset 19): windows {0, 2}, {1, 3}, {2, 4}.
+        try checkOp("AveragePool", attributes: attrs(["kernel_shape": [2], "dilations": [2]]), inputs: [Tensor(shape: [1, 1, 5], floats: [1, 2, 3, 4, 5])],
+                    opset: 19, expected: [Tensor(shape: [1, 1, 3], floats: [2, 3, 4])], rtol: 0, atol: 0)
+        // 2-D SAME_UPPER, 4×4 input, kernel 3, stride 2: pads 0 before, 1 after.
+        try checkOp("AveragePool", attributes: attrs(["kernel_shape": [3, 3], "strides": [2, 2], "auto_pad": "SAME_UPPER"]), inputs: [seq16],
+                    expected: [Tensor(shape: [1, 1, 2, 2], floats: [6, 7.5, 12, 13.5])], rtol: 0, atol: 0)
+    }
+
+    @Test func globalPoolsHandComputed() throws {
+        let x = Tensor(shape: [1, 2, 2, 2], floats: [1, 2, 3, 4, 5, 6, 7, 8])
+        try checkOp("GlobalAveragePool", inputs: [x], expected: [Tensor(shape: [1, 2, 1, 1], floats: [2.5, 6.5])], rtol: 0, atol: 0)
+        try checkOp("GlobalMaxPool", inputs: [x], expected: [Tensor(shape: [1, 2, 1, 1], floats: [4, 8])], rtol: 0, atol: 0)
+    }
+
+    @Test func maxPoolDeviceVsReference() throws {
+        try pool("MaxPool", [2, 5, 13, 17], ["kernel_shape": [3, 3], "strides": [2, 2], "pads": [1, 1, 1, 1]], outputs: 2)
+        try pool("MaxPool", [1, 3, 13, 17], ["kernel_shape": [3, 3], "strides": [2, 2], "ceil_mode": 1], seed: 2)
+        try pool("MaxPool", [1, 3, 14, 15], ["kernel_shape": [2, 3], "strides": [2, 3], "pads": [0, 1, 1, 2], "ceil_mode": 1], outputs: 2, seed: 3)
+        try pool("MaxPool", [2, 3, 13, 17], ["kernel_shape": [3, 3], "dilations": [2, 2], "storage_order": 1], outputs: 2, seed: 4)
+        try pool("MaxPool", [2, 7, 31], ["kernel_shape": [4], "strides": [3], "pads": [2, 1]], outputs: 2, seed: 5)
+        for mode in ["SAME_UPPER", "SAME_LOWER", "VALID"] {
+            for size in [[12, 12], [13, 11]] {
+                try pool("MaxPool", [1, 3] + size, ["kernel_shape": [3, 3], "strides": [2, 2], "auto_pad": mode], seed: 6)
+                try pool("MaxPool", [1, 3] + size, ["kernel_shape": [2, 2], "strides": [2, 2], "auto_pad": mode], seed: 7)
+            }
+        }
+    }
+
+    @Test func averagePoolDeviceVsReference() throws {
+        for include in [0, 1] {
+            try pool("AveragePool", [2, 5, 13, 17], ["kernel_shape": [3, 3], "strides": [2, 2], "pads": [1, 1, 1, 1], "count_include_pad": include])
+            try pool("AveragePool", [1, 3, 13, 17], ["kernel_shape": [3, 3], "strides": [2, 2], "pads": [1, 0, 1, 2], "ceil_mode": 1, "count_include_pad": include], seed: 2)
+            try pool("AveragePool", [2, 3, 13, 17], ["kernel_shape": [3, 2], "dilations": [2, 3], "pads": [2, 1, 0, 3], "count_include_pad": include], opset: 19, seed: 3)
+            try pool("AveragePool", [2, 7, 31], ["kernel_shape": [4], "strides": [3], "pads": [2, 1], "ceil_mode": 1, "count_include_pad": include], seed: 4)
+            for mode in ["SAME_UPPER", "SAME_LOWER", "VALID"] {
+                for size in [[12, 12], [13, 11]] {
+                    try pool("AveragePool", [1, 3] + size, ["kernel_shape": [3, 3], "strides": [2, 2], "auto_pad": mode, "count_include_pad": include], seed: 5)
+                }
+            }
+            try pool("AveragePool", [1, 64, 7, 7], ["kernel_shape": [7, 7], "count_include_pad": include], seed: 6)
+        }
+    }
+
+    @Test func globalPoolsDeviceVsReference() throws {
+        for op in ["GlobalAveragePool", "GlobalMaxPool"] {
+            // Averages of up to 221 values: same order on both sides, one division.
+            var rng = TestRandom(seed: 3)
+            for shape in [[2, 5, 13, 17], [3, 7, 9], [1, 3, 2, 3, 5], [1, 65, 1, 1]] {
+                try checkOp(op, inputs: [rng.tensor(shape)], rtol: 1e-6, atol: 1e-7)
+            }
+        }
+    }
+
+    @Test func rejectsUnsupported() throws {
+        var rng = TestRandom(seed: 1)
+        #expect { try singleNodeModel("MaxPool", attributes: attrs(["kernel_shape": [2, 2, 2]]), inputs: [rng.tensor([1, 1, 4, 4, 4])]) }
+            throws: { e in if case .unsupportedOp = e as? GPUInferError { true } else { false } }
+        #expect(throws: GPUInferError.self) { try singleNodeModel("AveragePool", inputs: [rng.tensor([1, 1, 4, 4])]) }  // no kernel_shape
+    }
+}
