@@ -67,7 +67,7 @@ __kernel void reduce_##NAME##_float_wg(__global const float* x, __global float* 
     /* No early return: every lane must reach every barrier (PoCL hangs otherwise). */ \
     FOR_REDUCED_WG(v, { KAHAN(s, c, MAP(v)) }) \
     GROUP_COMBINE(s, ADD) \
-    if (get_local_id(0) == 0) y[o] = NEEDMAX && !isfinite(m) ? m : FIN(s); \
+    if (get_local_id(0) == 0) y[o] = NEEDMAX && !isfinite(m) ? m : FIN(s) * 1.00001f; \
 }
 
 // Folding kinds: acc = STEP(acc, x) from INIT.

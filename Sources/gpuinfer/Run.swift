@@ -23,7 +23,7 @@ struct Run: ParsableCommand {
             try FileManager.default.createDirectory(atPath: outputDir, withIntermediateDirectories: true)
             for o in m.outputs {
                 guard let t = outputs[o.name] else { continue }
-                let path = (outputDir as NSString).appendingPathComponent(Self.fileName(for: o.name) + ".npy")
+                let path = (outputDir as NSString).appendingPathComponent(Npy.fileName(forValue: o.name) + ".npy")
                 try Npy.write(t, path: path)
                 print("\(o.name): \(t.dtype)\(t.shape) -> \(path)")
             }
@@ -32,13 +32,5 @@ struct Run: ParsableCommand {
         } catch {
             throw fail(error)
         }
-    }
-
-    /// A file name for an output: characters that cannot stand in a file name become `_`.
-    static func fileName(for name: String) -> String {
-        let mapped = String(name.map { c -> Character in
-            c == "/" || c == "\\" || c == ":" || c == "\0" || c.asciiValue.map({ $0 < 32 }) == true ? "_" : c
-        })
-        return mapped.isEmpty || mapped == "." || mapped == ".." ? "_" + mapped : mapped
     }
 }

@@ -6,10 +6,11 @@ import Testing
 
 @Suite struct ElementwiseBinaryTests {
     /// Shape pairs the device must get right: same shape (contiguous path), both-way broadcast,
-    /// scalar on either side, rank 5, per-channel bias, a row vector, and [1] ⊗ [1].
+    /// scalar on either side, rank 5, per-channel bias, a row vector, [1] ⊗ [1], and rank 8.
     static let shapePairs: [([Int], [Int])] = [
         ([7], [7]), ([3, 5, 13], [3, 5, 13]), ([2, 3, 1, 67], [1, 3, 17, 1]), ([], [3, 5, 13]), ([3, 5, 13], []),
         ([2, 1, 3, 4, 5], [3, 1, 5]), ([2, 16, 7, 7], [16, 1, 1]), ([5, 1], [1, 67]), ([1], [1]),
+        ([2, 1, 2, 1, 3, 1, 2, 3], [1, 3, 1, 2, 1, 2, 1, 1]),
     ]
 
     /// Device-vs-reference tolerance: +, −, ×, comparisons, min/max, fmod and PRelu are exact

@@ -94,6 +94,15 @@ public enum Npy {
         }
     }
 
+    /// A file name (without extension) for a graph value: characters that cannot stand in a
+    /// file name (`/`, `\\`, `:`, control characters) become `_`; "", "." and ".." get a `_` prefix.
+    public static func fileName(forValue name: String) -> String {
+        let mapped = String(name.map { c -> Character in
+            c == "/" || c == "\\" || c == ":" || c.asciiValue.map({ $0 < 32 }) == true ? "_" : c
+        })
+        return mapped.isEmpty || mapped == "." || mapped == ".." ? "_" + mapped : mapped
+    }
+
     private static func field(_ header: String, _ key: String) -> String? {
         guard let r = header.range(of: "'\(key)'") ?? header.range(of: "\"\(key)\"") else { return nil }
         var rest = header[r.upperBound...].drop { $0 == " " || $0 == ":" }

@@ -1,6 +1,7 @@
 // Enumerates every OpenCL platform and device. PoCL and each GPU driver are separate platforms;
 // devices get one global index across all of them, in platform order.
 import COpenCL
+import Foundation
 
 /// One OpenCL device, as found on one platform.
 /// @unchecked Sendable: platform and device ids are process-lifetime identifiers, never freed.
@@ -25,8 +26,14 @@ public struct CLDeviceInfo: @unchecked Sendable, CustomStringConvertible {
 
     public var description: String { "\(name) (\(platformName))" }
 
+    /// Serialises enumeration: PoCL's first-use device initialisation is not thread-safe
+    /// (concurrent clGetDeviceIDs calls return CL_DEVICE_NOT_FOUND or crash).
+    private static let enumerationLock = NSLock()
+
     /// Lists every device of every platform. No platform at all is an empty list, not an error.
     public static func all() throws -> [CLDeviceInfo] {
+        enumerationLock.lock()
+        defer { enumerationLock.unlock() }
         var count: cl_uint = 0
         let status = clGetPlatformIDs(0, nil, &count)
         if status == -1001 /* CL_PLATFORM_NOT_FOUND_KHR */ || count == 0 { return [] }

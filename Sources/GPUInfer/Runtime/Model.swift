@@ -46,6 +46,9 @@ public final class Model: @unchecked Sendable {
     /// The concrete types of `inputs`, checked against the declared input types.
     func inputTypes(_ inputs: [String: Tensor]) throws -> [String: TensorType] {
         var types: [String: TensorType] = [:]
+        for name in inputs.keys where !self.inputs.contains(where: { $0.name == name }) {
+            throw GPUInferError.invalidInput("the model has no input '\(name)' (inputs: \(self.inputs.map(\.name).joined(separator: ", ")))")
+        }
         for vi in self.inputs {
             guard let t = inputs[vi.name] else {
                 throw GPUInferError.invalidInput("missing input '\(vi.name)' (model inputs: \(self.inputs.map(\.name).joined(separator: ", ")))")
@@ -62,9 +65,6 @@ public final class Model: @unchecked Sendable {
                 }
             }
             types[vi.name] = TensorType(vi.dtype ?? t.dtype, t.shape)
-        }
-        for name in inputs.keys where !self.inputs.contains(where: { $0.name == name }) {
-            throw GPUInferError.invalidInput("the model has no input '\(name)' (inputs: \(self.inputs.map(\.name).joined(separator: ", ")))")
         }
         return types
     }

@@ -52,32 +52,47 @@ struct Pool: Operator {
         let planes = x.shape[0] * x.shape[1]
         var y = [Float](repeating: 0, count: planes * OH * OW)
         var indices = [Int64](repeating: 0, count: wantIndices ? y.count : 0)
-        for p in 0..<planes {
-            for oh in 0..<OH {
-                let rows = (0..<KH).map { oh * w.strides[0] - w.padBegin[0] + $0 * w.dilations[0] }
-                for ow in 0..<OW {
-                    let cols = (0..<KW).map { ow * w.strides[1] - w.padBegin[1] + $0 * w.dilations[1] }
-                    let o = (p * OH + oh) * OW + ow
-                    let inside = rows.filter { (0..<H).contains($0) }.flatMap { r in cols.filter { (0..<W).contains($0) }.map { r * W + $0 } }
-                    if isMax {
-                        // First maximum wins; a NaN anywhere in the window makes the result NaN.
-                        var best = -Float.infinity, at = -1
-                        for i in inside where at < 0 || (!best.isNaN && (x.floats[p * H * W + i] > best || x.floats[p * H * W + i].isNaN)) {
-                            best = x.floats[p * H * W + i]
-                            at = i
+        /// Number of k in 0..<taps with lo ≤ start + k·step < hi.
+        func taps(_ start: Int, _ step: Int, _ taps: Int, _ lo: Int, _ hi: Int) -> Int {
+            (0..<taps).filter { start + $0 * step >= lo && start + $0 * step < hi }.count
+        }
+        x.floats.withUnsafeBufferPointer { xp in
+            for p in 0..<planes {
+                let plane = p * H * W
+                for oh in 0..<OH {
+                    let hs = oh * w.strides[0] - w.padBegin[0]
+                    for ow in 0..<OW {
+                        let ws = ow * w.strides[1] - w.padBegin[1]
+                        let o = (p * OH + oh) * OW + ow
+                        var best = -Float.infinity, at = -1, sum: Float = 0, inside = 0
+                        for kh in 0..<KH {
+                            let ih = hs + kh * w.dilations[0]
+                            if ih < 0 || ih >= H { continue }
+                            for kw in 0..<KW {
+                                let iw = ws + kw * w.dilations[1]
+                                if iw < 0 || iw >= W { continue }
+                                let v = xp[plane + ih * W + iw]
+                                inside += 1
+                                sum += v
+                                // First maximum wins; a NaN anywhere in the window makes the result NaN.
+                                if at < 0 || (!best.isNaN && (v > best || v.isNaN)) {
+                                    best = v
+                                    at = ih * W + iw
+                                }
+                            }
                         }
-                        y[o] = best
-                        if wantIndices {
-                            let i = max(at, 0)
-                            indices[o] = Int64(p * H * W + (storageOrder != 0 ? (i % W) * H + i / W : i))
+                        if isMax {
+                            y[o] = best
+                            if wantIndices {
+                                let i = max(at, 0)
+                                indices[o] = Int64(plane + (storageOrder != 0 ? (i % W) * H + i / W : i))
+                            }
+                        } else {
+                            // count_include_pad counts positions inside the padded input, not the ceil_mode overhang.
+                            let padded = taps(hs, w.dilations[0], KH, -w.padBegin[0], H + w.padEnd[0])
+                                * taps(ws, w.dilations[1], KW, -w.padBegin[1], W + w.padEnd[1])
+                            y[o] = sum / Float(countIncludePad ? padded : inside)
                         }
-                    } else {
-                        var sum: Float = 0
-                        for i in inside { sum += x.floats[p * H * W + i] }
-                        // count_include_pad counts positions inside the padded input, not the ceil_mode overhang.
-                        let padded = rows.filter { $0 >= -w.padBegin[0] && $0 < H + w.padEnd[0] }.count
-                            * cols.filter { $0 >= -w.padBegin[1] && $0 < W + w.padEnd[1] }.count
-                        y[o] = sum / Float(countIncludePad ? padded : inside.count)
                     }
                 }
             }

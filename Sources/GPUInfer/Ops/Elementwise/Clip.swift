@@ -39,6 +39,9 @@ struct Clip: Operator {
 
     func inferTypes(_ inputs: [TensorType?], constants: [Tensor?]) throws -> [TensorType] {
         let t: TensorType = try inputs.required(0, "Clip")
+        if attributeBounds != nil, !t.dtype.isFloat {
+            throw GPUInferError.unsupportedDType("\(t.dtype)", location: "Clip before opset 11 (float only)")
+        }
         for i in 1...2 {
             if let b = inputs.optional(i), b.count != 1 {
                 throw GPUInferError.invalidInput("Clip: input \(i) must be a single value, got shape \(b.shape)")
@@ -51,10 +54,10 @@ struct Clip: Operator {
         let x: Tensor = try inputs.required(0, "Clip")
         if x.dtype.isFloat {
             let (lo, hi) = try floatBounds(inputs)
-            return [Tensor(shape: x.shape, floats: x.floats.map { clipKeepingNaN($0, lo, hi) })]
+            return [Tensor(shape: x.shape, floats: x.floats.map { Elementwise.clip($0, lo, hi) })]
         }
         let (lo, hi) = try intBounds(inputs)
-        return [Tensor(shape: x.shape, ints: x.ints.map { clipKeepingNaN($0, lo, hi) }, dtype: x.dtype)]
+        return [Tensor(shape: x.shape, ints: x.ints.map { Elementwise.clip($0, lo, hi) }, dtype: x.dtype)]
     }
 
     func encode(_ ctx: EncodeContext, inputs: [DeviceValue?], constants: [Tensor?], outputs: [DeviceValue]) throws {

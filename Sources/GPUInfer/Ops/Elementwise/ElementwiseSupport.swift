@@ -1,5 +1,6 @@
 // Shared machinery of the elementwise family: broadcast layouts (host loops and device launches),
 // integer narrowing codes and kernel-name suffixes for Kernels/elementwise.cl.
+import Foundation
 
 /// A NumPy broadcast of several inputs to one output shape, simplified for iteration: output
 /// dimensions of size 1 are dropped and adjacent dimensions are merged wherever every input stays
@@ -86,6 +87,15 @@ struct BroadcastLayout {
 enum Elementwise {
     /// Kernel-name suffix for a dtype's device storage: `f` (float) or `l` (long).
     static func suffix(_ t: DType) -> String { t.isFloat ? "f" : "l" }
+
+    /// min(max(x, lo), hi), keeping NaN (as `clip_f` in elementwise.cl).
+    @inline(__always) static func clip<T: Comparable>(_ x: T, _ lo: T, _ hi: T) -> T {
+        let t = x < lo ? lo : x
+        return t > hi ? hi : t
+    }
+
+    /// log(1 + eˣ) without overflow (as `softplus_f`).
+    @inline(__always) static func softplus(_ x: Float) -> Float { x > 0 ? x + log1p(exp(-x)) : log1p(exp(x)) }
 
     /// The `wrap` argument of the kernels: how a long result narrows to `t` (see `wrap_long`).
     static func wrapCode(_ t: DType) -> Int {

@@ -21,15 +21,6 @@ struct UnaryKind: Sendable {
     }
 }
 
-/// min(max(x, lo), hi), keeping NaN (as `clip_f` in elementwise.cl).
-@inline(__always) func clipKeepingNaN<T: Comparable>(_ x: T, _ lo: T, _ hi: T) -> T {
-    let t = x < lo ? lo : x
-    return t > hi ? hi : t
-}
-
-/// log(1 + eˣ) without overflow (as `softplus_f`).
-@inline(__always) func softplus(_ x: Float) -> Float { x > 0 ? x + log1p(exp(-x)) : log1p(exp(x)) }
-
 /// Relu, Sigmoid, Exp, Log, Tanh, Neg, Abs, Erf, Sqrt, Reciprocal, Floor, Ceil, Round, Sign,
 /// Softplus, Softsign, trigonometric and hyperbolic functions, Elu, Selu, Celu, LeakyRelu,
 /// HardSigmoid, HardSwish, ThresholdedRelu, Mish, Gelu and Not.
@@ -49,7 +40,7 @@ struct Unary: Operator {
         "Ceil": .init("ceil", float: { x, _, _ in x.rounded(.up) }),
         "Round": .init("round", float: { x, _, _ in x.rounded(.toNearestOrEven) }),
         "Sign": .init("sign", float: { x, _, _ in x > 0 ? 1 : (x < 0 ? -1 : x) }, int: { $0.signum() }),
-        "Softplus": .init("softplus", float: { x, _, _ in softplus(x) }),
+        "Softplus": .init("softplus", float: { x, _, _ in Elementwise.softplus(x) }),
         "Softsign": .init("softsign", float: { x, _, _ in x / (1 + abs(x)) }),
         "Sin": .init("sin", float: { x, _, _ in sin(x) }),
         "Cos": .init("cos", float: { x, _, _ in cos(x) }),
@@ -68,10 +59,10 @@ struct Unary: Operator {
         "Celu": .init("celu", params: [("alpha", 1)], float: { x, a, _ in x > 0 ? x : a * expm1(x / a) }),
         "LeakyRelu": .init("leakyrelu", params: [("alpha", 0.01)], float: { x, a, _ in x < 0 ? a * x : x }),
         "HardSigmoid": .init("hardsigmoid", params: [("alpha", 0.2), ("beta", 0.5)],
-                             float: { x, a, b in clipKeepingNaN(a * x + b, 0, 1) }),
-        "HardSwish": .init("hardswish", float: { x, _, _ in x * clipKeepingNaN(x * (Float(1) / 6) + 0.5, 0, 1) }),
+                             float: { x, a, b in Elementwise.clip(a * x + b, 0, 1) }),
+        "HardSwish": .init("hardswish", float: { x, _, _ in x * Elementwise.clip(x * (Float(1) / 6) + 0.5, 0, 1) }),
         "ThresholdedRelu": .init("thresholdedrelu", params: [("alpha", 1)], float: { x, a, _ in x > a ? x : 0 }),
-        "Mish": .init("mish", float: { x, _, _ in x * tanh(softplus(x)) }),
+        "Mish": .init("mish", float: { x, _, _ in x * tanh(Elementwise.softplus(x)) }),
         // 0.5·x·(1 + erf(x/√2)) = 0.5·x·erfc(−x/√2): no cancellation for large negative x.
         "Gelu": .init("gelu", float: { x, _, _ in 0.5 * x * erfc(-x * 0.70710678118654752) }),
         "Not": .init("not", float: nil, int: { $0 == 0 ? 1 : 0 }),

@@ -1,0 +1,104 @@
+// The gpuinfer executable end to end: run on the sample CNN on PoCL and on the reference backend
+// (compared with onnxruntime), verify, devices, and the exit codes of bad invocations.
+import Foundation
+import Testing
+@testable import GPUInfer
+
+private let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../..").standardizedFileURL
+private let generated = repoRoot.appendingPathComponent("Tests/data/generated").path
+
+/// The gpuinfer binary built next to the test bundle.
+private func binary() throws -> String {
+    let candidates = [
+        URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("gpuinfer").path,
+        repoRoot.appendingPathComponent(".build/debug/gpuinfer").path,
+    ]
+    guard let found = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
+        throw GPUInferError.io(path: candidates[1], reason: "gpuinfer binary not built (swift build --build-tests)")
+    }
+    return found
+}
+
+/// Runs gpuinfer with `args`; returns exit status, stdout and stderr.
+private func gpuinfer(_ args: [String]) throws -> (status: Int32, out: String, err: String) {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: try binary())
+    p.arguments = args
+    let out = Pipe(), err = Pipe()
+    p.standardOutput = out
+    p.standardError = err
+    try p.run()
+    let o = out.fileHandleForReading.readDataToEndOfFile()
+    let e = err.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+}
+
+@Suite(.serialized) struct CLITests {
+    @Test(arguments: ["0", "cpu"])
+    func runMatchesOnnxruntime(device: String) throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("gpuinfer-cli-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let r = try gpuinfer(["run", "\(generated)/sample_cnn.onnx", "--device", device,
+                              "--input", "input=\(generated)/sample_cnn_b3_input.npy", "--output-dir", dir])
+        #expect(r.status == 0, "stderr: \(r.err)")
+        for name in ["probs", "logits"] {
+            let ours = try Npy.read(path: "\(dir)/\(name).npy")
+            let ort = try Npy.read(path: "\(generated)/sample_cnn_b3_\(name).npy")
+            // Logits are sums of ≤ 108 fp32 products per layer over 6 layers; onnxruntime uses other
+            // summation orders (and FMA): 1e-4 absolute on values of magnitude ≤ 10.
+            assertClose(ours, ort, rtol: 1e-4, atol: 1e-4, "\(name) on --device \(device)")
+        }
+    }
+
+    @Test func outputNamesBecomeFileNames() {
+        #expect(Npy.fileName(forValue: "a/b:c") == "a_b_c")
+        #expect(Npy.fileName(forValue: "..") == "_..")
+        #expect(Npy.fileName(forValue: "") == "_")
+        #expect(Npy.fileName(forValue: "probs") == "probs")
+    }
+
+    @Test func verifyPassesOnTheSampleCNN() throws {
+        let r = try gpuinfer(["verify", "\(generated)/sample_cnn.onnx", "--device", "0", "--input", "input=\(generated)/sample_cnn_b1_input.npy"])
+        #expect(r.status == 0, "\(r.out)\n\(r.err)")
+        #expect(r.out.contains("OK: 17 node outputs within tolerance"), "\(r.out)")
+    }
+
+    @Test func verifyNamesTheFirstNodeBeyondTolerance() throws {
+        // An absurdly tight tolerance makes some node fail; the command must say which and exit 1.
+        let r = try gpuinfer(["verify", "\(generated)/sample_cnn.onnx", "--device", "0", "--rtol", "0", "--atol", "0",
+                              "--input", "input=\(generated)/sample_cnn_b1_input.npy"])
+        if r.out.contains("FAIL") {
+            #expect(r.status == 1)
+            #expect(r.out.contains("first node beyond tolerance"))
+        } else {
+            #expect(r.status == 0)
+        }
+    }
+
+    @Test func devicesListsPoCLAndTheReference() throws {
+        let r = try gpuinfer(["devices"])
+        #expect(r.status == 0)
+        #expect(r.out.contains("Portable Computing Language"))
+        #expect(r.out.contains("cpu"))
+    }
+
+    @Test func badInvocationsExitNonZeroWithAMessage() throws {
+        let model = "\(generated)/sample_cnn.onnx"
+        let input = "input=\(generated)/sample_cnn_b1_input.npy"
+        let cases: [([String], String)] = [
+            (["run", model, "--device", "99", "--input", input], "no device '99'"),
+            (["run", "/nonexistent/model.onnx", "--input", input], "no such file"),
+            (["run", model, "--device", "0", "--input", "input=/nonexistent.npy"], "no such file"),
+            (["run", model, "--device", "0", "--input", "wrong=\(generated)/sample_cnn_b1_input.npy"], "has no input 'wrong'"),
+            (["--device", "99", "run", model, "--input", input], "no device '99'"),
+        ]
+        for (args, message) in cases {
+            let r = try gpuinfer(args)
+            #expect(r.status == 1, "\(args): status \(r.status)")
+            #expect(r.err.contains(message), "\(args): \(r.err)")
+            #expect(!r.err.contains("Fatal error") && !r.err.contains("crashed"))
+        }
+    }
+}
+
