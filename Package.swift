@@ -14,10 +14,11 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
     ],
     targets: [
-        // System libraries (Debian: ocl-icd-opencl-dev opencl-headers libclblast-dev libturbojpeg0-dev).
+        // System libraries (Debian: ocl-icd-opencl-dev opencl-headers libclblast-dev libturbojpeg0-dev libpng-dev).
         .systemLibrary(name: "COpenCL", path: "Sources/COpenCL"),
         .systemLibrary(name: "CCLBlast", path: "Sources/CCLBlast"),
         .systemLibrary(name: "CTurboJPEG", path: "Sources/CTurboJPEG"),
+        .systemLibrary(name: "CPNG", path: "Sources/CPNG"),  // libpng-dev
 
         // Swift generated from onnx.proto (scripts/generate-onnx-proto.sh regenerates it).
         .target(
@@ -34,7 +35,7 @@ let package = Package(
         .target(
             name: "GPUInfer",
             dependencies: [
-                "COpenCL", "CCLBlast", "CTurboJPEG", "ONNXProto", "GPUInferKernels",
+                "COpenCL", "CCLBlast", "CTurboJPEG", "CPNG", "ONNXProto", "GPUInferKernels",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ],
             path: "Sources/GPUInfer"

@@ -24,9 +24,9 @@ inline float softplus_f(float x) { return x > 0.0f ? x + log1p(exp(-x)) : log1p(
 // Integer division and remainder: C truncation; x/0 = 0 and x%0 = 0 instead of a trap.
 inline long div_l(long a, long b) { return b == 0 ? 0 : (b == -1 ? (long)(0UL - (ulong)a) : a / b); }
 inline long fmod_l(long a, long b) { return (b == 0 || b == -1) ? 0 : a % b; }
-// Remainder with the divisor's sign (ONNX Mod with fmod = 0, like Python's %).
+// Remainder with the divisor's sign (ONNX Mod with fmod = 0, like NumPy's mod; a zero takes b's sign).
 inline long mod_l(long a, long b) { long r = fmod_l(a, b); return (r != 0 && ((r < 0) != (b < 0))) ? r + b : r; }
-inline float mod_f(float a, float b) { float r = fmod(a, b); return (r != 0.0f && ((r < 0.0f) != (b < 0.0f))) ? r + b : r; }
+inline float mod_f(float a, float b) { float r = fmod(a, b); return r == 0.0f ? copysign(0.0f, b) : (((r < 0.0f) != (b < 0.0f)) ? r + b : r); }
 // a^b by squaring, wrapping on overflow; negative b gives 1/a^|b| truncated (0 unless |a| = 1).
 inline long pow_l(long a, long b) {
     if (b < 0) return a == 1 ? 1 : (a == -1 ? ((b & 1) ? -1 : 1) : 0);
@@ -34,6 +34,11 @@ inline long pow_l(long a, long b) {
     while (b > 0) { if (b & 1) r *= x; x *= x; b >>= 1; }
     return (long)r;
 }
+// float → long like a C cast, but defined everywhere: NaN/±∞ → 0, saturating at the long range.
+inline long f2l(float x) { return !isfinite(x) ? 0 : (x >= 9.2e18f ? LONG_MAX : (x <= -9.2e18f ? LONG_MIN : (long)x)); }
+// Integer base, float exponent (result in the base's type): exact for integral exponents,
+// else the float power truncated toward zero.
+inline long pow_lf(long a, float b) { return (b == floor(b) && fabs(b) < 9.2e18f) ? pow_l(a, (long)b) : f2l(pow((float)a, b)); }
 inline float max_f(float a, float b) { return (a > b || isnan(a)) ? a : b; }
 inline float min_f(float a, float b) { return (a < b || isnan(a)) ? a : b; }
 
@@ -97,6 +102,16 @@ UNARY(un_sign_l, long, x > 0 ? 1L : (x < 0 ? -1L : 0L))
 UNARY(un_not_l, long, x == 0 ? 1L : 0L)
 UNARY(un_clip_l, long, clip_l(x, alpha, beta))
 
+// Clip with bounds computed at run time: LO[0] if (has & 1), HI[0] if (has & 2).
+#define CLIP_BUFFERS(SFX, T, LOWEST, HIGHEST) \
+__kernel void clipb_##SFX(int n, __global const T* X, __global const T* LO, __global const T* HI, int has, __global T* Y) { \
+    int i = get_global_id(0); \
+    if (i >= n) return; \
+    Y[i] = clip_##SFX(X[i], (has & 1) ? LO[0] : (LOWEST), (has & 2) ? HI[0] : (HIGHEST)); \
+}
+CLIP_BUFFERS(f, float, -INFINITY, INFINITY)
+CLIP_BUFFERS(l, long, LONG_MIN, LONG_MAX)
+
 // ---- broadcasting: meta = dims[rank] ‖ strides of input 0 ‖ strides of input 1 (‖ input 2) ----
 inline int2 offsets2(int i, int rank, __constant const int* m) {
     int2 o = (int2)(0, 0);
@@ -154,6 +169,7 @@ BINARY(bin_lessequal_f, float, float, long, (long)(a <= b))
 BINARY(bin_greater_f, float, float, long, (long)(a > b))
 BINARY(bin_greaterequal_f, float, float, long, (long)(a >= b))
 
+BINARY(bin_pow_lf, long, float, long, pow_lf(a, b))
 BINARY(bin_add_l, long, long, long, (long)((ulong)a + (ulong)b))
 BINARY(bin_sub_l, long, long, long, (long)((ulong)a - (ulong)b))
 BINARY(bin_mul_l, long, long, long, (long)((ulong)a * (ulong)b))
@@ -196,11 +212,7 @@ __kernel void cast_f2l(int n, __global const float* X, __global long* Y, int wra
     int i = get_global_id(0);
     if (i >= n) return;
     float x = X[i];
-    long v;
-    if (wrap == 1) v = x != 0.0f;
-    else if (!isfinite(x)) v = 0;
-    else v = x >= 9.2e18f ? LONG_MAX : (x <= -9.2e18f ? LONG_MIN : (long)x);
-    Y[i] = wrap_long(v, wrap);
+    Y[i] = wrap_long(wrap == 1 ? x != 0.0f : f2l(x), wrap);
 }
 __kernel void cast_l2f(int n, __global const long* X, __global float* Y, int wrap) {
     int i = get_global_id(0);

@@ -3,35 +3,40 @@
 
 // Max over the window, skipping padding; NaN propagates (the first NaN wins). Indices are flat
 // over the input, in row-major (storageOrder 0) or column-major (1) order within each plane.
-__kernel void max_pool2d(__global const float* X, __global float* Y, __global long* I, __constant const int* m,
-                         int count, int wantIndices, int storageOrder) {
-    const int i = get_global_id(0);
-    if (i >= count) return;
-    const int H = m[0], W = m[1], OH = m[2], OW = m[3], KH = m[4], KW = m[5];
-    const int ow = i % OW, t = i / OW, oh = t % OH, nc = t / OH;
-    const int hs = oh * m[6] - m[10], ws = ow * m[7] - m[11];
-    __global const float* x = X + nc * H * W;
-    float best = -INFINITY;
-    int at = -1;
-    for (int kh = 0; kh < KH; ++kh) {
-        const int ih = hs + kh * m[8];
-        if (ih < 0 || ih >= H) continue;
-        for (int kw = 0; kw < KW; ++kw) {
-            const int iw = ws + kw * m[9];
-            if (iw < 0 || iw >= W) continue;
-            const float v = x[ih * W + iw];
-            if (v > best || (isnan(v) && !isnan(best)) || at < 0) {
-                best = v;
-                at = ih * W + iw;
-            }
-        }
-    }
-    Y[i] = best;
-    if (wantIndices) {
-        const int local_ = at < 0 ? 0 : (storageOrder ? (at % W) * H + at / W : at);
-        I[i] = (long)nc * H * W + local_;
-    }
+// Stamped for float and for long (integer and bool tensors).
+#define NEVER_NAN(v) 0
+#define MAX_POOL2D(NAME, T, LOWEST, ISNAN)                                                          \
+__kernel void NAME(__global const T* X, __global T* Y, __global long* I, __constant const int* m,   \
+                   int count, int wantIndices, int storageOrder) {                                  \
+    const int i = get_global_id(0);                                                                 \
+    if (i >= count) return;                                                                         \
+    const int H = m[0], W = m[1], OH = m[2], OW = m[3], KH = m[4], KW = m[5];                       \
+    const int ow = i % OW, t = i / OW, oh = t % OH, nc = t / OH;                                    \
+    const int hs = oh * m[6] - m[10], ws = ow * m[7] - m[11];                                       \
+    __global const T* x = X + nc * H * W;                                                           \
+    T best = LOWEST;                                                                                \
+    int at = -1;                                                                                    \
+    for (int kh = 0; kh < KH; ++kh) {                                                               \
+        const int ih = hs + kh * m[8];                                                              \
+        if (ih < 0 || ih >= H) continue;                                                            \
+        for (int kw = 0; kw < KW; ++kw) {                                                           \
+            const int iw = ws + kw * m[9];                                                          \
+            if (iw < 0 || iw >= W) continue;                                                        \
+            const T v = x[ih * W + iw];                                                             \
+            if (v > best || (ISNAN(v) && !ISNAN(best)) || at < 0) {                                 \
+                best = v;                                                                           \
+                at = ih * W + iw;                                                                   \
+            }                                                                                       \
+        }                                                                                           \
+    }                                                                                               \
+    Y[i] = best;                                                                                    \
+    if (wantIndices) {                                                                              \
+        const int local_ = at < 0 ? 0 : (storageOrder ? (at % W) * H + at / W : at);               \
+        I[i] = (long)nc * H * W + local_;                                                           \
+    }                                                                                               \
 }
+MAX_POOL2D(max_pool2d, float, -INFINITY, isnan)
+MAX_POOL2D(max_pool2d_long, long, LONG_MIN, NEVER_NAN)
 
 // Mean over the window. includePad: the divisor counts window positions inside the padded input
 // [-pad, size + padEnd) (the ceil_mode overhang is never counted); otherwise only input positions.

@@ -67,7 +67,7 @@ __kernel void reduce_##NAME##_float_wg(__global const float* x, __global float* 
     /* No early return: every lane must reach every barrier (PoCL hangs otherwise). */ \
     FOR_REDUCED_WG(v, { KAHAN(s, c, MAP(v)) }) \
     GROUP_COMBINE(s, ADD) \
-    if (get_local_id(0) == 0) y[o] = NEEDMAX && !isfinite(m) ? m : FIN(s) * 1.00001f; \
+    if (get_local_id(0) == 0) y[o] = NEEDMAX && !isfinite(m) ? m : FIN(s); \
 }
 
 // Folding kinds: acc = STEP(acc, x) from INIT.
@@ -112,3 +112,9 @@ FOLD(sum, long, 0, ADD)
 FOLD(max, long, LONG_MIN, LMAX)
 FOLD(min, long, LONG_MAX, LMIN)
 FOLD(prod, long, 1, MUL)
+
+// Integer reductions over no elements: every output is the type's identity `v`.
+__kernel void reduce_fill_long(__global long* y, int n, long v) {
+    int o = get_global_id(0);
+    if (o < n) y[o] = v;
+}

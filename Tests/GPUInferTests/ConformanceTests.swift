@@ -11,7 +11,8 @@
 // refusals at plan time are marked "refused"); out of scope = an op outside the project's op list,
 // another domain, or sequence/map/optional values. The test fails on any in-scope failure.
 // A case that crashes the test process is remembered (conformance-crashed-<suite>.txt) and
-// reported as a failure on the next run instead of being run again, unless a filter selects it.
+// reported as a failure by later runs of the same test binary instead of being run again, so one
+// crash does not hide the rest of the report; a rebuild or a filter selecting it retries it.
 import Foundation
 import Testing
 @testable import GPUInfer
@@ -165,7 +166,14 @@ enum Conformance {
         return .pass
     }
 
-    /// Runs every selected case of `suite` and returns the report text; records an issue per failure.
+    /// Identifies the running test binary (its path and modification time).
+    static let testBinaryBuild: String = {
+        let path = Bundle.main.executablePath ?? CommandLine.arguments[0]
+        let date = (try? FileManager.default.attributesOfItem(atPath: path)[.modificationDate] as? Date) ?? nil
+        return "\(path)@\(date?.timeIntervalSince1970 ?? 0)"
+    }()
+
+    /// Runs every selected case of `suite`, prints and writes the report, and records an issue per failure.
     static func runSuite(_ suite: String, title: String, reportName: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
         let folder = GeneratedData.url(suite)
         let indexPath = try GeneratedData.require("\(suite)/cases.json", script: "Tests/Conformance/generate_node_tests.py",
@@ -174,25 +182,31 @@ enum Conformance {
         let runtime = TestDevice.runtime
         let runningFile = GeneratedData.url("conformance-running-\(suite).txt")
         let crashedFile = GeneratedData.url("conformance-crashed-\(suite).txt")
-        var crashed = Set(((try? String(contentsOf: crashedFile, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init))
-        if let r = try? String(contentsOf: runningFile, encoding: .utf8), !r.isEmpty {
-            crashed.insert(r.trimmingCharacters(in: .whitespacesAndNewlines))
+        // Crash records are tagged with the test binary's build; a rebuilt binary retries them.
+        let build = testBinaryBuild
+        var crashed = Set(((try? String(contentsOf: crashedFile, encoding: .utf8)) ?? "").split(separator: "\n").compactMap { line in
+            let parts = line.split(separator: "\t", maxSplits: 1).map(String.init)
+            return parts.count == 2 && parts[1] == build ? parts[0] : nil
+        })
+        if let r = try? String(contentsOf: runningFile, encoding: .utf8) {
+            let parts = r.split(separator: "\t", maxSplits: 1).map(String.init)
+            if parts.count == 2 && parts[1] == build { crashed.insert(parts[0]) }
         }
         let start = Date()
         var results: [(ConformanceCase, ConformanceOutcome)] = []
         for c in index.cases where selected(c) {
             if crashed.contains(c.name) && filters.isEmpty {
-                results.append((c, .fail("crashed the test process in an earlier run (run with GPUINFER_CONFORMANCE_FILTER=\(c.name) to retry, or delete \(crashedFile.lastPathComponent))", refused: false)))
+                results.append((c, .fail("crashed the test process in an earlier run of this build (rebuild, or run with GPUINFER_CONFORMANCE_FILTER=\(c.name), to retry)", refused: false)))
                 continue
             }
-            try? c.name.write(to: runningFile, atomically: false, encoding: .utf8)
+            try? "\(c.name)\t\(build)".write(to: runningFile, atomically: false, encoding: .utf8)
             let outcome = evaluate(c, folder: folder.appendingPathComponent(c.name), runtime: runtime)
             crashed.remove(c.name)
             results.append((c, outcome))
         }
         try? FileManager.default.removeItem(at: runningFile)
         if crashed.isEmpty { try? FileManager.default.removeItem(at: crashedFile) } else {
-            try? crashed.sorted().joined(separator: "\n").write(to: crashedFile, atomically: true, encoding: .utf8)
+            try? crashed.sorted().map { "\($0)\t\(build)\n" }.joined().write(to: crashedFile, atomically: true, encoding: .utf8)
         }
         let report = makeReport(title: "\(title) (onnx \(index.onnx_version))", results: results,
                                 seconds: Date().timeIntervalSince(start), device: runtime?.device.name ?? "none")
@@ -237,12 +251,12 @@ enum Conformance {
             "\(title)\(filterNote): \(results.count) cases, device \(device), \(String(format: "%.1f", seconds)) s",
             "in scope: \(total.pass + total.fail + total.skip)  pass \(total.pass)  fail \(total.fail) (refused at run: \(total.refused))  skip \(total.skip)  out of scope \(outOfScope.values.reduce(0, +))",
             "",
-            "op".padding(toLength: 34, withPad: " ", startingAt: 0) + "  pass  fail  (refused)  skip",
+            "op".padding(toLength: 42, withPad: " ", startingAt: 0) + "  pass  fail  (refused)  skip",
         ]
         func cell(_ v: Int, _ w: Int) -> String { String(repeating: " ", count: max(0, w - "\(v)".count)) + "\(v)" }
         for key in rows.keys.sorted() {
             let r = rows[key]!
-            lines.append(key.padding(toLength: 34, withPad: " ", startingAt: 0) + "  " + cell(r.pass, 4) + "  " + cell(r.fail, 4)
+            lines.append(key.padding(toLength: 42, withPad: " ", startingAt: 0) + "  " + cell(r.pass, 4) + "  " + cell(r.fail, 4)
                          + "  " + cell(r.refused, 9) + "  " + cell(r.skip, 4))
         }
         lines.append("")

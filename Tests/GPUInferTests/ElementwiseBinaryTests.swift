@@ -50,6 +50,10 @@ import Testing
         let x = EW.floats([4], [7.5, -7.5, 7.5, -7.5]), y = EW.floats([4], [2, 2, -2, -2])
         try checkOp("Mod", attributes: ["fmod": .int(1)], inputs: [x, y], expected: [EW.floats([4], [1.5, -1.5, 1.5, -1.5])], rtol: 0, atol: 0)
         try checkOp("Mod", inputs: [x, y], expected: [EW.floats([4], [1.5, 0.5, -0.5, -1.5])], rtol: 0, atol: 0)
+        // NumPy edge cases: a zero takes the divisor's sign, x mod ±∞ is x or ±∞ by sign, NaN stays NaN.
+        let m = try checkOp("Mod", inputs: [EW.floats([7], [0, -0.0, 4, -3, 3, .infinity, .nan]), EW.floats([7], [-2, 2, -2, .infinity, -.infinity, 2, 2])],
+                            expected: [EW.floats([7], [-0.0, 0, -0.0, .infinity, -.infinity, .nan, .nan])], rtol: 0, atol: 0)[0]
+        #expect(m.floats.prefix(3).map(\.sign) == [.minus, .plus, .minus])
         // PRelu with a per-channel slope [C,1,1] and with a scalar slope.
         let px = EW.floats([1, 2, 1, 2], [-1, 2, -3, 4])
         try checkOp("PRelu", inputs: [px, EW.floats([2, 1, 1], [0.5, 0.25])], expected: [EW.floats([1, 2, 1, 2], [-0.5, 2, -0.75, 4])],
@@ -92,6 +96,10 @@ import Testing
         try checkElementwise("Mod", attributes: ["fmod": .int(1)], inputs: [m, d], expected: EW.ints([4], [1, -1, 1, -1]))
         try checkElementwise("Pow", inputs: [EW.ints([6], [3, -2, 2, 1, -1, 0]), EW.ints([6], [4, 3, -1, -5, -3, 0])],
                              expected: EW.ints([6], [81, -8, 0, 1, -1, 1]))
+        // Integer base, float exponent: the result keeps the base's type; integral exponents are
+        // exact, others truncate the float power (2^0.5 = 1.41 → 1, (−8)^(1/3) = NaN → 0).
+        try checkElementwise("Pow", inputs: [EW.ints([6], [3, -2, 2, 7, 2, -8], .int32), EW.floats([6], [4, 3, -1, 0, 0.5, 0.3333])],
+                             expected: EW.ints([6], [81, -8, 0, 1, 1, 0], .int32))
         try checkElementwise("PRelu", inputs: [EW.ints([3], [-4, 0, 4]), EW.ints([1], [3])], expected: EW.ints([3], [-12, 0, 4]))
         // Results wrap to the integer type like C: uint8 3 − 5 = 254, int32 2³⁰·4 = 0.
         try checkElementwise("Sub", inputs: [EW.ints([1], [3], .uint8), EW.ints([1], [5], .uint8)], expected: EW.ints([1], [254], .uint8))
@@ -131,6 +139,8 @@ import Testing
         for (sa, sb) in Self.shapePairs {
             try checkElementwise("And", inputs: [rng.ints(sa, 0, 1).cast(to: .bool), rng.ints(sb, 0, 1).cast(to: .bool)])
             try checkElementwise("Pow", inputs: [rng.ints(sa, -5, 5), rng.ints(sb, 0, 6)])
+            let exponent = Tensor(shape: sb, floats: rng.ints(sb, -1, 6).ints.map(Float.init))
+            try checkElementwise("Pow", inputs: [rng.ints(sa, -5, 5), exponent])
         }
     }
 

@@ -178,6 +178,25 @@ import Testing
         try checkOp("Clip", inputs: [rng.tensor([2, 3, 5, 7], -8, 8), EW.floats([1], [0]), EW.floats([1], [6])], constant: [1, 2], rtol: 0, atol: 0)
     }
 
+    @Test func clipWithRuntimeBounds() throws {
+        // Bounds that are graph inputs (not known at plan time) are read from device buffers.
+        let x = EW.floats([7], [-3, -1, 0, 0.5, 2, 9, .nan])
+        try checkOp("Clip", inputs: [x, Tensor.scalar(-1), Tensor.scalar(1)], expected: [EW.floats([7], [-1, -1, 0, 0.5, 1, 1, .nan])],
+                    rtol: 0, atol: 0)
+        try checkOp("Clip", inputs: [x, nil, EW.floats([1], [0])], expected: [EW.floats([7], [-3, -1, 0, 0, 0, 0, .nan])], rtol: 0, atol: 0)
+        try checkOp("Clip", inputs: [x, Tensor.scalar(0), nil], expected: [EW.floats([7], [0, 0, 0, 0.5, 2, 9, .nan])], rtol: 0, atol: 0)
+        // One bound constant, the other at run time.
+        try checkOp("Clip", inputs: [x, Tensor.scalar(2), Tensor.scalar(1)], constant: [1], expected: [EW.floats([7], [1, 1, 1, 1, 1, 1, .nan])],
+                    rtol: 0, atol: 0)
+        var rng = TestRandom(seed: 6)
+        try checkOp("Clip", inputs: [rng.tensor([3, 5, 13], -4, 4), Tensor.scalar(-0.5), Tensor.scalar(2.5)], rtol: 0, atol: 0)
+        try checkElementwise("Clip", inputs: [EW.ints([5], [-300, -5, 0, 5, 300]), Tensor.scalar(Int64(-10)), Tensor.scalar(Int64(10))],
+                             expected: EW.ints([5], [-10, -5, 0, 5, 10]))
+        // Bounds must be single values of the input's kind.
+        #expect(throws: GPUInferError.self) { try checkOp("Clip", inputs: [x, EW.floats([2], [0, 1])], constant: [1]) }
+        #expect(throws: GPUInferError.self) { try checkOp("Clip", inputs: [x, Tensor.scalar(Int64(0))], constant: [1]) }
+    }
+
     @Test func clipWithAttributesBeforeOpset11() throws {
         let x = EW.floats([5], [-3, -1, 0, 2, 9])
         try checkOp("Clip", attributes: ["min": .float(-1), "max": .float(6)], inputs: [x], opset: 6,

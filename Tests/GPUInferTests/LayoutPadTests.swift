@@ -9,6 +9,9 @@ import Testing
         // pads = [begin0, begin1, end0, end1]
         try checkOp("Pad", inputs: [x, layoutInts([1, 0, 0, 2]), .scalar(Float(9))], constant: [1, 2],
                     expected: [Tensor(shape: [3, 4], floats: [9, 9, 9, 9, 1, 2, 9, 9, 3, 4, 9, 9])], rtol: 0, atol: 0)
+        // constant_value as a graph input: read on the device.
+        try checkOp("Pad", inputs: [x, layoutInts([0, 1, 1, 0]), .scalar(Float(-3))], constant: [1],
+                    expected: [Tensor(shape: [3, 3], floats: [-3, 1, 2, -3, 3, 4, -3, -3, -3])], rtol: 0, atol: 0)
         // Default value 0, negative pads crop.
         try checkOp("Pad", inputs: [layoutIota([3, 4]), layoutInts([-1, 1, 0, -2])], constant: [1],
                     expected: [Tensor(shape: [2, 3], floats: [0, 4, 5, 0, 8, 9])], rtol: 0, atol: 0)

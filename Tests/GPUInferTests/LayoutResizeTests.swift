@@ -25,6 +25,10 @@ import Testing
         try checkOp("Resize", attributes: ["coordinate_transformation_mode": .string("tf_half_pixel_for_nearest")],
                     inputs: [layoutIota([3]), Tensor(shape: [0], floats: []), Tensor(shape: [1], floats: [2])], constant: [1, 2], opset: 11,
                     expected: [Tensor(shape: [6], floats: [0, 1, 1, 2, 2, 2])], rtol: 0, atol: 0)
+        // A scale-1 axis is copied even where the transform would shift it ((x + 0.5)/1 with ceil).
+        try checkOp("Resize", attributes: ["coordinate_transformation_mode": .string("tf_half_pixel_for_nearest"), "nearest_mode": .string("ceil")],
+                    inputs: [layoutIota([2, 3]), Tensor(shape: [0], floats: []), Tensor(shape: [2], floats: [1, 2])], constant: [1, 2], opset: 11,
+                    expected: [Tensor(shape: [2, 6], floats: [1, 1, 2, 2, 2, 2, 4, 4, 5, 5, 5, 5])], rtol: 0, atol: 0)
         // Upsample-7: scales attribute.
         try checkOp("Upsample", attributes: ["scales": .floats([1, 2])], inputs: [Tensor(shape: [2, 2], floats: [1, 2, 3, 4])], opset: 7,
                     expected: [Tensor(shape: [2, 4], floats: [1, 1, 2, 2, 3, 3, 4, 4])], rtol: 0, atol: 0)

@@ -107,4 +107,24 @@ import Testing
             throws: { e in if case .unsupportedOp = e as? GPUInferError { true } else { false } }
         #expect(throws: GPUInferError.self) { try singleNodeModel("AveragePool", inputs: [rng.tensor([1, 1, 4, 4])]) }  // no kernel_shape
     }
+
+    @Test func maxPoolOnUInt8() throws {
+        // x (float) → Cast(uint8) → MaxPool 3×3/2 pad 1 → Cast(float): the device runs the long kernel.
+        var rng = TestRandom(seed: 77)
+        let x = Tensor(shape: [2, 3, 9, 11], floats: (0..<(2 * 3 * 9 * 11)).map { _ in Float(Int(rng.float(0, 256))) })
+        let nodes = [
+            Node(name: "c1", opType: "Cast", inputs: ["x"], outputs: ["u"], attributes: ["to": .int(DType.uint8.rawValue)]),
+            Node(name: "p", opType: "MaxPool", inputs: ["u"], outputs: ["m"],
+                 attributes: ["kernel_shape": .ints([3, 3]), "strides": .ints([2, 2]), "pads": .ints([1, 1, 1, 1])]),
+            Node(name: "c2", opType: "Cast", inputs: ["m"], outputs: ["y"], attributes: ["to": .int(DType.float32.rawValue)]),
+        ]
+        let model = try Model(graph: Graph(nodes: nodes, inputs: [ValueInfo(name: "x", dtype: .float32, dims: x.shape)],
+                                           outputs: [ValueInfo(name: "y", dtype: nil, dims: nil)], initializers: [:], opset: 17))
+        let reference = try ReferenceExecutor().run(model, inputs: ["x": x])["y"]!
+        #expect(reference.shape == [2, 3, 5, 6])
+        // First window of plane 0: rows 0...1, columns 0...1 (the rest is padding).
+        #expect(reference.floats[0] == [x.floats[0], x.floats[1], x.floats[11], x.floats[12]].max())
+        let device = try Session(model: model, runtime: try TestDevice.require()).run(["x": x])["y"]!
+        assertClose(device, reference, rtol: 0, atol: 0, "uint8 MaxPool")
+    }
 }

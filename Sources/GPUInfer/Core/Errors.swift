@@ -23,6 +23,8 @@ public enum GPUInferError: Error, CustomStringConvertible, Equatable, Sendable {
     case deviceNotFound(requested: String, available: Int)
     /// A device allocation failed.
     case outOfMemory(bytes: Int, device: String)
+    /// An image file could not be decoded (not an image, truncated, corrupt, too large).
+    case invalidImage(path: String, reason: String)
 
     public var description: String {
         switch self {
@@ -48,6 +50,8 @@ public enum GPUInferError: Error, CustomStringConvertible, Equatable, Sendable {
             return "no device '\(requested)': \(available) OpenCL device(s) found (see `gpuinfer devices`); use 'cpu' for the reference backend"
         case let .outOfMemory(bytes, device):
             return "out of device memory allocating \(bytes) bytes on \(device)"
+        case let .invalidImage(path, reason):
+            return "\(path): invalid image: \(reason)"
         }
     }
 }

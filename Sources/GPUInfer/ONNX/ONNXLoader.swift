@@ -6,8 +6,12 @@ import SwiftProtobuf
 
 /// Reads ONNX files.
 public enum ONNXLoader {
-    /// Opset range of the default domain that the engine accepts.
-    public static let supportedOpsets = 7...25
+    /// Opset range of the default domain that the engine accepts: 7 up to the newest opset of
+    /// the onnx release the conformance suite is generated from (1.23.2 → 28). For the ops
+    /// implemented here, versions 22–28 only added element types (which are refused by dtype) or,
+    /// for Mod-28, defined float fmod=0, which Mod implements; each op parses the attribute and
+    /// input forms of every version in the range.
+    public static let supportedOpsets = 7...28
     /// Largest element count accepted for one tensor (2^40 elements is refused).
     static let maxElements = 1 << 36
 
@@ -244,9 +248,18 @@ public enum ONNXLoader {
         raw.withUnsafeBytes { (p: UnsafeRawBufferPointer) -> Tensor in
             switch dtype {
             case .float32:
-                return Tensor(shape: shape, floats: (0..<count).map { Float(bitPattern: UInt32(littleEndian: p.loadUnaligned(fromByteOffset: 4 * $0, as: UInt32.self))) })
+                // Bulk copy (little-endian host); element-wise decoding of 10^8 weights is slow.
+                let v = [Float](unsafeUninitializedCapacity: count) { buf, n in
+                    if count > 0, let base = p.baseAddress { memcpy(buf.baseAddress!, base, count * 4) }
+                    n = count
+                }
+                return Tensor(shape: shape, floats: v)
             case .int64:
-                return Tensor(shape: shape, ints: (0..<count).map { Int64(littleEndian: p.loadUnaligned(fromByteOffset: 8 * $0, as: Int64.self)) })
+                let v = [Int64](unsafeUninitializedCapacity: count) { buf, n in
+                    if count > 0, let base = p.baseAddress { memcpy(buf.baseAddress!, base, count * 8) }
+                    n = count
+                }
+                return Tensor(shape: shape, ints: v)
             case .int32:
                 return Tensor(shape: shape, ints: (0..<count).map { Int64(Int32(littleEndian: p.loadUnaligned(fromByteOffset: 4 * $0, as: Int32.self))) }, dtype: dtype)
             case .uint32:

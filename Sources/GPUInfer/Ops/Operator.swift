@@ -3,8 +3,11 @@
 
 /// An ONNX operator instance, built from one node.
 public protocol Operator: Sendable {
-    /// ONNX op types (default domain) this type implements.
+    /// ONNX op types this type implements.
     static var opTypes: [String] { get }
+    /// Operator domain: "" for standard ONNX ops; a custom domain for fused kernels of
+    /// model-local functions (`domain::opType` is then kept as one node instead of inlined).
+    static var domain: String { get }
     /// Input indices whose values must be known when a plan is built (shapes, axes, pads…).
     /// The device encoder gets these as host tensors in `constants` and no device buffer.
     static var constantInputs: [Int] { get }
@@ -32,6 +35,7 @@ public protocol Operator: Sendable {
 }
 
 public extension Operator {
+    static var domain: String { "" }
     static var constantInputs: [Int] { [] }
     var aliases: [Int: Int] { [:] }
     func foldFromTypes(_ inputs: [TensorType?]) -> [Tensor]? { nil }

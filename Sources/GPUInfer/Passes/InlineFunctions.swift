@@ -1,17 +1,13 @@
 // Inlines model-local ONNX functions: each call node is replaced by the function body with
 // inputs, outputs and attribute references renamed, unless a fused kernel for that function
-// is registered (FusedFunctions), in which case the call node stays.
-
-enum FusedFunctions {
-    /// `domain::name` of functions that a backend runs as one fused operator.
-    static var names: Set<String> { Set(OpRegistry.fusedFunctionNames) }
-}
+// is registered (OpRegistry.fusedOps) and fusion is enabled, in which case the call node stays.
 
 extension Graph {
     /// Replaces calls of model-local functions by their bodies (recursively, depth-limited).
-    mutating func inlineFunctions() throws {
+    /// `keep` lists `domain::name` of functions to leave as single nodes (fused kernels).
+    mutating func inlineFunctions(keep: Set<String> = Set(OpRegistry.fusedFunctionNames)) throws {
         var depth = 0
-        while nodes.contains(where: { functions[$0.domain + "::" + $0.opType] != nil && !FusedFunctions.names.contains($0.domain + "::" + $0.opType) }) {
+        while nodes.contains(where: { functions[$0.domain + "::" + $0.opType] != nil && !keep.contains($0.domain + "::" + $0.opType) }) {
             depth += 1
             guard depth <= 16 else {
                 throw GPUInferError.invalidModel(location: "functions", reason: "function calls nest deeper than 16 levels (recursive function?)")
@@ -19,7 +15,7 @@ extension Graph {
             var result: [Node] = []
             for (callIndex, node) in nodes.enumerated() {
                 let key = node.domain + "::" + node.opType
-                guard let f = functions[key], !FusedFunctions.names.contains(key) else {
+                guard let f = functions[key], !keep.contains(key) else {
                     result.append(node)
                     continue
                 }

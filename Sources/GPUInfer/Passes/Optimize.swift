@@ -95,7 +95,12 @@ extension Graph {
         }
         let before = nodes.count
         nodes = nodes.enumerated().filter { keep[$0.offset] }.map(\.element)
-        for name in Array(initializers.keys) where !needed.contains(name) { initializers[name] = nil }
+        for name in Array(initializers.keys) where !needed.contains(name) {
+            initializers[name] = nil
+            // Older exporters also list initializers as graph inputs: drop those entries too, or
+            // the model would ask the caller for a weight nothing uses.
+            inputs.removeAll { $0.name == name }
+        }
         return before - nodes.count
     }
 }

@@ -9,6 +9,19 @@ public struct OptimizationReport: Sendable {
     public var deadNodesRemoved = 0
 }
 
+/// Choices made when a model is loaded.
+public struct LoadOptions: Sendable {
+    /// Run model-local functions that have a fused kernel (e.g. NetVLAD) as one fused node;
+    /// false inlines every function body (the plain-ops path, for checking the fused kernels).
+    public var useFusedKernels = true
+    /// Fold BatchNormalization into a preceding Conv.
+    public var foldBatchNorm = true
+    public init(useFusedKernels: Bool = true, foldBatchNorm: Bool = true) {
+        self.useFusedKernels = useFusedKernels
+        self.foldBatchNorm = foldBatchNorm
+    }
+}
+
 /// A loaded ONNX model, ready to be run on any backend.
 public final class Model: @unchecked Sendable {
     public let graph: Graph
@@ -18,25 +31,57 @@ public final class Model: @unchecked Sendable {
     public let path: String?
 
     /// Loads and optimizes an ONNX file.
-    public convenience init(path: String) throws {
-        try self.init(graph: ONNXLoader.load(path: path), path: path)
+    public convenience init(path: String, options: LoadOptions = LoadOptions()) throws {
+        try self.init(graph: ONNXLoader.load(path: path), path: path, options: options)
     }
 
     /// Optimizes a graph and checks that every operator is supported.
-    public init(graph input: Graph, path: String? = nil) throws {
+    public init(graph input: Graph, path: String? = nil, options: LoadOptions = LoadOptions()) throws {
         var g = input
         var report = OptimizationReport()
-        try g.inlineFunctions()
+        try g.inlineFunctions(keep: options.useFusedKernels ? Set(OpRegistry.fusedFunctionNames) : [])
         // Validate every op before doing any work, so an unsupported op is reported at load.
-        for n in g.nodes { _ = try OpRegistry.make(n, opset: g.opset) }
+        let opset = { (n: Node) in n.domain.isEmpty ? g.opset : g.opsets[n.domain] ?? 1 }
+        for n in g.nodes { _ = try OpRegistry.make(n, opset: opset(n)) }
         report.constantNodesFolded = try g.foldConstants()
-        report.batchNormsFolded = g.foldBatchNormIntoConv()
+        if options.foldBatchNorm { report.batchNormsFolded = g.foldBatchNormIntoConv() }
         report.deadNodesRemoved = g.removeDeadNodes()
         self.graph = g
-        self.operators = try g.nodes.map { try OpRegistry.make($0, opset: g.opset) }
+        self.operators = try g.nodes.map { try OpRegistry.make($0, opset: opset($0)) }
         self.report = report
         self.path = path
+        try checkStaticInputs()
     }
+
+    /// When every input has a fully static declared shape and only float inputs, plans the types
+    /// once at load so that shape errors and refusals (unsupported dtype, rank) surface at load
+    /// time rather than at the first run.
+    private func checkStaticInputs() throws {
+        var feeds: [String: Tensor] = [:]
+        for vi in inputs {
+            guard let dtype = vi.dtype, dtype.isFloat, let dims = vi.dims, dims.allSatisfy({ $0 != nil }),
+                  !parameterInputs.contains(vi.name) else { return }
+            let shape = dims.compactMap { $0 }
+            guard let n = Shape.checkedCount(shape), n <= 1 << 24 else { return }
+            feeds[vi.name] = Tensor(zeros: shape, dtype: dtype)
+        }
+        _ = try specialize(feeds)
+    }
+
+    /// Graph inputs consumed at an operator's `constantInputs` position (values needed to plan).
+    lazy var parameterInputs: Set<String> = {
+        let runtime = Set(graph.runtimeInputs.map(\.name))
+        var names = Set<String>()
+        for (node, op) in zip(graph.nodes, operators) {
+            for i in type(of: op).constantInputs where i < node.inputs.count && runtime.contains(node.inputs[i]) {
+                names.insert(node.inputs[i])
+            }
+        }
+        return names
+    }()
+
+    /// Whether input `name`'s value (not just its shape) is fixed into a plan.
+    func isBaked(_ name: String, _ t: Tensor) -> Bool { !t.dtype.isFloat || parameterInputs.contains(name) }
 
     /// Inputs a caller must supply.
     public var inputs: [ValueInfo] { graph.runtimeInputs }
@@ -79,8 +124,9 @@ public final class Model: @unchecked Sendable {
         var types = inTypes
         var constants = graph.initializers
         for (k, v) in graph.initializers { types[k] = TensorType(v.dtype, v.shape) }
-        // Integer inputs carry shapes and indices: their values are part of the plan.
-        for (name, t) in inputs where !t.dtype.isFloat { constants[name] = t.cast(to: inTypes[name]?.dtype ?? t.dtype) }
+        // Integer inputs (shapes, indices) and inputs read as parameters (Resize scales, Clip
+        // bounds…) are plan-time constants: their values are part of the plan's key.
+        for (name, t) in inputs where isBaked(name, t) { constants[name] = t.cast(to: inTypes[name]?.dtype ?? t.dtype) }
         var live: [Int] = []
         for (i, node) in graph.nodes.enumerated() {
             let op = operators[i]
@@ -91,7 +137,12 @@ public final class Model: @unchecked Sendable {
             }
             let allConstant = node.inputs.allSatisfy { $0.isEmpty || constants[$0] != nil }
             if allConstant || op.foldFromTypes(inTs) != nil {
+                // Type inference first: it validates dtypes and shapes before the reference runs.
+                let expected = try inferTypes(op, node, inTs, inCs)
                 let outs = try op.foldFromTypes(inTs) ?? op.reference(inCs)
+                for (name, (t, e)) in zip(node.outputs, zip(outs, expected)) where !name.isEmpty && t.shape != e.shape {
+                    throw GPUInferError.shapeMismatch(node: node.label, op: node.opType, reason: "folded value '\(name)' has shape \(t.shape), shape inference said \(e.shape)")
+                }
                 for (name, t) in zip(node.outputs, outs) where !name.isEmpty {
                     constants[name] = t
                     types[name] = TensorType(t.dtype, t.shape)
@@ -102,12 +153,7 @@ public final class Model: @unchecked Sendable {
                 throw GPUInferError.unsupportedOp(op: node.opType, domain: node.domain, node: node.label, opset: graph.opset,
                                                   reason: "input \(idx) ('\(node.inputs[idx])') must be a constant or computable from shapes")
             }
-            let outTs: [TensorType]
-            do { outTs = try op.inferTypes(inTs, constants: inCs) } catch let e as GPUInferError {
-                if case .shapeMismatch = e { throw e }
-                if case .unsupportedOp = e { throw e }
-                throw GPUInferError.shapeMismatch(node: node.label, op: node.opType, reason: "\(e)")
-            }
+            let outTs = try inferTypes(op, node, inTs, inCs)
             for (name, t) in zip(node.outputs, outTs) where !name.isEmpty {
                 guard Shape.checkedCount(t.shape) != nil else {
                     throw GPUInferError.shapeMismatch(node: node.label, op: node.opType, reason: "invalid output shape \(t.shape)")
@@ -117,6 +163,16 @@ public final class Model: @unchecked Sendable {
             live.append(i)
         }
         return Specialization(types: types, constants: constants, liveNodes: live)
+    }
+}
+
+/// Runs an operator's type inference, attributing any error to its node.
+private func inferTypes(_ op: any Operator, _ node: Node, _ inTs: [TensorType?], _ inCs: [Tensor?]) throws -> [TensorType] {
+    do { return try op.inferTypes(inTs, constants: inCs) } catch let e as GPUInferError {
+        switch e {
+        case .shapeMismatch, .unsupportedOp, .unsupportedDType: throw e
+        default: throw GPUInferError.shapeMismatch(node: node.label, op: node.opType, reason: "\(e)")
+        }
     }
 }
 

@@ -114,7 +114,7 @@ public final class Session: @unchecked Sendable {
         for name in inputs.keys.sorted() {
             let t = inputs[name]!
             key += "\(name):\(t.dtype)\(t.shape)"
-            if !t.dtype.isFloat { key += "=\(t.ints)" }
+            if model.isBaked(name, t) { key += "=\(t.ints)\(t.floats)" }
             key += ";"
         }
         lock.lock()

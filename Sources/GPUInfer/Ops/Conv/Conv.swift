@@ -112,6 +112,7 @@ struct Conv: Operator {
         let x: DeviceValue = try inputs.required(0, "Conv"), w: DeviceValue = try inputs.required(1, "Conv")
         let bias: DeviceValue? = inputs.optional(2)
         let geo = try geometry(x.type.shape, w.type.shape, bias?.type.shape)
+        try ctx.require32BitIndexing([x, w, outputs[0]])
         if geo.isPointwise {
             // Y[n, g·Mg + m, p] = Σ_c W[g·Mg + m, c] · X[n, g·Cg + c, p] + bias[g·Mg + m]: batch (n, g).
             let hw = geo.window.input.reduce(1, *)

@@ -121,3 +121,12 @@ func pixelLocalSize(_ pixels: Int, _ workGroup: Int) -> [Int] {
     while l < pixels && l < workGroup { l *= 2 }
     return [min(l, workGroup), 1, 1]
 }
+
+extension EncodeContext {
+    /// Throws unless every value fits the kernels' 32-bit element indexing.
+    func require32BitIndexing(_ values: [DeviceValue?]) throws {
+        if let v = values.compactMap({ $0 }).first(where: { $0.count > Int(Int32.max) }) {
+            throw error("tensor \(v.type) exceeds the 32-bit index range of the kernels")
+        }
+    }
+}

@@ -134,6 +134,7 @@ struct ConvTranspose: Operator {
         let x: DeviceValue = try inputs.required(0, "ConvTranspose"), w: DeviceValue = try inputs.required(1, "ConvTranspose")
         let bias: DeviceValue? = inputs.optional(2)
         let geo = try geometry(x.type.shape, w.type.shape, bias?.type.shape)
+        try ctx.require32BitIndexing([x, w, outputs[0]])
         let ocb = geo.mg >= 4 ? 4 : 1
         let pixels = geo.window.output.reduce(1, *)
         let kernel = try ctx.kernel(ocb == 4 ? "conv_transpose2d_c4" : "conv_transpose2d_c1", file: "conv_transpose")

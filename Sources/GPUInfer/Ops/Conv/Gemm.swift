@@ -117,6 +117,7 @@ struct Gemm: Operator {
         let a: DeviceValue = try inputs.required(0, "Gemm"), b: DeviceValue = try inputs.required(1, "Gemm")
         let c: DeviceValue? = inputs.optional(2)
         let g = try plan(a.type.shape, b.type.shape, c?.type.shape)
+        try ctx.require32BitIndexing([a, b, c, outputs[0]])
         try g.encode(ctx, a: a.buffer, b: b.buffer, c: c?.buffer, y: outputs[0].buffer)
     }
 }
@@ -168,6 +169,7 @@ struct MatMul: Operator {
     func encode(_ ctx: EncodeContext, inputs: [DeviceValue?], constants: [Tensor?], outputs: [DeviceValue]) throws {
         let a: DeviceValue = try inputs.required(0, "MatMul"), b: DeviceValue = try inputs.required(1, "MatMul")
         let (g, _) = try plan(a.type.shape, b.type.shape)
+        try ctx.require32BitIndexing([a, b, outputs[0]])
         try g.encode(ctx, a: a.buffer, b: b.buffer, c: nil, y: outputs[0].buffer)
     }
 }

@@ -38,13 +38,27 @@ struct Pool: Operator {
 
     func inferTypes(_ inputs: [TensorType?], constants: [Tensor?]) throws -> [TensorType] {
         let x: TensorType = try inputs.required(0, node.opType)
-        try requireFloat([x], node.label)
+        if !isMax { try requireFloat([x], node.label) }  // MaxPool also takes integer tensors (e.g. uint8 images)
         let shape = Array(x.shape.prefix(2)) + (try resolve(x.shape)).output
-        return [TensorType(.float32, shape)] + (wantIndices ? [TensorType(.int64, shape)] : [])
+        return [TensorType(x.dtype, shape)] + (wantIndices ? [TensorType(.int64, shape)] : [])
     }
 
     func reference(_ inputs: [Tensor?]) throws -> [Tensor] {
-        let x: Tensor = try inputs.required(0, node.opType)
+        let input: Tensor = try inputs.required(0, node.opType)
+        guard !input.dtype.isFloat else { return try pool(input) }
+        // Integer MaxPool (e.g. uint8 images): values below 2^24 in magnitude are exact in fp32,
+        // so the float window walk gives the exact result; larger integers are refused.
+        guard isMax else { try requireFloat([TensorType(input.dtype, input.shape)], node.label); return [] }
+        guard input.ints.allSatisfy({ abs($0) < 1 << 24 }) else {
+            throw GPUInferError.unsupportedDType("\(input.dtype) values beyond ±2^24", location: "node '\(node.label)' (MaxPool)")
+        }
+        var out = try pool(input.cast(to: .float32))
+        out[0] = out[0].cast(to: input.dtype)
+        return out
+    }
+
+    /// The window walk over a float tensor.
+    private func pool(_ x: Tensor) throws -> [Tensor] {
         let win = try resolve(x.shape)
         let shape = Array(x.shape.prefix(2)) + win.output
         let w = win.as2D
@@ -52,9 +66,9 @@ struct Pool: Operator {
         let planes = x.shape[0] * x.shape[1]
         var y = [Float](repeating: 0, count: planes * OH * OW)
         var indices = [Int64](repeating: 0, count: wantIndices ? y.count : 0)
-        /// Number of k in 0..<taps with lo ≤ start + k·step < hi.
-        func taps(_ start: Int, _ step: Int, _ taps: Int, _ lo: Int, _ hi: Int) -> Int {
-            (0..<taps).filter { start + $0 * step >= lo && start + $0 * step < hi }.count
+        /// Number of k in 0..<count with lo ≤ start + k·step < hi.
+        func taps(_ start: Int, _ step: Int, _ count: Int, _ lo: Int, _ hi: Int) -> Int {
+            (0..<count).filter { start + $0 * step >= lo && start + $0 * step < hi }.count
         }
         x.floats.withUnsafeBufferPointer { xp in
             for p in 0..<planes {
@@ -103,11 +117,12 @@ struct Pool: Operator {
     func encode(_ ctx: EncodeContext, inputs: [DeviceValue?], constants: [Tensor?], outputs: [DeviceValue]) throws {
         let x: DeviceValue = try inputs.required(0, node.opType)
         let win = try resolve(x.type.shape)
+        try ctx.require32BitIndexing([x, outputs[0]])
         let meta = try ctx.constants(win.meta)
         let count = outputs[0].count
         if isMax {
             let indices = wantIndices && outputs.count > 1 ? outputs[1].buffer : outputs[0].buffer
-            try ctx.launch1D(try ctx.kernel("max_pool2d", file: "pool"),
+            try ctx.launch1D(try ctx.kernel(x.type.dtype.isFloat ? "max_pool2d" : "max_pool2d_long", file: "pool"),
                              [.value(x), .value(outputs[0]), .buffer(indices), .buffer(meta), .int(count),
                               .int(wantIndices && outputs.count > 1 ? 1 : 0), .int(storageOrder)], count: count)
         } else {
@@ -154,6 +169,7 @@ struct GlobalPool: Operator {
     func encode(_ ctx: EncodeContext, inputs: [DeviceValue?], constants: [Tensor?], outputs: [DeviceValue]) throws {
         let x: DeviceValue = try inputs.required(0, node.opType)
         let planes = outputs[0].count
+        try ctx.require32BitIndexing([x])
         try ctx.launch1D(try ctx.kernel("global_pool", file: "pool"),
                          [.value(x), .value(outputs[0]), .int(planes), .int(x.count / max(planes, 1)), .int(isMax ? 1 : 0)], count: planes)
     }

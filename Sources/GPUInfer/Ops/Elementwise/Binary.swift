@@ -12,6 +12,8 @@ struct BinaryKind: Sendable {
     var floatTest: (@Sendable (Float, Float) -> Bool)? = nil
     /// float ⊗ integer → float (Pow with an integer exponent).
     var floatInt: (@Sendable (Float, Int64) -> Float)? = nil
+    /// integer ⊗ float → integer (Pow with a float exponent).
+    var intFloat: (@Sendable (Int64, Float) -> Int64)? = nil
     /// integer ⊗ integer → integer (wrapping like the device).
     var int: (@Sendable (Int64, Int64) -> Int64)? = nil
     /// integer/bool ⊗ integer/bool → bool.
@@ -26,6 +28,7 @@ struct BinaryKind: Sendable {
         case (true, true) where float != nil: ("bin_\(kernel)_f", a)
         case (true, true) where floatTest != nil: ("bin_\(kernel)_f", .bool)
         case (true, false) where floatInt != nil: ("bin_\(kernel)_fl", a)
+        case (false, true) where intFloat != nil: ("bin_\(kernel)_lf", a)
         case (false, false) where int != nil: ("bin_\(kernel)_l", a)
         case (false, false) where intTest != nil: ("bin_\(kernel)_l", .bool)
         default: nil
@@ -44,7 +47,8 @@ struct BinaryKind: Sendable {
         case (false, false):
             if let f = int { return Tensor(shape: shape, ints: l.map(a.ints, b.ints, f), dtype: a.dtype) }
             if let t = intTest { return Tensor(shape: shape, ints: l.map(a.ints, b.ints) { t($0, $1) ? 1 : 0 }, dtype: .bool) }
-        case (false, true): break
+        case (false, true):
+            if let f = intFloat { return Tensor(shape: shape, ints: l.map(a.ints, b.floats, f), dtype: a.dtype) }
         }
         throw GPUInferError.unsupportedDType("\(a.dtype) and \(b.dtype)", location: "\(op) inputs")
     }
@@ -53,14 +57,14 @@ struct BinaryKind: Sendable {
     static func divide(_ a: Int64, _ b: Int64) -> Int64 { b == 0 ? 0 : (b == -1 ? 0 &- a : a / b) }
     /// C remainder (sign of the dividend); x%0 = 0.
     static func remainder(_ a: Int64, _ b: Int64) -> Int64 { b == 0 || b == -1 ? 0 : a % b }
-    /// Remainder with the sign of the divisor (Python's %).
+    /// Remainder with the sign of the divisor (NumPy's mod; a zero result takes b's sign).
     static func modulo(_ a: Int64, _ b: Int64) -> Int64 {
         let r = remainder(a, b)
         return r != 0 && (r < 0) != (b < 0) ? r &+ b : r
     }
     static func modulo(_ a: Float, _ b: Float) -> Float {
         let r = a.truncatingRemainder(dividingBy: b)
-        return r != 0 && (r < 0) != (b < 0) ? r + b : r
+        return r == 0 ? Float(signOf: b, magnitudeOf: 0) : ((r < 0) != (b < 0) ? r + b : r)
     }
     /// aᵇ by squaring, wrapping; a negative exponent truncates 1/a^|b| (0 unless |a| = 1).
     static func power(_ a: Int64, _ b: Int64) -> Int64 {
@@ -74,6 +78,15 @@ struct BinaryKind: Sendable {
         return r
     }
 
+    /// Integer base, float exponent (as `pow_lf`): exact for integral exponents, else the float
+    /// power truncated toward zero (NaN/±∞ → 0, saturating).
+    static func power(_ a: Int64, _ b: Float) -> Int64 {
+        if b == b.rounded(.down), abs(b) < 9.2e18 { return power(a, Int64(b)) }
+        let p = pow(Float(a), b)
+        guard p.isFinite else { return 0 }
+        return p >= 9.2e18 ? .max : (p <= -9.2e18 ? .min : Int64(p))
+    }
+
     static let add = BinaryKind(kernel: "add", float: { $0 + $1 }, int: { $0 &+ $1 })
     static let max = BinaryKind(kernel: "max", float: { $0 > $1 || $0.isNaN ? $0 : $1 }, int: { Swift.max($0, $1) })
     static let min = BinaryKind(kernel: "min", float: { $0 < $1 || $0.isNaN ? $0 : $1 }, int: { Swift.min($0, $1) })
@@ -82,7 +95,7 @@ struct BinaryKind: Sendable {
         "Sub": .init(kernel: "sub", float: { $0 - $1 }, int: { $0 &- $1 }),
         "Mul": .init(kernel: "mul", float: { $0 * $1 }, int: { $0 &* $1 }),
         "Div": .init(kernel: "div", float: { $0 / $1 }, int: divide),
-        "Pow": .init(kernel: "pow", float: { pow($0, $1) }, floatInt: { pow($0, Float($1)) }, int: power),
+        "Pow": .init(kernel: "pow", float: { pow($0, $1) }, floatInt: { pow($0, Float($1)) }, intFloat: power, int: power),
         "PRelu": .init(kernel: "prelu", float: { $0 < 0 ? $0 * $1 : $0 }, int: { $0 < 0 ? $0 &* $1 : $0 }),
         "Equal": .init(kernel: "equal", floatTest: { $0 == $1 }, intTest: { $0 == $1 }),
         "Less": .init(kernel: "less", floatTest: { $0 < $1 }, intTest: { $0 < $1 }),

@@ -1,9 +1,10 @@
-// Clip: min(max(x, lo), hi) with lo/hi as attributes (opset < 11) or optional constant inputs.
+// Clip: min(max(x, lo), hi) with lo/hi as attributes (opset < 11) or optional inputs (opset ≥ 11).
 
 /// Clip on float or integer tensors; an absent bound is ±∞ (or the Int64 range). NaN stays NaN.
+/// Bounds known at plan time (the usual case) become kernel arguments; bounds computed at run
+/// time are read from their device buffers.
 struct Clip: Operator {
     static let opTypes = ["Clip"]
-    static let constantInputs = [1, 2]
 
     /// Bounds from attributes (opset < 11); nil means they come from inputs 1 and 2.
     let attributeBounds: (lo: Float, hi: Float)?
@@ -43,8 +44,8 @@ struct Clip: Operator {
             throw GPUInferError.unsupportedDType("\(t.dtype)", location: "Clip before opset 11 (float only)")
         }
         for i in 1...2 {
-            if let b = inputs.optional(i), b.count != 1 {
-                throw GPUInferError.invalidInput("Clip: input \(i) must be a single value, got shape \(b.shape)")
+            if let b = inputs.optional(i), b.count != 1 || b.dtype.isFloat != t.dtype.isFloat {
+                throw GPUInferError.invalidInput("Clip: input \(i) must be a single \(t.dtype) value, got \(b)")
             }
         }
         return [t]
@@ -62,6 +63,13 @@ struct Clip: Operator {
 
     func encode(_ ctx: EncodeContext, inputs: [DeviceValue?], constants: [Tensor?], outputs: [DeviceValue]) throws {
         let x: DeviceValue = try inputs.required(0, "Clip")
+        if attributeBounds == nil, (1...2).contains(where: { inputs.optional($0) != nil && constants.optional($0) == nil }) {
+            let lo = inputs.optional(1), hi = inputs.optional(2)
+            let k = try ctx.kernel("clipb_\(Elementwise.suffix(x.type.dtype))", file: "elementwise")
+            try ctx.launch1D(k, [.int(x.count), .value(x), .value(lo ?? x), .value(hi ?? x), .int((lo == nil ? 0 : 1) | (hi == nil ? 0 : 2)),
+                                 .value(outputs[0])], count: x.count)
+            return
+        }
         let params: [KernelArg]
         if x.type.dtype.isFloat {
             let (lo, hi) = try floatBounds(constants)

@@ -1,10 +1,10 @@
-// Pad: constant, reflect, edge and wrap modes; pads/constant_value/axes as constant inputs
-// (opset ≥ 11, axes from 18) or attributes (before). Negative pads crop.
+// Pad: constant, reflect, edge and wrap modes; pads and axes as constant inputs (opset ≥ 11, axes
+// from 18) or attributes (before); constant_value may be computed on the device. Negative pads crop.
 
 /// Pad with begin/end amounts per dim.
 struct Pad: Operator {
     static let opTypes = ["Pad"]
-    static let constantInputs = [1, 2, 3]
+    static let constantInputs = [1, 3]
     enum Mode: Int { case constant = 0, reflect, edge, wrap }
     let context: LayoutContext
     let mode: Mode
@@ -96,10 +96,13 @@ struct Pad: Operator {
     func encode(_ ctx: EncodeContext, inputs: [DeviceValue?], constants: [Tensor?], outputs: [DeviceValue]) throws {
         let x = try inputs.required(0, "Pad"), out = outputs[0]
         let (begin, shape) = try resolve(x.type.shape) { context.ints(constants, $0) }
-        let (f, i) = try fill(constants.optional(2))
+        let (f, i) = try fill(nil)
+        let value = inputs.optional(2)
+        guard (value?.count ?? 1) == 1 else { throw ctx.error("constant_value must be a scalar") }
         let kernel = try ctx.kernel("pad", file: "pad", options: "-DT=\(clType(out.type.dtype))")
         let meta = try ctx.constants(shape + x.type.shape + begin + Shape.strides(x.type.shape))
         try ctx.launch1D(kernel, [.int(out.count), .int(shape.count), .int(mode.rawValue), .buffer(meta), .value(x), .value(out),
-                                  out.type.dtype.isFloat ? .float(f) : .long(i)], count: out.count)
+                                  out.type.dtype.isFloat ? .float(f) : .long(i), .value(value ?? out), .int(value == nil ? 0 : 1)],
+                         count: out.count)
     }
 }

@@ -125,12 +125,18 @@ struct Resize: Operator {
         let xr = Float(x)
         switch coordinates {
         case .halfPixel: return (xr + 0.5) / scale - 0.5
-        case .halfPixelSymmetric:
+        case .halfPixelSymmetric:  // the last terms in double, as onnxruntime does
             let adjustment = Float(output) / (scale * Float(input))
             let offset = Float(input) / 2 * (1 - adjustment)
-            return offset + (xr + 0.5) / scale - 0.5
+            return Float(Double(offset) + (Double(x) + 0.5) / Double(scale) - 0.5)
         case .pytorchHalfPixel: return output > 1 ? (xr + 0.5) / scale - 0.5 : 0
-        case .alignCorners: return output == 1 ? 0 : xr * Float(input - 1) / Float(output - 1)
+        case .alignCorners:
+            // The spec's length_resized is scale·length_original, fractional when a scale (not a
+            // size) gives it: 0.6 on 4 samples maps x=1 to 3/(2.4−1). onnxruntime uses the
+            // floored output length instead; the ONNX conformance data follow the spec.
+            let product = scale * Float(input)
+            let resized = abs(product - Float(output)) < 1e-4 ? Float(output) : product
+            return resized <= 1 ? 0 : xr * Float(input - 1) / (resized - 1)
         case .asymmetric: return xr / scale
         case .tfHalfPixelForNearest: return (xr + 0.5) / scale
         }
@@ -142,6 +148,14 @@ struct Resize: Operator {
         var t = ResizeTaps(taps: count, index: [], weight: [])
         t.index.reserveCapacity(output * count)
         t.weight.reserveCapacity(output * count)
+        // An axis with scale 1 is copied whatever the mode (as onnxruntime and the ONNX reference do).
+        if input == output, scale == 1 {
+            for x in 0..<output {
+                t.index += [x] + Array(repeating: x, count: count - 1)
+                t.weight += [1] + Array(repeating: 0, count: count - 1)
+            }
+            return t
+        }
         let last = max(input - 1, 0)
         for x in 0..<output {
             let o = min(max(original(x, input: input, output: output, scale: scale), -1e9), 1e9)
@@ -149,8 +163,11 @@ struct Resize: Operator {
             case .nearest:
                 let v: Float
                 switch nearest {
-                case .roundPreferFloor: v = o == Float(Int(o)) + 0.5 ? o.rounded(.down) : o.rounded()
-                case .roundPreferCeil: v = o.rounded()
+                case .roundPreferFloor, .roundPreferCeil:
+                    // Ties within 1e-6, like onnxruntime: the exact coordinate (e.g. 2·7/4) is often
+                    // a tie that the fp32 division misses by an ulp.
+                    let f = o.rounded(.down)
+                    v = abs(o - f - 0.5) <= 1e-6 ? (nearest == .roundPreferCeil ? f + 1 : f) : o.rounded()
                 case .floor: v = o.rounded(.down)
                 case .ceil: v = o.rounded(.up)
                 case .legacy: v = scale < 1 ? o.rounded(.up) : o.rounded(.towardZero)

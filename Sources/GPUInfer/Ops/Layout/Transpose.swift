@@ -77,7 +77,7 @@ struct DepthSpace: PermutationOperator {
         let mode = try node.string("mode", default: "DCR")
         guard block > 0 else { throw context.invalid("blocksize must be positive") }
         guard mode == "DCR" || mode == "CRD" else { throw context.unsupported("mode '\(mode)'") }
-        crd = toSpace && mode == "CRD"
+        crd = mode == "CRD"
     }
 
     func permutation(_ s: [Int]) throws -> Permutation {
@@ -90,6 +90,9 @@ struct DepthSpace: PermutationOperator {
                 : Permutation(view: [n, b, b, c / (b * b), h, w], perm: [0, 3, 4, 1, 5, 2], shape: shape)
         }
         guard h % b == 0, w % b == 0 else { throw context.shapeError("spatial dims \(h)×\(w) not divisible by blocksize \(b)") }
-        return Permutation(view: [n, c, h / b, b, w / b, b], perm: [0, 3, 5, 1, 2, 4], shape: [n, c * b * b, h / b, w / b])
+        // SpaceToDepth: DCR (the only mode before opset 28) puts the block offsets before the
+        // channels, CRD (opset 28) after them.
+        return Permutation(view: [n, c, h / b, b, w / b, b], perm: crd ? [0, 1, 3, 5, 2, 4] : [0, 3, 5, 1, 2, 4],
+                           shape: [n, c * b * b, h / b, w / b])
     }
 }

@@ -36,11 +36,33 @@ enum ReductionKind: String, Sendable {
         }
     }
 
-    /// The reference for integer data (only kinds with `supportsIntegers`).
-    func reduce(_ v: [Int64]) -> Int64 {
+    /// The result of reducing no integer elements of `dtype`: 0, 1, or the type's lowest (Max)
+    /// or highest (Min) value (false and true for bool).
+    func identity(_ dtype: DType) -> Int64 {
+        let bounds: (Int64, Int64) = switch dtype {
+        case .bool: (0, 1)
+        case .uint8: (0, Int64(UInt8.max))
+        case .int8: (Int64(Int8.min), Int64(Int8.max))
+        case .uint16: (0, Int64(UInt16.max))
+        case .int16: (Int64(Int16.min), Int64(Int16.max))
+        case .int32: (Int64(Int32.min), Int64(Int32.max))
+        case .uint32: (0, Int64(UInt32.max))
+        case .int64, .float32: (Int64.min, Int64.max)
+        }
         switch self {
-        case .max: return v.reduce(Int64.min) { Swift.max($0, $1) }
-        case .min: return v.reduce(Int64.max) { Swift.min($0, $1) }
+        case .max: return bounds.0
+        case .min: return bounds.1
+        case .prod: return 1
+        default: return 0
+        }
+    }
+
+    /// The reference for integer data (only kinds with `supportsIntegers`).
+    func reduce(_ v: [Int64], _ dtype: DType) -> Int64 {
+        guard let first = v.first else { return identity(dtype) }
+        switch self {
+        case .max: return v.reduce(first) { Swift.max($0, $1) }
+        case .min: return v.reduce(first) { Swift.min($0, $1) }
         case .prod: return v.reduce(1) { $0 &* $1 }
         default: return v.reduce(0) { $0 &+ $1 }
         }
@@ -183,7 +205,7 @@ struct Reduce: Operator {
         if x.dtype.isFloat {
             return [Tensor(shape: g.outShape, floats: outs.map { o in kind.reduce(g.offsets(of: o).map { x.floats[$0] }) })]
         }
-        return [Tensor(shape: g.outShape, ints: outs.map { o in kind.reduce(g.offsets(of: o).map { x.ints[$0] }) }, dtype: x.dtype)]
+        return [Tensor(shape: g.outShape, ints: outs.map { o in kind.reduce(g.offsets(of: o).map { x.ints[$0] }, x.dtype) }, dtype: x.dtype)]
     }
 
     func encode(_ ctx: EncodeContext, inputs: [DeviceValue?], constants: [Tensor?], outputs: [DeviceValue]) throws {
@@ -191,6 +213,11 @@ struct Reduce: Operator {
         let g = try geometry(x.type.shape, axesInput: constants.optional(1))
         let n = g.outCount, r = g.reducedCount
         let type = clType(x.type.dtype)
+        if r == 0 && type == "long" {
+            // Nothing to reduce: the identity depends on the integer type, not on the kernel's long.
+            let fill = try ctx.kernel("reduce_fill_long", file: "reduce")
+            return try ctx.launch1D(fill, [.value(outputs[0]), .int(n), .long(kind.identity(x.type.dtype))], count: n)
+        }
         let grouped = r >= Reduce.groupThreshold && n <= 1 << 16
         let kernel = try ctx.kernel("reduce_\(kind.rawValue)_\(type)" + (grouped ? "_wg" : ""), file: "reduce")
         var args: [KernelArg] = [.value(x), .value(outputs[0]), .int(n), .int(r), .buffer(try ctx.constants(g.meta))]

@@ -1,0 +1,131 @@
+// A model's input preprocessing (size, resize method, channel order, scale, mean, std), read from
+// the ONNX metadata_props, turning decoded images into an NCHW float32 batch tensor.
+import Foundation
+
+/// How images become a model's input tensor: resize to `width`×`height` (bilinear, aspect ratio
+/// not kept), reorder channels to `channelOrder`, then per channel `((pixel · scale) − mean) / std`,
+/// laid out as NCHW float32 `[N, 3, height, width]`.
+///
+/// A model carries it in its ONNX `metadata_props` (string values), read by `init(metadata:)`:
+///
+/// | key | value | default |
+/// |---|---|---|
+/// | `gpuinfer.input_width` | input width in pixels (integer) | required |
+/// | `gpuinfer.input_height` | input height in pixels (integer) | required |
+/// | `gpuinfer.resize` | `bilinear` (OpenCV `INTER_LINEAR`, half-pixel centres) | `bilinear` |
+/// | `gpuinfer.channel_order` | `RGB` or `BGR`: the order of the tensor's 3 channels | `RGB` |
+/// | `gpuinfer.scale` | a float applied to the 0…255 pixel values first, e.g. `1` or `0.00392156862745098` | `1` |
+/// | `gpuinfer.mean` | 1 or 3 comma-separated floats, subtracted after scaling, in the tensor's channel order | `0` |
+/// | `gpuinfer.std` | 1 or 3 comma-separated floats, divided by last, in the tensor's channel order | `1` |
+///
+/// NetVLAD subtracts its mean inside the graph, so its metadata says width 300, height 200,
+/// `RGB`, scale 1, mean 0 (and std 1): the tensor holds the resized 0…255 RGB values.
+public struct Preprocessing: Sendable, Equatable {
+    /// Channel order of the model's input tensor.
+    public enum ChannelOrder: String, Sendable { case rgb = "RGB", bgr = "BGR" }
+    /// How images are brought to the input size.
+    public enum ResizeMethod: String, Sendable { case bilinear }
+
+    /// The metadata keys read by `init(metadata:)`.
+    public enum Key {
+        public static let width = "gpuinfer.input_width", height = "gpuinfer.input_height"
+        public static let resize = "gpuinfer.resize", channelOrder = "gpuinfer.channel_order"
+        public static let scale = "gpuinfer.scale", mean = "gpuinfer.mean", std = "gpuinfer.std"
+    }
+
+    public let width: Int
+    public let height: Int
+    public let resize: ResizeMethod
+    public let channelOrder: ChannelOrder
+    public let scale: Float
+    /// Three values, in `channelOrder`.
+    public let mean: [Float]
+    /// Three values, in `channelOrder`.
+    public let std: [Float]
+
+    /// `mean` and `std` take 1 value (all channels) or 3 (in `channelOrder`); throws
+    /// `invalidInput` for a size outside 1…65536, a non-finite scale or mean, or a zero std.
+    public init(width: Int, height: Int, channelOrder: ChannelOrder = .rgb, scale: Float = 1,
+                mean: [Float] = [0], std: [Float] = [1], resize: ResizeMethod = .bilinear) throws {
+        func fail(_ reason: String) -> GPUInferError { .invalidInput("preprocessing: \(reason)") }
+        guard (1...65536).contains(width), (1...65536).contains(height) else { throw fail("input size \(width)×\(height)") }
+        guard scale.isFinite else { throw fail("scale \(scale)") }
+        guard mean.count == 1 || mean.count == 3, mean.allSatisfy(\.isFinite) else { throw fail("mean \(mean) (want 1 or 3 finite values)") }
+        guard std.count == 1 || std.count == 3, std.allSatisfy({ $0.isFinite && $0 != 0 }) else {
+            throw fail("std \(std) (want 1 or 3 finite non-zero values)")
+        }
+        self.width = width
+        self.height = height
+        self.channelOrder = channelOrder
+        self.scale = scale
+        self.mean = mean.count == 3 ? mean : Array(repeating: mean[0], count: 3)
+        self.std = std.count == 3 ? std : Array(repeating: std[0], count: 3)
+        self.resize = resize
+    }
+
+    /// Reads the `gpuinfer.*` keys (see the table above) from a model's `metadata_props`;
+    /// throws `invalidModel` naming the key when one is missing or malformed.
+    public init(metadata: [String: String]) throws {
+        func fail(_ key: String, _ reason: String) -> GPUInferError {
+            .invalidModel(location: "metadata_props[\(key)]", reason: reason)
+        }
+        func text(_ key: String) -> String? { metadata[key]?.trimmingCharacters(in: .whitespaces) }
+        func int(_ key: String) throws -> Int {
+            guard let t = text(key) else { throw fail(key, "missing: the model does not say its input image size") }
+            guard let v = Int(t), (1...65536).contains(v) else { throw fail(key, "'\(t)' is not a size in pixels") }
+            return v
+        }
+        func floats(_ key: String, _ fallback: [Float]) throws -> [Float] {
+            guard let t = text(key) else { return fallback }
+            let parts = t.split(separator: ",", omittingEmptySubsequences: false)
+            let values = parts.compactMap { Float($0.trimmingCharacters(in: .whitespaces)) }
+            guard values.count == parts.count, values.count == 1 || values.count == 3, values.allSatisfy(\.isFinite) else {
+                throw fail(key, "'\(t)' is not 1 or 3 comma-separated numbers")
+            }
+            return values
+        }
+        let resizeText = text(Key.resize) ?? "bilinear"
+        guard let resize = ResizeMethod(rawValue: resizeText.lowercased()) else {
+            throw fail(Key.resize, "'\(resizeText)' is not supported (only bilinear)")
+        }
+        let orderText = text(Key.channelOrder) ?? "RGB"
+        guard let order = ChannelOrder(rawValue: orderText.uppercased()) else {
+            throw fail(Key.channelOrder, "'\(orderText)' is neither RGB nor BGR")
+        }
+        let scale = try floats(Key.scale, [1])
+        guard scale.count == 1 else { throw fail(Key.scale, "want one number") }
+        let std = try floats(Key.std, [1])
+        guard !std.contains(0) else { throw fail(Key.std, "a standard deviation of 0") }
+        try self.init(width: try int(Key.width), height: try int(Key.height), channelOrder: order, scale: scale[0],
+                      mean: try floats(Key.mean, [0]), std: std, resize: resize)
+    }
+
+    /// The same settings as `metadata_props` entries (what an exporter writes).
+    public var metadata: [String: String] {
+        func list(_ v: [Float]) -> String { v.map { "\($0)" }.joined(separator: ",") }
+        return [Key.width: "\(width)", Key.height: "\(height)", Key.resize: resize.rawValue,
+                Key.channelOrder: channelOrder.rawValue, Key.scale: "\(scale)", Key.mean: list(mean), Key.std: list(std)]
+    }
+
+    /// The images as one NCHW float32 batch `[images.count, 3, height, width]`; each image is
+    /// resized first when its size differs.
+    public func tensor(_ images: [Image]) -> Tensor {
+        let plane = width * height
+        var out = [Float](repeating: 0, count: images.count * 3 * plane)
+        let source = channelOrder == .rgb ? [0, 1, 2] : [2, 1, 0]
+        out.withUnsafeMutableBufferPointer { dst in
+            for (n, original) in images.enumerated() {
+                let image = original.resizedUnchecked(width, height)
+                image.pixels.withUnsafeBufferPointer { px in
+                    for c in 0..<3 {
+                        let (s, m, sd, base) = (source[c], mean[c], std[c], (n * 3 + c) * plane)
+                        for i in 0..<plane {
+                            dst[base + i] = (Float(px[3 * i + s]) * scale - m) / sd
+                        }
+                    }
+                }
+            }
+        }
+        return Tensor(shape: [images.count, 3, height, width], floats: out)
+    }
+}

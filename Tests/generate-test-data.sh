@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Writes every generated test input into Tests/data/generated/ (gitignored) with the venv's Python
+# (scripts/setup.sh creates .venv): the ONNX conformance cases, the sample CNN with onnxruntime
+# outputs, and the two PaddleOCR models from the rapidocr-onnxruntime wheel (downloaded with pip
+# unless $RAPIDOCR_WHEEL or /tmp/rapid/ has it). Bad-input models are built by BadInputTests itself.
+# Deterministic and idempotent: rerunning rewrites the same bytes.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+python=${PYTHON:-.venv/bin/python}
+if [ ! -x "$python" ] && ! command -v "$python" >/dev/null; then
+    echo "error: $python not found; run scripts/setup.sh first (or set PYTHON)" >&2
+    exit 1
+fi
+out=Tests/data/generated
+mkdir -p "$out"
+echo "== ONNX conformance cases"
+"$python" Tests/Conformance/generate_node_tests.py --out "$out"
+echo "== sample CNN"
+"$python" Models/make_sample_cnn.py --out "$out"
+echo "== released models (rapidocr-onnxruntime 1.4.4)"
+"$python" Tests/Conformance/fetch_real_models.py --out "$out/real"
+echo "test data written to $out"
