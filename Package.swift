@@ -45,6 +45,8 @@ let package = Package(
             dependencies: ["GPUInfer", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Sources/gpuinfer"
         ),
+        // A runnable example of the library API (`swift run gpuinfer-example photo.jpg`).
+        .executableTarget(name: "gpuinfer-example", dependencies: ["GPUInfer"], path: "Sources/gpuinfer-example"),
         .testTarget(
             name: "GPUInferTests",
             dependencies: ["GPUInfer", "ONNXProto"],

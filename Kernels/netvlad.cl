@@ -1,6 +1,8 @@
 // NetVLAD head (ai.gpuinfer::NetVLAD, Sources/GPUInfer/Ops/Fused/NetVLAD.swift): strided L2
 // normalization, soft-assignment with softmax, VLAD aggregation and the WPCA projection. fp32
 // accumulation throughout; the work-group size of the reducing kernels must be a power of two.
+// WPCA has a GPU-style kernel (netvlad_wpca, local-memory reduction) and a CPU-style one
+// (netvlad_wpca_rows, float8 rows), both tiled over the batch by -DROWS/-DNB.
 
 // Normalizes group g = get_group_id(0): its `len` values lie at
 // (g / inner)·outer_stride + (g % inner)·inner_stride + t·elem_stride, and become

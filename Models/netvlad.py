@@ -245,7 +245,7 @@ def build_netvlad(w: dict[str, np.ndarray], weights_label: str, plain: bool = Fa
         [tensor(k, a) for k, a in w.items()])
     metadata = {
         "gpuinfer.model": "netvlad", "gpuinfer.input_width": str(INPUT_W), "gpuinfer.input_height": str(INPUT_H),
-        "gpuinfer.resize": "bilinear", "gpuinfer.channel_order": "RGB", "gpuinfer.scale": "1", "gpuinfer.mean": "0,0,0",
+        "gpuinfer.resize": "bilinear", "gpuinfer.channel_order": "RGB", "gpuinfer.scale": "1", "gpuinfer.mean": "0,0,0", "gpuinfer.std": "1",
         "gpuinfer.weights": weights_label,
     }
     return make_model(graph, metadata, plain)

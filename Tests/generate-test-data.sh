@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Writes every generated test input into Tests/data/generated/ (gitignored) with the venv's Python
 # (scripts/setup.sh creates .venv): the ONNX conformance cases, the sample CNN with onnxruntime
-# outputs, and the two PaddleOCR models from the rapidocr-onnxruntime wheel (downloaded with pip
+# outputs, the loader and image fixtures, and the two PaddleOCR models from the rapidocr-onnxruntime wheel (downloaded with pip
 # unless $RAPIDOCR_WHEEL or /tmp/rapid/ has it). Bad-input models are built by BadInputTests itself.
 # Deterministic and idempotent: rerunning rewrites the same bytes.
 set -euo pipefail
@@ -19,4 +19,10 @@ echo "== sample CNN"
 "$python" Models/make_sample_cnn.py --out "$out"
 echo "== released models (rapidocr-onnxruntime 1.4.4)"
 "$python" Tests/Conformance/fetch_real_models.py --out "$out/real"
+echo "== loader models (external data, local functions, opset 11)"
+"$python" Tests/Models/make_loader_models.py --out "$out/loader"
+echo "== image fixtures"
+"$python" Tests/Models/make_image_fixtures.py --out "$out/images"
+echo "== NetVLAD fixtures (exported models + onnxruntime outputs, ~1.8 GB)"
+"$python" Tests/Models/make_netvlad_fixtures.py --out "$out/netvlad"
 echo "test data written to $out"

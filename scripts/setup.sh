@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SUDO=""
 [ "$(id -u)" = 0 ] || SUDO=sudo
-packages=(pocl-opencl-icd ocl-icd-opencl-dev opencl-headers libclblast-dev libjpeg-dev libturbojpeg0-dev protobuf-compiler clinfo python3-venv)
+packages=(pocl-opencl-icd ocl-icd-opencl-dev opencl-headers libclblast-dev libjpeg-dev libturbojpeg0-dev libpng-dev protobuf-compiler clinfo python3-venv)
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

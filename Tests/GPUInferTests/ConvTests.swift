@@ -122,11 +122,10 @@ func attrs(_ values: [String: Any]) -> [String: Attribute] {
         // 3-D: rejected at load from kernel_shape, or from the input rank when shapes are known.
         #expect { try singleNodeModel("Conv", attributes: attrs(["kernel_shape": [3, 3, 3]]), inputs: [rng.tensor([1, 1, 4, 4, 4]), rng.tensor([1, 1, 3, 3, 3])], constant: [1]) }
             throws: { e in if case .unsupportedOp = e as? GPUInferError { true } else { false } }
-        let m3 = try singleNodeModel("Conv", inputs: [rng.tensor([1, 1, 4, 4, 4]), rng.tensor([1, 1, 3, 3, 3])], constant: [1])
-        #expect { try ReferenceExecutor().run(m3, inputs: ["in0": rng.tensor([1, 1, 4, 4, 4])]) }
+        // With static input shapes the model is planned at load, so these fail while loading.
+        #expect { try singleNodeModel("Conv", inputs: [rng.tensor([1, 1, 4, 4, 4]), rng.tensor([1, 1, 3, 3, 3])], constant: [1]) }
             throws: { e in if case .unsupportedOp = e as? GPUInferError { true } else { false } }
-        let bad = try singleNodeModel("Conv", attributes: attrs(["group": 2]), inputs: [rng.tensor([1, 3, 4, 4]), rng.tensor([2, 1, 3, 3])], constant: [1])
-        #expect { try ReferenceExecutor().run(bad, inputs: ["in0": rng.tensor([1, 3, 4, 4])]) }
+        #expect { try singleNodeModel("Conv", attributes: attrs(["group": 2]), inputs: [rng.tensor([1, 3, 4, 4]), rng.tensor([2, 1, 3, 3])], constant: [1]) }
             throws: { e in if case .shapeMismatch = e as? GPUInferError { true } else { false } }
     }
 }

@@ -64,10 +64,11 @@ import Testing
     @Test func rejectsMismatchedShapes() throws {
         var rng = TestRandom(seed: 3)
         for (op, a, b) in [("MatMul", [2, 3], [4, 5]), ("MatMul", [2, 2, 3], [3, 3, 4]), ("Gemm", [2, 3], [4, 5]), ("Gemm", [2, 3, 1], [1, 5])] {
-            let model = try singleNodeModel(op, inputs: [rng.tensor(a), rng.tensor(b)], constant: [1])
-            #expect(throws: GPUInferError.self) { try ReferenceExecutor().run(model, inputs: ["in0": rng.tensor(a)]) }
+            // Static input shapes: the mismatch is reported while loading.
+            #expect(throws: GPUInferError.self) { try singleNodeModel(op, inputs: [rng.tensor(a), rng.tensor(b)], constant: [1]) }
         }
-        let model = try singleNodeModel("Gemm", inputs: [rng.tensor([2, 3]), rng.tensor([3, 4]), rng.tensor([3])], constant: [1, 2])
-        #expect(throws: GPUInferError.self) { try ReferenceExecutor().run(model, inputs: ["in0": rng.tensor([2, 3])]) }
+        #expect(throws: GPUInferError.self) {
+            try singleNodeModel("Gemm", inputs: [rng.tensor([2, 3]), rng.tensor([3, 4]), rng.tensor([3])], constant: [1, 2])
+        }
     }
 }

@@ -97,31 +97,44 @@ import Testing
         assertClose(reference, Tensor(shape: [1, 6], floats: [-h, 0, 0, -h, 0, 0]), rtol: 0, atol: 1e-6, "zero descriptors vs hand-computed")
     }
 
-    /// Awkward sizes: D=13, K=5, H·W=7, O=6; batch 3 (GEMM tile of 4 with a tail), 9 (two tiles of
-    /// 8) and 1 (GEMV); the assignment weight as [K,D,1,1] and as [K,D].
-    @Test(arguments: [(3, true), (9, false), (1, true)])
-    func deviceMatchesReferenceOnAwkwardSizes(batch: Int, assignment4D: Bool) throws {
-        let weights = Self.randomWeights(d: 13, k: 5, o: 6, seed: 11, assignment4D: assignment4D)
+    /// Runs `body` with the WPCA kernel variant forced through $GPUINFER_NETVLAD_WPCA (the suite
+    /// is serialized and no other suite reads the variable).
+    static func withWPCAVariant(_ variant: NetVLAD.WPCAVariant, _ body: () throws -> Void) rethrows {
+        setenv("GPUINFER_NETVLAD_WPCA", variant.rawValue, 1)
+        defer { unsetenv("GPUINFER_NETVLAD_WPCA") }
+        try body()
+    }
+
+    /// Awkward sizes: D=13, K=5, H·W=7 (D·K = 65: a float8 tail), O=6 (not a multiple of the 4- or
+    /// 2-row tiles); batch 1 (GEMV), 3 (a tile of 4 with a tail), 6 and 9 (tiles of 8, one and two),
+    /// with both WPCA variants; the assignment weight as [K,D,1,1] and as [K,D].
+    @Test(arguments: [NetVLAD.WPCAVariant.rows, .workGroup], [(1, true), (3, true), (6, false), (9, false)])
+    func deviceMatchesReferenceOnAwkwardSizes(variant: NetVLAD.WPCAVariant, shape: (batch: Int, assignment4D: Bool)) throws {
+        let weights = Self.randomWeights(d: 13, k: 5, o: 6, seed: 11, assignment4D: shape.assignment4D)
         let model = try Self.headModel(features: [nil, 13, 1, 7], weights: weights)
         var rng = TestRandom(seed: 12)
-        try Self.checkHead(model, rng.tensor([batch, 13, 1, 7], -2, 2), "D=13 K=5 P=7 batch \(batch)")
+        try Self.withWPCAVariant(variant) {
+            try Self.checkHead(model, rng.tensor([shape.batch, 13, 1, 7], -2, 2), "D=13 K=5 P=7 batch \(shape.batch) \(variant)")
+        }
     }
 
     /// The real head sizes D=512, K=64, 12×18 (WPCA output cut to 256 to keep the reference fast),
-    /// batch 1 (GEMV) and 2 (GEMM tile).
-    @Test(arguments: [1, 2])
-    func deviceMatchesReferenceOnRealSizes(batch: Int) throws {
+    /// batch 1 (GEMV) and 2 (GEMM tile), with both WPCA variants.
+    @Test(arguments: [NetVLAD.WPCAVariant.rows, .workGroup], [1, 2])
+    func deviceMatchesReferenceOnRealSizes(variant: NetVLAD.WPCAVariant, batch: Int) throws {
         let model = try Self.headModel(features: [nil, 512, 12, 18], weights: Self.randomWeights(d: 512, k: 64, o: 256, seed: 21))
         var rng = TestRandom(seed: 22)
-        try Self.checkHead(model, rng.tensor([batch, 512, 12, 18], -300, 300), "D=512 K=64 12×18 batch \(batch)")
+        try Self.withWPCAVariant(variant) {
+            try Self.checkHead(model, rng.tensor([batch, 512, 12, 18], -300, 300), "D=512 K=64 12×18 batch \(batch) \(variant)")
+        }
     }
 
-    /// Bad shapes are reported at plan time naming the input.
+    /// Bad shapes (here centroids given as [K, D]) are reported naming the input and the expected shape.
     @Test func rejectsInconsistentShapes() throws {
         var w = Self.randomWeights(d: 4, k: 3, o: 2, seed: 1)
-        w[1] = Tensor(zeros: [3, 4])  // centroids as [K, D]
-        let model = try Self.headModel(features: [1, 4, 2, 2], weights: w)
+        w[1] = Tensor(zeros: [3, 4])
         expectGPUInferError("centroids [K,D]", mentions: ["centroids", "[4, 3]"], { if case .shapeMismatch = $0 { true } else { false } }) {
+            let model = try Self.headModel(features: [1, 4, 2, 2], weights: w)
             _ = try ReferenceExecutor().run(model, inputs: ["features": Tensor(zeros: [1, 4, 2, 2])])
         }
     }

@@ -1,0 +1,58 @@
+// Image models for embedding: decode → resize → normalize (from the model's metadata) → batch →
+// run → one descriptor row per image.
+import Foundation
+
+/// A model that maps images to descriptors, with the preprocessing its metadata describes.
+///
+/// ```swift
+/// let model = try ImageModel(named: "netvlad", device: .automatic)
+/// let descriptors = try model.embed(images: [try ImageDecoder.decode(path: "photo.jpg")])  // [1, 4096]
+/// ```
+public final class ImageModel: @unchecked Sendable {
+    public let session: Session
+    public let preprocessing: Preprocessing
+    /// Name of the input the images go to, and of the output taken as the descriptor.
+    public let inputName: String
+    public let outputName: String
+
+    /// Wraps a loaded model on a device. The model must have one input and carry preprocessing
+    /// metadata (`gpuinfer.input_width` …, see `Preprocessing`).
+    public init(model: Model, device: DeviceSelection = .automatic) throws {
+        guard model.inputs.count == 1, let input = model.inputs.first, let output = model.outputs.first else {
+            throw GPUInferError.invalidInput("an image model needs exactly one input (this one has \(model.inputs.count))")
+        }
+        preprocessing = try Preprocessing(metadata: model.metadata)
+        session = try Session(model: model, device: device)
+        inputName = input.name
+        outputName = output.name
+    }
+
+    /// Loads a zoo model by name (or an .onnx path) onto `device`.
+    public convenience init(named name: String, modelsDir: String? = nil, device: DeviceSelection = .automatic) throws {
+        try self.init(model: Model(path: ModelZoo.resolve(name, modelsDir: modelsDir)), device: device)
+    }
+
+    /// Descriptors for `images` as an [N, D] tensor, running at most `batchSize` images at a time.
+    /// `progress` is called after each batch with the number of images done.
+    public func embed(images: [Image], batchSize: Int = 8, progress: ((Int) -> Void)? = nil) throws -> Tensor {
+        guard batchSize >= 1 else { throw GPUInferError.invalidInput("batch size must be at least 1") }
+        var rows: [Float] = []
+        var width = 0
+        var done = 0
+        for start in stride(from: 0, to: images.count, by: batchSize) {
+            let batch = Array(images[start..<min(start + batchSize, images.count)])
+            let x = try preprocessing.tensor(batch)
+            guard let y = try session.run([inputName: x])[outputName] else {
+                throw GPUInferError.invalidModel(location: "output '\(outputName)'", reason: "was not produced")
+            }
+            guard y.dtype.isFloat, y.rank >= 2, y.shape[0] == batch.count else {
+                throw GPUInferError.invalidModel(location: "output '\(outputName)'", reason: "expected [N, D] floats, got \(y.dtype)\(y.shape)")
+            }
+            width = y.count / batch.count
+            rows += y.floats
+            done += batch.count
+            progress?(done)
+        }
+        return Tensor(shape: [images.count, width], floats: rows)
+    }
+}
