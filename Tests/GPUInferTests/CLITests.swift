@@ -100,5 +100,33 @@ private func gpuinfer(_ args: [String]) throws -> (status: Int32, out: String, e
             #expect(!r.err.contains("Fatal error") && !r.err.contains("crashed"))
         }
     }
-}
 
+    /// `gpuinfer netvlad` on the sample photo plus a corrupt and a missing file: the photo's
+    /// descriptor matches onnxruntime's (cosine ≥ 0.99999: the preprocessing is bit-exact with
+    /// Pillow + OpenCV, and the network differs only by fp32 summation order), the bad files are
+    /// reported, and the exit code is 1.
+    @Test func netvladDescribesThePhotoAndSkipsBadFiles() throws {
+        let model = "\(generated)/netvlad/netvlad.onnx"
+        guard FileManager.default.fileExists(atPath: model) else {
+            Issue.record("missing \(model): run Tests/generate-test-data.sh")
+            return
+        }
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("gpuinfer-nv-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try Data("this is not a JPEG".utf8).write(to: URL(fileURLWithPath: "\(dir)/corrupt.jpg"))
+        let photo = repoRoot.appendingPathComponent("Models/samples/grace_hopper.jpg").path
+        let r = try gpuinfer(["--device", "0", "netvlad", "\(dir)/corrupt.jpg", photo, "\(dir)/missing.jpg",
+                              "--model", model, "--output", "\(dir)/d.npy"])
+        #expect(r.status == 1, "\(r.out)\n\(r.err)")
+        #expect(r.err.contains("corrupt.jpg") && r.err.contains("missing.jpg"), "\(r.err)")
+        #expect(r.err.contains("2 of 3 image(s) failed"), "\(r.err)")
+        #expect(r.out.contains("grace_hopper.jpg: dim 4096  L2 1.000000"), "\(r.out)")
+        let ours = try Npy.read(path: "\(dir)/d.npy")
+        let ort = try Npy.read(path: "\(generated)/netvlad/photo_descriptor.npy")
+        #expect(ours.shape == [1, 4096])
+        let dot = zip(ours.floats, ort.floats).reduce(Float(0)) { $0 + $1.0 * $1.1 }
+        let norms = ours.floats.reduce(Float(0)) { $0 + $1 * $1 }.squareRoot() * ort.floats.reduce(Float(0)) { $0 + $1 * $1 }.squareRoot()
+        #expect(dot / norms >= 0.99999, "cosine \(dot / norms)")
+    }
+}

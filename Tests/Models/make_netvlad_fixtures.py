@@ -72,6 +72,19 @@ def check_npz_export(npz_path: str, onnx_path: str, out: str) -> None:
         save_npy(os.path.join(out, "npz_cluster_centers.npy"), z[P + "cluster_centers"])
 
 
+def photo_descriptor(out: str) -> None:
+    """onnxruntime's descriptor of the committed sample photo, preprocessed the reference way:
+    Pillow RGB decode, OpenCV INTER_LINEAR resize to 300x200, float 0..255, NCHW."""
+    import cv2
+    import onnxruntime as ort
+    from PIL import Image
+
+    rgb = np.asarray(Image.open(os.path.join(ROOT, "Models", "samples", "grace_hopper.jpg")).convert("RGB"))
+    x = cv2.resize(rgb, (300, 200), interpolation=cv2.INTER_LINEAR).astype(np.float32).transpose(2, 0, 1)[None]
+    session = ort.InferenceSession(os.path.join(out, "netvlad.onnx"), providers=["CPUExecutionProvider"])
+    np.save(os.path.join(out, "photo_descriptor.npy"), session.run(None, {"image": x})[0])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default=os.path.join(ROOT, "Tests", "data", "generated", "netvlad"))
@@ -81,6 +94,7 @@ def main() -> None:
     head(out, "head_small", 13, 5, 1, 7, 6, batch=3, seed=1, scale=1.0)
     head(out, "head_real", 512, 64, 12, 18, 256, batch=2, seed=2, scale=250.0)
     exporter("--out", os.path.join(out, "netvlad.onnx"), "--seed", "0", "--reference-out", out)
+    photo_descriptor(out)
     exporter("--out", os.path.join(out, "netvlad_plain.onnx"), "--seed", "0", "--plain")
     plain = onnx.load(os.path.join(out, "netvlad_plain.onnx"), load_external_data=False)
     assert not plain.functions and all(n.domain in ("", "ai.onnx") for n in plain.graph.node)
