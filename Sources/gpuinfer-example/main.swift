@@ -27,7 +27,7 @@ do {
     }
 
     // 3. The raw tensor API: any ONNX model, named inputs and outputs.
-    let input = try netvlad.preprocessing.tensor(images)
+    let input = netvlad.preprocessing.tensor(images)
     let outputs = try netvlad.session.run([netvlad.inputName: input])
     for (name, tensor) in outputs { print("output \(name): \(tensor.dtype)\(tensor.shape)") }
 } catch {

@@ -96,8 +96,10 @@ final class DevicePlan: @unchecked Sendable {
         var free: [Int] = []
         var releaseAt: [Int: [Int]] = [:]
         for (s, end) in lastUse where storageExternal[s] == nil && end != Int.max { releaseAt[end, default: []].append(s) }
+        var definedAt: [Int: [Int]] = [:]
+        for (s, pos) in firstDef { definedAt[pos, default: []].append(s) }
         for pos in 0..<live.count {
-            for s in firstDef.filter({ $0.value == pos }).map(\.key).sorted() {
+            for s in (definedAt[pos] ?? []).sorted() {
                 let need = storageBytes[s]
                 let fit = free.filter { slotBytes[$0] >= need }.min { slotBytes[$0] < slotBytes[$1] }
                     ?? free.max { slotBytes[$0] < slotBytes[$1] }

@@ -41,7 +41,7 @@ public final class ImageModel: @unchecked Sendable {
         var done = 0
         for start in stride(from: 0, to: images.count, by: batchSize) {
             let batch = Array(images[start..<min(start + batchSize, images.count)])
-            let x = try preprocessing.tensor(batch)
+            let x = preprocessing.tensor(batch)
             guard let y = try session.run([inputName: x])[outputName] else {
                 throw GPUInferError.invalidModel(location: "output '\(outputName)'", reason: "was not produced")
             }

@@ -1,0 +1,98 @@
+// `gpuinfer bench MODEL --device N [--batch B] [--iterations I] [--warmup W] [--profile] [--json]`:
+// load time, first-inference time, latency statistics, images/s and (with --profile) where the
+// device time goes, node by node, from OpenCL profiling events.
+import ArgumentParser
+import Foundation
+import GPUInfer
+
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Measure load time, latency and throughput of a model.")
+
+    @Argument(help: "Zoo name (e.g. netvlad) or .onnx path.") var model: String
+    @OptionGroup var deviceOption: DeviceOption
+    @Option(help: "Batch size (replaces the first, dynamic, input dimension).") var batch: Int = 1
+    @Option(help: "Timed iterations.") var iterations: Int = 10
+    @Option(help: "Untimed iterations after the first inference.") var warmup: Int = 1
+    @Option(help: "Folder with generated models.") var modelsDir: String?
+    @Flag(help: "Per-node device time table (OpenCL profiling events).") var profile = false
+    @Flag(help: "Print one JSON object instead of text.") var json = false
+
+    func validate() throws {
+        guard batch >= 1, iterations >= 1, warmup >= 0 else { throw ValidationError("--batch and --iterations must be ≥ 1, --warmup ≥ 0") }
+    }
+
+    func run() throws {
+        do {
+            let clock = ContinuousClock()
+            var loaded: Model?
+            let loadTime = try clock.measure { loaded = try Model(path: ModelZoo.resolve(model, modelsDir: modelsDir)) }
+            guard let m = loaded else { return }
+            let session = try Session(model: m, device: deviceOption.selection(), profiling: profile)
+            let feeds = try Self.inputs(for: m, batch: batch)
+            let first = try clock.measure { _ = try session.run(feeds) }
+            for _ in 0..<warmup { _ = try session.run(feeds) }
+            var latencies: [Double] = []
+            for _ in 0..<iterations { latencies.append(try clock.measure { _ = try session.run(feeds) }.seconds) }
+            latencies.sort()
+            let median = latencies[latencies.count / 2]
+            let p90 = latencies[min(latencies.count - 1, Int((Double(latencies.count) * 0.9).rounded(.up)) - 1)]
+            let imagesPerSecond = Double(batch) / median
+            var timings: [NodeTiming] = []
+            if profile {
+                _ = try session.run(feeds, profile: true)
+                timings = session.lastTimings
+            }
+            if json {
+                let object: [String: Any] = [
+                    "model": model, "device": session.deviceDescription, "batch": batch, "iterations": iterations,
+                    "load_s": loadTime.seconds, "first_inference_s": first.seconds, "images_per_s": imagesPerSecond,
+                    "latency_ms": ["median": median * 1000, "p90": p90 * 1000, "min": latencies[0] * 1000],
+                    "nodes": timings.map { ["node": $0.node, "op": $0.op, "ms": Double($0.nanoseconds) / 1e6, "kernels": $0.kernels] },
+                ]
+                let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
+                print(String(decoding: data, as: UTF8.self))
+                return
+            }
+            print("model:            \(model)")
+            print("device:           \(session.deviceDescription)")
+            print(String(format: "load:             %.3f s", loadTime.seconds))
+            print(String(format: "first inference:  %.3f s (includes kernel builds and the plan)", first.seconds))
+            print(String(format: "latency (batch %d, %d runs): median %.2f ms, p90 %.2f ms, min %.2f ms", batch, iterations, median * 1000, p90 * 1000, latencies[0] * 1000))
+            print(String(format: "throughput:       %.3f images/s", imagesPerSecond))
+            if profile {
+                let total = timings.reduce(UInt64(0)) { $0 + $1.nanoseconds }
+                print("\nper-node device time (one profiled run, \(String(format: "%.2f", Double(total) / 1e6)) ms in kernels):")
+                print(pad("node", 36) + pad("op", 22) + pad("ms", 10) + pad("share", 8) + "kernels")
+                for t in timings.sorted(by: { $0.nanoseconds > $1.nanoseconds }) {
+                    print(pad(t.node, 36) + pad(t.op, 22) + pad(String(format: "%.3f", Double(t.nanoseconds) / 1e6), 10)
+                          + pad(String(format: "%.1f%%", 100 * Double(t.nanoseconds) / Double(max(total, 1))), 8) + t.kernels.joined(separator: ","))
+                }
+            }
+        } catch {
+            throw fail(error)
+        }
+    }
+
+    /// Seeded inputs of the model's declared shapes, with dynamic dims: the first set to `batch`,
+    /// the others an error (the model must say its sizes).
+    static func inputs(for m: Model, batch: Int) throws -> [String: Tensor] {
+        var feeds: [String: Tensor] = [:]
+        for vi in m.inputs {
+            guard let dims = vi.dims, vi.dtype == nil || vi.dtype == .float32 else {
+                throw GPUInferError.invalidInput("input '\(vi.name)' has no static shape or is not float32; bench needs a model with declared input sizes")
+            }
+            var shape: [Int] = []
+            for (i, d) in dims.enumerated() {
+                if i == 0 { shape.append(batch) } else if let d { shape.append(d) } else {
+                    throw GPUInferError.invalidInput("input '\(vi.name)' dimension \(i) is dynamic; bench needs declared sizes")
+                }
+            }
+            feeds[vi.name] = Verify.random(shape)
+        }
+        return feeds
+    }
+}
+
+extension Duration {
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+}
