@@ -18,22 +18,7 @@ struct Conv: Operator {
     }
 
     /// Resolved shapes of one Conv application.
-    struct Geometry {
-        var n: Int, c: Int, cout: Int, group: Int
-        var window: Window
-        var cg: Int { c / group }
-        var mg: Int { cout / group }
-        var output: [Int] { [n, cout] + window.output }
-        /// Kernel meta block (see Kernels/conv.cl).
-        var meta: [Int] {
-            let w = window.as2D
-            return [c] + w.input + [cout] + w.output + w.kernel + w.strides + w.dilations + w.padBegin + [cg, mg, group]
-        }
-        var isPointwise: Bool {
-            window.kernel.allSatisfy { $0 == 1 } && window.strides.allSatisfy { $0 == 1 }
-                && (window.padBegin + window.padEnd).allSatisfy { $0 == 0 }
-        }
-    }
+    typealias Geometry = ConvShapes
 
     func geometry(_ x: [Int], _ w: [Int], _ b: [Int]?) throws -> Geometry {
         guard x.count == 3 || x.count == 4 else {

@@ -130,3 +130,24 @@ extension EncodeContext {
         }
     }
 }
+
+/// Shapes of one Conv or ConvTranspose application (for ConvTranspose `window.input`/`output`
+/// are its input/output sizes): batch, channels, groups and the resolved window.
+struct ConvShapes {
+    var n: Int, c: Int, cout: Int, group: Int
+    var window: Window
+    /// Input and output channels per group.
+    var cg: Int { c / group }
+    var mg: Int { cout / group }
+    var output: [Int] { [n, cout] + window.output }
+    /// Kernel meta block (see Kernels/conv.cl and conv_transpose.cl).
+    var meta: [Int] {
+        let w = window.as2D
+        return [c] + w.input + [cout] + w.output + w.kernel + w.strides + w.dilations + w.padBegin + [cg, mg, group]
+    }
+    /// A 1×1, stride-1, unpadded window: the Conv is a plain GEMM.
+    var isPointwise: Bool {
+        window.kernel.allSatisfy { $0 == 1 } && window.strides.allSatisfy { $0 == 1 }
+            && (window.padBegin + window.padEnd).allSatisfy { $0 == 0 }
+    }
+}

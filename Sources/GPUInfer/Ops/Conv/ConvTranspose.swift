@@ -22,17 +22,7 @@ struct ConvTranspose: Operator {
     }
 
     /// Shapes of one application; `window.input`/`output` are the ConvTranspose input/output sizes.
-    struct Geometry {
-        var n: Int, c: Int, cout: Int, group: Int
-        var window: Window
-        var cg: Int { c / group }
-        var mg: Int { cout / group }
-        var output: [Int] { [n, cout] + window.output }
-        var meta: [Int] {
-            let w = window.as2D
-            return [c] + w.input + [cout] + w.output + w.kernel + w.strides + w.dilations + w.padBegin + [cg, mg, group]
-        }
-    }
+    typealias Geometry = ConvShapes
 
     private func fail(_ reason: String) -> GPUInferError { .shapeMismatch(node: node.label, op: "ConvTranspose", reason: reason) }
 
