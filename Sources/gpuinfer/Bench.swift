@@ -31,12 +31,14 @@ struct Bench: ParsableCommand {
             let feeds = try Self.inputs(for: m, batch: batch)
             let first = try clock.measure { _ = try session.run(feeds) }
             for _ in 0..<warmup { _ = try session.run(feeds) }
+            let rssAfterWarmup = MemoryStatus.read("VmRSS")
             var latencies: [Double] = []
             for _ in 0..<iterations { latencies.append(try clock.measure { _ = try session.run(feeds) }.seconds) }
             latencies.sort()
             let median = latencies[latencies.count / 2]
             let p90 = latencies[min(latencies.count - 1, Int((Double(latencies.count) * 0.9).rounded(.up)) - 1)]
             let imagesPerSecond = Double(batch) / median
+            let rssEnd = MemoryStatus.read("VmRSS")
             var timings: [NodeTiming] = []
             if profile {
                 _ = try session.run(feeds, profile: true)
@@ -47,6 +49,7 @@ struct Bench: ParsableCommand {
                     "model": model, "device": session.deviceDescription, "batch": batch, "iterations": iterations,
                     "load_s": loadTime.seconds, "first_inference_s": first.seconds, "images_per_s": imagesPerSecond,
                     "latency_ms": ["median": median * 1000, "p90": p90 * 1000, "min": latencies[0] * 1000],
+                    "rss_mb_after_warmup": rssAfterWarmup, "rss_mb_end": rssEnd, "peak_rss_mb": MemoryStatus.read("VmHWM"),
                     "nodes": timings.map { ["node": $0.node, "op": $0.op, "ms": Double($0.nanoseconds) / 1e6, "kernels": $0.kernels] },
                 ]
                 let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
@@ -59,6 +62,8 @@ struct Bench: ParsableCommand {
             print(String(format: "first inference:  %.3f s (includes kernel builds and the plan)", first.seconds))
             print(String(format: "latency (batch %d, %d runs): median %.2f ms, p90 %.2f ms, min %.2f ms", batch, iterations, median * 1000, p90 * 1000, latencies[0] * 1000))
             print(String(format: "throughput:       %.3f images/s", imagesPerSecond))
+            print(String(format: "memory:           RSS %.1f MB after warm-up, %.1f MB at the end, peak %.1f MB",
+                         rssAfterWarmup, rssEnd, MemoryStatus.read("VmHWM")))
             if profile {
                 let total = timings.reduce(UInt64(0)) { $0 + $1.nanoseconds }
                 print("\nper-node device time (one profiled run, \(String(format: "%.2f", Double(total) / 1e6)) ms in kernels):")
@@ -90,6 +95,18 @@ struct Bench: ParsableCommand {
             feeds[vi.name] = Verify.random(shape)
         }
         return feeds
+    }
+}
+
+/// Resident memory of this process from /proc/self/status (Linux), in MB; 0 where unavailable.
+enum MemoryStatus {
+    static func read(_ field: String) -> Double {
+        guard let text = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
+        for line in text.split(separator: "\n") where line.hasPrefix(field + ":") {
+            let kb = line.split(separator: " ").compactMap { Double($0) }.first ?? 0
+            return kb / 1024
+        }
+        return 0
     }
 }
 

@@ -9,26 +9,50 @@ import COpenCL
 import GPUInferKernels
 import Foundation
 
+/// Counts the OpenCL objects a runtime has created and not yet released (for leak checks).
+public final class CLObjectCounts: @unchecked Sendable {
+    private let lock = NSLock()
+    private var _buffers = 0, _kernels = 0, _bufferBytes = 0
+    /// Live buffers, their bytes, and live kernel objects.
+    public var buffers: Int { lock.withLock { _buffers } }
+    public var bufferBytes: Int { lock.withLock { _bufferBytes } }
+    public var kernels: Int { lock.withLock { _kernels } }
+    func buffer(_ delta: Int, bytes: Int) { lock.withLock { _buffers += delta; _bufferBytes += delta * bytes } }
+    func kernel(_ delta: Int) { lock.withLock { _kernels += delta } }
+}
+
 /// A device buffer.
 public final class CLBuffer: @unchecked Sendable {
     let mem: cl_mem
     public let bytes: Int
-    init(mem: cl_mem, bytes: Int) {
+    private let counts: CLObjectCounts
+    init(mem: cl_mem, bytes: Int, counts: CLObjectCounts) {
         self.mem = mem
         self.bytes = bytes
+        self.counts = counts
+        counts.buffer(1, bytes: bytes)
     }
-    deinit { clReleaseMemObject(mem) }
+    deinit {
+        clReleaseMemObject(mem)
+        counts.buffer(-1, bytes: bytes)
+    }
 }
 
 /// A compiled kernel object with its arguments.
 public final class CLKernel: @unchecked Sendable {
     let kernel: cl_kernel
     public let name: String
-    init(kernel: cl_kernel, name: String) {
+    private let counts: CLObjectCounts
+    init(kernel: cl_kernel, name: String, counts: CLObjectCounts) {
         self.kernel = kernel
         self.name = name
+        self.counts = counts
+        counts.kernel(1)
     }
-    deinit { clReleaseKernel(kernel) }
+    deinit {
+        clReleaseKernel(kernel)
+        counts.kernel(-1)
+    }
 
     /// Sets argument `index` to a plain value (int, float, long).
     public func set<T: BitwiseCopyable>(_ index: Int, _ value: T) throws {
@@ -87,6 +111,8 @@ public final class CLRuntime: @unchecked Sendable {
     let programCache: ProgramCache
     private let lock = NSLock()
     private var programs: [String: CLProgram] = [:]
+    /// Buffers and kernel objects created through this runtime and still alive.
+    public let liveObjects = CLObjectCounts()
 
     /// Opens `device`; `profiling` enables per-command timing events.
     public init(device: CLDeviceInfo, profiling: Bool = false, cache: ProgramCache = .default) throws {
@@ -130,7 +156,7 @@ public final class CLRuntime: @unchecked Sendable {
             }
             throw GPUInferError.openCL(status: status, call: "clCreateBuffer(\(size) bytes)", kernel: nil)
         }
-        return CLBuffer(mem: mem, bytes: size)
+        return CLBuffer(mem: mem, bytes: size, counts: liveObjects)
     }
 
     /// A buffer holding `values`.
@@ -199,7 +225,7 @@ public final class CLRuntime: @unchecked Sendable {
         guard let k = clCreateKernel(p.program, name, &status), status == CL_SUCCESS else {
             throw GPUInferError.openCL(status: status, call: "clCreateKernel", kernel: "\(file).cl:\(name)")
         }
-        return CLKernel(kernel: k, name: name)
+        return CLKernel(kernel: k, name: name, counts: liveObjects)
     }
 
     /// Enqueues `kernel` over `global` work-items (rounded up to a multiple of `local` when given).
