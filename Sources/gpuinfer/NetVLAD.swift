@@ -14,10 +14,13 @@ struct NetVLADCommand: ParsableCommand {
     @Option(help: "Model name or .onnx path.") var model: String = "netvlad"
     @Option(help: "Folder with generated models (else $GPUINFER_MODELS, then Models/generated).") var modelsDir: String?
     @Option(help: "How many leading descriptor values to print.") var show: Int = 6
+    @Option(help: "Refuse images whose header declares more pixels than this (checked before decoding).")
+    var maxPixels: Int = ImageDecoder.defaultMaxPixels
 
     func validate() throws {
         guard !images.isEmpty else { throw ValidationError("give at least one image") }
         guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
+        guard maxPixels >= 1 else { throw ValidationError("--max-pixels must be at least 1") }
     }
 
     func run() throws {
@@ -32,7 +35,7 @@ struct NetVLADCommand: ParsableCommand {
             }
             var decoded: [(String, Image)] = []
             var failures = 0
-            for (path, result) in zip(images, ImageDecoder.decode(paths: images)) {
+            for (path, result) in zip(images, ImageDecoder.decode(paths: images, maxPixels: maxPixels)) {
                 switch result {
                 case let .success(image): decoded.append((path, image))
                 case let .failure(error):

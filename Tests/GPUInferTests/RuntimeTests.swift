@@ -82,4 +82,20 @@ import Testing
         #expect(SHA256.hex([]) == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
         #expect(SHA256.hex(Array(String(repeating: "a", count: 1000).utf8)) == "41edece42d63e8d9bf515a9ba6932e1c20cbc9f5a5d134645adb5db1b9737ea3")
     }
+
+    @Test func outOfMemoryIsATypedErrorAndTheRuntimeStaysUsable() throws {
+        let runtime = try TestDevice.require()
+        let tooBig = Int(runtime.device.maxAllocation) + 1
+        #expect(throws: GPUInferError.outOfMemory(bytes: tooBig, device: runtime.device.name)) {
+            _ = try runtime.buffer(bytes: tooBig)
+        }
+        // A plan whose activations cannot be allocated fails the same way, and the next works.
+        let huge = Int(runtime.device.maxAllocation / 4) + 1
+        let model = try Model(graph: Graph(
+            nodes: [Node(name: "e", opType: "Expand", inputs: ["x", "shape"], outputs: ["y"])],
+            inputs: [ValueInfo(name: "x", dtype: .float32, dims: [1])], outputs: [ValueInfo(name: "y", dtype: nil, dims: nil)],
+            initializers: ["shape": Tensor(shape: [1], ints: [Int64(huge)])], opset: 17))
+        #expect(throws: GPUInferError.self) { _ = try Session(model: model, runtime: runtime).run(["x": .init(shape: [1], floats: [1])]) }
+        try runtime.selfTest()
+    }
 }
