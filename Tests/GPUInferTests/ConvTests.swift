@@ -87,6 +87,30 @@ func attrs(_ values: [String: Any]) -> [String: Attribute] {
         try conv([1, 3, 7, 9], [4, 3, 7, 7], ["pads": [3, 3, 3, 3], "strides": [2, 2]], seed: 5)
     }
 
+    /// Shapes for the CPU-style blocked kernel (Kernels/conv_blocked.cl, chosen on PoCL for group-1
+    /// convs with a constant weight; default tile 16 channels × 5 columns): channel tails below and
+    /// above one block, widths that leave a column tail, border tiles, strides, dilations, batch.
+    @Test func blockedKernelShapes() throws {
+        try conv([1, 5, 9, 17], [7, 5, 3, 3], ["pads": [1, 1, 1, 1]])                    // Cout 7 < 16, width 17
+        try conv([2, 6, 11, 23], [13, 6, 3, 3], ["pads": [1, 1, 1, 1]], seed: 2)         // Cout 13, width 23, batch 2
+        try conv([1, 4, 10, 23], [35, 4, 3, 3], bias: false, ["pads": [0, 2, 1, 0]], seed: 3)  // 3 blocks, asymmetric pads
+        try conv([2, 5, 13, 23], [13, 5, 3, 3], ["strides": [2, 2], "pads": [1, 1, 1, 1]], seed: 4)
+        try conv([1, 5, 13, 17], [7, 5, 3, 3], ["dilations": [2, 2], "pads": [2, 2, 2, 2]], seed: 5)
+        try conv([1, 3, 17, 23], [20, 3, 3, 2], ["strides": [1, 2], "dilations": [2, 1], "pads": [1, 0, 2, 1]], seed: 6)
+        try conv([2, 3, 20, 30], [64, 3, 3, 3], ["pads": [1, 1, 1, 1]], seed: 7)         // VGG conv1_1: C = 3
+        try conv([1, 64, 25, 37], [64, 64, 3, 3], ["pads": [1, 1, 1, 1]], seed: 8)       // VGG-like, K = 576
+        try conv([1, 3, 4, 3], [5, 3, 3, 3], ["pads": [1, 1, 1, 1]], seed: 9)            // every tile is a border tile
+        try conv([2, 5, 29], [13, 5, 3], ["pads": [1, 1]], seed: 10)                      // 1-D (H = 1)
+    }
+
+    /// A weight that is a graph input (not constant) runs the generic kernels.
+    @Test func nonConstantWeight() throws {
+        var rng = TestRandom(seed: 11)
+        try checkOp("Conv", attributes: attrs(["pads": [1, 1, 1, 1]]),
+                    inputs: [rng.tensor([1, 5, 9, 17]), rng.tensor([7, 5, 3, 3]), rng.tensor([7])], constant: [],
+                    rtol: sumTolerance(45), atol: sumTolerance(45))
+    }
+
     @Test func groupsAndDepthwise() throws {
         try conv([1, 6, 9, 11], [10, 3, 3, 3], ["group": 2, "pads": [1, 1, 1, 1]])           // Mg = 5: tail of a 4-block
         try conv([2, 7, 13, 17], [7, 1, 3, 3], ["group": 7, "strides": [2, 2], "pads": [1, 1, 1, 1]], seed: 2)  // depthwise

@@ -1,7 +1,11 @@
 // Conv (1-D and 2-D, NCHW): groups, strides, dilations, pads/auto_pad, optional bias.
 
+import Foundation
+
 /// ONNX Conv. Pointwise convolutions (1×1, stride 1, no pads) run as a GEMM per (batch, group);
-/// everything else runs the register-tiled direct kernel in Kernels/conv.cl.
+/// everything else runs a direct kernel: on non-GPU devices the CPU-style vector-blocked one in
+/// Kernels/conv_blocked.cl (group 1, constant weight, see `blockedTile`), otherwise the
+/// register-tiled one in Kernels/conv.cl.
 struct Conv: Operator {
     static let opTypes = ["Conv"]
     let window: WindowAttributes
@@ -109,6 +113,10 @@ struct Conv: Operator {
             try gemm.encode(ctx, a: w.buffer, b: x.buffer, c: bias?.buffer, y: outputs[0].buffer)
             return
         }
+        if let tile = try blockedTile(ctx, geo, weight: constants.count > 1 ? constants[1] : nil) {
+            try encodeBlocked(ctx, geo, tile: tile, weight: constants[1]!, x: x, bias: bias, y: outputs[0])
+            return
+        }
         let wide = geo.mg >= 4
         let (ocb, pxb) = wide ? (4, 2) : (1, 4)
         let win = geo.window.as2D
@@ -117,5 +125,45 @@ struct Conv: Operator {
         try ctx.launch(kernel, [.value(x), .value(w), .buffer(bias?.buffer ?? x.buffer), .value(outputs[0]),
                                 .buffer(try ctx.constants(geo.meta)), .int(bias == nil ? 0 : 1), .int(geo.n)],
                        global: [pixels, geo.group * ((geo.mg + ocb - 1) / ocb), geo.n], local: pixelLocalSize(pixels, ctx.workGroup))
+    }
+
+    /// The (output channels, columns) tile of the blocked kernel, or nil for the generic kernels:
+    /// those run on GPUs, for groups > 1 and for weights that are not known at plan time.
+    /// $GPUINFER_CONV=generic forces the generic kernels; $GPUINFER_CONV_TILE=COxPX (CO 4, 8 or 16)
+    /// overrides the tile, for tuning.
+    func blockedTile(_ ctx: EncodeContext, _ geo: Geometry, weight: Tensor?) throws -> (co: Int, px: Int)? {
+        let env = ProcessInfo.processInfo.environment
+        guard env["GPUINFER_CONV"] != "generic", !ctx.runtime.device.isGPU, geo.group == 1, weight != nil else { return nil }
+        guard let forced = env["GPUINFER_CONV_TILE"], !forced.isEmpty else { return (16, 5) }
+        let parts = forced.split(separator: "x").compactMap { Int($0) }
+        guard parts.count == 2, [4, 8, 16].contains(parts[0]), (1...16).contains(parts[1]) else {
+            throw ctx.error("GPUINFER_CONV_TILE must be COxPX with CO in 4, 8, 16 and PX in 1...16, got '\(forced)'")
+        }
+        return (parts[0], parts[1])
+    }
+
+    /// Repacks the weight as [ceil(Cout/co)][C·KH·KW][co] (zero channel tail) and launches
+    /// conv2d_blocked with the window geometry compiled in.
+    func encodeBlocked(_ ctx: EncodeContext, _ geo: Geometry, tile: (co: Int, px: Int), weight: Tensor,
+                       x: DeviceValue, bias: DeviceValue?, y: DeviceValue) throws {
+        let win = geo.window.as2D
+        let k = geo.c * win.kernel[0] * win.kernel[1], blocks = (geo.cout + tile.co - 1) / tile.co
+        var packed = [Float](repeating: 0, count: blocks * k * tile.co)
+        weight.floats.withUnsafeBufferPointer { w in
+            packed.withUnsafeMutableBufferPointer { p in
+                for oc in 0..<geo.cout {
+                    let base = (oc / tile.co) * k * tile.co + oc % tile.co
+                    for i in 0..<k { p[base + i * tile.co] = w[oc * k + i] }
+                }
+            }
+        }
+        let options = "-DCO_BLOCK=\(tile.co) -DPX_BLOCK=\(tile.px) -DKH=\(win.kernel[0]) -DKW=\(win.kernel[1])"
+            + " -DSH=\(win.strides[0]) -DSW=\(win.strides[1]) -DDH=\(win.dilations[0]) -DDW=\(win.dilations[1])"
+        let meta = [geo.c] + win.input + [geo.cout] + win.output + win.padBegin
+        let pixels = win.output[0] * ((win.output[1] + tile.px - 1) / tile.px)
+        try ctx.launch(try ctx.kernel("conv2d_blocked", file: "conv_blocked", options: options),
+                       [.value(x), .buffer(try ctx.constants(floats: packed)), .buffer(bias?.buffer ?? x.buffer), .value(y),
+                        .buffer(try ctx.constants(meta)), .int(bias == nil ? 0 : 1), .int(geo.n)],
+                       global: [pixels, blocks, geo.n], local: nil)
     }
 }

@@ -1,0 +1,92 @@
+// CPU-style direct 2-D convolution (NCHW, group 1) for PoCL-like devices: each work-item keeps a
+// CO_BLOCK output channels × PX_BLOCK output columns tile in CO_BLOCK-wide vector registers and
+// sums over (c, kh, kw) in order. Weights are repacked at plan time as [ceil(Cout/CO)][C·KH·KW][CO]
+// (zero-padded channel tail; the buffer is aligned, so every block is VEC-aligned), so each tap is one contiguous vector load times PX broadcasts.
+// Window geometry (KH, KW, SH, SW, DH, DW) is compile-time (-D) so the tap loops unroll; sizes
+// come from meta: C, H, W, Cout, OH, OW, ph, pw. Global: [OH · ceil(OW/PX), ceil(Cout/CO), N].
+
+#ifndef CO_BLOCK
+#define CO_BLOCK 16
+#endif
+#ifndef PX_BLOCK
+#define PX_BLOCK 6
+#endif
+#ifndef KH
+#define KH 3
+#endif
+#ifndef KW
+#define KW 3
+#endif
+#ifndef SH
+#define SH 1
+#endif
+#ifndef SW
+#define SW 1
+#endif
+#ifndef DH
+#define DH 1
+#endif
+#ifndef DW
+#define DW 1
+#endif
+
+#define CAT_(a, b) a##b
+#define CAT(a, b) CAT_(a, b)
+#define VEC CAT(float, CO_BLOCK)
+
+// Adds the taps of input channel rows [ih0, ih0 + KH·DH) to acc; CHECKED tests every column.
+#define CONV_TAPS(CHECKED)                                                                 \
+    for (int c = 0; c < C; ++c, xc += H * W) {                                             \
+        _Pragma("unroll")                                                                  \
+        for (int kh = 0; kh < KH; ++kh, wp += KW * CO_BLOCK) {                             \
+            const int ih = ih0 + kh * DH;                                                  \
+            if (ih < 0 || ih >= H) continue;                                               \
+            __global const float* xr = xc + ih * W + iw0;                                  \
+            _Pragma("unroll")                                                              \
+            for (int kw = 0; kw < KW; ++kw) {                                              \
+                const VEC wv = ((__global const VEC*)wp)[kw];                              \
+                _Pragma("unroll")                                                          \
+                for (int q = 0; q < PX_BLOCK; ++q) {                                       \
+                    const int o = q * SW + kw * DW;                                        \
+                    const float xv = (!(CHECKED) || (iw0 + o >= 0 && iw0 + o < W)) ? xr[o] : 0.0f; \
+                    acc[q] += xv * wv;                                                     \
+                }                                                                          \
+            }                                                                              \
+        }                                                                                  \
+    }
+
+__kernel void conv2d_blocked(__global const float* X, __global const float* Wp, __global const float* Bias,
+                             __global float* Y, __constant const int* m, int hasBias, int batch) {
+    const int C = m[0], H = m[1], W = m[2], Cout = m[3], OH = m[4], OW = m[5], ph = m[6], pw = m[7];
+    const int owBlocks = (OW + PX_BLOCK - 1) / PX_BLOCK, coBlocks = (Cout + CO_BLOCK - 1) / CO_BLOCK;
+    const int p = get_global_id(0), cb = get_global_id(1), n = get_global_id(2);
+    if (p >= OH * owBlocks || cb >= coBlocks || n >= batch) return;
+    const int oh = p / owBlocks, ow0 = (p - oh * owBlocks) * PX_BLOCK;
+    const int ih0 = oh * SH - ph, iw0 = ow0 * SW - pw;
+
+    VEC acc[PX_BLOCK];
+    _Pragma("unroll")
+    for (int q = 0; q < PX_BLOCK; ++q) acc[q] = (VEC)(0.0f);
+    __global const float* xc = X + n * C * H * W;
+    __global const float* wp = Wp + cb * C * KH * KW * CO_BLOCK;
+    // Interior tiles (every column of every tap inside [0, W)) skip the column checks.
+    if (iw0 >= 0 && iw0 + (PX_BLOCK - 1) * SW + (KW - 1) * DW < W) {
+        CONV_TAPS(0)
+    } else {
+        CONV_TAPS(1)
+    }
+
+    // Read the tile transposed (tile[q·CO + j] is channel j of column q); store rows per channel.
+    const float* tile = (const float*)acc;
+    const int co0 = cb * CO_BLOCK;
+    for (int j = 0; j < CO_BLOCK && co0 + j < Cout; ++j) {
+        const float b = hasBias ? Bias[co0 + j] : 0.0f;
+        __global float* yr = Y + ((n * Cout + co0 + j) * OH + oh) * OW + ow0;
+        if (ow0 + PX_BLOCK <= OW) {
+            _Pragma("unroll")
+            for (int q = 0; q < PX_BLOCK; ++q) yr[q] = tile[q * CO_BLOCK + j] + b;
+        } else {
+            for (int q = 0; q < PX_BLOCK && ow0 + q < OW; ++q) yr[q] = tile[q * CO_BLOCK + j] + b;
+        }
+    }
+}
