@@ -55,10 +55,15 @@ private func fuzz(_ name: String, seed: [UInt8], seedValue: UInt64, _ body: (Dat
 }
 
 @Suite struct FuzzTests {
-    @Test func onnxLoaderSurvivesMutants() throws {
-        let path = try GeneratedData.require("sample_cnn.onnx", script: "Tests/generate-test-data.sh")
+    /// Seeds: the sample CNN, the loader models (function with attribute references, opset-11
+    /// forms) and a few conformance models (Resize, Gather with int inputs, Split).
+    @Test(arguments: ["sample_cnn.onnx", "loader/function_swish.onnx", "loader/opset11_mixed.onnx",
+                      "onnx-node/test_resize_upsample_scales_linear/model.onnx", "onnx-node/test_gather_1/model.onnx",
+                      "onnx-node/test_split_variable_parts_2d_opset18/model.onnx"])
+    func onnxLoaderSurvivesMutants(seedFile: String) throws {
+        let path = try GeneratedData.require(seedFile, script: "Tests/generate-test-data.sh")
         let seed = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
-        let r = fuzz("onnx", seed: seed, seedValue: 1) { data in
+        let r = fuzz("onnx \(seedFile)", seed: seed, seedValue: UInt64(seed.count)) { data in
             let graph = try ONNXLoader.load(data: data, name: "mutant.onnx")
             _ = try Model(graph: graph)
         }
@@ -66,20 +71,23 @@ private func fuzz(_ name: String, seed: [UInt8], seedValue: UInt64, _ body: (Dat
         #expect(r.refused > 0, "no mutant was refused: the mutator is not reaching the parser")
     }
 
-    @Test func npyReaderSurvivesMutants() {
+    @Test(arguments: [DType.float32, .int64, .int32, .bool])
+    func npyReaderSurvivesMutants(dtype: DType) {
         var rng = TestRandom(seed: 2)
-        let seed = [UInt8](Npy.encode(rng.tensor([3, 5, 7])))
-        let r = fuzz("npy", seed: seed, seedValue: 3) { data in _ = try Npy.decode(data, name: "mutant.npy") }
+        let t = dtype.isFloat ? rng.tensor([3, 5, 7]) : rng.ints([3, 5, 7], 0, 1).cast(to: dtype)
+        let seed = [UInt8](Npy.encode(t))
+        let r = fuzz("npy \(dtype)", seed: seed, seedValue: 3) { data in _ = try Npy.decode(data, name: "mutant.npy") }
         #expect(r.refused > 0)
     }
 
-    @Test func imageDecoderSurvivesMutants() throws {
-        let photo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../Models/samples/grace_hopper.jpg")
-        // A small JPEG keeps each decode cheap: the 37×23 one the image fixtures write.
-        let small = GeneratedData.url("images/odd_37x23.jpg")
-        let seedURL = FileManager.default.fileExists(atPath: small.path) ? small : photo
-        let seed = [UInt8](try Data(contentsOf: seedURL))
-        let r = fuzz("jpeg", seed: seed, seedValue: 4) { data in _ = try ImageDecoder.decode(data: data, name: "mutant.jpg") }
+    /// Seeds: baseline, progressive, grayscale, CMYK and EXIF-oriented JPEGs, and RGB, palette
+    /// and gray PNGs (the image fixtures).
+    @Test(arguments: ["odd_37x23.jpg", "progressive.jpg", "gray.jpg", "cmyk.jpg", "orient_6_be.jpg",
+                      "png_rgb.png", "png_palette.png", "png_gray.png"])
+    func imageDecoderSurvivesMutants(seedFile: String) throws {
+        let path = try GeneratedData.require("images/" + seedFile, script: "Tests/generate-test-data.sh")
+        let seed = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
+        let r = fuzz("image \(seedFile)", seed: seed, seedValue: 4) { data in _ = try ImageDecoder.decode(data: data, name: "mutant") }
         #expect(r.refused > 0)
     }
 }
