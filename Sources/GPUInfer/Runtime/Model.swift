@@ -115,7 +115,7 @@ public final class Model: @unchecked Sendable {
     }
 
     private func describe(_ vi: ValueInfo) -> String {
-        "[" + (vi.dims ?? []).enumerated().map { i, d in d.map(String.init) ?? (vi.dimNames.optional2(i) ?? "?") }.joined(separator: ", ") + "]"
+        "[" + (vi.dims ?? []).enumerated().map { i, d in d.map(String.init) ?? (vi.dimNames.optional(i) ?? "?") }.joined(separator: ", ") + "]"
     }
 
     /// Resolves types and plan-time constants for concrete inputs: the node list that must run.
@@ -136,10 +136,11 @@ public final class Model: @unchecked Sendable {
                 throw GPUInferError.invalidModel(location: "node '\(node.label)' (\(node.opType))", reason: "input \(j) '\(name)' has no known type")
             }
             let allConstant = node.inputs.allSatisfy { $0.isEmpty || constants[$0] != nil }
-            if allConstant || op.foldFromTypes(inTs) != nil {
+            let foldedFromTypes = op.foldFromTypes(inTs)
+            if allConstant || foldedFromTypes != nil {
                 // Type inference first: it validates dtypes and shapes before the reference runs.
                 let expected = try inferTypes(op, node, inTs, inCs)
-                let outs = try op.foldFromTypes(inTs) ?? op.reference(inCs)
+                let outs = try foldedFromTypes ?? op.reference(inCs)
                 for (name, (t, e)) in zip(node.outputs, zip(outs, expected)) where !name.isEmpty && t.shape != e.shape {
                     throw GPUInferError.shapeMismatch(node: node.label, op: node.opType, reason: "folded value '\(name)' has shape \(t.shape), shape inference said \(e.shape)")
                 }
@@ -181,8 +182,4 @@ struct Specialization {
     var types: [String: TensorType]
     var constants: [String: Tensor]
     var liveNodes: [Int]
-}
-
-extension Array {
-    func optional2<T>(_ i: Int) -> T? where Element == T? { i < count ? self[i] : nil }
 }

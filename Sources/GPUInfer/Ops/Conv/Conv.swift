@@ -6,7 +6,7 @@ import Foundation
 /// everything else runs a direct kernel: on non-GPU devices the CPU-style vector-blocked one in
 /// Kernels/conv_blocked.cl (group 1, constant weight, see `blockedTile`), otherwise the
 /// register-tiled one in Kernels/conv.cl.
-struct Conv: Operator {
+struct Conv: ConvolutionOperator {
     static let opTypes = ["Conv"]
     let window: WindowAttributes
     let group: Int
@@ -42,12 +42,6 @@ struct Conv: Operator {
         if let b, b != [w[0]] { throw GPUInferError.shapeMismatch(node: node.label, op: "Conv", reason: "bias \(b) must be [\(w[0])]") }
         let win = try window.resolve(input: Array(x.dropFirst(2)), kernel: kernel, node: node)
         return Geometry(n: x[0], c: x[1], cout: w[0], group: group, window: win)
-    }
-
-    func inferTypes(_ inputs: [TensorType?], constants: [Tensor?]) throws -> [TensorType] {
-        let x: TensorType = try inputs.required(0, "Conv"), w: TensorType = try inputs.required(1, "Conv")
-        try requireFloat([x, w] + [inputs.optional(2)].compactMap { $0 }, node.label)
-        return [TensorType(.float32, try geometry(x.shape, w.shape, inputs.optional(2)?.shape).output)]
     }
 
     func reference(_ inputs: [Tensor?]) throws -> [Tensor] {

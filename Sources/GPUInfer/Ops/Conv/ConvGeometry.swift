@@ -151,3 +151,17 @@ struct ConvShapes {
             && (window.padBegin + window.padEnd).allSatisfy { $0 == 0 }
     }
 }
+
+/// Conv and ConvTranspose: float inputs (X, W, optional B) whose output shape is their geometry's.
+protocol ConvolutionOperator: Operator {
+    var node: Node { get }
+    func geometry(_ x: [Int], _ w: [Int], _ b: [Int]?) throws -> ConvShapes
+}
+
+extension ConvolutionOperator {
+    func inferTypes(_ inputs: [TensorType?], constants: [Tensor?]) throws -> [TensorType] {
+        let x: TensorType = try inputs.required(0, node.opType), w: TensorType = try inputs.required(1, node.opType)
+        try requireFloat([x, w] + [inputs.optional(2)].compactMap { $0 }, node.label)
+        return [TensorType(.float32, try geometry(x.shape, w.shape, inputs.optional(2)?.shape).output)]
+    }
+}

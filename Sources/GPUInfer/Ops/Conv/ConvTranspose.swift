@@ -2,7 +2,7 @@
 
 /// ONNX ConvTranspose. The reference scatters each input pixel through the kernel; the device
 /// kernel (Kernels/conv_transpose.cl) gathers, one output pixel × 4 channels per work-item.
-struct ConvTranspose: Operator {
+struct ConvTranspose: ConvolutionOperator {
     static let opTypes = ["ConvTranspose"]
     let window: WindowAttributes
     let group: Int
@@ -73,12 +73,6 @@ struct ConvTranspose: Operator {
         }
         guard win.output.allSatisfy({ $0 > 0 }) else { throw fail("empty output \(win.output) for input \(x), weight \(w)") }
         return Geometry(n: x[0], c: x[1], cout: cout, group: group, window: win)
-    }
-
-    func inferTypes(_ inputs: [TensorType?], constants: [Tensor?]) throws -> [TensorType] {
-        let x: TensorType = try inputs.required(0, "ConvTranspose"), w: TensorType = try inputs.required(1, "ConvTranspose")
-        try requireFloat([x, w] + [inputs.optional(2)].compactMap { $0 }, node.label)
-        return [TensorType(.float32, try geometry(x.shape, w.shape, inputs.optional(2)?.shape).output)]
     }
 
     func reference(_ inputs: [Tensor?]) throws -> [Tensor] {
