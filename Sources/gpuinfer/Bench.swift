@@ -13,7 +13,9 @@ struct Bench: ParsableCommand {
     @Option(help: "Batch size (replaces the first, dynamic, input dimension).") var batch: Int = 1
     @Option(help: "Timed iterations.") var iterations: Int = 10
     @Option(help: "Untimed iterations after the first inference.") var warmup: Int = 1
+    @Option(help: "Input height×width for models with dynamic spatial sizes, e.g. 448x672 (default: the model's gpuinfer.input_height/width metadata).") var size: String?
     @Option(help: "Folder with generated models.") var modelsDir: String?
+    @Option(help: "Write the (seeded random) inputs as NAME.npy into this folder, so another runtime can be fed the same tensors.") var saveInputs: String?
     @Flag(help: "Per-node device time table (OpenCL profiling events).") var profile = false
     @Flag(help: "Print one JSON object instead of text.") var json = false
 
@@ -28,7 +30,16 @@ struct Bench: ParsableCommand {
             let loadTime = try clock.measure { loaded = try Model(path: ModelZoo.resolve(model, modelsDir: modelsDir)) }
             guard let m = loaded else { return }
             let session = try Session(model: m, device: deviceOption.selection(), profiling: profile)
-            let feeds = try Self.inputs(for: m, batch: batch)
+            let feeds = try Self.inputs(for: m, batch: batch, size: Self.parseSize(size))
+            let flops = try session.flops(for: feeds)
+            var savedInputs: [String: String] = [:]
+            if let dir = saveInputs {
+                try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+                for (name, t) in feeds {
+                    savedInputs[name] = (dir as NSString).appendingPathComponent(Npy.fileName(forValue: name) + ".npy")
+                    try Npy.write(t, path: savedInputs[name]!)
+                }
+            }
             let first = try clock.measure { _ = try session.run(feeds) }
             for _ in 0..<warmup { _ = try session.run(feeds) }
             let rssAfterWarmup = MemoryStatus.read("VmRSS")
@@ -38,6 +49,7 @@ struct Bench: ParsableCommand {
             let median = latencies[latencies.count / 2]
             let p90 = latencies[min(latencies.count - 1, Int((Double(latencies.count) * 0.9).rounded(.up)) - 1)]
             let imagesPerSecond = Double(batch) / median
+            let gflopsPerSecond = flops / median / 1e9
             let rssEnd = MemoryStatus.read("VmRSS")
             var timings: [NodeTiming] = []
             if profile {
@@ -49,8 +61,10 @@ struct Bench: ParsableCommand {
                     "model": model, "device": session.deviceDescription, "batch": batch, "iterations": iterations,
                     "load_s": loadTime.seconds, "first_inference_s": first.seconds, "images_per_s": imagesPerSecond,
                     "latency_ms": ["median": median * 1000, "p90": p90 * 1000, "min": latencies[0] * 1000],
+                    "gflop_per_image": flops / Double(batch) / 1e9, "gflops_per_s": gflopsPerSecond,
+                    "input_shapes": feeds.mapValues(\.shape), "saved_inputs": savedInputs,
                     "rss_mb_after_warmup": rssAfterWarmup, "rss_mb_end": rssEnd, "peak_rss_mb": MemoryStatus.read("VmHWM"),
-                    "nodes": timings.map { ["node": $0.node, "op": $0.op, "ms": Double($0.nanoseconds) / 1e6, "kernels": $0.kernels] },
+                    "nodes": timings.map { ["node": $0.node, "op": $0.op, "ms": Double($0.nanoseconds) / 1e6, "gflops_per_s": $0.gflopsPerSecond ?? 0, "kernels": $0.kernels] },
                 ]
                 let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
                 print(String(decoding: data, as: UTF8.self))
@@ -61,16 +75,19 @@ struct Bench: ParsableCommand {
             print(String(format: "load:             %.3f s", loadTime.seconds))
             print(String(format: "first inference:  %.3f s (includes kernel builds and the plan)", first.seconds))
             print(String(format: "latency (batch %d, %d runs): median %.2f ms, p90 %.2f ms, min %.2f ms", batch, iterations, median * 1000, p90 * 1000, latencies[0] * 1000))
-            print(String(format: "throughput:       %.3f images/s", imagesPerSecond))
+            print("input:            " + feeds.keys.sorted().map { "\($0) \(feeds[$0]!.shape)" }.joined(separator: ", "))
+            print(String(format: "throughput:       %.3f images/s, %.1f GFLOP/s effective (%.2f GFLOP per image)",
+                         imagesPerSecond, gflopsPerSecond, flops / Double(batch) / 1e9))
             print(String(format: "memory:           RSS %.1f MB after warm-up, %.1f MB at the end, peak %.1f MB",
                          rssAfterWarmup, rssEnd, MemoryStatus.read("VmHWM")))
             if profile {
                 let total = timings.reduce(UInt64(0)) { $0 + $1.nanoseconds }
                 print("\nper-node device time (one profiled run, \(String(format: "%.2f", Double(total) / 1e6)) ms in kernels):")
-                print(pad("node", 36) + pad("op", 22) + pad("ms", 10) + pad("share", 8) + "kernels")
+                print(pad("node", 36) + pad("op", 22) + pad("ms", 10) + pad("share", 8) + pad("GFLOP/s", 9) + "kernels")
                 for t in timings.sorted(by: { $0.nanoseconds > $1.nanoseconds }) {
                     print(pad(t.node, 36) + pad(t.op, 22) + pad(String(format: "%.3f", Double(t.nanoseconds) / 1e6), 10)
-                          + pad(String(format: "%.1f%%", 100 * Double(t.nanoseconds) / Double(max(total, 1))), 8) + t.kernels.joined(separator: ","))
+                          + pad(String(format: "%.1f%%", 100 * Double(t.nanoseconds) / Double(max(total, 1))), 8)
+                          + pad(t.gflopsPerSecond.map { String(format: "%.1f", $0) } ?? "-", 9) + t.kernels.joined(separator: ","))
                 }
             }
         } catch {
@@ -78,9 +95,21 @@ struct Bench: ParsableCommand {
         }
     }
 
-    /// Seeded inputs of the model's declared shapes, with dynamic dims: the first set to `batch`,
-    /// the others an error (the model must say its sizes).
-    static func inputs(for m: Model, batch: Int) throws -> [String: Tensor] {
+    /// Parses `HxW` (also `H×W`, `H,W`).
+    static func parseSize(_ text: String?) throws -> (height: Int, width: Int)? {
+        guard let text else { return nil }
+        let parts = text.split(whereSeparator: { "x×X,".contains($0) }).compactMap { Int($0) }
+        guard parts.count == 2, parts.allSatisfy({ $0 > 0 && $0 <= 16384 }) else {
+            throw ValidationError("--size must be HEIGHTxWIDTH with positive sizes ≤ 16384, e.g. 448x672; got '\(text)'")
+        }
+        return (parts[0], parts[1])
+    }
+
+    /// Seeded inputs of the model's declared shapes. Dynamic dims: the first is `batch`; in a
+    /// rank-4 image input dims 2 and 3 are `size` or the model's `gpuinfer.input_height/width`
+    /// metadata; anything else is an error (the model must say its sizes).
+    static func inputs(for m: Model, batch: Int, size: (height: Int, width: Int)? = nil) throws -> [String: Tensor] {
+        let metaSize = Int(m.metadata[Preprocessing.Key.height] ?? "").flatMap { h in Int(m.metadata[Preprocessing.Key.width] ?? "").map { (h, $0) } }
         var feeds: [String: Tensor] = [:]
         for vi in m.inputs {
             guard let dims = vi.dims, vi.dtype == nil || vi.dtype == .float32 else {
@@ -88,8 +117,10 @@ struct Bench: ParsableCommand {
             }
             var shape: [Int] = []
             for (i, d) in dims.enumerated() {
-                if i == 0 { shape.append(batch) } else if let d { shape.append(d) } else {
-                    throw GPUInferError.invalidInput("input '\(vi.name)' dimension \(i) is dynamic; bench needs declared sizes")
+                if i == 0 { shape.append(batch) } else if dims.count == 4, i >= 2, let hw = size ?? metaSize, d == nil || size != nil {
+                    shape.append(i == 2 ? hw.0 : hw.1)
+                } else if let d { shape.append(d) } else {
+                    throw GPUInferError.invalidInput("input '\(vi.name)' dimension \(i) is dynamic; give --size HxW")
                 }
             }
             feeds[vi.name] = Verify.random(shape)

@@ -1,5 +1,6 @@
 // `gpuinfer devices`: every OpenCL device on every platform, and the reference backend.
 import ArgumentParser
+import Foundation
 import GPUInfer
 
 struct Devices: ParsableCommand {
@@ -7,6 +8,8 @@ struct Devices: ParsableCommand {
 
     @Flag(help: "Compile and run a small kernel on every device and report the result.")
     var check = false
+    @Flag(help: "Print a JSON array of the OpenCL devices instead of the table.")
+    var json = false
 
     func run() throws {
         let all: [CLDeviceInfo]
@@ -22,6 +25,17 @@ struct Devices: ParsableCommand {
                     }
                 }
             }
+        }
+        if json {
+            let objects: [[String: Any]] = all.map {
+                ["index": $0.index, "platform": $0.platformName, "platform_version": $0.platformVersion, "name": $0.name,
+                 "vendor": $0.vendor, "driver_version": $0.driverVersion, "device_version": $0.deviceVersion, "type": $0.type,
+                 "compute_units": $0.computeUnits, "global_memory_bytes": $0.globalMemory, "max_allocation_bytes": $0.maxAllocation,
+                 "max_work_group_size": $0.maxWorkGroupSize, "local_memory_bytes": $0.localMemory]
+            }
+            let data = try JSONSerialization.data(withJSONObject: objects, options: [.sortedKeys])
+            print(String(decoding: data, as: UTF8.self))
+            return
         }
         print(pad("index", 6) + pad("platform", 32) + pad("device", 36) + pad("type", 6) + pad("CUs", 5) + "global memory")
         for d in all {

@@ -83,6 +83,35 @@ private func gpuinfer(_ args: [String]) throws -> (status: Int32, out: String, e
         #expect(r.out.contains("cpu"))
     }
 
+    @Test func devicesJSONListsPoCL() throws {
+        let r = try gpuinfer(["devices", "--json"])
+        #expect(r.status == 0)
+        let devices = try #require(try JSONSerialization.jsonObject(with: Data(r.out.utf8)) as? [[String: Any]])
+        let pocl = try #require(devices.first { ($0["platform"] as? String)?.contains("Portable Computing Language") == true })
+        #expect((pocl["compute_units"] as? Int ?? 0) >= 1)
+        #expect(pocl["index"] as? Int == 0)
+    }
+
+    /// bench --json on the sample CNN at batch 3: the flop count is the hand count of its layers
+    /// and the saved inputs are the tensors it ran.
+    @Test func benchJSONCountsFlopsAndSavesInputs() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("gpuinfer-bench-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let r = try gpuinfer(["bench", "\(generated)/sample_cnn.onnx", "--device", "0", "--batch", "3", "--iterations", "2",
+                              "--json", "--save-inputs", dir])
+        #expect(r.status == 0, "\(r.err)")
+        let o = try #require(try JSONSerialization.jsonObject(with: Data(r.out.utf8)) as? [String: Any])
+        // Multiply-adds × 2 per image: conv 3→12 3×3 at 32² (12288 outputs × 27 taps), two 12→12 3×3
+        // convs at 16² (3072 × 108 each), depthwise 3×3/2 (768 × 9), pointwise 12→20 at 8² (1280 × 12),
+        // Gemm 20→10 (10 × 20).
+        let expected = 2.0 * Double(12288 * 27 + 2 * 3072 * 108 + 768 * 9 + 1280 * 12 + 10 * 20)
+        #expect(abs((o["gflop_per_image"] as? Double ?? 0) * 1e9 - expected) < 0.5)
+        #expect((o["gflops_per_s"] as? Double ?? 0) > 0)
+        let saved = try #require(o["saved_inputs"] as? [String: String])
+        let input = try Npy.read(path: try #require(saved["input"]))
+        #expect(input.shape == [3, 3, 32, 32])
+    }
+
     @Test func badInvocationsExitNonZeroWithAMessage() throws {
         let model = "\(generated)/sample_cnn.onnx"
         let input = "input=\(generated)/sample_cnn_b1_input.npy"

@@ -32,6 +32,10 @@ public protocol Operator: Sendable {
 
     /// Output values computable from input types alone (Shape, Size), or nil.
     func foldFromTypes(_ inputs: [TensorType?]) -> [Tensor]?
+
+    /// Floating-point operations of one application (a multiply-add counts 2), for the effective
+    /// GFLOP/s that `gpuinfer bench` reports. 0 for ops that only move or map values.
+    func flops(_ inputs: [TensorType?], outputs: [TensorType]) -> Double
 }
 
 public extension Operator {
@@ -39,6 +43,7 @@ public extension Operator {
     static var constantInputs: [Int] { [] }
     var aliases: [Int: Int] { [:] }
     func foldFromTypes(_ inputs: [TensorType?]) -> [Tensor]? { nil }
+    func flops(_ inputs: [TensorType?], outputs: [TensorType]) -> Double { 0 }
 }
 
 /// A value in device memory. Each value owns a whole buffer (offset 0), possibly shared over

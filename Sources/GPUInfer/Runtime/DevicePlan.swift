@@ -10,6 +10,10 @@ public struct NodeTiming: Sendable {
     public var op: String
     public var kernels: [String]
     public var nanoseconds: UInt64
+    /// Floating-point operations of the node (`Operator.flops`), 0 where it only moves values.
+    public var flops: Double = 0
+    /// Effective GFLOP/s of the node, nil where it has no arithmetic or took no measurable time.
+    public var gflopsPerSecond: Double? { flops > 0 && nanoseconds > 0 ? flops / Double(nanoseconds) : nil }
 }
 
 final class DevicePlan: @unchecked Sendable {
@@ -31,6 +35,9 @@ final class DevicePlan: @unchecked Sendable {
     let spec: Specialization
     /// Bytes of activation memory after buffer reuse.
     private(set) var activationBytes = 0
+    /// Floating-point operations per node (by node index) and in all, for one run.
+    private(set) var nodeFlops: [Int: Double] = [:]
+    var flops: Double { nodeFlops.values.reduce(0, +) }
 
     /// Plans `model` for the inputs' shapes. `constantBuffer` uploads (and caches) constants.
     init(model: Model, inputs sample: [String: Tensor], runtime: CLRuntime, keepAll: Bool,
@@ -38,6 +45,7 @@ final class DevicePlan: @unchecked Sendable {
         self.runtime = runtime
         self.model = model
         spec = try model.specialize(sample)
+        nodeFlops = model.nodeFlops(spec)
         let nodes = model.graph.nodes
         let live = spec.liveNodes
 
@@ -199,7 +207,8 @@ final class DevicePlan: @unchecked Sendable {
                 let ns = try e.durationNanoseconds()
                 if byNode[node] == nil {
                     order.append(node)
-                    byNode[node] = NodeTiming(node: model.graph.nodes[node].label, op: model.graph.nodes[node].opType, kernels: [], nanoseconds: 0)
+                    byNode[node] = NodeTiming(node: model.graph.nodes[node].label, op: model.graph.nodes[node].opType, kernels: [], nanoseconds: 0,
+                                               flops: nodeFlops[node] ?? 0)
                 }
                 byNode[node]!.nanoseconds += ns
                 if !byNode[node]!.kernels.contains(kernel) { byNode[node]!.kernels.append(kernel) }

@@ -119,6 +119,19 @@ public final class Model: @unchecked Sendable {
     }
 
     /// Resolves types and plan-time constants for concrete inputs: the node list that must run.
+    /// `Operator.flops` of every live node of a specialization, by node index.
+    func nodeFlops(_ spec: Specialization) -> [Int: Double] {
+        func type(_ name: String) -> TensorType? {
+            name.isEmpty ? nil : spec.types[name] ?? spec.constants[name].map { TensorType($0.dtype, $0.shape) }
+        }
+        var flops: [Int: Double] = [:]
+        for i in spec.liveNodes {
+            let node = graph.nodes[i]
+            flops[i] = operators[i].flops(node.inputs.map(type), outputs: node.outputs.compactMap(type))
+        }
+        return flops
+    }
+
     func specialize(_ inputs: [String: Tensor]) throws -> Specialization {
         let inTypes = try inputTypes(inputs)
         var types = inTypes

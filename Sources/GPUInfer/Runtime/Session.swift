@@ -108,6 +108,13 @@ public final class Session: @unchecked Sendable {
         try plan(for: inputs, keepAll: false).activationBytes
     }
 
+    /// Floating-point operations of one run with these inputs (convolutions, GEMMs and fused
+    /// kernels; see `Operator.flops`), for effective GFLOP/s.
+    public func flops(for inputs: [String: Tensor]) throws -> Double {
+        guard runtime != nil else { return try model.nodeFlops(model.specialize(inputs)).values.reduce(0, +) }
+        return try plan(for: inputs, keepAll: false).flops
+    }
+
     func plan(for inputs: [String: Tensor], keepAll: Bool) throws -> DevicePlan {
         guard let runtime else { throw GPUInferError.invalidInput("no OpenCL device") }
         var key = keepAll ? "all|" : "|"

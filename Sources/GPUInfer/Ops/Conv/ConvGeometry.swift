@@ -164,4 +164,13 @@ extension ConvolutionOperator {
         try requireFloat([x, w] + [inputs.optional(2)].compactMap { $0 }, node.label)
         return [TensorType(.float32, try geometry(x.shape, w.shape, inputs.optional(2)?.shape).output)]
     }
+
+    /// Conv: every output element is a dot product over W's Cin/group·kernel taps. ConvTranspose:
+    /// every input element is scattered through W's Cout/group·kernel taps.
+    func flops(_ inputs: [TensorType?], outputs: [TensorType]) -> Double {
+        guard let x = inputs.first ?? nil, inputs.count > 1, let w = inputs[1], let y = outputs.first,
+              let lead = w.shape.first, lead > 0 else { return 0 }
+        let taps = Double(w.count / lead)
+        return 2 * taps * Double(node.opType == "ConvTranspose" ? x.count : y.count)
+    }
 }

@@ -106,6 +106,11 @@ struct Gemm: Operator {
         return [TensorType(.float32, [g.m, g.n])]
     }
 
+    func flops(_ inputs: [TensorType?], outputs: [TensorType]) -> Double {
+        guard let a = inputs.first ?? nil, a.shape.count == 2, let y = outputs.first else { return 0 }
+        return 2 * Double(y.count) * Double(transA ? a.shape[0] : a.shape[1])
+    }
+
     func reference(_ inputs: [Tensor?]) throws -> [Tensor] {
         let a: Tensor = try inputs.required(0, "Gemm"), b: Tensor = try inputs.required(1, "Gemm")
         let c: Tensor? = inputs.optional(2)
@@ -158,6 +163,11 @@ struct MatMul: Operator {
         let a: TensorType = try inputs.required(0, "MatMul"), b: TensorType = try inputs.required(1, "MatMul")
         try requireFloat([a, b], label)
         return [TensorType(.float32, try plan(a.shape, b.shape).1)]
+    }
+
+    func flops(_ inputs: [TensorType?], outputs: [TensorType]) -> Double {
+        guard let a = inputs.first ?? nil, let k = a.shape.last, let y = outputs.first else { return 0 }
+        return 2 * Double(y.count) * Double(k)
     }
 
     func reference(_ inputs: [Tensor?]) throws -> [Tensor] {

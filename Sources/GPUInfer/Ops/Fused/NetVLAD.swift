@@ -64,6 +64,12 @@ struct NetVLAD: Operator {
         return [TensorType(.float32, [dm.n, dm.o])]
     }
 
+    /// Soft-assignment and aggregation (2·P·D·K each) and WPCA (2·O·D·K), per image.
+    func flops(_ inputs: [TensorType?], outputs: [TensorType]) -> Double {
+        guard inputs.count == 5, let dm = try? dims(inputs.map { $0?.shape ?? [] }) else { return 0 }
+        return Double(dm.n) * (4 * Double(dm.p * dm.j) + 2 * Double(dm.o * dm.j))
+    }
+
     /// The oracle: the recipe above in plain loops, fp32 accumulation in index order.
     func reference(_ inputs: [Tensor?]) throws -> [Tensor] {
         let t: [Tensor] = try (0..<5).map { try inputs.required($0, "NetVLAD") }
