@@ -27,16 +27,40 @@ public enum ONNXLoader {
         do { data = try Data(contentsOf: url, options: .mappedIfSafe) } catch {
             throw GPUInferError.io(path: path, reason: "cannot read: \(error.localizedDescription)")
         }
-        return try load(data: data, name: url.lastPathComponent, baseDirectory: url.deletingLastPathComponent())
+        return try load(data: data, name: url.lastPathComponent, baseDirectory: url.deletingLastPathComponent(),
+                        payloads: .file(try PayloadFile(path: path)))
     }
 
     /// Loads a serialized model. `baseDirectory` is where external data files live.
     public static func load(data: Data, name: String = "<memory>", baseDirectory: URL? = nil) throws -> Graph {
+        try load(data: data, name: name, baseDirectory: baseDirectory, payloads: .memory(data))
+    }
+
+    /// Where the bytes of large initializers are read from: the file (pread, so the mapped
+    /// model's weight pages are never touched) or the in-memory model.
+    enum PayloadSource {
+        case file(PayloadFile)
+        case memory(Data)
+
+        func read(_ range: Range<Int>, into: UnsafeMutableRawBufferPointer) throws {
+            switch self {
+            case let .file(f): try f.read(at: range.lowerBound, into: into)
+            case let .memory(d):
+                d.withUnsafeBytes { src in
+                    if let dst = into.baseAddress, let base = src.baseAddress, !range.isEmpty { memcpy(dst, base + range.lowerBound, range.count) }
+                }
+            }
+        }
+    }
+
+    static func load(data: Data, name: String, baseDirectory: URL?, payloads source: PayloadSource) throws -> Graph {
         let model: Onnx_ModelProto
+        // Large initializer payloads are cut out before decoding and read straight into tensors.
+        let payloads = data.withUnsafeBytes { InitializerPayloads.scan($0) }
         do {
             var options = BinaryDecodingOptions()
             options.messageDepthLimit = 64
-            model = try Onnx_ModelProto(serializedBytes: data, options: options)
+            model = try Onnx_ModelProto(serializedBytes: payloads?.stripped ?? data, options: options)
         } catch {
             throw GPUInferError.invalidModel(location: name, reason: "not a valid ONNX protobuf (\(error)); the file may be truncated or corrupt")
         }
@@ -55,12 +79,12 @@ public enum ONNXLoader {
         let context = Context(name: name, baseDirectory: baseDirectory)
         let g = model.graph
         var initializers: [String: Tensor] = [:]
-        for t in g.initializer {
+        for (ordinal, t) in g.initializer.enumerated() {
             guard !t.name.isEmpty else { throw GPUInferError.invalidModel(location: name, reason: "an initializer has no name") }
             guard initializers[t.name] == nil else {
                 throw GPUInferError.invalidModel(location: "\(name) initializer '\(t.name)'", reason: "duplicate initializer name")
             }
-            initializers[t.name] = try tensor(t, context: context)
+            initializers[t.name] = try tensor(t, context: context, payload: payloads?.ranges[ordinal].map { ($0, source) })
         }
         if !g.sparseInitializer.isEmpty {
             throw GPUInferError.invalidModel(location: name, reason: "sparse initializers are not supported")
@@ -198,7 +222,8 @@ public enum ONNXLoader {
         try tensor(t, context: Context(name: location, baseDirectory: baseDirectory))
     }
 
-    static func tensor(_ t: Onnx_TensorProto, context: Context) throws -> Tensor {
+    /// `payload`: where the tensor's raw_data is when it was cut out of the protobuf.
+    static func tensor(_ t: Onnx_TensorProto, context: Context, payload: (Range<Int>, PayloadSource)? = nil) throws -> Tensor {
         let where_ = "\(context.name) tensor '\(t.name)'"
         var shape: [Int] = []
         for d in t.dims {
@@ -211,6 +236,23 @@ public enum ONNXLoader {
         }
         guard let dtype = DType(onnx: Int(t.dataType)) else {
             throw GPUInferError.unsupportedDType(DType.onnxName(Int(t.dataType)), location: where_)
+        }
+        if let (range, source) = payload {
+            let expected = count * dtype.onnxByteSize
+            guard range.count == expected else {
+                throw GPUInferError.invalidModel(location: where_, reason: "raw data has \(range.count) bytes, \(dtype)\(shape) needs \(expected)")
+            }
+            if dtype == .float32 {
+                // Little-endian host: the file's bytes are the floats.
+                let v = try [Float](unsafeUninitializedCapacity: count) { buf, n in
+                    try source.read(range, into: UnsafeMutableRawBufferPointer(buf))
+                    n = count
+                }
+                return Tensor(shape: shape, floats: v)
+            }
+            var bytes = Data(count: expected)
+            try bytes.withUnsafeMutableBytes { try source.read(range, into: $0) }
+            return decodeRaw(bytes, dtype: dtype, shape: shape, count: count)
         }
         var raw: Data? = t.hasRawData ? t.rawData : nil
         if t.dataLocation == .external {
