@@ -98,4 +98,24 @@ import Testing
         #expect(throws: GPUInferError.self) { _ = try Session(model: model, runtime: runtime).run(["x": .init(shape: [1], floats: [1])]) }
         try runtime.selfTest()
     }
+
+    /// On PoCL (host-unified CPU memory) weight buffers wrap the host arrays: the device reads the
+    /// same bytes, kernels see the right values, and the host array is unchanged afterwards.
+    @Test func constantBuffersWrapHostArraysOnCPUDevices() throws {
+        let runtime = try TestDevice.require()
+        var rng = TestRandom(seed: 3)
+        let w = rng.tensor([7, 5, 3, 3])
+        let b = try runtime.constantBuffer(w.floats)
+        #expect(b.sharesHostMemory == runtime.device.sharesHostMemory)
+        if runtime.device.type == "CPU" { #expect(b.sharesHostMemory, "PoCL reports CL_DEVICE_HOST_UNIFIED_MEMORY") }
+        #expect(try runtime.read(b, count: w.count, as: Float.self) == w.floats)
+        // A model run through such buffers matches the reference and leaves its weights intact.
+        let x = rng.tensor([2, 5, 9, 11])
+        let model = try singleNodeModel("Conv", attributes: ["pads": .ints([1, 1, 1, 1])], inputs: [x, w], constant: [1])
+        let before = model.graph.initializers["in1"]!.floats
+        let device = try Session(model: model, runtime: runtime).run(["in0": x])["out0"]!
+        let reference = try ReferenceExecutor().run(model, inputs: ["in0": x])["out0"]!
+        assertClose(device, reference, rtol: 1e-5, atol: 1e-5, "Conv through a shared weight buffer")  // 45-term fp32 dots
+        #expect(model.graph.initializers["in1"]!.floats == before)
+    }
 }

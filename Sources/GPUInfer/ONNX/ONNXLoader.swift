@@ -24,7 +24,7 @@ public enum ONNXLoader {
         }
         guard !isDir.boolValue else { throw GPUInferError.io(path: path, reason: "is a directory, not an ONNX file") }
         let data: Data
-        do { data = try Data(contentsOf: url, options: .mappedIfSafe) } catch {
+        do { data = try Data(contentsOf: url, options: .alwaysMapped) } catch {
             throw GPUInferError.io(path: path, reason: "cannot read: \(error.localizedDescription)")
         }
         return try load(data: data, name: url.lastPathComponent, baseDirectory: url.deletingLastPathComponent(),

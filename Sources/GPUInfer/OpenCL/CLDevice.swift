@@ -21,6 +21,9 @@ public struct CLDeviceInfo: @unchecked Sendable, CustomStringConvertible {
     public let maxAllocation: UInt64
     public let maxWorkGroupSize: Int
     public let localMemory: UInt64
+    /// The device computes in host memory (`CL_DEVICE_HOST_UNIFIED_MEMORY`) and is a CPU: buffers
+    /// can wrap host arrays (`CL_MEM_USE_HOST_PTR`) instead of copying them.
+    public let sharesHostMemory: Bool
     let platformID: cl_platform_id
     let deviceID: cl_device_id
 
@@ -62,6 +65,7 @@ public struct CLDeviceInfo: @unchecked Sendable, CustomStringConvertible {
                 let alloc: cl_ulong = deviceValue(device, cl_device_info(CL_DEVICE_MAX_MEM_ALLOC_SIZE)) ?? 0
                 let wg: Int = deviceValue(device, cl_device_info(CL_DEVICE_MAX_WORK_GROUP_SIZE)) ?? 1
                 let local: cl_ulong = deviceValue(device, cl_device_info(CL_DEVICE_LOCAL_MEM_SIZE)) ?? 0
+                let unified: cl_bool = deviceValue(device, cl_device_info(CL_DEVICE_HOST_UNIFIED_MEMORY)) ?? 0
                 result.append(CLDeviceInfo(
                     index: result.count, platformName: pname, platformVersion: pversion,
                     name: deviceString(device, cl_device_info(CL_DEVICE_NAME)),
@@ -70,7 +74,7 @@ public struct CLDeviceInfo: @unchecked Sendable, CustomStringConvertible {
                     deviceVersion: deviceString(device, cl_device_info(CL_DEVICE_VERSION)),
                     type: typeName, isGPU: typeName == "GPU", computeUnits: Int(units),
                     globalMemory: UInt64(mem), maxAllocation: UInt64(alloc), maxWorkGroupSize: wg,
-                    localMemory: UInt64(local), platformID: platform, deviceID: device))
+                    localMemory: UInt64(local), sharesHostMemory: unified != 0 && typeName == "CPU", platformID: platform, deviceID: device))
             }
         }
         return result

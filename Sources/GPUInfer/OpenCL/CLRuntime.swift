@@ -26,10 +26,16 @@ public final class CLBuffer: @unchecked Sendable {
     let mem: cl_mem
     public let bytes: Int
     private let counts: CLObjectCounts
-    init(mem: cl_mem, bytes: Int, counts: CLObjectCounts) {
+    /// The host array a `CL_MEM_USE_HOST_PTR` buffer wraps, kept alive (and never mutated) for as
+    /// long as the buffer exists.
+    private let hostStorage: Any?
+    /// Whether the buffer wraps a host array instead of owning device memory.
+    public var sharesHostMemory: Bool { hostStorage != nil }
+    init(mem: cl_mem, bytes: Int, counts: CLObjectCounts, hostStorage: Any? = nil) {
         self.mem = mem
         self.bytes = bytes
         self.counts = counts
+        self.hostStorage = hostStorage
         counts.buffer(1, bytes: bytes)
     }
     deinit {
@@ -164,6 +170,31 @@ public final class CLRuntime: @unchecked Sendable {
         let b = try buffer(bytes: values.count * MemoryLayout<T>.stride)
         if !values.isEmpty { try write(b, values) }
         return b
+    }
+
+    /// A read-only buffer with `values`. On devices that compute in host memory (PoCL) it wraps the
+    /// array's own storage (`CL_MEM_USE_HOST_PTR`, no copy: model weights then exist once, not
+    /// once on the host and once more "on the device"); elsewhere it is a copy like `buffer(_:)`.
+    /// The buffer retains the array, so its storage stays allocated and, being shared, is never
+    /// written in place (Swift copies an array on write when its storage is not uniquely held).
+    /// Kernels must not write to it.
+    public func constantBuffer<T: BitwiseCopyable>(_ values: [T]) throws -> CLBuffer {
+        guard device.sharesHostMemory, !values.isEmpty, ProcessInfo.processInfo.environment["GPUINFER_COPY_WEIGHTS"] != "1" else {
+            return try buffer(values)
+        }
+        let bytes = values.count * MemoryLayout<T>.stride
+        if UInt64(bytes) > device.maxAllocation && device.maxAllocation > 0 {
+            throw GPUInferError.outOfMemory(bytes: bytes, device: device.name)
+        }
+        var status: cl_int = 0
+        // The pointer outlives the closure: Array storage is a heap object that does not move while
+        // `hostStorage` below retains it (no bridging on Linux).
+        let pointer = values.withUnsafeBytes { UnsafeMutableRawPointer(mutating: $0.baseAddress) }
+        guard let mem = clCreateBuffer(context, cl_mem_flags(CL_MEM_READ_ONLY | CL_MEM_USE_HOST_PTR), bytes, pointer, &status),
+              status == CL_SUCCESS else {
+            return try buffer(values)  // a driver that refuses the host pointer gets a copy
+        }
+        return CLBuffer(mem: mem, bytes: bytes, counts: liveObjects, hostStorage: values)
     }
 
     /// Blocking write of `values` at the start of `buffer`.

@@ -129,7 +129,7 @@ public final class Session: @unchecked Sendable {
         if let p = plans[key] { return p }
         let p = try DevicePlan(model: model, inputs: inputs, runtime: runtime, keepAll: keepAll) { name, tensor in
             if let v = deviceConstants[name], v.type.shape == tensor.shape { return v }
-            let buffer = tensor.dtype.isFloat ? try runtime.buffer(tensor.floats) : try runtime.buffer(tensor.ints)
+            let buffer = tensor.dtype.isFloat ? try runtime.constantBuffer(tensor.floats) : try runtime.constantBuffer(tensor.ints)
             let v = DeviceValue(buffer: buffer, type: TensorType(tensor.dtype, tensor.shape))
             if model.graph.initializers[name] != nil { deviceConstants[name] = v }
             return v
