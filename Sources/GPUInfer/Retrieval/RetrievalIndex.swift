@@ -46,8 +46,10 @@ public struct RetrievalIndex: Sendable, Equatable {
     public var root: String?
     /// Files the indexer skipped (kept for the record).
     public var skipped: [SkippedFile] = []
-    public private(set) var descriptors: [Float] = []
-    public private(set) var files: [String] = []
+    /// Row-major [count, dimension], every row of unit L2 norm.
+    public internal(set) var descriptors: [Float] = []
+    /// The file of each row, relative to `root`.
+    public internal(set) var files: [String] = []
 
     public var count: Int { files.count }
 
