@@ -169,4 +169,21 @@ import Testing
         #expect(device[1][0].file == "dir 2/image_17.jpg")
         #expect(throws: RetrievalIndexError.self) { try IndexSearcher(index: index, runtime: nil).search(queries: Tensor(shape: [1, 3], floats: [1, 2, 3]), k: 1) }
     }
+
+    @Test func listingFindsImagesBySignatureAndIgnoresHiddenFilesAndTheOutput() throws {
+        let fm = FileManager.default
+        let dir = Self.temporaryFolder()
+        defer { try? fm.removeItem(atPath: dir) }
+        for sub in ["a/b", ".hidden", "db"] { try fm.createDirectory(atPath: dir + "/" + sub, withIntermediateDirectories: true) }
+        let jpegHead = Data([0xFF, 0xD8, 0xFF, 0xE0, 0, 0])
+        let files: [(String, Data)] = [
+            ("z.JPG", jpegHead), ("a/b/no_extension", jpegHead), ("a/pic.png", Data("x".utf8)), ("a/notes.md", Data("# notes".utf8)),
+            (".DS_Store", Data("x".utf8)), (".hidden/x.jpg", jpegHead), ("db/y.jpg", jpegHead), ("m.jpeg", Data()),
+        ]
+        for (name, data) in files { #expect(fm.createFile(atPath: dir + "/" + name, contents: data)) }
+        let listing = try FolderIndexer.listFiles(in: dir, excluding: dir + "/db")
+        #expect(listing.images == ["a/b/no_extension", "a/pic.png", "m.jpeg", "z.JPG"])
+        #expect(listing.others.map(\.path) == ["a/notes.md"])
+        #expect(throws: GPUInferError.self) { try FolderIndexer.listFiles(in: dir + "/missing") }
+    }
 }

@@ -80,6 +80,8 @@ public final class FolderIndexer {
     public static func listFiles(in folder: String, excluding excluded: String? = nil) throws -> (images: [String], others: [SkippedFile]) {
         let fm = FileManager.default
         let root = URL(fileURLWithPath: folder).standardizedFileURL.path
+        var isFolder: ObjCBool = false
+        guard fm.fileExists(atPath: root, isDirectory: &isFolder), isFolder.boolValue else { throw GPUInferError.io(path: folder, reason: "no such folder") }
         guard let walker = fm.enumerator(atPath: root) else { throw GPUInferError.io(path: folder, reason: "cannot list") }
         var images: [String] = [], others: [SkippedFile] = []
         while let relative = walker.nextObject() as? String {

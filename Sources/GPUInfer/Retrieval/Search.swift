@@ -108,9 +108,8 @@ public final class DeviceSearch: @unchecked Sendable {
     /// Puts `database` (row-major [rows, dimension], normally L2-normalized) on `runtime`'s device.
     public init(runtime: CLRuntime, database: [Float], rows: Int, dimension: Int, maxChunkBytes: Int? = nil) throws {
         try SearchInput.check(queries: [], queryCount: 0, database: database.count, rows: rows, dimension: dimension, k: 1)
-        guard rows * dimension < Int(Int32.max) * 8 else {
-            throw GPUInferError.invalidInput("search: a \(rows) × \(dimension) database is too large")
-        }
+        // Row indices are int32 in the kernels (offsets are 64-bit).
+        guard rows < Int(Int32.max) else { throw GPUInferError.invalidInput("search: \(rows) rows is more than 2^31 - 1") }
         self.runtime = runtime
         self.rows = rows
         self.dimension = dimension
