@@ -1,0 +1,272 @@
+// Image retrieval commands: `index` (embed a folder into an index, resumably), `search` (rank an
+// index against query images on the device), `compare` (cosine similarity of two images) and
+// `bench-search` (queries/s on a synthetic database).
+import ArgumentParser
+import Foundation
+import GPUInfer
+
+/// Options shared by the commands that load an image model.
+struct ImageModelOptions: ParsableArguments {
+    @Option(help: "Folder with generated models (else $GPUINFER_MODELS, then Models/generated).") var modelsDir: String?
+    @Option(help: "Refuse images whose header declares more pixels than this (checked before decoding).")
+    var maxPixels: Int = ImageDecoder.defaultMaxPixels
+
+    /// Loads `name` (zoo name or .onnx path) as an image model on `device`, printing the device.
+    func load(_ name: String, device: DeviceOption) throws -> (model: ImageModel, fingerprint: String) {
+        let path = try ModelZoo.resolve(name, modelsDir: modelsDir)
+        let m = try Model(path: path)
+        let selection = try device.selection()
+        let imageModel = try ImageModel(model: m, device: selection)
+        FileHandleWriter.write("device: \(imageModel.session.deviceDescription)\(selection == .automatic ? " (default)" : "")\n")
+        if let weights = m.metadata["gpuinfer.weights"], weights.hasPrefix("random") {
+            FileHandleWriter.write("note: model '\(name)' has random weights (\(weights))\n")
+        }
+        let bytes = ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? NSNumber)?.intValue ?? 0
+        return (imageModel, "\((path as NSString).lastPathComponent), \(bytes) bytes")
+    }
+
+    /// Decodes `paths`, printing each failure; returns the images that decoded and the failure count.
+    func decode(_ paths: [String]) -> (images: [(String, Image)], failures: Int) {
+        var images: [(String, Image)] = []
+        var failures = 0
+        for (path, result) in zip(paths, ImageDecoder.decode(paths: paths, maxPixels: maxPixels)) {
+            switch result {
+            case let .success(image): images.append((path, image))
+            case let .failure(error):
+                failures += 1
+                FileHandleWriter.write("error: \(error)\n")
+            }
+        }
+        return (images, failures)
+    }
+}
+
+struct IndexCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "index",
+        abstract: "Embed every image under a folder into a retrieval index (resumable).",
+        discussion: """
+            Walks DIR recursively in sorted order; JPEG and PNG files are embedded BATCH at a time, other \
+            files and images that fail to decode are skipped and reported. DB becomes a folder with \
+            descriptors.npy (float32 [N, D], L2-normalized), files.jsonl and manifest.json. If a run is \
+            interrupted (Ctrl-C, a crash, --max-batches), running the same command again continues it.
+            """)
+
+    @Argument(help: "Zoo name (e.g. netvlad) or .onnx path of an image model.") var model: String
+    @Argument(help: "Folder of images (searched recursively).") var dir: String
+    @Option(name: .shortAndLong, help: "Index folder to write.") var output: String
+    @OptionGroup var deviceOption: DeviceOption
+    @OptionGroup var imageOptions: ImageModelOptions
+    @Option(help: "Images per inference (an interrupted run keeps its own).") var batch: Int = 8
+    @Flag(help: "Discard an interrupted run or an existing index in --output and start again.") var restart = false
+    @Option(help: "Stop after this many batches (rerun to continue).") var maxBatches: Int?
+    @Flag(help: "No progress bar.") var quiet = false
+
+    func validate() throws {
+        guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
+        guard maxBatches.map({ $0 >= 1 }) ?? true else { throw ValidationError("--max-batches must be at least 1") }
+    }
+
+    func run() throws {
+        do {
+            let (imageModel, fingerprint) = try imageOptions.load(model, device: deviceOption)
+            // A path is stored absolute, so `search` finds the model from any working directory.
+            let modelName = model.hasSuffix(".onnx") || model.contains("/") ? URL(fileURLWithPath: model).standardizedFileURL.path : model
+            let indexer = try FolderIndexer(model: imageModel, modelName: modelName, modelFingerprint: fingerprint, folder: dir, output: output, batchSize: batch)
+            indexer.maxPixels = imageOptions.maxPixels
+            var drew = false
+            let report = try indexer.run(restart: restart, maxBatches: maxBatches) { p in
+                guard !quiet else { return }
+                let width = 30
+                let filled = min(width, p.done * width / max(p.total, 1))
+                FileHandleWriter.write("\r[" + String(repeating: "=", count: filled) + String(repeating: " ", count: width - filled)
+                    + "] \(p.done)/\(p.total) images, \(p.failed) failed, " + String(format: "%.2f images/s ", p.imagesPerSecond))
+                drew = true
+            }
+            if drew { FileHandleWriter.write("\n") }
+            if report.resumedRows > 0 { print("resumed an interrupted run: \(report.resumedRows) image(s) were already indexed") }
+            let shown = 50
+            for s in report.skipped.prefix(shown) { print("skipped \(s.path): \(s.reason)") }
+            if report.skipped.count > shown { print("… and \(report.skipped.count - shown) more skipped (all listed in \(output)/manifest.json)") }
+            let rate = String(format: "%.1f s, %.2f images/s", report.seconds, report.imagesPerSecond)
+            if let index = report.index {
+                print("indexed \(index.count) image(s) (\(index.dimension)-d) into \(output) [\(report.embeddedThisRun) this run, \(rate)]; \(report.skipped.count) file(s) skipped")
+            } else {
+                print("stopped after \(maxBatches ?? 0) batch(es) [\(report.embeddedThisRun) image(s) this run, \(rate)]; \(report.remaining) image(s) remain: run the same command again to continue")
+            }
+        } catch {
+            throw fail(error)
+        }
+    }
+}
+
+struct SearchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "search",
+        abstract: "Rank an index by cosine similarity to query images (on the device).")
+
+    @Argument(help: "Index folder (from `gpuinfer index`).") var db: String
+    @Argument(help: "Query images (JPEG or PNG), embedded and searched as one batch.") var queries: [String]
+    @Option(name: .short, help: "Results per query.") var k: Int = 10
+    @OptionGroup var deviceOption: DeviceOption
+    @OptionGroup var imageOptions: ImageModelOptions
+    @Option(help: "Model for the queries (default: the one the index was built with).") var model: String?
+    @Option(help: "Images per inference.") var batch: Int = 8
+    @Flag(help: "Print one JSON object per query instead of text.") var json = false
+
+    func validate() throws {
+        guard !queries.isEmpty else { throw ValidationError("give at least one query image") }
+        guard k >= 1 else { throw ValidationError("-k must be at least 1") }
+        guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
+    }
+
+    func run() throws {
+        do {
+            let index = try RetrievalIndex.load(from: db)
+            let (imageModel, _) = try imageOptions.load(model ?? index.model, device: deviceOption)
+            let (images, failures) = imageOptions.decode(queries)
+            if !images.isEmpty {
+                let embedded = try imageModel.embed(images: images.map(\.1), batchSize: batch)
+                let searcher = try IndexSearcher(index: index, runtime: imageModel.session.runtime)
+                let results = try searcher.search(queries: embedded, k: k)
+                for ((path, _), matches) in zip(images, results) {
+                    if json {
+                        let object: [String: Any] = ["query": path, "results": matches.map {
+                            ["rank": $0.rank, "score": Double($0.score), "index": $0.index, "file": index.path($0.index)] as [String: Any]
+                        }]
+                        print(String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]), as: UTF8.self))
+                        continue
+                    }
+                    print("query: \(path)")
+                    print("  rank  score     file")
+                    for m in matches { print(String(format: "  %4d  %.6f  ", m.rank, m.score) + index.path(m.index)) }
+                }
+            }
+            if failures > 0 {
+                FileHandleWriter.write("\(failures) of \(queries.count) query image(s) failed\n")
+                throw ExitCode.failure
+            }
+        } catch let e as ExitCode {
+            throw e
+        } catch {
+            throw fail(error)
+        }
+    }
+}
+
+struct CompareCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "compare", abstract: "Cosine similarity of two images' descriptors.")
+
+    @Argument(help: "First image.") var first: String
+    @Argument(help: "Second image.") var second: String
+    @Option(help: "Zoo name or .onnx path of an image model.") var model: String = "netvlad"
+    @OptionGroup var deviceOption: DeviceOption
+    @OptionGroup var imageOptions: ImageModelOptions
+
+    func run() throws {
+        do {
+            let (imageModel, _) = try imageOptions.load(model, device: deviceOption)
+            let (images, failures) = imageOptions.decode([first, second])
+            guard failures == 0 else { throw ExitCode.failure }
+            let y = try imageModel.embed(images: images.map(\.1), batchSize: 2)
+            let d = y.count / 2
+            let rows = try RetrievalIndex.normalized(y.floats, count: 2, dimension: d)
+            var dot = 0.0
+            for i in 0..<d { dot += Double(rows[i]) * Double(rows[d + i]) }
+            print(String(format: "cosine similarity: %.6f", dot))
+        } catch let e as ExitCode {
+            throw e
+        } catch {
+            throw fail(error)
+        }
+    }
+}
+
+struct BenchSearch: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench-search",
+        abstract: "Measure search throughput (queries/s) on a synthetic database of random unit vectors.")
+
+    @Option(help: "Database rows.") var entries: Int = 100_000
+    @Option(help: "Descriptor dimension.") var dim: Int = 4096
+    @Option(help: "Queries per batch.") var queries: Int = 100
+    @Option(name: .short, help: "Results per query.") var k: Int = 10
+    @Option(help: "Timed batches.") var iterations: Int = 3
+    @Option(help: "Largest database chunk in bytes (default: the device's max allocation, ≤ 256 MiB).") var chunkBytes: Int?
+    @Option(help: "An index folder to search instead of random vectors.") var db: String?
+    @Flag(help: "Also time the CPU reference on one query and check the device's top-k against it.") var check = false
+    @OptionGroup var deviceOption: DeviceOption
+
+    func validate() throws {
+        guard entries >= 1, dim >= 1, queries >= 1, k >= 1, iterations >= 1 else { throw ValidationError("sizes must be at least 1") }
+    }
+
+    func run() throws {
+        do {
+            let clock = ContinuousClock()
+            var rows = entries, dimension = dim
+            var database: [Float]
+            if let db {
+                let index = try RetrievalIndex.load(from: db)
+                (database, rows, dimension) = (index.descriptors, index.count, index.dimension)
+            } else {
+                database = Self.randomUnitRows(rows, dimension, seed: 1)
+            }
+            let qs = Self.randomUnitRows(queries, dimension, seed: 2)
+            guard let info = try deviceOption.selection().resolve() else {
+                throw ValidationError("bench-search measures an OpenCL device; pass --device N (see `gpuinfer devices`)")
+            }
+            let runtime = try CLRuntime(device: info)
+            print("device:    \(info.name) (\(info.platformName))")
+            print("database:  \(rows) × \(dimension) float32 (\(String(format: "%.1f", Double(rows * dimension * 4) / 1e6)) MB)")
+            var search: DeviceSearch?
+            let upload = try clock.measure { search = try DeviceSearch(runtime: runtime, database: database, rows: rows, dimension: dimension, maxChunkBytes: chunkBytes) }
+            guard let search else { return }
+            print(String(format: "upload:    %.3f s (%@, chunks of %d rows)", upload.seconds, search.resident ? "resident" : "streamed", search.chunkRows))
+            let first = try clock.measure { _ = try search.search(queries: qs, queryCount: queries, k: k) }
+            print(String(format: "first:     %.3f s (includes kernel builds)", first.seconds))
+            var times: [Double] = []
+            var hits: [[SearchHit]] = []
+            for _ in 0..<iterations { times.append(try clock.measure { hits = try search.search(queries: qs, queryCount: queries, k: k) }.seconds) }
+            times.sort()
+            let median = times[times.count / 2]
+            print(String(format: "batch of %d queries, k=%d: median %.3f s, min %.3f s over %d runs -> %.1f queries/s",
+                         queries, k, median, times[0], iterations, Double(queries) / median))
+            let single = try clock.measure { _ = try search.search(queries: Array(qs[0..<dimension]), queryCount: 1, k: k) }
+            print(String(format: "one query: %.3f s -> %.2f queries/s", single.seconds, 1 / single.seconds))
+            if check {
+                var reference: [[SearchHit]] = []
+                let t = try clock.measure {
+                    reference = try ReferenceSearch.search(queries: Array(qs[0..<dimension]), queryCount: 1, database: database, rows: rows, dimension: dimension, k: k)
+                }
+                let same = reference[0].map(\.index) == hits[0].map(\.index)
+                print(String(format: "CPU reference, one query: %.3f s; device top-%d %@ the reference", t.seconds, k, same ? "equals" : "DIFFERS FROM"))
+                if !same { throw ExitCode.failure }
+            }
+        } catch let e as ExitCode {
+            throw e
+        } catch {
+            throw fail(error)
+        }
+    }
+
+    /// Rows of unit L2 norm from a seeded generator (uniform in [-1, 1), then normalized).
+    static func randomUnitRows(_ n: Int, _ d: Int, seed: UInt64) -> [Float] {
+        var state = seed &* 0x9E37_79B9_7F4A_7C15
+        var out = [Float](repeating: 0, count: n * d)
+        out.withUnsafeMutableBufferPointer { p in
+            for r in 0..<n {
+                var sum: Float = 0
+                for i in 0..<d {
+                    state = state &* 6364136223846793005 &+ 1442695040888963407
+                    let v = Float(Int32(truncatingIfNeeded: state >> 32)) / 2_147_483_648
+                    p[r * d + i] = v
+                    sum += v * v
+                }
+                let scale = 1 / max(sum.squareRoot(), 1e-12)
+                for i in 0..<d { p[r * d + i] *= scale }
+            }
+        }
+        return out
+    }
+}
