@@ -147,22 +147,34 @@ import Testing
         Self.expectRelative(got[2], t, per: d.c * d.c, 2e-5, "T₁ = ½(3I − A) \(d)")
     }
 
-    /// Stage 3 (the Newton–Schulz GEMMs) vs `newtonSchulz`, iterN 2, 3 and 5, plus the real size
-    /// C = 256 (batch 2).
-    @Test(arguments: awkward.filter { $0.m > 1 } + [.init(n: 2, c: 256, m: 196)])
-    func newtonSchulzKernelsMatchReference(d: ISqrtCov.Dims) throws {
+    /// Runs `body` with the product variant forced through $GPUINFER_ISQRTCOV_PRODUCT (the suite is
+    /// serialized and no other suite reads the variable).
+    static func withProductVariant(_ variant: ISqrtCov.ProductVariant, _ body: () throws -> Void) rethrows {
+        setenv("GPUINFER_ISQRTCOV_PRODUCT", variant.rawValue, 1)
+        defer { unsetenv("GPUINFER_ISQRTCOV_PRODUCT") }
+        try body()
+    }
+
+    /// Stage 3 (the Newton–Schulz products, both variants) vs `newtonSchulz`, iterN 2, 3 and 5,
+    /// plus the real size C = 256 (batch 2) and C = 40 (blocked: two full 16-column blocks and a
+    /// scalar tail of 8).
+    @Test(arguments: ISqrtCov.ProductVariant.allCases,
+          awkward.filter { $0.m > 1 } + [.init(n: 2, c: 40, m: 30), .init(n: 2, c: 256, m: 196)])
+    func newtonSchulzKernelsMatchReference(variant: ISqrtCov.ProductVariant, d: ISqrtCov.Dims) throws {
         let sigma = ISqrtCov.covariance(Self.features(d, seed: 33), d)
         let (a, t1) = ISqrtCov.prepare(sigma, traces: ISqrtCov.traces(sigma, d), d)
         for iterN in d.c == 256 ? [5] : [2, 3, 5] {
             let want = ISqrtCov.newtonSchulz(a: a, t1: t1, d, iterN: iterN)
-            let got = try Self.runStages { ctx in
-                let cc = d.n * d.c * d.c
-                let work = try (0..<3).map { _ in try ctx.scratch(bytes: cc * 4) }
-                let y = try ISqrtCov.encodeNewtonSchulz(ctx, a: try ctx.constants(floats: a), t1: try ctx.constants(floats: t1), work: work,
-                                                        threeI: try ctx.constants(floats: ISqrtCov.threeI(d.c)), d, iterN: iterN)
-                return [(y, cc)]
-            }[0]
-            Self.expectRelative(got, want, per: d.c * d.c, 2e-5, "Newton–Schulz iterN \(iterN) \(d)")
+            try Self.withProductVariant(variant) {
+                let got = try Self.runStages { ctx in
+                    let cc = d.n * d.c * d.c
+                    let work = try (0..<3).map { _ in try ctx.scratch(bytes: cc * 4) }
+                    let y = try ISqrtCov.encodeNewtonSchulz(ctx, a: try ctx.constants(floats: a), t1: try ctx.constants(floats: t1), work: work,
+                                                            threeI: try ctx.constants(floats: ISqrtCov.threeI(d.c)), d, iterN: iterN)
+                    return [(y, cc)]
+                }[0]
+                Self.expectRelative(got, want, per: d.c * d.c, 2e-5, "Newton–Schulz \(variant) iterN \(iterN) \(d)")
+            }
         }
     }
 
@@ -183,17 +195,19 @@ import Testing
 
     /// The fused node through a session (planner, scratch buffers) vs the reference; M = 1 gives NaN
     /// everywhere on both (tr = 0, as in the published forward).
-    @Test(arguments: awkward)
-    func fusedNodeMatchesReference(d: ISqrtCov.Dims) throws {
+    @Test(arguments: ISqrtCov.ProductVariant.allCases, awkward)
+    func fusedNodeMatchesReference(variant: ISqrtCov.ProductVariant, d: ISqrtCov.Dims) throws {
         let x = Tensor(shape: [d.n, d.c, d.m], floats: Self.features(d, seed: 35))
         let model = try Self.headModel(features: [nil, d.c, d.m])
         let reference = try #require(try ReferenceExecutor().run(model, inputs: ["features": x])["representation"])
-        let device = try #require(try Session(model: model, runtime: try TestDevice.require()).run(["features": x])["representation"])
-        #expect(device.shape == [d.n, d.k])
-        if d.m == 1 {
-            #expect(reference.floats.allSatisfy(\.isNaN) && device.floats.allSatisfy(\.isNaN))
-        } else {
-            Self.expectRelative(device.floats, reference.floats, per: d.k, 2e-5, "fused device vs reference \(d)")
+        try Self.withProductVariant(variant) {
+            let device = try #require(try Session(model: model, runtime: try TestDevice.require()).run(["features": x])["representation"])
+            #expect(device.shape == [d.n, d.k])
+            if d.m == 1 {
+                #expect(reference.floats.allSatisfy(\.isNaN) && device.floats.allSatisfy(\.isNaN))
+            } else {
+                Self.expectRelative(device.floats, reference.floats, per: d.k, 2e-5, "fused device (\(variant)) vs reference \(d)")
+            }
         }
     }
 

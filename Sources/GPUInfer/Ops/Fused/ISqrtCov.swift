@@ -187,22 +187,59 @@ struct ISqrtCov: Operator {
                          count: d.n * d.c * d.c)
     }
 
+    /// How the Newton–Schulz C×C products run; both sum over k in order, like the reference.
+    enum ProductVariant: String, Sendable, CaseIterable, CustomStringConvertible {
+        /// GPU style: the shared batched strided GEMM (`gemm_tile` in gemm.cl, 4×4 register tiles).
+        case tile
+        /// CPU style (`isqrtcov_matmul`): 4×16 blocks accumulated in float16 vectors, no barriers;
+        /// on PoCL ≈ 10× faster than `tile` for C = 256.
+        case blocked
+
+        var description: String { rawValue }
+    }
+
+    /// `blocked` on CPU devices, `tile` on GPUs; $GPUINFER_ISQRTCOV_PRODUCT (`tile`/`blocked`)
+    /// overrides the choice (the tests run both on PoCL).
+    static func productVariant(_ ctx: EncodeContext) throws -> ProductVariant {
+        guard let forced = ProcessInfo.processInfo.environment["GPUINFER_ISQRTCOV_PRODUCT"], !forced.isEmpty else {
+            return ctx.runtime.device.isGPU ? .tile : .blocked
+        }
+        guard let v = ProductVariant(rawValue: forced) else {
+            throw ctx.error("GPUINFER_ISQRTCOV_PRODUCT must be 'tile' or 'blocked', got '\(forced)'")
+        }
+        return v
+    }
+
+    /// Appends y ← alpha·p·q (+ ½·3I when `plus3I`) for the batch of C×C matrices.
+    static func encodeProduct(_ ctx: EncodeContext, _ variant: ProductVariant, p: CLBuffer, q: CLBuffer, y: CLBuffer,
+                              alpha: Float = 1, threeI: CLBuffer? = nil, _ d: Dims) throws {
+        switch variant {
+        case .tile:
+            try product(d, alpha: alpha, plus3I: threeI != nil).encode(ctx, a: p, b: q, c: threeI, y: y)
+        case .blocked:
+            try ctx.launch(try ctx.kernel("isqrtcov_matmul", file: "isqrtcov"),
+                           [.buffer(p), .buffer(q), .buffer(threeI ?? p), .buffer(y), .int(d.c), .float(alpha),
+                            .float(threeI == nil ? 0 : 0.5), .int(threeI == nil ? 0 : 1), .int(d.n)],
+                           global: [(d.c + 15) / 16, (d.c + 3) / 4, d.n])
+        }
+    }
+
     /// Stage 3: the Newton–Schulz iterations from `a` and `t1` (both overwritten as scratch);
     /// returns the buffer holding the result. `work` holds three more [N,C,C] buffers.
     static func encodeNewtonSchulz(_ ctx: EncodeContext, a: CLBuffer, t1: CLBuffer, work: [CLBuffer], threeI: CLBuffer,
                                    _ d: Dims, iterN: Int) throws -> CLBuffer {
-        let mul = product(d), half = product(d, alpha: -0.5, plus3I: true)
-        // Buffers rotate: y, z, t and two spares; nothing is read and written by one GEMM.
+        let v = try productVariant(ctx)
+        // Buffers rotate: y, z, t and two spares; nothing is read and written by one product.
         var y = work[0], z = t1, t = work[1], spare = [a, work[2]]
-        try mul.encode(ctx, a: a, b: t1, c: nil, y: y)
+        try encodeProduct(ctx, v, p: a, q: t1, y: y, d)
         for _ in 1..<(iterN - 1) {
-            try half.encode(ctx, a: z, b: y, c: threeI, y: t)
-            try mul.encode(ctx, a: y, b: t, c: nil, y: spare[0])
-            try mul.encode(ctx, a: t, b: z, c: nil, y: spare[1])
+            try encodeProduct(ctx, v, p: z, q: y, y: t, alpha: -0.5, threeI: threeI, d)
+            try encodeProduct(ctx, v, p: y, q: t, y: spare[0], d)
+            try encodeProduct(ctx, v, p: t, q: z, y: spare[1], d)
             (spare, y, z) = ([y, z], spare[0], spare[1])
         }
-        try half.encode(ctx, a: z, b: y, c: threeI, y: t)
-        try mul.encode(ctx, a: y, b: t, c: nil, y: spare[0])
+        try encodeProduct(ctx, v, p: z, q: y, y: t, alpha: -0.5, threeI: threeI, d)
+        try encodeProduct(ctx, v, p: y, q: t, y: spare[0], d)
         return spare[0]
     }
 
