@@ -27,4 +27,6 @@ echo "== retrieval fixtures (search ranking, small embedding model, photo folder
 "$python" Tests/Models/make_retrieval_fixtures.py --out "$out/retrieval"
 echo "== NetVLAD fixtures (exported models + onnxruntime outputs, ~1.8 GB)"
 "$python" Tests/Models/make_netvlad_fixtures.py --out "$out/netvlad"
+echo "== fast-MPN-COV fixtures (ISqrtCov heads + float64 oracle, exported models + onnxruntime outputs, ~1.3 GB)"
+"$python" Tests/Models/make_mpncov_fixtures.py --out "$out/mpncov"
 echo "test data written to $out"

@@ -158,4 +158,41 @@ private func gpuinfer(_ args: [String]) throws -> (status: Int32, out: String, e
         let norms = ours.floats.reduce(Float(0)) { $0 + $1 * $1 }.squareRoot() * ort.floats.reduce(Float(0)) { $0 + $1 * $1 }.squareRoot()
         #expect(dot / norms >= 0.99999, "cosine \(dot / norms)")
     }
+
+    /// `gpuinfer mpncov` on the photo (and a corrupt file): top-5 with the labels file found next
+    /// to the model, the representation and the logits written as .npy, matching onnxruntime's
+    /// (cosine ≥ 0.9999: the preprocessing is pixel-exact with the fixture's, see ISqrtCovTests).
+    @Test func mpncovClassifiesThePhoto() throws {
+        let source = "\(generated)/mpncov/mpncov_resnet50.onnx"
+        guard FileManager.default.fileExists(atPath: source) else {
+            Issue.record("missing \(source): run Tests/generate-test-data.sh")
+            return
+        }
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("gpuinfer-mpncov-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try FileManager.default.createSymbolicLink(atPath: "\(dir)/m.onnx", withDestinationPath: source)
+        try (0..<1000).map { "label_\($0)" }.joined(separator: "\n").write(toFile: "\(dir)/m.labels.txt", atomically: true, encoding: .utf8)
+        try Data("not a JPEG".utf8).write(to: URL(fileURLWithPath: "\(dir)/corrupt.jpg"))
+        let photo = repoRoot.appendingPathComponent("Models/samples/grace_hopper.jpg").path
+        let r = try gpuinfer(["--device", "0", "mpncov", photo, "\(dir)/corrupt.jpg", "--model", "\(dir)/m.onnx", "--top", "3",
+                              "--output", "\(dir)/rep.npy"])
+        #expect(r.status == 1, "\(r.out)\n\(r.err)")
+        #expect(r.err.contains("corrupt.jpg") && r.err.contains("1 of 2 image(s) failed") && r.err.contains("random weights"), "\(r.err)")
+        let ortLogits = try Npy.read(path: "\(generated)/mpncov/logits_b1.npy")
+        let best = ortLogits.floats.enumerated().max { $0.element < $1.element }?.offset ?? -1
+        #expect(r.out.contains(" 1. class \(String(format: "%4d", best))") && r.out.contains("label_\(best)"), "\(r.out)")
+        #expect(r.out.components(separatedBy: "\n").filter { $0.contains(" p=") }.count == 3, "\(r.out)")
+        let rep = try Npy.read(path: "\(dir)/rep.npy")
+        #expect(rep.shape == [1, 32896])
+        #expect(TensorDiff(rep, try Npy.read(path: "\(generated)/mpncov/representation_b1.npy")).cosine >= 0.9999)
+        let l = try gpuinfer(["--device", "0", "mpncov", photo, "--model", "\(dir)/m.onnx", "--top", "0", "--layer", "logits", "--output", "\(dir)/l.npy"])
+        #expect(l.status == 0, "\(l.err)")
+        let logits = try Npy.read(path: "\(dir)/l.npy")
+        #expect(logits.shape == [1, 1000] && TensorDiff(logits, ortLogits).cosine >= 0.9999)
+        // A labels file of the wrong length is a reported error, not a crash.
+        try "a\nb\n".write(toFile: "\(dir)/bad.txt", atomically: true, encoding: .utf8)
+        let bad = try gpuinfer(["--device", "0", "mpncov", photo, "--model", "\(dir)/m.onnx", "--labels", "\(dir)/bad.txt"])
+        #expect(bad.status == 1 && bad.err.contains("has 2 lines"), "\(bad.err)")
+    }
 }

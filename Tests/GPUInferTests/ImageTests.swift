@@ -287,6 +287,28 @@ private func invalidImageReason(_ body: () throws -> Image) -> String? {
         #expect(p.tensor([]).shape == [0, 3, 2, 2])
     }
 
+    /// Short side + center crop (fast-MPN-COV's Resize(S) → CenterCrop): pixel value = 10·y + x
+    /// (all channels) so the crop window can be read off. 7×4 with S = 4: no resize (short side
+    /// already 4, long int(4·7/4) = 7), crop 2×2 at left round(5/2) = 2 (half to even), top
+    /// round(2/2) = 1. 4×8 with S = 2: resized to 2×4 (long int(2·8/4) = 4), crop top round(2/2) = 1.
+    @Test func resizeShortSideThenCenterCrop() throws {
+        func ramp(_ w: Int, _ h: Int) throws -> Image {
+            try Image(width: w, height: h, pixels: (0..<(w * h)).flatMap { i in Array(repeating: UInt8(10 * (i / w) + i % w), count: 3) })
+        }
+        let p = try Preprocessing(width: 2, height: 2, resizeShort: 4)
+        #expect(Array(p.tensor([try ramp(7, 4)]).floats[0..<4]) == [12, 13, 22, 23])
+        let q = try Preprocessing(width: 2, height: 2, resizeShort: 2)
+        let tall = try ramp(4, 8)
+        let resized = try tall.resized(width: 2, height: 4)
+        #expect(Array(q.tensor([tall]).floats[0..<4]) == [2, 3, 4, 5].map { Float(resized.pixels[3 * $0]) })
+        #expect(try Preprocessing(metadata: q.metadata) == q)
+        #expect(q.metadata["gpuinfer.resize_short"] == "2")
+        #expect(throws: GPUInferError.self) { try Preprocessing(width: 224, height: 224, resizeShort: 200) }
+        #expect(throws: GPUInferError.self) {
+            try Preprocessing(metadata: ["gpuinfer.input_width": "224", "gpuinfer.input_height": "224", "gpuinfer.resize_short": "100"])
+        }
+    }
+
     @Test func netVLADMetadataGivesResizedRawRGB() throws {
         let p = try Preprocessing(metadata: ["gpuinfer.input_width": "300", "gpuinfer.input_height": "200", "gpuinfer.resize": "bilinear",
                                              "gpuinfer.channel_order": "RGB", "gpuinfer.scale": "1", "gpuinfer.mean": "0,0,0"])

@@ -3,8 +3,11 @@
 import Foundation
 
 /// How images become a model's input tensor: resize to `width`×`height` (bilinear, aspect ratio
-/// not kept), reorder channels to `channelOrder`, then per channel `((pixel · scale) − mean) / std`,
-/// laid out as NCHW float32 `[N, 3, height, width]`.
+/// not kept) — or, with `resizeShort` S, resize so the short side is S (aspect ratio kept, the long
+/// side `Int(S·long/short)` as torchvision's `Resize(S)`) and take the center `width`×`height` crop
+/// (offsets `round((size − crop)/2)`, half to even, as torchvision's `CenterCrop`) — then reorder
+/// channels to `channelOrder`, then per channel `((pixel · scale) − mean) / std`, laid out as NCHW
+/// float32 `[N, 3, height, width]`.
 ///
 /// A model carries it in its ONNX `metadata_props` (string values), read by `init(metadata:)`:
 ///
@@ -13,6 +16,7 @@ import Foundation
 /// | `gpuinfer.input_width` | input width in pixels (integer) | required |
 /// | `gpuinfer.input_height` | input height in pixels (integer) | required |
 /// | `gpuinfer.resize` | `bilinear` (OpenCV `INTER_LINEAR`, half-pixel centres) | `bilinear` |
+/// | `gpuinfer.resize_short` | short side S before a center crop to the input size (integer ≥ width, height) | absent: no crop |
 /// | `gpuinfer.channel_order` | `RGB` or `BGR`: the order of the tensor's 3 channels | `RGB` |
 /// | `gpuinfer.scale` | a float applied to the 0…255 pixel values first, e.g. `1` or `0.00392156862745098` | `1` |
 /// | `gpuinfer.mean` | 1 or 3 comma-separated floats, subtracted after scaling, in the tensor's channel order | `0` |
@@ -31,11 +35,14 @@ public struct Preprocessing: Sendable, Equatable {
         public static let width = "gpuinfer.input_width", height = "gpuinfer.input_height"
         public static let resize = "gpuinfer.resize", channelOrder = "gpuinfer.channel_order"
         public static let scale = "gpuinfer.scale", mean = "gpuinfer.mean", std = "gpuinfer.std"
+        public static let resizeShort = "gpuinfer.resize_short"
     }
 
     public let width: Int
     public let height: Int
     public let resize: ResizeMethod
+    /// Short side to resize to before the center crop; nil: resize straight to the input size.
+    public let resizeShort: Int?
     public let channelOrder: ChannelOrder
     public let scale: Float
     /// Three values, in `channelOrder`.
@@ -46,9 +53,12 @@ public struct Preprocessing: Sendable, Equatable {
     /// `mean` and `std` take 1 value (all channels) or 3 (in `channelOrder`); throws
     /// `invalidInput` for a size outside 1…65536, a non-finite scale or mean, or a zero std.
     public init(width: Int, height: Int, channelOrder: ChannelOrder = .rgb, scale: Float = 1,
-                mean: [Float] = [0], std: [Float] = [1], resize: ResizeMethod = .bilinear) throws {
+                mean: [Float] = [0], std: [Float] = [1], resize: ResizeMethod = .bilinear, resizeShort: Int? = nil) throws {
         func fail(_ reason: String) -> GPUInferError { .invalidInput("preprocessing: \(reason)") }
         guard (1...65536).contains(width), (1...65536).contains(height) else { throw fail("input size \(width)×\(height)") }
+        if let resizeShort, !(max(width, height)...65536).contains(resizeShort) {
+            throw fail("short side \(resizeShort) cannot hold a \(width)×\(height) center crop")
+        }
         guard scale.isFinite else { throw fail("scale \(scale)") }
         guard mean.count == 1 || mean.count == 3, mean.allSatisfy(\.isFinite) else { throw fail("mean \(mean) (want 1 or 3 finite values)") }
         guard std.count == 1 || std.count == 3, std.allSatisfy({ $0.isFinite && $0 != 0 }) else {
@@ -61,6 +71,7 @@ public struct Preprocessing: Sendable, Equatable {
         self.mean = mean.count == 3 ? mean : Array(repeating: mean[0], count: 3)
         self.std = std.count == 3 ? std : Array(repeating: std[0], count: 3)
         self.resize = resize
+        self.resizeShort = resizeShort
     }
 
     /// Reads the `gpuinfer.*` keys (see the table above) from a model's `metadata_props`;
@@ -96,15 +107,35 @@ public struct Preprocessing: Sendable, Equatable {
         guard scale.count == 1 else { throw fail(Key.scale, "want one number") }
         let std = try floats(Key.std, [1])
         guard !std.contains(0) else { throw fail(Key.std, "a standard deviation of 0") }
-        try self.init(width: try int(Key.width), height: try int(Key.height), channelOrder: order, scale: scale[0],
-                      mean: try floats(Key.mean, [0]), std: std, resize: resize)
+        let (width, height) = (try int(Key.width), try int(Key.height))
+        var short: Int?
+        if text(Key.resizeShort) != nil {
+            short = try int(Key.resizeShort)
+            guard let short, short >= max(width, height) else {
+                throw fail(Key.resizeShort, "\(short ?? 0) is smaller than the \(width)×\(height) crop")
+            }
+        }
+        try self.init(width: width, height: height, channelOrder: order, scale: scale[0],
+                      mean: try floats(Key.mean, [0]), std: std, resize: resize, resizeShort: short)
     }
 
     /// The same settings as `metadata_props` entries (what an exporter writes).
     public var metadata: [String: String] {
         func list(_ v: [Float]) -> String { v.map { "\($0)" }.joined(separator: ",") }
-        return [Key.width: "\(width)", Key.height: "\(height)", Key.resize: resize.rawValue,
-                Key.channelOrder: channelOrder.rawValue, Key.scale: "\(scale)", Key.mean: list(mean), Key.std: list(std)]
+        var m = [Key.width: "\(width)", Key.height: "\(height)", Key.resize: resize.rawValue,
+                 Key.channelOrder: channelOrder.rawValue, Key.scale: "\(scale)", Key.mean: list(mean), Key.std: list(std)]
+        if let resizeShort { m[Key.resizeShort] = "\(resizeShort)" }
+        return m
+    }
+
+    /// The resized image and the top-left corner of the input-sized region to read from it.
+    func fitted(_ image: Image) -> (image: Image, x: Int, y: Int) {
+        guard let s = resizeShort else { return (image.resizedUnchecked(width, height), 0, 0) }
+        let (w, h) = (image.width, image.height)
+        let (nw, nh) = h <= w ? (max(s, Int(Double(s) * Double(w) / Double(h))), s) : (s, max(s, Int(Double(s) * Double(h) / Double(w))))
+        let resized = image.resizedUnchecked(nw, nh)
+        func offset(_ size: Int, _ crop: Int) -> Int { Int((Double(size - crop) / 2).rounded(.toNearestOrEven)) }
+        return (resized, offset(nw, width), offset(nh, height))
     }
 
     /// The images as one NCHW float32 batch `[images.count, 3, height, width]`; each image is
@@ -115,12 +146,15 @@ public struct Preprocessing: Sendable, Equatable {
         let source = channelOrder == .rgb ? [0, 1, 2] : [2, 1, 0]
         out.withUnsafeMutableBufferPointer { dst in
             for (n, original) in images.enumerated() {
-                let image = original.resizedUnchecked(width, height)
+                let (image, x0, y0) = fitted(original)
                 image.pixels.withUnsafeBufferPointer { px in
                     for c in 0..<3 {
                         let (s, m, sd, base) = (source[c], mean[c], std[c], (n * 3 + c) * plane)
-                        for i in 0..<plane {
-                            dst[base + i] = (Float(px[3 * i + s]) * scale - m) / sd
+                        for y in 0..<height {
+                            let row = ((y0 + y) * image.width + x0) * 3
+                            for x in 0..<width {
+                                dst[base + y * width + x] = (Float(px[row + 3 * x + s]) * scale - m) / sd
+                            }
                         }
                     }
                 }

@@ -18,6 +18,12 @@ public enum ModelZoo {
     public static let entries: [Entry] = [
         Entry(name: "netvlad", file: "netvlad.onnx", generator: ".venv/bin/python Models/netvlad.py",
               summary: "NetVLAD (VGG16 conv5_3, K=64, PCA-whitened to 4096, L2), input 200×300 RGB"),
+        Entry(name: "mpncov_resnet50", file: "mpncov_resnet50.onnx", generator: ".venv/bin/python Models/mpncov.py --arch mpncov_resnet50",
+              summary: "fast-MPN-COV ResNet-50 (layer4 stride 1, 256-d reduction, iSQRT-COV → 32,896-d, FC 1000), input 224×224 RGB (short side 256, center crop)"),
+        Entry(name: "mpncov_resnet101", file: "mpncov_resnet101.onnx", generator: ".venv/bin/python Models/mpncov.py --arch mpncov_resnet101",
+              summary: "fast-MPN-COV ResNet-101 (as mpncov_resnet50, depths 3-4-23-3), input 224×224 RGB (short side 256, center crop)"),
+        Entry(name: "mpncov_vggd", file: "mpncov_vggd.onnx", generator: ".venv/bin/python Models/mpncov.py --arch mpncov_vggd",
+              summary: "fast-MPN-COV VGG-16-BN (no pool5, 256-d reduction, iSQRT-COV, FC 4096-4096-1000), input 224×224 RGB (short side 256, center crop)"),
     ]
 
     /// Folders searched for model files, in order.
