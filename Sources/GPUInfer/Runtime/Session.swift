@@ -55,6 +55,12 @@ public final class Session: @unchecked Sendable {
     private let lock = NSLock()
     private var plans: [String: DevicePlan] = [:]
     private var deviceConstants: [String: DeviceValue] = [:]
+    /// Weights in device form (repacked for a kernel) shared by the plans of every input signature.
+    public let sharedConstants = SharedConstants()
+    /// Number of plans built (one per input signature).
+    public var planCount: Int { lock.withLock { plans.count } }
+    /// Number of model initializers uploaded to the device (each once per session).
+    public var uploadedInitializers: Int { lock.withLock { deviceConstants.count } }
     /// Per-node timings of the last profiled run.
     public private(set) var lastTimings: [NodeTiming] = []
 
@@ -120,7 +126,7 @@ public final class Session: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         if let p = plans[key] { return p }
-        let p = try DevicePlan(model: model, inputs: inputs, runtime: runtime, keepAll: keepAll) { name, tensor in
+        let p = try DevicePlan(model: model, inputs: inputs, runtime: runtime, keepAll: keepAll, shared: sharedConstants) { name, tensor in
             if let v = deviceConstants[name], v.type.shape == tensor.shape { return v }
             let buffer = tensor.dtype.isFloat ? try runtime.buffer(tensor.floats) : try runtime.buffer(tensor.ints)
             let v = DeviceValue(buffer: buffer, type: TensorType(tensor.dtype, tensor.shape))

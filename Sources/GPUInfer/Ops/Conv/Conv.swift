@@ -142,21 +142,27 @@ struct Conv: ConvolutionOperator {
                        x: DeviceValue, bias: DeviceValue?, y: DeviceValue) throws {
         let win = geo.window.as2D
         let k = geo.c * win.kernel[0] * win.kernel[1], blocks = (geo.cout + tile.co - 1) / tile.co
-        var packed = [Float](repeating: 0, count: blocks * k * tile.co)
-        weight.floats.withUnsafeBufferPointer { w in
-            packed.withUnsafeMutableBufferPointer { p in
-                for oc in 0..<geo.cout {
-                    let base = (oc / tile.co) * k * tile.co + oc % tile.co
-                    for i in 0..<k { p[base + i * tile.co] = w[oc * k + i] }
+        // The repacked weight depends on the weight and the tile only: one upload per session,
+        // shared by the plans of every input size.
+        let weightName = node.inputs.count > 1 ? node.inputs[1] : ""
+        let packed = try ctx.sharedConstants(key: "conv_blocked|\(weightName)|\(weight.shape)|\(tile.co)") {
+            var packed = [Float](repeating: 0, count: blocks * k * tile.co)
+            weight.floats.withUnsafeBufferPointer { w in
+                packed.withUnsafeMutableBufferPointer { p in
+                    for oc in 0..<geo.cout {
+                        let base = (oc / tile.co) * k * tile.co + oc % tile.co
+                        for i in 0..<k { p[base + i * tile.co] = w[oc * k + i] }
+                    }
                 }
             }
+            return packed
         }
         let options = "-DCO_BLOCK=\(tile.co) -DPX_BLOCK=\(tile.px) -DKH=\(win.kernel[0]) -DKW=\(win.kernel[1])"
             + " -DSH=\(win.strides[0]) -DSW=\(win.strides[1]) -DDH=\(win.dilations[0]) -DDW=\(win.dilations[1])"
         let meta = [geo.c] + win.input + [geo.cout] + win.output + win.padBegin
         let pixels = win.output[0] * ((win.output[1] + tile.px - 1) / tile.px)
         try ctx.launch(try ctx.kernel("conv2d_blocked", file: "conv_blocked", options: options),
-                       [.value(x), .buffer(try ctx.constants(floats: packed)), .buffer(bias?.buffer ?? x.buffer), .value(y),
+                       [.value(x), .buffer(packed), .buffer(bias?.buffer ?? x.buffer), .value(y),
                         .buffer(try ctx.constants(meta)), .int(bias == nil ? 0 : 1), .int(geo.n)],
                        global: [pixels, blocks, geo.n], local: nil)
     }
