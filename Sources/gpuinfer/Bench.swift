@@ -14,11 +14,14 @@ struct Bench: ParsableCommand {
     @Option(help: "Timed iterations.") var iterations: Int = 10
     @Option(help: "Untimed iterations after the first inference.") var warmup: Int = 1
     @Option(help: "Folder with generated models.") var modelsDir: String?
+    @Option(help: "HxW for dynamic spatial input dims (e.g. 640x544); default: the model's gpuinfer.input_height/width metadata.")
+    var size: String?
     @Flag(help: "Per-node device time table (OpenCL profiling events).") var profile = false
     @Flag(help: "Print one JSON object instead of text.") var json = false
 
     func validate() throws {
         guard batch >= 1, iterations >= 1, warmup >= 0 else { throw ValidationError("--batch and --iterations must be ≥ 1, --warmup ≥ 0") }
+        if let size, Self.parseSize(size) == nil { throw ValidationError("--size must be HxW with positive integers, got '\(size)'") }
     }
 
     func run() throws {
@@ -28,7 +31,7 @@ struct Bench: ParsableCommand {
             let loadTime = try clock.measure { loaded = try Model(path: ModelZoo.resolve(model, modelsDir: modelsDir)) }
             guard let m = loaded else { return }
             let session = try Session(model: m, device: deviceOption.selection(), profiling: profile)
-            let feeds = try Self.inputs(for: m, batch: batch)
+            let feeds = try Self.inputs(for: m, batch: batch, size: size.flatMap(Self.parseSize))
             let first = try clock.measure { _ = try session.run(feeds) }
             for _ in 0..<warmup { _ = try session.run(feeds) }
             let rssAfterWarmup = MemoryStatus.read("VmRSS")
@@ -80,16 +83,28 @@ struct Bench: ParsableCommand {
 
     /// Seeded inputs of the model's declared shapes, with dynamic dims: the first set to `batch`,
     /// the others an error (the model must say its sizes).
-    static func inputs(for m: Model, batch: Int) throws -> [String: Tensor] {
+    /// "HxW" → (H, W).
+    static func parseSize(_ text: String) -> (Int, Int)? {
+        let parts = text.lowercased().split(separator: "x").compactMap { Int($0) }
+        guard parts.count == 2, parts.allSatisfy({ $0 > 0 }) else { return nil }
+        return (parts[0], parts[1])
+    }
+
+    /// Random feeds: the batch replaces dimension 0; dynamic spatial dims (the last two of a
+    /// rank-4 input) come from `size`, else from the gpuinfer.input_height/width metadata.
+    static func inputs(for m: Model, batch: Int, size: (Int, Int)? = nil) throws -> [String: Tensor] {
         var feeds: [String: Tensor] = [:]
+        let metaSize = Int(m.metadata["gpuinfer.input_height"] ?? "").flatMap { h in Int(m.metadata["gpuinfer.input_width"] ?? "").map { (h, $0) } }
         for vi in m.inputs {
             guard let dims = vi.dims, vi.dtype == nil || vi.dtype == .float32 else {
                 throw GPUInferError.invalidInput("input '\(vi.name)' has no static shape or is not float32; bench needs a model with declared input sizes")
             }
             var shape: [Int] = []
             for (i, d) in dims.enumerated() {
-                if i == 0 { shape.append(batch) } else if let d { shape.append(d) } else {
-                    throw GPUInferError.invalidInput("input '\(vi.name)' dimension \(i) is dynamic; bench needs declared sizes")
+                if i == 0 { shape.append(batch) } else if let d { shape.append(d) } else if dims.count == 4, i >= 2, let hw = size ?? metaSize {
+                    shape.append(i == 2 ? hw.0 : hw.1)
+                } else {
+                    throw GPUInferError.invalidInput("input '\(vi.name)' dimension \(i) is dynamic; give --size HxW")
                 }
             }
             feeds[vi.name] = Verify.random(shape)
