@@ -9,9 +9,14 @@ Tests/data/generated/gldv2/), with onnxruntime as the oracle:
                                    224 (a: 256x224, HxW) and 192 (b: 224x192) instead of 448/555 to keep
                                    CI time down; the architectures are the full recipe ones
   <model>_expected_{a,b}.npy       onnxruntime's embedding [1, 512]
-  preprocess_448.npy               the photo preprocessed for the 448 recipe (1x3x544x448... as the
-                                   recipe gives), for the Swift preprocessing test
-  preprocess_555.npy               the same for Inception-v4's 555
+  photo.png                        the photo as OpenCV decodes it (lossless), so the Swift tests
+                                   check resize and normalization apart from JPEG decoding
+  lanczos_{W}x{H}.npy              cv2.resize(photo, (W, H), INTER_LANCZOS4) as float32 [H, W, 3] RGB:
+                                   448x512 (the 448 recipe size of the photo, downscale), 611x733 (upscale),
+                                   300x200 (aspect changed)
+  preprocess_448.npy               the photo preprocessed by the 448 recipe ([1, 3, 512, 448])
+  preprocess_555.npy               the same for Inception-v4's 555 ([1, 3, 640, 544])
+  gldv2_res152_expected_recipe.npy onnxruntime's embedding of preprocess_448.npy (the recipe size)
 
 The Paddle params reader is checked here too: seeded weights for gldv2_inceptionv4 are written as a
 synthetic combined params file (gldv2.py --write-synthetic-params), exported back with
@@ -106,7 +111,17 @@ def main() -> None:
             save_npy(os.path.join(args.out, f"{model}_expected_{key}.npy"), y)
         print(f"{model}: {os.path.getsize(path) / 1e6:.0f} MB, inputs {[gldv2.preprocess(PHOTO, s).shape[2:] for s in SIZES.values()]}, "
               f"{time.time() - start:.1f} s")
-    save_npy(os.path.join(args.out, "preprocess_448.npy"), gldv2.preprocess(PHOTO, 448))
+    import cv2
+    im = cv2.imread(PHOTO)
+    cv2.imwrite(os.path.join(args.out, "photo.png"), im)
+    for w, h in [(448, 512), (611, 733), (300, 200)]:
+        r = cv2.resize(im, (w, h), interpolation=cv2.INTER_LANCZOS4)[:, :, ::-1]
+        save_npy(os.path.join(args.out, f"lanczos_{w}x{h}.npy"), r.astype(np.float32))
+    x448 = gldv2.preprocess(PHOTO, 448)
+    save_npy(os.path.join(args.out, "preprocess_448.npy"), x448)
+    res152 = os.path.join(args.out, "gldv2_res152.onnx")
+    if os.path.exists(res152):
+        save_npy(os.path.join(args.out, "gldv2_res152_expected_recipe.npy"), run_onnxruntime(res152, {"image": x448})["embedding"])
     save_npy(os.path.join(args.out, "preprocess_555.npy"), gldv2.preprocess(PHOTO, 555))
     check_paddle_reader(args.out)
 

@@ -18,6 +18,14 @@ public enum ModelZoo {
     public static let entries: [Entry] = [
         Entry(name: "netvlad", file: "netvlad.onnx", generator: ".venv/bin/python Models/netvlad.py",
               summary: "NetVLAD (VGG16 conv5_3, K=64, PCA-whitened to 4096, L2), input 200×300 RGB"),
+        Entry(name: "gldv2_res152", file: "gldv2_res152.onnx", generator: ".venv/bin/python Models/gldv2.py --model gldv2_res152",
+              summary: "GLDv2 retrieval: ResNet152-vd-v0 → GAP → FC 512 (raw), short side 448 floored to 32, Lanczos, ImageNet norm"),
+        Entry(name: "gldv2_res200", file: "gldv2_res200.onnx", generator: ".venv/bin/python Models/gldv2.py --model gldv2_res200",
+              summary: "GLDv2 retrieval: ResNet200-vd → GAP → FC 512 (raw), short side 448 floored to 32, Lanczos, ImageNet norm"),
+        Entry(name: "gldv2_se_x152", file: "gldv2_se_x152.onnx", generator: ".venv/bin/python Models/gldv2.py --model gldv2_se_x152",
+              summary: "GLDv2 retrieval: SE-ResNeXt152 64×4d vd → GAP → FC 512 (raw), short side 448 floored to 32, Lanczos, ImageNet norm"),
+        Entry(name: "gldv2_inceptionv4", file: "gldv2_inceptionv4.onnx", generator: ".venv/bin/python Models/gldv2.py --model gldv2_inceptionv4",
+              summary: "GLDv2 retrieval: Inception-v4 → GAP → FC 512 (raw), short side 555 floored to 32 (544), Lanczos, ImageNet norm"),
     ]
 
     /// Folders searched for model files, in order.
