@@ -125,13 +125,16 @@ struct Conv: ConvolutionOperator {
     /// The (output channels, columns) tile of the blocked kernel, or nil for the generic kernels
     /// (and the GEMM path of pointwise convolutions): those run on GPUs and for weights that are not
     /// known at plan time. The channel block is 16, or the smallest of 4 and 8 that holds a group's
-    /// output channels when they are fewer (grouped convolutions such as ResNeXt's 64 groups of 4–32).
+    /// output channels when they are fewer (grouped convolutions such as ResNeXt's 64 groups of 4–32;
+    /// groups of fewer than 4 output channels, e.g. depthwise, stay on the generic kernels).
     /// $GPUINFER_CONV=generic forces the generic kernels; $GPUINFER_CONV_TILE=COxPX (CO 4, 8 or 16)
     /// overrides the tile, for tuning; $GPUINFER_CONV_POINTWISE=gemm keeps pointwise convolutions on
     /// the GEMM path.
     func blockedTile(_ ctx: EncodeContext, _ geo: Geometry, weight: Tensor?) throws -> (co: Int, px: Int)? {
         let env = ProcessInfo.processInfo.environment
-        guard env["GPUINFER_CONV"] != "generic", !ctx.runtime.device.isGPU, weight != nil else { return nil }
+        // Depthwise-like convolutions (fewer than 4 output channels per group) keep the generic
+        // kernels: a 4-wide channel block would leave most vector lanes idle.
+        guard env["GPUINFER_CONV"] != "generic", !ctx.runtime.device.isGPU, weight != nil, geo.group == 1 || geo.mg >= 4 else { return nil }
         guard let forced = env["GPUINFER_CONV_TILE"], !forced.isEmpty else { return (geo.mg <= 4 ? 4 : geo.mg <= 8 ? 8 : 16, 5) }
         let parts = forced.split(separator: "x").compactMap { Int($0) }
         guard parts.count == 2, [4, 8, 16].contains(parts[0]), (1...16).contains(parts[1]) else {
