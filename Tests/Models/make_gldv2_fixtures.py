@@ -20,8 +20,9 @@ Tests/data/generated/gldv2/), with onnxruntime as the oracle:
 
 The Paddle params reader is checked here too: seeded weights for gldv2_inceptionv4 are written as a
 synthetic combined params file (gldv2.py --write-synthetic-params), exported back with
-`--weights FILE --weights-format paddle`, and every initializer must equal the written tensor; a
-truncated file, a file with an extra record and a file with wrong dims must be refused.
+`--weights FILE --weights-format paddle` (names from the graph, and from a synthetic `model`
+ProgramDesc with --paddle-model), and every initializer must equal the written tensor; a truncated
+file, trailing bytes, wrong dims and a ProgramDesc with an unknown persistable must be refused.
 Usage: make_gldv2_fixtures.py [--out DIR] [--models m1,m2]
 """
 from __future__ import annotations
@@ -47,6 +48,22 @@ SIZES = {"a": 224, "b": 192}
 
 def exporter(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, os.path.join(ROOT, "Models", "gldv2.py"), *args], capture_output=True, text=True)
+
+
+def field(number: int, payload: bytes | int) -> bytes:
+    """One protobuf field: varint (int) or length-delimited (bytes)."""
+    if isinstance(payload, int):
+        return gldv2._put_varint(number << 3) + gldv2._put_varint(payload)
+    return gldv2._put_varint(number << 3 | 2) + gldv2._put_varint(len(payload)) + payload
+
+
+def program_desc(persistable: list[str], other: list[str]) -> bytes:
+    """A minimal ProgramDesc: block 0 (idx 0, parent -1) with VarDescs (name, type LOD_TENSOR = 7,
+    persistable), plus feed/fetch and non-persistable variables that the reader must skip."""
+    var = lambda name, keep: field(3, field(1, name.encode()) + field(2, field(1, 7)) + field(3, int(keep)))  # noqa: E731
+    block = field(1, 0) + field(2, (1 << 64) - 1)
+    block += b"".join(var(n, True) for n in persistable + ["feed", "fetch"]) + b"".join(var(n, False) for n in other)
+    return field(1, block)
 
 
 def check_paddle_reader(out: str) -> None:
@@ -84,11 +101,25 @@ def check_paddle_reader(out: str) -> None:
         gldv2.write_paddle_params(bad, other)
         r = exporter("--model", model, "--weights", bad, "--out", onnx_path + ".bad")
         assert r.returncode != 0 and "has dims" in r.stderr, r.stderr
+        # --paddle-model: the record names come from the ProgramDesc's persistable variables.
+        program = os.path.join(out, "synthetic_model")
+        with open(program, "wb") as f:
+            f.write(program_desc(sorted(expected, reverse=True), ["image", "conv2d_0.tmp_0"]))
+        assert gldv2.program_persistables(program) == sorted(expected, reverse=True)
+        r = exporter("--model", model, "--weights", params, "--paddle-model", program, "--out", onnx_path + ".prog")
+        assert r.returncode == 0, r.stderr
+        m2 = onnx.load(onnx_path + ".prog")
+        assert all(np.array_equal(numpy_helper.to_array(t), expected[t.name]) for t in m2.graph.initializer if t.name in expected)
+        with open(program, "wb") as f:
+            f.write(program_desc(sorted(expected) + ["extra_var"], []))
+        r = exporter("--model", model, "--weights", params, "--paddle-model", program, "--out", onnx_path + ".bad")
+        assert r.returncode != 0 and "extra_var" in r.stderr, r.stderr
         # A packed-dims TensorDesc (proto3-style encoding) reads the same.
         assert gldv2.parse_tensor_desc(bytes([8, 5, 18, 3, 4, 200, 1])) == (5, [4, 200])
-        print(f"paddle params reader: {len(expected)} tensors round-trip, 3 bad files refused")
+        print(f"paddle params reader: {len(expected)} tensors round-trip (names from the graph and from a ProgramDesc), 4 bad inputs refused")
     finally:
-        for p in (params, onnx_path, onnx_path + ".bad", os.path.join(out, "bad_params")):
+        for p in (params, onnx_path, onnx_path + ".bad", onnx_path + ".prog", os.path.join(out, "bad_params"),
+                  os.path.join(out, "synthetic_model")):
             if os.path.exists(p):
                 os.remove(p)
 
