@@ -58,4 +58,34 @@ import Testing
     @Test func res200() throws { try Self.check("gldv2_res200") }
     @Test func seResNeXt152() throws { try Self.check("gldv2_se_x152") }
     @Test func inceptionV4() throws { try Self.check("gldv2_inceptionv4") }
+
+    /// Per-image input sizes must not grow memory without bound: with maxCachedPlans = 2 a third
+    /// size drops the least recently used plan and its activation buffers, while the repacked conv
+    /// weight (uploaded once) and the programs stay shared. Results match the reference throughout.
+    @Test func sessionKeepsABoundedNumberOfPlans() throws {
+        guard let info = TestDevice.info else { throw GPUInferError.deviceNotFound(requested: "0", available: 0) }
+        let runtime = try CLRuntime(device: info)
+        var rng = TestRandom(seed: 21)
+        let nodes = [Node(name: "conv", opType: "Conv", inputs: ["x", "w", "b"], outputs: ["c"], attributes: ["pads": .ints([1, 1, 1, 1])]),
+                     Node(name: "relu", opType: "Relu", inputs: ["c"], outputs: ["y"], attributes: [:])]
+        let graph = Graph(nodes: nodes, inputs: [ValueInfo(name: "x", dtype: .float32, dims: [nil, 5, nil, nil])],
+                          outputs: [ValueInfo(name: "y", dtype: .float32, dims: nil)],
+                          initializers: ["w": rng.tensor([9, 5, 3, 3]), "b": rng.tensor([9])], opset: 17, opsets: ["": 17])
+        let model = try Model(graph: graph)
+        let session = Session(model: model, runtime: runtime)
+        session.maxCachedPlans = 2
+        var bytes: [Int] = []
+        for (h, w) in [(8, 8), (9, 7), (30, 40), (9, 7), (8, 8)] {
+            let x = rng.tensor([1, 5, h, w])
+            let y = try #require(try session.run(["x": x])["y"])
+            let ref = try #require(try ReferenceExecutor().run(model, inputs: ["x": x])["y"])
+            assertClose(y, ref, rtol: sumTolerance(45), atol: sumTolerance(45), "\(h)x\(w)")
+            bytes.append(runtime.liveObjects.bufferBytes)
+            #expect(session.planCount <= 2)
+        }
+        #expect(session.sharedConstants.uploads == 1, "the repacked weight was uploaded \(session.sharedConstants.uploads) times")
+        // After 30×40 only the 9×7 and 30×40 plans remain; going back to 8×8 drops 30×40's
+        // (the least recently used after 9×7 ran again), so memory falls back.
+        #expect(bytes[4] < bytes[2], "buffer bytes \(bytes)")
+    }
 }
