@@ -1,4 +1,4 @@
-// CPU-style direct 2-D convolution (NCHW, group 1) for PoCL-like devices: each work-item keeps a
+// CPU-style direct 2-D convolution (NCHW, any group count) for PoCL-like devices: each work-item keeps a
 // CO_BLOCK output channels × PX_BLOCK output columns tile in CO_BLOCK-wide vector registers and
 // sums over (c, kh, kw) in order. Weights are repacked at plan time as [ceil(Cout/CO)][C·KH·KW][CO]
 // (zero-padded channel tail; the buffer is aligned, so every block is VEC-aligned), so each tap is one contiguous vector load times PX broadcasts.
@@ -36,7 +36,7 @@
 
 // Adds the taps of input channel rows [ih0, ih0 + KH·DH) to acc; CHECKED tests every column.
 #define CONV_TAPS(CHECKED)                                                                 \
-    for (int c = 0; c < C; ++c, xc += H * W) {                                             \
+    for (int c = 0; c < Cg; ++c, xc += H * W) {                                            \
         _Pragma("unroll")                                                                  \
         for (int kh = 0; kh < KH; ++kh, wp += KW * CO_BLOCK) {                             \
             const int ih = ih0 + kh * DH;                                                  \
@@ -58,17 +58,19 @@
 __kernel void conv2d_blocked(__global const float* X, __global const float* Wp, __global const float* Bias,
                              __global float* Y, __constant const int* m, int hasBias, int batch) {
     const int C = m[0], H = m[1], W = m[2], Cout = m[3], OH = m[4], OW = m[5], ph = m[6], pw = m[7];
-    const int owBlocks = (OW + PX_BLOCK - 1) / PX_BLOCK, coBlocks = (Cout + CO_BLOCK - 1) / CO_BLOCK;
+    const int Cg = m[8], Mg = m[9];
+    const int owBlocks = (OW + PX_BLOCK - 1) / PX_BLOCK, groupBlocks = (Mg + CO_BLOCK - 1) / CO_BLOCK;
     const int p = get_global_id(0), cb = get_global_id(1), n = get_global_id(2);
-    if (p >= OH * owBlocks || cb >= coBlocks || n >= batch) return;
+    if (p >= OH * owBlocks || cb >= (Cout / Mg) * groupBlocks || n >= batch) return;
+    const int g = cb / groupBlocks, local0 = (cb - g * groupBlocks) * CO_BLOCK;
     const int oh = p / owBlocks, ow0 = (p - oh * owBlocks) * PX_BLOCK;
     const int ih0 = oh * SH - ph, iw0 = ow0 * SW - pw;
 
     VEC acc[PX_BLOCK];
     _Pragma("unroll")
     for (int q = 0; q < PX_BLOCK; ++q) acc[q] = (VEC)(0.0f);
-    __global const float* xc = X + n * C * H * W;
-    __global const float* wp = Wp + cb * C * KH * KW * CO_BLOCK;
+    __global const float* xc = X + (n * C + g * Cg) * H * W;
+    __global const float* wp = Wp + cb * Cg * KH * KW * CO_BLOCK;
     // Interior tiles (every column of every tap inside [0, W)) skip the column checks.
     if (iw0 >= 0 && iw0 + (PX_BLOCK - 1) * SW + (KW - 1) * DW < W) {
         CONV_TAPS(0)
@@ -78,8 +80,8 @@ __kernel void conv2d_blocked(__global const float* X, __global const float* Wp, 
 
     // Read the tile transposed (tile[q·CO + j] is channel j of column q); store rows per channel.
     const float* tile = (const float*)acc;
-    const int co0 = cb * CO_BLOCK;
-    for (int j = 0; j < CO_BLOCK && co0 + j < Cout; ++j) {
+    const int co0 = g * Mg + local0;
+    for (int j = 0; j < CO_BLOCK && local0 + j < Mg; ++j) {
         const float b = hasBias ? Bias[co0 + j] : 0.0f;
         __global float* yr = Y + ((n * Cout + co0 + j) * OH + oh) * OW + ow0;
         if (ow0 + PX_BLOCK <= OW) {

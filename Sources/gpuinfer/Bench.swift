@@ -21,6 +21,7 @@ struct Bench: ParsableCommand {
 
     func validate() throws {
         guard batch >= 1, iterations >= 1, warmup >= 0 else { throw ValidationError("--batch and --iterations must be ≥ 1, --warmup ≥ 0") }
+        _ = try Self.parseSize(size)
     }
 
     func run() throws {

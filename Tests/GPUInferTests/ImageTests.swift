@@ -340,9 +340,9 @@ private func invalidImageReason(_ body: () throws -> Image) -> String? {
         let base = ["gpuinfer.input_width": "300", "gpuinfer.input_height": "200"]
         let cases: [(String, String?, String)] = [
             ("gpuinfer.input_width", nil, "missing"), ("gpuinfer.input_height", "-3", "not a size"),
-            ("gpuinfer.resize", "nearest", "only bilinear"), ("gpuinfer.channel_order", "GRB", "neither RGB nor BGR"),
+            ("gpuinfer.resize", "nearest", "bilinear or lanczos4"), ("gpuinfer.channel_order", "GRB", "neither RGB nor BGR"),
             ("gpuinfer.mean", "1,2", "1 or 3"), ("gpuinfer.mean", "1,x,3", "1 or 3"), ("gpuinfer.std", "0", "0"),
-            ("gpuinfer.scale", "1,2,3", "one number"),
+            ("gpuinfer.scale", "1,2,3", "one number"), ("gpuinfer.size_mode", "longest", "neither fixed nor short_side"),
         ]
         for (key, value, words) in cases {
             var m = base

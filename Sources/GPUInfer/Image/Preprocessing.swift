@@ -21,6 +21,16 @@ import Foundation
 /// | `gpuinfer.scale` | a float applied to the 0…255 pixel values first, e.g. `1` or `0.00392156862745098` | `1` |
 /// | `gpuinfer.mean` | 1 or 3 comma-separated floats, subtracted after scaling, in the tensor's channel order | `0` |
 /// | `gpuinfer.std` | 1 or 3 comma-separated floats, divided by last, in the tensor's channel order | `1` |
+/// | `gpuinfer.size_mode` | `fixed` (resize to width×height) or `short_side` (see below) | `fixed` |
+/// | `gpuinfer.short_side` | `short_side` mode: the target short side in pixels | required there |
+/// | `gpuinfer.size_multiple` | `short_side` mode: both sides are floored to a multiple of this (at least one multiple) | `1` |
+/// | `gpuinfer.max_aspect` | `short_side` mode: if long/short exceeds it, the short side becomes `int(short_side·max_aspect/ratio)`; `0` = no limit | `0` |
+///
+/// `short_side` mode (the GLDv2 retrieval models' `infer_retrieval.py`): each image gets its own
+/// input size, aspect ratio kept, no crop: `scale = S / min(h, w)`, `W' = round(w·scale)`,
+/// `H' = round(h·scale)` (Python round: half to even), then `max(m, W' / m · m)` and likewise for H'.
+/// `gpuinfer.resize` may also be `lanczos4` (OpenCV `INTER_LANCZOS4`, `Image.resizedLanczos4`).
+/// In that mode `input_width`/`input_height` are optional (nominal sizes for tools).
 ///
 /// NetVLAD subtracts its mean inside the graph, so its metadata says width 300, height 200,
 /// `RGB`, scale 1, mean 0 (and std 1): the tensor holds the resized 0…255 RGB values.
@@ -28,7 +38,15 @@ public struct Preprocessing: Sendable, Equatable {
     /// Channel order of the model's input tensor.
     public enum ChannelOrder: String, Sendable { case rgb = "RGB", bgr = "BGR" }
     /// How images are brought to the input size.
-    public enum ResizeMethod: String, Sendable { case bilinear }
+    public enum ResizeMethod: String, Sendable { case bilinear, lanczos4 }
+    /// How the input size follows from an image's size.
+    public enum SizeMode: Sendable, Equatable {
+        /// Every image is resized to `width`×`height`.
+        case fixed
+        /// Short side `shortSide`, aspect kept, sides floored to a multiple of `multiple`; when
+        /// long/short > `maxAspect` (> 0) the short side shrinks to `Int(shortSide·maxAspect/ratio)`.
+        case shortSide(Int, multiple: Int, maxAspect: Double)
+    }
 
     /// The metadata keys read by `init(metadata:)`.
     public enum Key {
@@ -36,7 +54,12 @@ public struct Preprocessing: Sendable, Equatable {
         public static let resize = "gpuinfer.resize", channelOrder = "gpuinfer.channel_order"
         public static let scale = "gpuinfer.scale", mean = "gpuinfer.mean", std = "gpuinfer.std"
         public static let resizeShort = "gpuinfer.resize_short"
+        public static let sizeMode = "gpuinfer.size_mode", shortSide = "gpuinfer.short_side"
+        public static let sizeMultiple = "gpuinfer.size_multiple", maxAspect = "gpuinfer.max_aspect"
     }
+
+    /// Fixed size or per-image short-side size.
+    public let sizeMode: SizeMode
 
     public let width: Int
     public let height: Int
@@ -53,12 +76,20 @@ public struct Preprocessing: Sendable, Equatable {
     /// `mean` and `std` take 1 value (all channels) or 3 (in `channelOrder`); throws
     /// `invalidInput` for a size outside 1…65536, a non-finite scale or mean, or a zero std.
     public init(width: Int, height: Int, channelOrder: ChannelOrder = .rgb, scale: Float = 1,
-                mean: [Float] = [0], std: [Float] = [1], resize: ResizeMethod = .bilinear, resizeShort: Int? = nil) throws {
+                mean: [Float] = [0], std: [Float] = [1], resize: ResizeMethod = .bilinear, resizeShort: Int? = nil,
+                sizeMode: SizeMode = .fixed) throws {
         func fail(_ reason: String) -> GPUInferError { .invalidInput("preprocessing: \(reason)") }
         guard (1...65536).contains(width), (1...65536).contains(height) else { throw fail("input size \(width)×\(height)") }
         if let resizeShort, !(max(width, height)...65536).contains(resizeShort) {
             throw fail("short side \(resizeShort) cannot hold a \(width)×\(height) center crop")
         }
+        if case let .shortSide(side, multiple, maxAspect) = sizeMode {
+            guard (1...65536).contains(side), (1...65536).contains(multiple), maxAspect.isFinite, maxAspect >= 0 else {
+                throw fail("short side \(side), multiple \(multiple), max aspect \(maxAspect)")
+            }
+            guard resizeShort == nil else { throw fail("a center crop (resize_short) needs the fixed size mode") }
+        }
+        self.sizeMode = sizeMode
         guard scale.isFinite else { throw fail("scale \(scale)") }
         guard mean.count == 1 || mean.count == 3, mean.allSatisfy(\.isFinite) else { throw fail("mean \(mean) (want 1 or 3 finite values)") }
         guard std.count == 1 || std.count == 3, std.allSatisfy({ $0.isFinite && $0 != 0 }) else {
@@ -97,7 +128,7 @@ public struct Preprocessing: Sendable, Equatable {
         }
         let resizeText = text(Key.resize) ?? "bilinear"
         guard let resize = ResizeMethod(rawValue: resizeText.lowercased()) else {
-            throw fail(Key.resize, "'\(resizeText)' is not supported (only bilinear)")
+            throw fail(Key.resize, "'\(resizeText)' is not supported (bilinear or lanczos4)")
         }
         let orderText = text(Key.channelOrder) ?? "RGB"
         guard let order = ChannelOrder(rawValue: orderText.uppercased()) else {
@@ -107,16 +138,30 @@ public struct Preprocessing: Sendable, Equatable {
         guard scale.count == 1 else { throw fail(Key.scale, "want one number") }
         let std = try floats(Key.std, [1])
         guard !std.contains(0) else { throw fail(Key.std, "a standard deviation of 0") }
-        let (width, height) = (try int(Key.width), try int(Key.height))
+        var mode = SizeMode.fixed
+        switch (text(Key.sizeMode) ?? "fixed").lowercased() {
+        case "fixed", "": break
+        case "short_side":
+            let multiple = text(Key.sizeMultiple) == nil ? 1 : try int(Key.sizeMultiple)
+            let aspectText = text(Key.maxAspect) ?? "0"
+            guard let aspect = Double(aspectText), aspect.isFinite, aspect >= 0 else { throw fail(Key.maxAspect, "'\(aspectText)' is not a ratio ≥ 0") }
+            mode = .shortSide(try int(Key.shortSide), multiple: multiple, maxAspect: aspect)
+        case let other: throw fail(Key.sizeMode, "'\(other)' is neither fixed nor short_side")
+        }
+        let fixed = mode == .fixed
+        let nominal: Int? = { if case let .shortSide(s, m, _) = mode { return max(m, s / m * m) } else { return nil } }()
+        let width = fixed || text(Key.width) != nil ? try int(Key.width) : nominal ?? 1
+        let height = fixed || text(Key.height) != nil ? try int(Key.height) : nominal ?? 1
         var short: Int?
         if text(Key.resizeShort) != nil {
+            guard fixed else { throw fail(Key.resizeShort, "a center crop needs gpuinfer.size_mode fixed") }
             short = try int(Key.resizeShort)
             guard let short, short >= max(width, height) else {
                 throw fail(Key.resizeShort, "\(short ?? 0) is smaller than the \(width)×\(height) crop")
             }
         }
-        try self.init(width: width, height: height, channelOrder: order, scale: scale[0],
-                      mean: try floats(Key.mean, [0]), std: std, resize: resize, resizeShort: short)
+        try self.init(width: width, height: height, channelOrder: order, scale: scale[0], mean: try floats(Key.mean, [0]),
+                      std: std, resize: resize, resizeShort: short, sizeMode: mode)
     }
 
     /// The same settings as `metadata_props` entries (what an exporter writes).
@@ -125,28 +170,51 @@ public struct Preprocessing: Sendable, Equatable {
         var m = [Key.width: "\(width)", Key.height: "\(height)", Key.resize: resize.rawValue,
                  Key.channelOrder: channelOrder.rawValue, Key.scale: "\(scale)", Key.mean: list(mean), Key.std: list(std)]
         if let resizeShort { m[Key.resizeShort] = "\(resizeShort)" }
+        if case let .shortSide(side, multiple, maxAspect) = sizeMode {
+            m[Key.sizeMode] = "short_side"
+            m[Key.shortSide] = "\(side)"
+            m[Key.sizeMultiple] = "\(multiple)"
+            m[Key.maxAspect] = "\(maxAspect)"
+        }
         return m
     }
 
-    /// The resized image and the top-left corner of the input-sized region to read from it.
-    func fitted(_ image: Image) -> (image: Image, x: Int, y: Int) {
-        guard let s = resizeShort else { return (image.resizedUnchecked(width, height), 0, 0) }
-        let (w, h) = (image.width, image.height)
-        let (nw, nh) = h <= w ? (max(s, Int(Double(s) * Double(w) / Double(h))), s) : (s, max(s, Int(Double(s) * Double(h) / Double(w))))
-        let resized = image.resizedUnchecked(nw, nh)
-        func offset(_ size: Int, _ crop: Int) -> Int { Int((Double(size - crop) / 2).rounded(.toNearestOrEven)) }
-        return (resized, offset(nw, width), offset(nh, height))
+    private func resized(_ image: Image, _ w: Int, _ h: Int) -> Image {
+        resize == .lanczos4 ? image.resizedLanczos4Unchecked(w, h) : image.resizedUnchecked(w, h)
     }
 
-    /// The images as one NCHW float32 batch `[images.count, 3, height, width]`; each image is
-    /// resized first when its size differs.
+    /// The resized image and the top-left corner of the `width`×`height` region to read from it.
+    func fitted(_ image: Image, width: Int, height: Int) -> (image: Image, x: Int, y: Int) {
+        guard let s = resizeShort else { return (resized(image, width, height), 0, 0) }
+        let (w, h) = (image.width, image.height)
+        let (nw, nh) = h <= w ? (max(s, Int(Double(s) * Double(w) / Double(h))), s) : (s, max(s, Int(Double(s) * Double(h) / Double(w))))
+        func offset(_ size: Int, _ crop: Int) -> Int { Int((Double(size - crop) / 2).rounded(.toNearestOrEven)) }
+        return (resized(image, nw, nh), offset(nw, width), offset(nh, height))
+    }
+
+    /// The model input size (width, height) for an image of `imageWidth`×`imageHeight`: the fixed
+    /// size, or the short-side rule (see the type's documentation).
+    public func inputSize(imageWidth w: Int, imageHeight h: Int) -> (width: Int, height: Int) {
+        guard case let .shortSide(side, multiple, maxAspect) = sizeMode, w > 0, h > 0 else { return (width, height) }
+        var size = Double(side)
+        let ratio = Double(max(w, h)) / Double(min(w, h))
+        if maxAspect > 0, ratio > maxAspect { size = Double(Int(size * maxAspect / ratio)) }
+        let scale = size / Double(min(w, h))
+        let tw = Int((Double(w) * scale).rounded(.toNearestOrEven)), th = Int((Double(h) * scale).rounded(.toNearestOrEven))
+        return (min(65536, max(multiple, tw / multiple * multiple)), min(65536, max(multiple, th / multiple * multiple)))
+    }
+
+    /// The images as one NCHW float32 batch `[images.count, 3, H, W]`; each image is resized
+    /// first when its size differs. (H, W) is the fixed size, or in short-side mode the size of
+    /// the FIRST image (batch images of one input size together; `ImageModel.embed` does).
     public func tensor(_ images: [Image]) -> Tensor {
+        let (width, height) = images.first.map { inputSize(imageWidth: $0.width, imageHeight: $0.height) } ?? (self.width, self.height)
         let plane = width * height
         var out = [Float](repeating: 0, count: images.count * 3 * plane)
         let source = channelOrder == .rgb ? [0, 1, 2] : [2, 1, 0]
         out.withUnsafeMutableBufferPointer { dst in
             for (n, original) in images.enumerated() {
-                let (image, x0, y0) = fitted(original)
+                let (image, x0, y0) = fitted(original, width: width, height: height)
                 image.pixels.withUnsafeBufferPointer { px in
                     for c in 0..<3 {
                         let (s, m, sd, base) = (source[c], mean[c], std[c], (n * 3 + c) * plane)

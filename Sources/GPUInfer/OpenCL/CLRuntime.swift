@@ -235,6 +235,10 @@ public final class CLRuntime: @unchecked Sendable {
     /// Waits for every enqueued command.
     public func finish() throws { try clCheck(clFinish(queue), "clFinish") }
 
+    /// Number of programs this runtime has built or loaded (one per kernel file and option set;
+    /// plans for new input shapes reuse them).
+    public var programCount: Int { lock.withLock { programs.count } }
+
     /// Builds (or fetches) the program for the kernel file `file` (Kernels/<file>.cl) with `options`.
     func program(file: String, options: String = "") throws -> CLProgram {
         let key = file + "\u{0}" + options

@@ -1,5 +1,6 @@
 // The operator protocol: one type per ONNX operator (or family), holding attribute parsing,
 // shape inference, the pure-Swift reference and the OpenCL encoding side by side.
+import Foundation
 
 /// An ONNX operator instance, built from one node.
 public protocol Operator: Sendable {
@@ -79,10 +80,13 @@ public final class EncodeContext {
     public let node: Node
     var steps: [PlanStep] = []
     var retained: [CLBuffer] = []
+    /// Derived constants shared by every plan of one session (nil: owned by this plan).
+    let shared: SharedConstants?
 
-    init(runtime: CLRuntime, node: Node) {
+    init(runtime: CLRuntime, node: Node, shared: SharedConstants? = nil) {
         self.runtime = runtime
         self.node = node
+        self.shared = shared
     }
 
     /// Preferred 1-D work-group size.
@@ -146,6 +150,15 @@ public final class EncodeContext {
         return b
     }
 
+    /// A float buffer derived from model constants only (for example a repacked weight), uploaded
+    /// once per session and shared by the plans of every input shape: `key` must name everything
+    /// the values depend on besides the model (the weight's name, the layout); `make` runs only on
+    /// the first request. Without a session cache the buffer is owned by the plan.
+    public func sharedConstants(key: String, floats make: () -> [Float]) throws -> CLBuffer {
+        guard let shared else { return try constants(floats: make()) }
+        return try shared.buffer(key) { try runtime.buffer({ let v = make(); return v.isEmpty ? [0] : v }()) }
+    }
+
     /// A scratch buffer owned by the plan.
     public func scratch(bytes: Int) throws -> CLBuffer {
         let b = try runtime.buffer(bytes: bytes)
@@ -161,6 +174,29 @@ public final class EncodeContext {
     /// An error about this node.
     public func error(_ reason: String) -> GPUInferError {
         .shapeMismatch(node: node.label, op: node.opType, reason: reason)
+    }
+}
+
+/// Device buffers derived from a model's constants, shared by all plans of a session (one per
+/// input signature), so a new input shape uploads no weight a second time.
+public final class SharedConstants: @unchecked Sendable {
+    private let lock = NSLock()
+    private var buffers: [String: CLBuffer] = [:]
+    private var _uploads = 0
+
+    public init() {}
+
+    /// Number of buffers created (each an upload), for tests and diagnostics.
+    public var uploads: Int { lock.withLock { _uploads } }
+
+    func buffer(_ key: String, _ make: () throws -> CLBuffer) throws -> CLBuffer {
+        lock.lock()
+        defer { lock.unlock() }
+        if let b = buffers[key] { return b }
+        let b = try make()
+        buffers[key] = b
+        _uploads += 1
+        return b
     }
 }
 

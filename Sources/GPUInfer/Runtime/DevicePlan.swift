@@ -40,7 +40,7 @@ final class DevicePlan: @unchecked Sendable {
     var flops: Double { nodeFlops.values.reduce(0, +) }
 
     /// Plans `model` for the inputs' shapes. `constantBuffer` uploads (and caches) constants.
-    init(model: Model, inputs sample: [String: Tensor], runtime: CLRuntime, keepAll: Bool,
+    init(model: Model, inputs sample: [String: Tensor], runtime: CLRuntime, keepAll: Bool, shared: SharedConstants? = nil,
          constantBuffer: (String, Tensor) throws -> DeviceValue) throws {
         self.runtime = runtime
         self.model = model
@@ -150,7 +150,7 @@ final class DevicePlan: @unchecked Sendable {
                     outs.append(DeviceValue(buffer: b, type: t))
                 }
             }
-            let ctx = EncodeContext(runtime: runtime, node: node)
+            let ctx = EncodeContext(runtime: runtime, node: node, shared: shared)
             try op.encode(ctx, inputs: ins, constants: consts, outputs: outs)
             steps += ctx.steps.map { (i, $0) }
             retained += ctx.retained

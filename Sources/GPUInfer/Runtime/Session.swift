@@ -55,6 +55,28 @@ public final class Session: @unchecked Sendable {
     private let lock = NSLock()
     private var plans: [String: DevicePlan] = [:]
     private var deviceConstants: [String: DeviceValue] = [:]
+    /// Weights in device form (repacked for a kernel) shared by the plans of every input signature.
+    public let sharedConstants = SharedConstants()
+    /// Number of plans held (one per input signature seen, at most `maxCachedPlans`).
+    public var planCount: Int { lock.withLock { plans.count } }
+    /// Input signatures, least recently used first.
+    private var planOrder: [String] = []
+    private var _maxCachedPlans = 16
+    /// At most this many plans (each holding its activation buffers) are kept; the least recently
+    /// used one is dropped, with its buffers, when a new input signature needs room. Models with
+    /// per-image input sizes (the GLDv2 short-side preprocessing gives dozens of sizes) stay
+    /// bounded in memory; weights and compiled programs are shared and never dropped. ≥ 1.
+    public var maxCachedPlans: Int {
+        get { lock.withLock { _maxCachedPlans } }
+        set {
+            lock.withLock {
+                _maxCachedPlans = max(1, newValue)
+                while plans.count > _maxCachedPlans, !planOrder.isEmpty { plans[planOrder.removeFirst()] = nil }
+            }
+        }
+    }
+    /// Number of model initializers uploaded to the device (each once per session).
+    public var uploadedInitializers: Int { lock.withLock { deviceConstants.count } }
     /// Per-node timings of the last profiled run.
     public private(set) var lastTimings: [NodeTiming] = []
 
@@ -126,8 +148,13 @@ public final class Session: @unchecked Sendable {
         }
         lock.lock()
         defer { lock.unlock() }
-        if let p = plans[key] { return p }
-        let p = try DevicePlan(model: model, inputs: inputs, runtime: runtime, keepAll: keepAll) { name, tensor in
+        if let p = plans[key] {
+            if planOrder.last != key, let i = planOrder.firstIndex(of: key) { planOrder.append(planOrder.remove(at: i)) }
+            return p
+        }
+        // Make room first, so the dropped plan's buffers are freed before the new ones are made.
+        while plans.count >= _maxCachedPlans, !planOrder.isEmpty { plans[planOrder.removeFirst()] = nil }
+        let p = try DevicePlan(model: model, inputs: inputs, runtime: runtime, keepAll: keepAll, shared: sharedConstants) { name, tensor in
             if let v = deviceConstants[name], v.type.shape == tensor.shape { return v }
             let buffer = tensor.dtype.isFloat ? try runtime.constantBuffer(tensor.floats) : try runtime.constantBuffer(tensor.ints)
             let v = DeviceValue(buffer: buffer, type: TensorType(tensor.dtype, tensor.shape))
@@ -135,6 +162,7 @@ public final class Session: @unchecked Sendable {
             return v
         }
         plans[key] = p
+        planOrder.append(key)
         return p
     }
 }

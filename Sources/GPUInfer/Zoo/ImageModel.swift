@@ -39,13 +39,25 @@ public final class ImageModel: @unchecked Sendable {
         var rows: [Float] = []
         var width = 0
         var done = 0
-        for start in stride(from: 0, to: images.count, by: batchSize) {
-            let batch = Array(images[start..<min(start + batchSize, images.count)])
+        // Batches of up to batchSize consecutive images with the same input size (in short-side
+        // mode each image has its own size; the session keeps one plan per size).
+        var batches: [Range<Int>] = []
+        var start = 0
+        while start < images.count {
+            let size = preprocessing.inputSize(imageWidth: images[start].width, imageHeight: images[start].height)
+            var end = start + 1
+            while end < images.count, end - start < batchSize,
+                  preprocessing.inputSize(imageWidth: images[end].width, imageHeight: images[end].height) == size { end += 1 }
+            batches.append(start..<end)
+            start = end
+        }
+        for range in batches {
+            let batch = Array(images[range])
             let x = preprocessing.tensor(batch)
             guard let y = try session.run([inputName: x])[outputName] else {
                 throw GPUInferError.invalidModel(location: "output '\(outputName)'", reason: "was not produced")
             }
-            guard y.dtype.isFloat, y.rank >= 2, y.shape[0] == batch.count else {
+            guard y.dtype.isFloat, y.rank >= 2, y.shape[0] == batch.count, width == 0 || y.count / batch.count == width else {
                 throw GPUInferError.invalidModel(location: "output '\(outputName)'", reason: "expected [N, D] floats, got \(y.dtype)\(y.shape)")
             }
             width = y.count / batch.count

@@ -24,6 +24,14 @@ public enum ModelZoo {
               summary: "fast-MPN-COV ResNet-101 (as mpncov_resnet50, depths 3-4-23-3), input 224×224 RGB (short side 256, center crop)"),
         Entry(name: "mpncov_vggd", file: "mpncov_vggd.onnx", generator: ".venv/bin/python Models/mpncov.py --arch mpncov_vggd",
               summary: "fast-MPN-COV VGG-16-BN (no pool5, 256-d reduction, iSQRT-COV, FC 4096-4096-1000), input 224×224 RGB (short side 256, center crop)"),
+        Entry(name: "gldv2_res152", file: "gldv2_res152.onnx", generator: ".venv/bin/python Models/gldv2.py --model gldv2_res152",
+              summary: "GLDv2 retrieval: ResNet152-vd-v0 → GAP → FC 512 (raw), short side 448 floored to 32, Lanczos, ImageNet norm"),
+        Entry(name: "gldv2_res200", file: "gldv2_res200.onnx", generator: ".venv/bin/python Models/gldv2.py --model gldv2_res200",
+              summary: "GLDv2 retrieval: ResNet200-vd → GAP → FC 512 (raw), short side 448 floored to 32, Lanczos, ImageNet norm"),
+        Entry(name: "gldv2_se_x152", file: "gldv2_se_x152.onnx", generator: ".venv/bin/python Models/gldv2.py --model gldv2_se_x152",
+              summary: "GLDv2 retrieval: SE-ResNeXt152 64×4d vd → GAP → FC 512 (raw), short side 448 floored to 32, Lanczos, ImageNet norm"),
+        Entry(name: "gldv2_inceptionv4", file: "gldv2_inceptionv4.onnx", generator: ".venv/bin/python Models/gldv2.py --model gldv2_inceptionv4",
+              summary: "GLDv2 retrieval: Inception-v4 → GAP → FC 512 (raw), short side 555 floored to 32 (544), Lanczos, ImageNet norm"),
     ]
 
     /// Folders searched for model files, in order.

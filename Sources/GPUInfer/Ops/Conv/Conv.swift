@@ -98,9 +98,8 @@ struct Conv: ConvolutionOperator {
         let bias: DeviceValue? = inputs.optional(2)
         let geo = try geometry(x.type.shape, w.type.shape, bias?.type.shape)
         try ctx.require32BitIndexing([x, w, outputs[0]])
-        // On CPU devices the blocked kernel also beats the GEMM for pointwise convolutions.
         let tile = try blockedTile(ctx, geo, weight: constants.count > 1 ? constants[1] : nil)
-        if geo.isPointwise && tile == nil {
+        if geo.isPointwise, tile == nil || ProcessInfo.processInfo.environment["GPUINFER_CONV_POINTWISE"] == "gemm" {
             // Y[n, g·Mg + m, p] = Σ_c W[g·Mg + m, c] · X[n, g·Cg + c, p] + bias[g·Mg + m]: batch (n, g).
             let hw = geo.window.input.reduce(1, *)
             var gemm = StridedGemm(m: geo.mg, n: hw, k: geo.cg, aStride: (geo.cg, 1), bStride: (hw, 1), cStride: (1, 0))
@@ -125,14 +124,20 @@ struct Conv: ConvolutionOperator {
                        global: [pixels, geo.group * ((geo.mg + ocb - 1) / ocb), geo.n], local: pixelLocalSize(pixels, ctx.workGroup))
     }
 
-    /// The (output channels, columns) tile of the blocked kernel, or nil for the generic kernels:
-    /// those run on GPUs, for groups > 1 and for weights that are not known at plan time.
+    /// The (output channels, columns) tile of the blocked kernel, or nil for the generic kernels
+    /// (and the GEMM path of pointwise convolutions): those run on GPUs and for weights that are not
+    /// known at plan time. The channel block is 16, or the smallest of 4 and 8 that holds a group's
+    /// output channels when they are fewer (grouped convolutions such as ResNeXt's 64 groups of 4–32;
+    /// groups of fewer than 4 output channels, e.g. depthwise, stay on the generic kernels).
     /// $GPUINFER_CONV=generic forces the generic kernels; $GPUINFER_CONV_TILE=COxPX (CO 4, 8 or 16)
-    /// overrides the tile, for tuning.
+    /// overrides the tile, for tuning; $GPUINFER_CONV_POINTWISE=gemm keeps pointwise convolutions on
+    /// the GEMM path.
     func blockedTile(_ ctx: EncodeContext, _ geo: Geometry, weight: Tensor?) throws -> (co: Int, px: Int)? {
         let env = ProcessInfo.processInfo.environment
-        guard env["GPUINFER_CONV"] != "generic", !ctx.runtime.device.isGPU, geo.group == 1, weight != nil else { return nil }
-        guard let forced = env["GPUINFER_CONV_TILE"], !forced.isEmpty else { return (16, 5) }
+        // Depthwise-like convolutions (fewer than 4 output channels per group) keep the generic
+        // kernels: a 4-wide channel block would leave most vector lanes idle.
+        guard env["GPUINFER_CONV"] != "generic", !ctx.runtime.device.isGPU, weight != nil, geo.group == 1 || geo.mg >= 4 else { return nil }
+        guard let forced = env["GPUINFER_CONV_TILE"], !forced.isEmpty else { return (geo.mg <= 4 ? 4 : geo.mg <= 8 ? 8 : 16, 5) }
         let parts = forced.split(separator: "x").compactMap { Int($0) }
         guard parts.count == 2, [4, 8, 16].contains(parts[0]), (1...16).contains(parts[1]) else {
             throw ctx.error("GPUINFER_CONV_TILE must be COxPX with CO in 4, 8, 16 and PX in 1...16, got '\(forced)'")
@@ -145,22 +150,31 @@ struct Conv: ConvolutionOperator {
     func encodeBlocked(_ ctx: EncodeContext, _ geo: Geometry, tile: (co: Int, px: Int), weight: Tensor,
                        x: DeviceValue, bias: DeviceValue?, y: DeviceValue) throws {
         let win = geo.window.as2D
-        let k = geo.c * win.kernel[0] * win.kernel[1], blocks = (geo.cout + tile.co - 1) / tile.co
-        var packed = [Float](repeating: 0, count: blocks * k * tile.co)
-        weight.floats.withUnsafeBufferPointer { w in
-            packed.withUnsafeMutableBufferPointer { p in
-                for oc in 0..<geo.cout {
-                    let base = (oc / tile.co) * k * tile.co + oc % tile.co
-                    for i in 0..<k { p[base + i * tile.co] = w[oc * k + i] }
+        // Per group: ceil(Mg/CO) blocks of CO output channels over Cg·KH·KW taps.
+        let k = geo.cg * win.kernel[0] * win.kernel[1], groupBlocks = (geo.mg + tile.co - 1) / tile.co
+        let blocks = geo.group * groupBlocks
+        // The repacked weight depends on the weight and the tile only: one upload per session,
+        // shared by the plans of every input size.
+        let weightName = node.inputs.count > 1 ? node.inputs[1] : ""
+        let packed = try ctx.sharedConstants(key: "conv_blocked|\(weightName)|\(weight.shape)|\(geo.group)|\(tile.co)") {
+            var packed = [Float](repeating: 0, count: blocks * k * tile.co)
+            weight.floats.withUnsafeBufferPointer { w in
+                packed.withUnsafeMutableBufferPointer { p in
+                    for oc in 0..<geo.cout {
+                        let g = oc / geo.mg, m = oc % geo.mg
+                        let base = (g * groupBlocks + m / tile.co) * k * tile.co + m % tile.co
+                        for i in 0..<k { p[base + i * tile.co] = w[oc * k + i] }
+                    }
                 }
             }
+            return packed
         }
         let options = "-DCO_BLOCK=\(tile.co) -DPX_BLOCK=\(tile.px) -DKH=\(win.kernel[0]) -DKW=\(win.kernel[1])"
             + " -DSH=\(win.strides[0]) -DSW=\(win.strides[1]) -DDH=\(win.dilations[0]) -DDW=\(win.dilations[1])"
-        let meta = [geo.c] + win.input + [geo.cout] + win.output + win.padBegin
+        let meta = [geo.c] + win.input + [geo.cout] + win.output + win.padBegin + [geo.cg, geo.mg]
         let pixels = win.output[0] * ((win.output[1] + tile.px - 1) / tile.px)
         try ctx.launch(try ctx.kernel("conv2d_blocked", file: "conv_blocked", options: options),
-                       [.value(x), .buffer(try ctx.constants(floats: packed)), .buffer(bias?.buffer ?? x.buffer), .value(y),
+                       [.value(x), .buffer(packed), .buffer(bias?.buffer ?? x.buffer), .value(y),
                         .buffer(try ctx.constants(meta)), .int(bias == nil ? 0 : 1), .int(geo.n)],
                        global: [pixels, blocks, geo.n], local: nil)
     }
