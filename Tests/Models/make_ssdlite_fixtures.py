@@ -9,7 +9,14 @@ under --out (default Tests/data/generated/ssdlite/), with onnxruntime as the ora
       threshold, scores exactly at the threshold, everything suppressed, more candidates than the
       limit, empty input, max_output_boxes_per_class 0, no score threshold, center_point_box 1,
       and random multi-batch, multi-class cases.
-The SSDLite model fixtures are added by `ssdlite_fixtures` (see below).
+  head_{small,limits,real}.onnx + _{box_encodings,class_logits,expected}.npy
+      the detection output alone (Models/ssdlite.py build_head): 37 anchors x 6 logit columns,
+      batch 3; 53 x 4 with 3 per class, 7 in total and IoU 0.3; 1917 x 91, batch 2
+  ssdlite_mobilenet_v2.onnx (random seed 0), photo_input.npy ([2,3,300,300]: the sample photo and
+      its mirror image, preprocessed with Pillow + OpenCV), photo_expected_b{1,2}.npy
+  ssdlite_plain.onnx    the same with the function inlined (checked equal under onnxruntime)
+  ssdlite_npz.onnx + npz_*.npy  exported with --weights from a synthetic npz (seed 7; the mapping
+      with BatchNorm folding is checked here; the npz is deleted afterwards)
 Usage: make_ssdlite_fixtures.py [--out DIR] [--nms-only]
 """
 from __future__ import annotations
@@ -26,6 +33,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "Models"))
+import ssdlite  # noqa: E402
 from reference_outputs import run_onnxruntime, save_npy  # noqa: E402
 
 
@@ -141,8 +149,89 @@ def main() -> None:
     print(f"SSDLite fixtures in {args.out} ({time.time() - start:.0f} s)")
 
 
+def head_case(out: str, name: str, a: int, classes: int, batch: int, seed: int, **overrides) -> None:
+    """A detection-output-only model and onnxruntime's output for seeded encodings and logits:
+    logits around the 0.3 score threshold (sigmoid^-1(0.3) = -0.847), a tenth of them tied."""
+    path = os.path.join(out, f"{name}.onnx")
+    onnx.save(ssdlite.build_head(a, classes, seed, **overrides), path)
+    onnx.checker.check_model(path)
+    rng = np.random.default_rng(seed + 100)
+    enc = (rng.standard_normal((batch, a, 4)) * 0.5).astype(np.float32)
+    logits = rng.normal(-1.5, 1.2, (batch, a, classes)).astype(np.float32)
+    logits[:, ::10, :] = np.float32(0.25)  # equal scores across anchors and classes
+    save_npy(os.path.join(out, f"{name}_box_encodings.npy"), enc)
+    save_npy(os.path.join(out, f"{name}_class_logits.npy"), logits)
+    y = run_onnxruntime(path, {"box_encodings": enc, "class_logits": logits})["DetectionOutput"]
+    save_npy(os.path.join(out, f"{name}_expected.npy"), y)
+
+
+def photo_input(batch: int) -> np.ndarray:
+    """The sample photo preprocessed the reference way (Pillow RGB decode, OpenCV INTER_LINEAR
+    resize to 300x300, float 0..255, NCHW); image 2 of a batch is the photo mirrored."""
+    import cv2
+    from PIL import Image
+
+    rgb = np.asarray(Image.open(os.path.join(ROOT, "Models", "samples", "grace_hopper.jpg")).convert("RGB"))
+    x = cv2.resize(rgb, (300, 300), interpolation=cv2.INTER_LINEAR).astype(np.float32).transpose(2, 0, 1)[None]
+    return np.concatenate([x, x[..., ::-1]])[:batch].copy()
+
+
+def exporter(*args: str) -> None:
+    subprocess.run([sys.executable, os.path.join(ROOT, "Models", "ssdlite.py"), *args], check=True)
+
+
+def check_npz_export(npz_path: str, onnx_path: str, out: str) -> None:
+    """Asserts the documented checkpoint -> initializer mapping (BatchNorm folding included);
+    saves a few variables for the Swift test."""
+    model = onnx.load(onnx_path)
+    inits = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+    with np.load(npz_path) as z:
+        v = {k: z[k] for k in z.files}
+    assert set(v) == set(ssdlite.tf_shapes()), "synthetic npz names differ from tf_shapes()"
+    for layer in ssdlite.network()[1]:
+        s = layer.scope
+        w = v[s + ("/depthwise_weights" if layer.kind == "dw" else "/weights")].astype(np.float64)
+        w = w.transpose(2, 3, 0, 1) if layer.kind == "dw" else w.transpose(3, 2, 0, 1)
+        if layer.bn:
+            f = v[s + "/BatchNorm/gamma"] / np.sqrt(v[s + "/BatchNorm/moving_variance"].astype(np.float64) + ssdlite.BN_EPS)
+            w, b = w * f[:, None, None, None], v[s + "/BatchNorm/beta"] - v[s + "/BatchNorm/moving_mean"] * f
+        else:
+            b = v[s + "/biases"]
+        assert np.allclose(inits[s + ".weight"], w, rtol=1e-6, atol=1e-7), s
+        assert np.allclose(inits[s + ".bias"], b, rtol=1e-6, atol=1e-6), s
+    meta = {p.key: p.value for p in model.metadata_props}
+    assert meta["gpuinfer.weights"] == os.path.basename(npz_path), meta
+    fe = ssdlite.FE
+    save_npy(os.path.join(out, "npz_conv_weights.npy"), v[fe + "Conv/weights"])
+    for leaf in ("gamma", "beta", "moving_mean", "moving_variance"):
+        save_npy(os.path.join(out, f"npz_conv_bn_{leaf}.npy"), v[f"{fe}Conv/BatchNorm/{leaf}"])
+    save_npy(os.path.join(out, "npz_dw_weights.npy"), v[fe + "expanded_conv_13/depthwise/depthwise_weights"])
+    save_npy(os.path.join(out, "npz_class5_biases.npy"), v["BoxPredictor_5/ClassPredictor/biases"])
+
+
 def ssdlite_fixtures(out: str) -> None:
-    pass
+    os.makedirs(out, exist_ok=True)
+    head_case(out, "head_small", 37, 6, 3, seed=1)
+    head_case(out, "head_limits", 53, 4, 2, seed=2, max_detections_per_class=3, max_total_detections=7, iou_threshold=0.3)
+    head_case(out, "head_real", 1917, 91, 2, seed=3)
+    model = os.path.join(out, "ssdlite_mobilenet_v2.onnx")
+    exporter("--out", model, "--seed", "0")
+    x = photo_input(2)
+    save_npy(os.path.join(out, "photo_input.npy"), x)
+    for b in (1, 2):
+        y = run_onnxruntime(model, {"image_tensor": x[:b]})["DetectionOutput"]
+        save_npy(os.path.join(out, f"photo_expected_b{b}.npy"), y)
+        print(f"onnxruntime batch {b}: detections per image {[int((y[i, 0, :, 0] >= 0).sum()) for i in range(b)]}")
+    exporter("--out", os.path.join(out, "ssdlite_plain.onnx"), "--seed", "0", "--plain")
+    plain = onnx.load(os.path.join(out, "ssdlite_plain.onnx"))
+    assert not plain.functions and all(n.domain in ("", "ai.onnx") for n in plain.graph.node)
+    y = run_onnxruntime(os.path.join(out, "ssdlite_plain.onnx"), {"image_tensor": x[:1]})["DetectionOutput"]
+    assert np.array_equal(y, np.load(os.path.join(out, "photo_expected_b1.npy"))), "plain export differs from the function form"
+    npz = os.path.join(out, "synthetic.npz")
+    exporter("--make-synthetic-npz", npz, "--seed", "7")
+    exporter("--weights", npz, "--out", os.path.join(out, "ssdlite_npz.onnx"))
+    check_npz_export(npz, os.path.join(out, "ssdlite_npz.onnx"), out)
+    os.remove(npz)
 
 
 if __name__ == "__main__":

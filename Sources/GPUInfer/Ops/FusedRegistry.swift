@@ -4,5 +4,6 @@
 extension OpRegistry {
     static let fusedOps: [any Operator.Type] = [
         NetVLAD.self,
+        SSDDetectionOutput.self,
     ]
 }
