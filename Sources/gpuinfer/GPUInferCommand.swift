@@ -6,7 +6,7 @@ struct GPUInferCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gpuinfer",
         abstract: "CNN inference on OpenCL devices, verified against a pure-Swift reference.",
-        subcommands: [Devices.self, Run.self, Verify.self, Info.self, NetVLADCommand.self, Bench.self]
+        subcommands: [Devices.self, Run.self, Verify.self, Info.self, NetVLADCommand.self, SSDLiteCommand.self, Bench.self]
     )
 }
 

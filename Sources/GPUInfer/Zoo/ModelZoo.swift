@@ -18,6 +18,8 @@ public enum ModelZoo {
     public static let entries: [Entry] = [
         Entry(name: "netvlad", file: "netvlad.onnx", generator: ".venv/bin/python Models/netvlad.py",
               summary: "NetVLAD (VGG16 conv5_3, K=64, PCA-whitened to 4096, L2), input 200×300 RGB"),
+        Entry(name: "ssdlite_mobilenet_v2", file: "ssdlite_mobilenet_v2.onnx", generator: ".venv/bin/python Models/ssdlite.py",
+              summary: "SSDLite-MobileNetV2 COCO detector (1917 anchors, fused NMS), input 300×300 RGB 0..255, output [N,1,100,7]"),
     ]
 
     /// Folders searched for model files, in order.
