@@ -61,7 +61,8 @@ private func gpuinfer(_ args: [String]) throws -> (status: Int32, out: String, e
     @Test func verifyPassesOnTheSampleCNN() throws {
         let r = try gpuinfer(["verify", "\(generated)/sample_cnn.onnx", "--device", "0", "--input", "input=\(generated)/sample_cnn_b1_input.npy"])
         #expect(r.status == 0, "\(r.out)\n\(r.err)")
-        #expect(r.out.contains("OK: 17 node outputs within tolerance"), "\(r.out)")
+        // 17 ONNX nodes, 4 of them a Relu/Clip folded into the Conv before it (fuseConvActivation).
+        #expect(r.out.contains("OK: 13 node outputs within tolerance"), "\(r.out)")
     }
 
     @Test func verifyNamesTheFirstNodeBeyondTolerance() throws {

@@ -6,6 +6,7 @@ import Foundation
 public struct OptimizationReport: Sendable {
     public var constantNodesFolded = 0
     public var batchNormsFolded = 0
+    public var activationsFused = 0
     public var deadNodesRemoved = 0
 }
 
@@ -16,9 +17,12 @@ public struct LoadOptions: Sendable {
     public var useFusedKernels = true
     /// Fold BatchNormalization into a preceding Conv.
     public var foldBatchNorm = true
-    public init(useFusedKernels: Bool = true, foldBatchNorm: Bool = true) {
+    /// Fold a Relu or constant-bound Clip (ReLU6) into the Conv before it.
+    public var fuseActivations = true
+    public init(useFusedKernels: Bool = true, foldBatchNorm: Bool = true, fuseActivations: Bool = true) {
         self.useFusedKernels = useFusedKernels
         self.foldBatchNorm = foldBatchNorm
+        self.fuseActivations = fuseActivations
     }
 }
 
@@ -45,6 +49,7 @@ public final class Model: @unchecked Sendable {
         for n in g.nodes { _ = try OpRegistry.make(n, opset: opset(n)) }
         report.constantNodesFolded = try g.foldConstants()
         if options.foldBatchNorm { report.batchNormsFolded = g.foldBatchNormIntoConv() }
+        if options.fuseActivations { report.activationsFused = g.fuseConvActivation() }
         report.deadNodesRemoved = g.removeDeadNodes()
         self.graph = g
         self.operators = try g.nodes.map { try OpRegistry.make($0, opset: opset($0)) }
