@@ -93,6 +93,23 @@ import Testing
         #expect(Self.counts(ort).allSatisfy { $0 > 0 })
     }
 
+    /// The function body (standard ops with NonMaxSuppression, GatherND, ScatterND, TopK …)
+    /// inlined (useFusedKernels: false) on the reference backend gives onnxruntime's rows too;
+    /// on the device the plan refuses it (NMS's data-dependent rows feed other nodes).
+    @Test(arguments: ["head_small", "head_limits"])
+    func inlinedBodyMatchesOnnxRuntimeOnTheReference(name: String) throws {
+        let path = try GeneratedData.require("ssdlite/\(name).onnx", script: Self.script)
+        func npy(_ s: String) throws -> Tensor { try Npy.read(path: GeneratedData.url("ssdlite/\(name)_\(s).npy").path) }
+        let feeds = ["box_encodings": try npy("box_encodings"), "class_logits": try npy("class_logits")]
+        let model = try Model(path: path, options: LoadOptions(useFusedKernels: false))
+        #expect(model.graph.nodes.contains { $0.opType == "NonMaxSuppression" } && !model.graph.nodes.contains { $0.opType == "SSDDetectionOutput" })
+        let y = try #require(try ReferenceExecutor().run(model, inputs: feeds)["DetectionOutput"])
+        Self.checkDetections(y, try npy("expected"), "\(name): inlined body (reference) vs onnxruntime")
+        expectGPUInferError("device", mentions: ["data-dependent"], { if case .unsupportedOp = $0 { true } else { false } }) {
+            _ = try Session(model: model, runtime: try TestDevice.require()).run(feeds)
+        }
+    }
+
     /// Anchors of the exported model: 1917, the first (19×19 map, cell (0,0), scale 0.1, ratio 1),
     /// the first of the 10×10 map (scale 0.35) and the last (1×1 map, √(0.95·1.0), ratio 1).
     @Test func anchorsFollowTheRecipe() throws {
