@@ -172,4 +172,19 @@ private func gpuinfer(_ args: [String]) throws -> (status: Int32, out: String, e
         let changed = zip(drawn.pixels, original.pixels).filter { abs(Int($0) - Int($1)) > 40 }.count
         #expect(changed > 1000, "the drawing changed only \(changed) subpixels")
     }
+
+    /// `gpuinfer bench --input … --profile` on SSDLite: times the given tensor (its batch of 2)
+    /// and lists the per-op-type device time including the fused detection output.
+    @Test func benchProfilesTheDetectionOutput() throws {
+        let model = "\(generated)/ssdlite/ssdlite_mobilenet_v2.onnx"
+        guard FileManager.default.fileExists(atPath: model) else {
+            Issue.record("missing \(model): run Tests/generate-test-data.sh")
+            return
+        }
+        let r = try gpuinfer(["bench", model, "--device", "0", "--iterations", "1", "--warmup", "0", "--profile",
+                              "--input", "image_tensor=\(generated)/ssdlite/photo_input.npy"])
+        #expect(r.status == 0, "\(r.out)\n\(r.err)")
+        #expect(r.out.contains("latency (batch 2, 1 runs)") && r.out.contains("per-op-type device time"), "\(r.out)")
+        #expect(r.out.split(separator: "\n").contains { $0.hasPrefix("SSDDetectionOutput") }, "\(r.out)")
+    }
 }
