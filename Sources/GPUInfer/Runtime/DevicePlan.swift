@@ -31,6 +31,8 @@ final class DevicePlan: @unchecked Sendable {
     private let lock = NSLock()
     let model: Model
     let spec: Specialization
+    /// Values whose dimension 0 is only an upper bound (see `Operator.outputRowsAreUpperBound`).
+    private(set) var boundedValues = Set<String>()
     /// Bytes of activation memory after buffer reuse.
     private(set) var activationBytes = 0
 
@@ -127,7 +129,6 @@ final class DevicePlan: @unchecked Sendable {
             return DeviceValue(buffer: slots[slot], type: t)
         }
 
-        var boundedValues = Set<String>()
         for i in live {
             let node = nodes[i]
             let op = model.operators[i]
