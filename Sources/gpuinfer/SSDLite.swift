@@ -72,8 +72,11 @@ struct SSDLiteCommand: ParsableCommand {
                     print(String(format: "  %-16@ %.3f  [%.1f, %.1f, %.1f, %.1f]", d.name as NSString, d.score, p[0], p[1], p[2], p[3]))
                     rows.append(["label": d.label, "name": d.name, "score": Double(d.score),
                                  "box": p.map { ($0 * 10).rounded() / 10 }, "box_normalized": d.box.map(Double.init)])
-                    canvas?.labelledBox(x0: Int(p[0].rounded()), y0: Int(p[1].rounded()), x1: max(Int(p[0].rounded()), Int(p[2].rounded()) - 1),
-                                        y1: max(Int(p[1].rounded()), Int(p[3].rounded()) - 1),
+                }
+                // Lowest score first, so the best detections' boxes and tags end up on top.
+                for d in found.reversed() {
+                    let p = d.pixelBox(width: w, height: h).map { Int($0.rounded()) }
+                    canvas?.labelledBox(x0: p[0], y0: p[1], x1: max(p[0], p[2] - 1), y1: max(p[1], p[3] - 1),
                                         label: "\(d.name) \(String(format: "%.2f", d.score))", color: Canvas.color(for: d.label))
                 }
                 json.append(["path": item.path, "width": w, "height": h, "detections": rows])
