@@ -14,3 +14,14 @@ inline int strided_offset(int i, int rank, __constant const int* dims, __constan
     }
     return off;
 }
+
+// Activation fused into a convolution's store (Conv with a following Relu/Clip, see
+// Passes/Optimize.swift fuseConvActivation): with -DACT_CLAMP -DACT_LO=… -DACT_HI=… the value is
+// clamped to [ACT_LO, ACT_HI] with Clip's comparisons (NaN stays NaN); otherwise unchanged.
+inline float act(float v) {
+#ifdef ACT_CLAMP
+    return v < ACT_LO ? ACT_LO : (v > ACT_HI ? ACT_HI : v);
+#else
+    return v;
+#endif
+}

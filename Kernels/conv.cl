@@ -53,7 +53,7 @@ inline void conv2d_tile(__global const float* X, __global const float* Wt, __glo
         __global float* yr = Y + ((n * Cout + oc) * OH + oh) * OW;
         for (int q = 0; q < PXB; ++q) {
             if (ow0 + q >= OW) break;
-            yr[ow0 + q] = acc[j * PXB + q] + bias;
+            yr[ow0 + q] = act(acc[j * PXB + q] + bias);
         }
     }
 }

@@ -86,9 +86,9 @@ __kernel void conv2d_blocked(__global const float* X, __global const float* Wp, 
         __global float* yr = Y + ((n * Cout + co0 + j) * OH + oh) * OW + ow0;
         if (ow0 + PX_BLOCK <= OW) {
             _Pragma("unroll")
-            for (int q = 0; q < PX_BLOCK; ++q) yr[q] = tile[q * CO_BLOCK + j] + b;
+            for (int q = 0; q < PX_BLOCK; ++q) yr[q] = act(tile[q * CO_BLOCK + j] + b);
         } else {
-            for (int q = 0; q < PX_BLOCK && ow0 + q < OW; ++q) yr[q] = tile[q * CO_BLOCK + j] + b;
+            for (int q = 0; q < PX_BLOCK && ow0 + q < OW; ++q) yr[q] = act(tile[q * CO_BLOCK + j] + b);
         }
     }
 }

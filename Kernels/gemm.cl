@@ -44,7 +44,7 @@ __kernel void gemm_tile(__global const float* A, __global const float* B, __glob
             if (n >= N) break;
             float v = alpha * acc[i][j];
             if (hasC) v += beta * c[m * csm + n * csn];
-            y[m * N + n] = v;
+            y[m * N + n] = act(v);
         }
     }
 }

@@ -31,4 +31,6 @@ echo "== fast-MPN-COV fixtures (ISqrtCov heads + float64 oracle, exported models
 "$python" Tests/Models/make_mpncov_fixtures.py --out "$out/mpncov"
 echo "== GLDv2 retrieval models (4 exported models + onnxruntime embeddings of the sample photo, ~1.2 GB)"
 "$python" Tests/Models/make_gldv2_fixtures.py --out "$out/gldv2"
+echo "== NonMaxSuppression and SSDLite fixtures (onnxruntime outputs, exported model)"
+"$python" Tests/Models/make_ssdlite_fixtures.py --out "$out/ssdlite"
 echo "test data written to $out"

@@ -3,6 +3,8 @@
 # random weights unless NETVLAD_WEIGHTS names the checkpoint's .npz), and prints the 4096-d
 # descriptor of the sample photo on the default device (first OpenCL GPU, else the first OpenCL
 # device, else the reference backend); then checks it against onnxruntime on the same model.
+# Then exports SSDLite-MobileNetV2 (Models/ssdlite.py; random weights unless SSDLITE_WEIGHTS names
+# the checkpoint's .npz) and draws its detections on the photo (Models/generated/detections.jpg).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 swift build -c release --product gpuinfer
@@ -26,3 +28,9 @@ cos = float(ours @ ref / (np.linalg.norm(ours) * np.linalg.norm(ref)))
 print(f"cosine(gpuinfer, onnxruntime) = {cos:.7f}, max |diff| = {np.abs(ours - ref).max():.2e}")
 sys.exit(0 if cos >= 0.99999 else 1)
 PY
+weights=()
+[ -n "${SSDLITE_WEIGHTS:-}" ] && weights=(--weights "$SSDLITE_WEIGHTS")
+[ -f Models/generated/ssdlite_mobilenet_v2.onnx ] && [ -z "${SSDLITE_WEIGHTS:-}" ] || .venv/bin/python Models/ssdlite.py "${weights[@]}"
+threshold=0.5
+[ -z "${SSDLITE_WEIGHTS:-}" ] && threshold=0.35  # random weights: scores between 0.3 and 0.45
+"$bin" ssdlite "$photo" --threshold "$threshold" --output Models/generated/detections.json --draw Models/generated/detections.jpg

@@ -16,7 +16,8 @@ struct Bench: ParsableCommand {
     @Option(help: "Input height×width for models with dynamic spatial sizes, e.g. 448x672 (default: the model's gpuinfer.input_height/width metadata).") var size: String?
     @Option(help: "Folder with generated models.") var modelsDir: String?
     @Option(help: "Write the (seeded random) inputs as NAME.npy into this folder, so another runtime can be fed the same tensors.") var saveInputs: String?
-    @Flag(help: "Per-node device time table (OpenCL profiling events).") var profile = false
+    @Option(help: "NAME=FILE.npy inputs to time instead of seeded random ones (their batch replaces --batch).") var input: [String] = []
+    @Flag(help: "Per-node device time table (OpenCL profiling events) and totals per op type.") var profile = false
     @Flag(help: "Print one JSON object instead of text.") var json = false
 
     func validate() throws {
@@ -31,7 +32,8 @@ struct Bench: ParsableCommand {
             let loadTime = try clock.measure { loaded = try Model(path: ModelZoo.resolve(model, modelsDir: modelsDir)) }
             guard let m = loaded else { return }
             let session = try Session(model: m, device: deviceOption.selection(), profiling: profile)
-            let feeds = try Self.inputs(for: m, batch: batch, size: Self.parseSize(size))
+            let feeds = input.isEmpty ? try Self.inputs(for: m, batch: batch, size: Self.parseSize(size)) : try loadInputs(input, model: m)
+            let batch = input.isEmpty ? self.batch : (feeds.values.first?.shape.first ?? 1)
             let flops = try session.flops(for: feeds)
             var savedInputs: [String: String] = [:]
             if let dir = saveInputs {
@@ -89,6 +91,14 @@ struct Bench: ParsableCommand {
                     print(pad(t.node, 36) + pad(t.op, 22) + pad(String(format: "%.3f", Double(t.nanoseconds) / 1e6), 10)
                           + pad(String(format: "%.1f%%", 100 * Double(t.nanoseconds) / Double(max(total, 1))), 8)
                           + pad(t.gflopsPerSecond.map { String(format: "%.1f", $0) } ?? "-", 9) + t.kernels.joined(separator: ","))
+                }
+                var byOp: [String: (ns: UInt64, nodes: Int)] = [:]
+                for t in timings { byOp[t.op, default: (0, 0)].ns += t.nanoseconds; byOp[t.op, default: (0, 0)].nodes += 1 }
+                print("\nper-op-type device time:")
+                print(pad("op", 36) + pad("nodes", 8) + pad("ms", 10) + "share")
+                for (op, v) in byOp.sorted(by: { $0.value.ns > $1.value.ns }) {
+                    print(pad(op, 36) + pad("\(v.nodes)", 8) + pad(String(format: "%.3f", Double(v.ns) / 1e6), 10)
+                          + String(format: "%.1f%%", 100 * Double(v.ns) / Double(max(total, 1))))
                 }
             }
         } catch {

@@ -6,8 +6,8 @@ struct GPUInferCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gpuinfer",
         abstract: "CNN inference on OpenCL devices, verified against a pure-Swift reference.",
-        subcommands: [Devices.self, Run.self, Verify.self, Info.self, NetVLADCommand.self, MPNCOVCommand.self, Bench.self,
-                      IndexCommand.self, SearchCommand.self, CompareCommand.self, BenchSearch.self]
+        subcommands: [Devices.self, Run.self, Verify.self, Info.self, NetVLADCommand.self, MPNCOVCommand.self, SSDLiteCommand.self,
+                      Bench.self, IndexCommand.self, SearchCommand.self, CompareCommand.self, BenchSearch.self]
     )
 }
 

@@ -5,5 +5,6 @@ extension OpRegistry {
     static let fusedOps: [any Operator.Type] = [
         NetVLAD.self,
         ISqrtCov.self,
+        SSDDetectionOutput.self,
     ]
 }

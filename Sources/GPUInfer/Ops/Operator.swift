@@ -12,6 +12,11 @@ public protocol Operator: Sendable {
     /// Input indices whose values must be known when a plan is built (shapes, axes, pads…).
     /// The device encoder gets these as host tensors in `constants` and no device buffer.
     static var constantInputs: [Int] { get }
+    /// Whether dimension 0 of the outputs' inferred types is only an upper bound (data-dependent
+    /// row counts, as in NonMaxSuppression): the reference returns the actual rows, the device
+    /// pads the rows past the last one with −1 and the plan trims them when reading an output.
+    /// Such outputs cannot feed other nodes on the device.
+    static var outputRowsAreUpperBound: Bool { get }
 
     /// Parses and validates attributes. Throws `unsupportedOp` for attribute values the engine
     /// does not implement, so that a model fails at load time, not mid-run.
@@ -42,6 +47,7 @@ public protocol Operator: Sendable {
 public extension Operator {
     static var domain: String { "" }
     static var constantInputs: [Int] { [] }
+    static var outputRowsAreUpperBound: Bool { false }
     var aliases: [Int: Int] { [:] }
     func foldFromTypes(_ inputs: [TensorType?]) -> [Tensor]? { nil }
     func flops(_ inputs: [TensorType?], outputs: [TensorType]) -> Double { 0 }

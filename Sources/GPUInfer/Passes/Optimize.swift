@@ -84,6 +84,49 @@ extension Graph {
         return removed.count
     }
 
+    /// Folds a Relu, or a Clip with constant bounds (ReLU6), that is the only consumer of a Conv's
+    /// output into that Conv (attributes `gpuinfer.activation_min/max`, see FusedActivation).
+    /// Returns the number of activations fused.
+    mutating func fuseConvActivation() -> Int {
+        var consumers: [String: Int] = [:]
+        for n in nodes { for i in n.inputs { consumers[i, default: 0] += 1 } }
+        for o in outputs { consumers[o.name, default: 0] += 1 }
+        var producer: [String: Int] = [:]
+        for (i, n) in nodes.enumerated() { for o in n.outputs { producer[o] = i } }
+        var removed = Set<Int>()
+        func scalar(_ name: String?) -> Float?? {
+            guard let name, !name.isEmpty else { return .some(nil) }
+            guard let t = initializers[name], t.count == 1, t.dtype == .float32 else { return nil }
+            return .some(t.floats[0])
+        }
+        for (ai, a) in nodes.enumerated() where a.domain.isEmpty && (a.opType == "Relu" || a.opType == "Clip") {
+            guard a.outputs.count == 1, let input = a.inputs.first, let ci = producer[input], !removed.contains(ci),
+                  nodes[ci].opType == "Conv", nodes[ci].domain.isEmpty, consumers[input] == 1,
+                  nodes[ci].attributes[FusedActivation.minAttribute] == nil, nodes[ci].attributes[FusedActivation.maxAttribute] == nil
+            else { continue }
+            var lo: Float = -.infinity, hi: Float = .infinity
+            if a.opType == "Relu" {
+                lo = 0
+            } else if opset < 11 {
+                lo = (try? a.float("min", default: -.greatestFiniteMagnitude)) ?? -.greatestFiniteMagnitude
+                hi = (try? a.float("max", default: .greatestFiniteMagnitude)) ?? .greatestFiniteMagnitude
+            } else {
+                guard let l = scalar(a.inputs.count > 1 ? a.inputs[1] : nil), let h = scalar(a.inputs.count > 2 ? a.inputs[2] : nil) else { continue }
+                lo = l ?? -.infinity
+                hi = h ?? .infinity
+            }
+            guard !lo.isNaN, !hi.isNaN, lo <= hi else { continue }
+            var fused = nodes[ci]
+            fused.attributes[FusedActivation.minAttribute] = .float(lo)
+            fused.attributes[FusedActivation.maxAttribute] = .float(hi)
+            fused.outputs = [a.outputs[0]]
+            nodes[ci] = fused
+            removed.insert(ai)
+        }
+        nodes = nodes.enumerated().filter { !removed.contains($0.offset) }.map(\.element)
+        return removed.count
+    }
+
     /// Removes nodes whose outputs reach no graph output, and initializers nothing uses.
     @discardableResult
     mutating func removeDeadNodes() -> Int {

@@ -19,6 +19,8 @@ public struct NodeTiming: Sendable {
 final class DevicePlan: @unchecked Sendable {
     enum Source {
         case device(DeviceValue)
+        /// A value whose dimension 0 is an upper bound: rows from the first one starting with −1 are dropped.
+        case bounded(DeviceValue)
         case constant(Tensor)
         case input(String)
     }
@@ -33,6 +35,8 @@ final class DevicePlan: @unchecked Sendable {
     private let lock = NSLock()
     let model: Model
     let spec: Specialization
+    /// Values whose dimension 0 is only an upper bound (see `Operator.outputRowsAreUpperBound`).
+    private(set) var boundedValues = Set<String>()
     /// Bytes of activation memory after buffer reuse.
     private(set) var activationBytes = 0
     /// Floating-point operations per node (by node index) and in all, for one run.
@@ -137,6 +141,11 @@ final class DevicePlan: @unchecked Sendable {
             let node = nodes[i]
             let op = model.operators[i]
             let constIdx = Set(type(of: op).constantInputs)
+            if let j = node.inputs.firstIndex(where: { boundedValues.contains($0) }) {
+                throw GPUInferError.unsupportedOp(op: node.opType, domain: node.domain, node: node.label, opset: model.graph.opset,
+                                                  reason: "input \(j) ('\(node.inputs[j])') has a data-dependent number of rows, which the device plan cannot consume (only a graph output can have one)")
+            }
+            if type(of: op).outputRowsAreUpperBound { boundedValues.formUnion(node.outputs.filter { !$0.isEmpty }) }
             let ins: [DeviceValue?] = node.inputs.enumerated().map { j, name in
                 name.isEmpty || constIdx.contains(j) ? nil : value(name)
             }
@@ -160,7 +169,7 @@ final class DevicePlan: @unchecked Sendable {
             if let c = spec.constants[o.name] {
                 outputs.append((o.name, .constant(c)))
             } else if let v = value(o.name) {
-                outputs.append((o.name, .device(v)))
+                outputs.append((o.name, boundedValues.contains(o.name) ? .bounded(v) : .device(v)))
             } else if sample[o.name] != nil {
                 outputs.append((o.name, .input(o.name)))
             } else {
@@ -195,6 +204,7 @@ final class DevicePlan: @unchecked Sendable {
             switch source {
             case let .constant(t): result[name] = t
             case let .device(v): result[name] = try read(v)
+            case let .bounded(v): result[name] = try readRows(v)
             case let .input(n): result[name] = feeds[n]
             }
         }
@@ -216,6 +226,16 @@ final class DevicePlan: @unchecked Sendable {
             timings = order.compactMap { byNode[$0] }
         }
         return (result, timings)
+    }
+
+    /// Reads a value whose rows past the data-dependent count start with −1, without those rows.
+    func readRows(_ v: DeviceValue) throws -> Tensor {
+        let t = try read(v)
+        guard let rows = v.type.shape.first, rows > 0, !t.dtype.isFloat else { return t }
+        let width = t.count / rows
+        var used = 0
+        while used < rows && t.ints[used * width] != -1 { used += 1 }
+        return Tensor(shape: [used] + v.type.shape.dropFirst(), ints: Array(t.ints.prefix(used * width)), dtype: t.dtype)
     }
 
     /// Reads a device value back into a host tensor.

@@ -120,7 +120,7 @@ public final class Session: @unchecked Sendable {
         let plan = try plan(for: inputs, keepAll: true)
         _ = try plan.run(inputs)
         var all: [String: Tensor] = [:]
-        for (name, v) in plan.values { all[name] = try plan.read(v) }
+        for (name, v) in plan.values { all[name] = plan.boundedValues.contains(name) ? try plan.readRows(v) : try plan.read(v) }
         for (k, v) in plan.spec.constants where all[k] == nil { all[k] = v }
         return all
     }

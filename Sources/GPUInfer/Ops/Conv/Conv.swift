@@ -3,20 +3,25 @@
 import Foundation
 
 /// ONNX Conv. On non-GPU devices every convolution the CPU-style vector-blocked kernel in
-/// Kernels/conv_blocked.cl takes (group 1, constant weight, see `blockedTile`) runs there — for
-/// pointwise ones too: on PoCL it is ≈ 10× faster than the GEMM (fast-MPN-COV ResNet-50, whose
-/// 1×1 convolutions dominate: 2.7 → 0.63 s per image). Otherwise pointwise convolutions (1×1,
-/// stride 1, no pads) run as a GEMM per (batch, group) and the rest the register-tiled kernel in
-/// Kernels/conv.cl ($GPUINFER_CONV=generic selects these on any device).
+/// Kernels/conv_blocked.cl takes (constant weight, any group count with ≥ 4 output channels per
+/// group, see `blockedTile`) runs there — pointwise ones too: on PoCL it is 7–10× faster than the
+/// GEMM (fast-MPN-COV ResNet-50: 2.7 → 0.63 s per image; SSDLite's pointwise layers ~7×).
+/// Otherwise pointwise convolutions (1×1, stride 1, no pads) run as a GEMM per (batch, group),
+/// depthwise 3×3 stride 1/2 runs Kernels/conv_depthwise.cl, and the rest the register-tiled
+/// kernel in Kernels/conv.cl ($GPUINFER_CONV=generic selects these on any device). A fused
+/// Relu/Clip (`activation`) is applied at every kernel's store.
 struct Conv: ConvolutionOperator {
     static let opTypes = ["Conv"]
     let window: WindowAttributes
     let group: Int
     let node: Node
     let opset: Int
+    /// A Relu/Clip folded into this Conv at load time (FusedActivation), applied to every output.
+    let activation: FusedActivation?
 
     init(node: Node, opset: Int) throws {
         window = try WindowAttributes(node: node, opset: opset)
+        activation = try FusedActivation(node: node)
         group = try node.int("group", default: 1)
         guard group >= 1 else { throw node.attributeError("group", "must be ≥ 1, got \(group)") }
         self.node = node
@@ -85,6 +90,9 @@ struct Conv: ConvolutionOperator {
                                 let b = bias.floats[oc]
                                 for i in plane..<(plane + OH * OW) { yp[i] += b }
                             }
+                            if let activation {
+                                for i in plane..<(plane + OH * OW) { yp[i] = activation.apply(yp[i]) }
+                            }
                         }
                     }
                 }
@@ -107,7 +115,12 @@ struct Conv: ConvolutionOperator {
             gemm.aBatch = [0, geo.mg * geo.cg]
             gemm.bBatch = [geo.c * hw, geo.cg * hw]
             gemm.cBatch = [0, geo.mg]
+            gemm.activation = activation
             try gemm.encode(ctx, a: w.buffer, b: x.buffer, c: bias?.buffer, y: outputs[0].buffer)
+            return
+        }
+        if let stride = depthwiseStride(geo) {
+            try encodeDepthwise(ctx, geo, stride: stride, x: x, w: w, bias: bias, y: outputs[0])
             return
         }
         if let tile {
@@ -118,7 +131,7 @@ struct Conv: ConvolutionOperator {
         let (ocb, pxb) = wide ? (4, 2) : (1, 4)
         let win = geo.window.as2D
         let pixels = win.output[0] * ((win.output[1] + pxb - 1) / pxb)
-        let kernel = try ctx.kernel(wide ? "conv2d_c4p2" : "conv2d_c1p4", file: "conv")
+        let kernel = try ctx.kernel(wide ? "conv2d_c4p2" : "conv2d_c1p4", file: "conv", options: activation?.options ?? "")
         try ctx.launch(kernel, [.value(x), .value(w), .buffer(bias?.buffer ?? x.buffer), .value(outputs[0]),
                                 .buffer(try ctx.constants(geo.meta)), .int(bias == nil ? 0 : 1), .int(geo.n)],
                        global: [pixels, geo.group * ((geo.mg + ocb - 1) / ocb), geo.n], local: pixelLocalSize(pixels, ctx.workGroup))
@@ -171,11 +184,37 @@ struct Conv: ConvolutionOperator {
         }
         let options = "-DCO_BLOCK=\(tile.co) -DPX_BLOCK=\(tile.px) -DKH=\(win.kernel[0]) -DKW=\(win.kernel[1])"
             + " -DSH=\(win.strides[0]) -DSW=\(win.strides[1]) -DDH=\(win.dilations[0]) -DDW=\(win.dilations[1])"
+            + (activation.map { " " + $0.options } ?? "")
         let meta = [geo.c] + win.input + [geo.cout] + win.output + win.padBegin + [geo.cg, geo.mg]
         let pixels = win.output[0] * ((win.output[1] + tile.px - 1) / tile.px)
         try ctx.launch(try ctx.kernel("conv2d_blocked", file: "conv_blocked", options: options),
                        [.value(x), .buffer(packed), .buffer(bias?.buffer ?? x.buffer), .value(y),
                         .buffer(try ctx.constants(meta)), .int(bias == nil ? 0 : 1), .int(geo.n)],
                        global: [pixels, blocks, geo.n], local: nil)
+    }
+
+    /// The stride (1 or 2) when this is a 2-D depthwise 3×3 convolution (one input channel per
+    /// group and one output per group, equal strides, no dilation) with the specialised kernel;
+    /// nil otherwise. $GPUINFER_CONV=generic disables it.
+    func depthwiseStride(_ geo: Geometry) -> Int? {
+        let win = geo.window
+        guard ProcessInfo.processInfo.environment["GPUINFER_CONV"] != "generic", win.input.count == 2,
+              geo.group == geo.c, geo.cout == geo.c, geo.cg == 1, win.kernel == [3, 3], win.dilations == [1, 1],
+              win.strides[0] == win.strides[1], [1, 2].contains(win.strides[0]) else { return nil }
+        return win.strides[0]
+    }
+
+    /// Kernels/conv_depthwise.cl: a work-item per 4 consecutive output columns of one channel
+    /// plane, the 9 weights in registers, the stride compiled in.
+    func encodeDepthwise(_ ctx: EncodeContext, _ geo: Geometry, stride: Int, x: DeviceValue, w: DeviceValue, bias: DeviceValue?,
+                         y: DeviceValue) throws {
+        let win = geo.window.as2D
+        let meta = [geo.c] + win.input + win.output + win.padBegin
+        let pixels = win.output[0] * ((win.output[1] + 3) / 4)
+        let options = "-DSTRIDE=\(stride)" + (activation.map { " " + $0.options } ?? "")
+        try ctx.launch(try ctx.kernel("conv2d_dw3x3", file: "conv_depthwise", options: options),
+                       [.value(x), .value(w), .buffer(bias?.buffer ?? x.buffer), .value(y), .buffer(try ctx.constants(meta)),
+                        .int(bias == nil ? 0 : 1), .int(geo.n)],
+                       global: [pixels, geo.c, geo.n], local: nil)
     }
 }

@@ -11,6 +11,8 @@ struct StridedGemm {
     var batchDims: [Int] = []
     var aBatch: [Int] = [], bBatch: [Int] = [], cBatch: [Int] = []
     var alpha: Float = 1, beta: Float = 1
+    /// A clamp applied to every result (an activation fused into a 1×1 Conv), or nil.
+    var activation: FusedActivation?
 
     var batches: Int { batchDims.reduce(1, *) }
 
@@ -46,7 +48,7 @@ struct StridedGemm {
                         for j in 0..<n {
                             var v = alpha * acc[j]
                             if let c { v += beta * c[oc + i * cStride.m + j * cStride.n] }
-                            y[out + j] = v
+                            y[out + j] = activation?.apply(v) ?? v
                         }
                     }
                 }
@@ -60,7 +62,7 @@ struct StridedGemm {
         let rank = batchDims.count
         let meta = try ctx.constants([m, n, k, aStride.m, aStride.k, bStride.k, bStride.n, cStride.m, cStride.n, rank]
             + batchDims + aBatch + bBatch + (cBatch.isEmpty ? [Int](repeating: 0, count: rank) : cBatch))
-        let kernel = try ctx.kernel("gemm_tile", file: "gemm")
+        let kernel = try ctx.kernel("gemm_tile", file: "gemm", options: activation?.options ?? "")
         let tilesN = (n + 3) / 4, tilesM = (m + 3) / 4
         let ln = min(16, max(1, tilesN)), lm = min(max(1, ctx.workGroup / ln), 4)
         try ctx.launch(kernel, [.buffer(a), .buffer(b), .buffer(c ?? a), .buffer(y), .buffer(meta), .float(alpha), .float(beta),

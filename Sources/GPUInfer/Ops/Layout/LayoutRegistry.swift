@@ -5,6 +5,6 @@ extension OpRegistry {
         Reshape.self, Flatten.self, Squeeze.self, Unsqueeze.self,
         ShapeOp.self, SizeOp.self, ConstantOp.self, ConstantOfShape.self, RangeOp.self,
         Transpose.self, DepthSpace.self, Slice.self, Expand.self, Tile.self, Concat.self, Split.self,
-        Gather.self, GatherElements.self, Pad.self, Resize.self,
+        Gather.self, GatherElements.self, GatherND.self, ScatterND.self, Pad.self, Resize.self,
     ]
 }

@@ -1,0 +1,7 @@
+// Detection post-processing operators.
+
+extension OpRegistry {
+    static let detectionOps: [any Operator.Type] = [
+        NonMaxSuppression.self,
+    ]
+}
