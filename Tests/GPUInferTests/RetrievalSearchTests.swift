@@ -56,7 +56,7 @@ import Testing
     /// reference exactly, ties (there are many) included: lower index first.
     @Test(arguments: [
         (1, 1, 1, 1, 0), (7, 3, 5, 10, 0), (1000, 33, 9, 7, 4000), (513, 130, 17, 1, 0), (2049, 4, 300, 64, 8192),
-        (3000, 64, 2, 600, 100_000), (10, 5, 3, 10, 20),
+        (3000, 64, 2, 600, 100_000), (10, 5, 3, 10, 20), (1001, 37, 3, 5, 12000),
     ])
     func deviceEqualsReferenceExactly(rows: Int, dimension: Int, queries: Int, k: Int, chunkBytes: Int) throws {
         let runtime = try TestDevice.require()

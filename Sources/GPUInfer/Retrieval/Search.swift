@@ -144,9 +144,12 @@ public final class DeviceSearch: @unchecked Sendable {
         let streamBuffer = resident ? nil : try runtime.buffer(bytes: chunkRows * dimension * 4)
         let scores = try runtime.buffer(bytes: group * chunkRows * 4)
         let queryBuffer = try runtime.buffer(bytes: group * dimension * 4)
-        let scoreKernel = try runtime.kernel("search_scores", file: "topk_search")
         for q0 in stride(from: 0, to: queryCount, by: group) {
             let nq = min(group, queryCount - q0)
+            // A tile of 4 queries would compute 4 - nq clamped copies of the last query: below 4, 1 × 8.
+            let tile = nq < 4 ? (q: 1, r: 8) : (q: 4, r: 4)
+            let scoreKernel = try ScoreKernel(kernel: runtime.kernel("search_scores", file: "topk_search", options: "-DTQ=\(tile.q) -DTR=\(tile.r)"),
+                                              queriesPerItem: tile.q, rowsPerItem: tile.r)
             try runtime.write(queryBuffer, Array(queries[(q0 * dimension)..<((q0 + nq) * dimension)]))
             if kk <= Self.maxDeviceK {
                 results += try deviceTopK(nq: nq, k: kk, queryBuffer: queryBuffer, scores: scores, scoreKernel: scoreKernel, streamBuffer: streamBuffer)
@@ -164,17 +167,24 @@ public final class DeviceSearch: @unchecked Sendable {
         return streamBuffer
     }
 
-    private func encodeScores(_ kernel: CLKernel, queries: CLBuffer, chunk: CLBuffer, scores: CLBuffer, nq: Int, nr: Int) throws {
+    /// search_scores built for a tile size.
+    struct ScoreKernel {
+        let kernel: CLKernel
+        let queriesPerItem: Int, rowsPerItem: Int
+    }
+
+    private func encodeScores(_ score: ScoreKernel, queries: CLBuffer, chunk: CLBuffer, scores: CLBuffer, nq: Int, nr: Int) throws {
+        let kernel = score.kernel
         try kernel.set(0, buffer: queries)
         try kernel.set(1, buffer: chunk)
         try kernel.set(2, buffer: scores)
         try kernel.set(3, Int32(nq))
         try kernel.set(4, Int32(nr))
         try kernel.set(5, Int32(dimension))
-        try runtime.enqueue(kernel, global: [(nr + 3) / 4, (nq + 3) / 4], local: nil)
+        try runtime.enqueue(kernel, global: [(nr + score.rowsPerItem - 1) / score.rowsPerItem, (nq + score.queriesPerItem - 1) / score.queriesPerItem], local: nil)
     }
 
-    private func deviceTopK(nq: Int, k: Int, queryBuffer: CLBuffer, scores: CLBuffer, scoreKernel: CLKernel, streamBuffer: CLBuffer?) throws -> [[SearchHit]] {
+    private func deviceTopK(nq: Int, k: Int, queryBuffer: CLBuffer, scores: CLBuffer, scoreKernel: ScoreKernel, streamBuffer: CLBuffer?) throws -> [[SearchHit]] {
         let options = "-DTOPK=\(k)"
         let segmentKernel = try runtime.kernel("topk_segments", file: "topk_search", options: options)
         let mergeKernel = try runtime.kernel("topk_merge", file: "topk_search", options: options)
@@ -214,7 +224,7 @@ public final class DeviceSearch: @unchecked Sendable {
         }
     }
 
-    private func hostTopK(nq: Int, k: Int, queryBuffer: CLBuffer, scores: CLBuffer, scoreKernel: CLKernel, streamBuffer: CLBuffer?) throws -> [[SearchHit]] {
+    private func hostTopK(nq: Int, k: Int, queryBuffer: CLBuffer, scores: CLBuffer, scoreKernel: ScoreKernel, streamBuffer: CLBuffer?) throws -> [[SearchHit]] {
         var best = Array(repeating: [SearchHit](), count: nq)
         for (c, start) in stride(from: 0, to: rows, by: chunkRows).enumerated() {
             let nr = min(chunkRows, rows - start)
