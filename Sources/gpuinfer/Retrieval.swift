@@ -194,6 +194,7 @@ struct BenchSearch: ParsableCommand {
     @Option(help: "Timed batches.") var iterations: Int = 3
     @Option(help: "Largest database chunk in bytes (default: the device's max allocation, ≤ 256 MiB).") var chunkBytes: Int?
     @Option(help: "An index folder to search instead of random vectors.") var db: String?
+    @Flag(help: "Stream the database chunks through one device buffer on every search instead of keeping them resident.") var streamed = false
     @Flag(help: "Also time the CPU reference on one query and check the device's top-k against it.") var check = false
     @OptionGroup var deviceOption: DeviceOption
 
@@ -220,7 +221,8 @@ struct BenchSearch: ParsableCommand {
             print("device:    \(info.name) (\(info.platformName))")
             print("database:  \(rows) × \(dimension) float32 (\(String(format: "%.1f", Double(rows * dimension * 4) / 1e6)) MB)")
             var search: DeviceSearch?
-            let upload = try clock.measure { search = try DeviceSearch(runtime: runtime, database: database, rows: rows, dimension: dimension, maxChunkBytes: chunkBytes) }
+            let upload = try clock.measure { search = try DeviceSearch(runtime: runtime, database: database, rows: rows, dimension: dimension, maxChunkBytes: chunkBytes,
+                                                                         residency: streamed ? .streamed : .automatic) }
             guard let search else { return }
             print(String(format: "upload:    %.3f s (%@, chunks of %d rows)", upload.seconds, search.resident ? "resident" : "streamed", search.chunkRows))
             let first = try clock.measure { _ = try search.search(queries: qs, queryCount: queries, k: k) }

@@ -91,6 +91,16 @@ public enum ReferenceSearch {
 /// `topk_merge` (into the running per-query top-k); only the final [Q, k] is read back.
 /// For `k` above `maxDeviceK` the per-chunk scores are read back and ranked on the host instead.
 public final class DeviceSearch: @unchecked Sendable {
+    /// Where the database chunks live between searches.
+    public enum Residency: Sendable {
+        /// Resident when the database fits in half the device's global memory, else streamed.
+        case automatic
+        /// Uploaded once, kept on the device.
+        case resident
+        /// Copied chunk by chunk through one buffer on every search (device memory: one chunk).
+        case streamed
+    }
+
     public let runtime: CLRuntime
     public let rows: Int
     public let dimension: Int
@@ -106,7 +116,7 @@ public final class DeviceSearch: @unchecked Sendable {
     private let lock = NSLock()
 
     /// Puts `database` (row-major [rows, dimension], normally L2-normalized) on `runtime`'s device.
-    public init(runtime: CLRuntime, database: [Float], rows: Int, dimension: Int, maxChunkBytes: Int? = nil) throws {
+    public init(runtime: CLRuntime, database: [Float], rows: Int, dimension: Int, maxChunkBytes: Int? = nil, residency: Residency = .automatic) throws {
         try SearchInput.check(queries: [], queryCount: 0, database: database.count, rows: rows, dimension: dimension, k: 1)
         // Row indices are int32 in the kernels (offsets are 64-bit).
         guard rows < Int(Int32.max) else { throw GPUInferError.invalidInput("search: \(rows) rows is more than 2^31 - 1") }
@@ -119,7 +129,11 @@ public final class DeviceSearch: @unchecked Sendable {
         // Indices inside a chunk are int32 in the kernels: keep chunk elements < 2^31.
         chunkRows = max(1, min(rows, budget / (4 * dimension), (Int(Int32.max) - 1) / dimension))
         let total = rows * dimension * 4
-        resident = runtime.device.globalMemory == 0 || UInt64(total) <= runtime.device.globalMemory / 2
+        switch residency {
+        case .automatic: resident = runtime.device.globalMemory == 0 || UInt64(total) <= runtime.device.globalMemory / 2
+        case .resident: resident = true
+        case .streamed: resident = false
+        }
         if resident {
             for start in stride(from: 0, to: rows, by: chunkRows) {
                 let end = min(start + chunkRows, rows)
