@@ -160,8 +160,9 @@ public final class DeviceSearch: @unchecked Sendable {
         let queryBuffer = try runtime.buffer(bytes: group * dimension * 4)
         for q0 in stride(from: 0, to: queryCount, by: group) {
             let nq = min(group, queryCount - q0)
-            // A tile of 4 queries would compute 4 - nq clamped copies of the last query: below 4, 1 × 8.
-            let tile = nq < 4 ? (q: 1, r: 8) : (q: 4, r: 4)
+            // 4 queries × 8 rows per work-item (1.5× faster than 4 × 4 on PoCL/EPYC); below 4 queries
+            // 1 × 8, since a tile of 4 would compute 4 - nq clamped copies of the last query.
+            let tile = nq < 4 ? (q: 1, r: 8) : (q: 4, r: 8)
             let scoreKernel = try ScoreKernel(kernel: runtime.kernel("search_scores", file: "topk_search", options: "-DTQ=\(tile.q) -DTR=\(tile.r)"),
                                               queriesPerItem: tile.q, rowsPerItem: tile.r)
             try runtime.write(queryBuffer, Array(queries[(q0 * dimension)..<((q0 + nq) * dimension)]))
