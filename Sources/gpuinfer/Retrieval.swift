@@ -127,6 +127,10 @@ struct SearchCommand: ParsableCommand {
             let (images, failures) = imageOptions.decode(queries)
             if !images.isEmpty {
                 let embedded = try imageModel.embed(images: images.map(\.1), batchSize: batch)
+                let dimension = embedded.rank == 2 ? embedded.shape[1] : 0
+                guard dimension == index.dimension else {
+                    throw RetrievalIndexError.mismatch(path: db, reason: "the index holds \(index.dimension)-d descriptors (model '\(index.model)'), model '\(model ?? index.model)' gives \(dimension)-d ones")
+                }
                 let searcher = try IndexSearcher(index: index, runtime: imageModel.session.runtime)
                 let results = try searcher.search(queries: embedded, k: k)
                 for ((path, _), matches) in zip(images, results) {
