@@ -40,8 +40,8 @@ enum SearchInput {
     }
 }
 
-/// The exact CPU search: every score in Double-free Float arithmetic (sequential sum over the
-/// dimension), then a full ranking. The oracle for `DeviceSearch`.
+/// The exact CPU search: every score in Float arithmetic (a sequential sum over the dimension),
+/// then a ranking of all rows. The oracle for `DeviceSearch`.
 public enum ReferenceSearch {
     /// The `min(k, rows)` best rows for each of `queryCount` queries (`queries` is row-major
     /// [queryCount, dimension], `database` row-major [rows, dimension]).
