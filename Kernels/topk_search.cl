@@ -1,10 +1,15 @@
 // Retrieval search: cosine scores of a batch of queries against one chunk of the database (a GEMM,
 // queries · chunkᵀ, both row-major [rows, dim]), then a per-query top-k kept on the device across
 // chunks. Ranking order everywhere: higher score first; equal scores: lower database index first.
-// TOPK (the k) is a build option; sentinel entries have score -INFINITY and index -1.
+// Build options: TOPK (the k); TQ × TR, the queries × rows tile of a search_scores work-item (the
+// host uses TQ = 1 for fewer than 4 queries). Sentinel entries have score -INFINITY and index -1.
 
+#ifndef TQ
 #define TQ 4
+#endif
+#ifndef TR
 #define TR 4
+#endif
 
 #ifndef TOPK
 #define TOPK 10

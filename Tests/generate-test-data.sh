@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Writes every generated test input into Tests/data/generated/ (gitignored) with the venv's Python
 # (scripts/setup.sh creates .venv): the ONNX conformance cases, the sample CNN with onnxruntime
-# outputs, the loader and image fixtures, and the two PaddleOCR models from the rapidocr-onnxruntime wheel (downloaded with pip
+# outputs, the loader, image and retrieval fixtures, and the two PaddleOCR models from the rapidocr-onnxruntime wheel (downloaded with pip
 # unless $RAPIDOCR_WHEEL or /tmp/rapid/ has it). Bad-input models are built by BadInputTests itself.
 # Deterministic and idempotent: rerunning rewrites the same bytes.
 set -euo pipefail

@@ -136,4 +136,50 @@ private func gpuinfer(_ args: [String]) throws -> (status: Int32, out: String, e
         #expect(try p.index(resumed, ["--restart"]).status == 0)
         #expect(Self.bytes(straight + "/descriptors.npy") == Self.bytes(resumed + "/descriptors.npy"))
     }
+
+    /// A real kill (SIGKILL while batches are being written), then a rerun: the same index as a
+    /// straight run, wherever the kill landed.
+    @Test func killedIndexResumesToTheSameIndex() throws {
+        let p = try Paths()
+        let fm = FileManager.default
+        defer { try? fm.removeItem(atPath: p.work) }
+        let photos = p.work + "/photos"
+        try fm.createDirectory(atPath: photos, withIntermediateDirectories: true)
+        for copy in 0..<3 {
+            for name in Self.goodImages + ["corrupt.jpg"] {
+                try fm.copyItem(atPath: p.photos + "/" + name, toPath: photos + "/\(copy)_" + name.replacingOccurrences(of: "/", with: "_"))
+            }
+        }
+        func index(_ output: String, _ extra: [String] = []) throws -> (status: Int32, out: String, err: String) {
+            try gpuinfer(["index", "--device", "0", p.model, photos, "--output", output, "--batch", "2", "--quiet"] + extra)
+        }
+        let straight = p.work + "/straight", killed = p.work + "/killed"
+        #expect(try index(straight).status == 0)
+
+        let proc = Process()
+        proc.executableURL = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("gpuinfer")
+        if let url = proc.executableURL, !fm.isExecutableFile(atPath: url.path) { proc.executableURL = repoRoot.appendingPathComponent(".build/debug/gpuinfer") }
+        proc.arguments = ["index", "--device", "0", p.model, photos, "--output", killed, "--batch", "2", "--quiet"]
+        proc.standardOutput = FileHandle.nullDevice
+        proc.standardError = FileHandle.nullDevice
+        try proc.run()
+        // Kill once two batches are recorded (header + 2 lines), or give up waiting after 60 s.
+        let progress = killed + "/" + FolderIndexer.progressFile
+        let deadline = Date().addingTimeInterval(60)
+        while proc.isRunning && Date() < deadline {
+            let lines = fm.contents(atPath: progress)?.filter { $0 == 0x0A }.count ?? 0
+            if lines >= 3 { break }
+            usleep(2000)
+        }
+        let wasRunning = proc.isRunning
+        if wasRunning { kill(proc.processIdentifier, SIGKILL) }
+        proc.waitUntilExit()
+        let rerun = try index(killed)
+        #expect(rerun.status == 0, "\(rerun.out)\(rerun.err)")
+        if wasRunning { #expect(rerun.out.contains("resumed an interrupted run"), "\(rerun.out)") }
+        for file in ["descriptors.npy", "files.jsonl", "manifest.json"] {
+            #expect(Self.bytes(straight + "/" + file) == Self.bytes(killed + "/" + file), "\(file) differs")
+        }
+        #expect(try RetrievalIndex.load(from: killed).count == 21)
+    }
 }

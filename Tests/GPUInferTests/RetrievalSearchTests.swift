@@ -41,12 +41,15 @@ import Testing
         #expect(hits[0][0].score == hits[0][1].score)
     }
 
-    /// The whole database in one chunk, in chunks of 2,500 rows, and in uneven chunks of 1,311.
-    @Test(arguments: [nil, 1_000_000, 524_400])
-    func deviceMatchesNumPyTop10(maxChunkBytes: Int?) throws {
+    /// The whole database in one chunk, in chunks of 2,500 rows, and in uneven chunks of 1,311
+    /// (resident on the device, and streamed through one chunk buffer).
+    @Test(arguments: [(nil, false), (1_000_000, false), (524_400, false), (524_400, true)])
+    func deviceMatchesNumPyTop10(maxChunkBytes: Int?, streamed: Bool) throws {
         let runtime = try TestDevice.require()
         let f = try Fixture()
-        let search = try DeviceSearch(runtime: runtime, database: f.db.floats, rows: 10000, dimension: 100, maxChunkBytes: maxChunkBytes)
+        let search = try DeviceSearch(runtime: runtime, database: f.db.floats, rows: 10000, dimension: 100, maxChunkBytes: maxChunkBytes,
+                                      residency: streamed ? .streamed : .resident)
+        #expect(search.resident == !streamed)
         if let maxChunkBytes { #expect(search.chunkRows == maxChunkBytes / 400) }
         let hits = try search.search(queries: f.queries.floats, queryCount: 100, k: 10)
         expectNumPyRanking(hits, f, "device, chunks of \(search.chunkRows) rows")
@@ -56,7 +59,7 @@ import Testing
     /// reference exactly, ties (there are many) included: lower index first.
     @Test(arguments: [
         (1, 1, 1, 1, 0), (7, 3, 5, 10, 0), (1000, 33, 9, 7, 4000), (513, 130, 17, 1, 0), (2049, 4, 300, 64, 8192),
-        (3000, 64, 2, 600, 100_000), (10, 5, 3, 10, 20),
+        (3000, 64, 2, 600, 100_000), (10, 5, 3, 10, 20), (1001, 37, 3, 5, 12000),
     ])
     func deviceEqualsReferenceExactly(rows: Int, dimension: Int, queries: Int, k: Int, chunkBytes: Int) throws {
         let runtime = try TestDevice.require()
@@ -64,7 +67,8 @@ import Testing
         let db = (0..<(rows * dimension)).map { _ in Float(Int(rng.next() % 5) - 2) }
         let qs = (0..<(queries * dimension)).map { _ in Float(Int(rng.next() % 5) - 2) }
         let expected = try ReferenceSearch.search(queries: qs, queryCount: queries, database: db, rows: rows, dimension: dimension, k: k)
-        let search = try DeviceSearch(runtime: runtime, database: db, rows: rows, dimension: dimension, maxChunkBytes: chunkBytes == 0 ? nil : chunkBytes)
+        let search = try DeviceSearch(runtime: runtime, database: db, rows: rows, dimension: dimension, maxChunkBytes: chunkBytes == 0 ? nil : chunkBytes,
+                                      residency: rows % 2 == 1 ? .streamed : .automatic)
         let got = try search.search(queries: qs, queryCount: queries, k: k)
         #expect(got.count == queries)
         #expect(got.allSatisfy { $0.count == min(k, rows) })

@@ -65,9 +65,8 @@ public final class FolderIndexer {
     public init(model: ImageModel, modelName: String, modelFingerprint: String = "", folder: String, output: String, batchSize: Int = 8) throws {
         guard batchSize >= 1 else { throw GPUInferError.invalidInput("batch size must be at least 1") }
         var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: folder, isDirectory: &isDirectory), isDirectory.boolValue else {
-            throw GPUInferError.io(path: folder, reason: "no such folder")
-        }
+        guard FileManager.default.fileExists(atPath: folder, isDirectory: &isDirectory) else { throw GPUInferError.io(path: folder, reason: "no such folder") }
+        guard isDirectory.boolValue else { throw GPUInferError.io(path: folder, reason: "not a folder") }
         self.model = model
         self.modelName = modelName
         self.modelFingerprint = modelFingerprint
@@ -237,10 +236,14 @@ public final class FolderIndexer {
         } else if fm.fileExists(atPath: manifestPath) && !fm.fileExists(atPath: progressPath) {
             throw RetrievalIndexError.alreadyExists(path: output)
         }
+        let listing = try Self.listFiles(in: folder, excluding: output)
         var state: Resumed
         if let resumed = try resume() {
             state = resumed
         } else {
+            guard !listing.images.isEmpty else {
+                throw GPUInferError.invalidInput("\(folder): no JPEG or PNG files to index (\(listing.others.count) other file(s))")
+            }
             state = Resumed(header: Header(model: modelName, fingerprint: modelFingerprint, root: folder, batch: batchSize))
             try? fm.removeItem(atPath: partialPath)
             try create(partialPath, Data())
@@ -248,7 +251,6 @@ public final class FolderIndexer {
         }
         let resumedRows = state.rows
         let batch = state.header.batch
-        let listing = try Self.listFiles(in: folder, excluding: output)
         let todo = listing.images.filter { state.through == nil || $0 > state.through! }
         let total = listing.images.count
         var done = total - todo.count
