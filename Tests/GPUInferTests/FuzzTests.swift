@@ -1,6 +1,8 @@
-// Seeded mutation fuzzing of the three parsers that read files from strangers: the ONNX loader
-// (and the load-time passes behind it), the image decoder and the .npy reader. Every mutant must
-// either load or fail with a GPUInferError — never crash, hang or throw anything else.
+// Seeded mutation fuzzing of the parsers that read files from strangers: the ONNX loader (and the
+// load-time passes behind it), the image decoder, the .npy reader and the retrieval index folder
+// (manifest.json, descriptors.npy, files.jsonl). Every mutant must either load or fail with a
+// typed error (GPUInferError; RetrievalIndexError for the index) — never crash, hang or throw
+// anything else.
 // CI runs GPUINFER_FUZZ_ITERATIONS (default 300) mutants per seed; a longer run:
 //   GPUINFER_FUZZ_ITERATIONS=20000 swift test --filter FuzzTests
 import Foundation
@@ -36,7 +38,8 @@ private func mutate(_ seed: [UInt8], _ rng: inout TestRandom) -> [UInt8] {
 }
 
 /// Runs `body` on `iterations` mutants of `seed`; counts accepted and refused inputs.
-private func fuzz(_ name: String, seed: [UInt8], seedValue: UInt64, _ body: (Data) throws -> Void) -> (accepted: Int, refused: Int) {
+private func fuzz(_ name: String, seed: [UInt8], seedValue: UInt64, iterations: Int = iterations,
+                  _ body: (Data) throws -> Void) -> (accepted: Int, refused: Int) {
     var rng = TestRandom(seed: seedValue)
     var accepted = 0, refused = 0
     for _ in 0..<iterations {
@@ -46,11 +49,13 @@ private func fuzz(_ name: String, seed: [UInt8], seedValue: UInt64, _ body: (Dat
             accepted += 1
         } catch is GPUInferError {
             refused += 1
+        } catch is RetrievalIndexError {
+            refused += 1
         } catch {
             Issue.record("\(name): a mutant raised a non-GPUInferError: \(error)")
         }
     }
-    print("fuzz \(name): \(iterations) mutants, \(accepted) accepted, \(refused) refused with a GPUInferError")
+    print("fuzz \(name): \(iterations) mutants, \(accepted) accepted, \(refused) refused with a typed error")
     return (accepted, refused)
 }
 
@@ -88,6 +93,25 @@ private func fuzz(_ name: String, seed: [UInt8], seedValue: UInt64, _ body: (Dat
         let path = try GeneratedData.require("images/" + seedFile, script: "Tests/generate-test-data.sh")
         let seed = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
         let r = fuzz("image \(seedFile)", seed: seed, seedValue: 4) { data in _ = try ImageDecoder.decode(data: data, name: "mutant") }
+        #expect(r.refused > 0)
+    }
+
+    /// A saved 5-row index; each of its three files in turn is replaced by mutants and the folder
+    /// loaded. A third of the iterations per file: each load touches the file system.
+    @Test(arguments: [RetrievalIndex.manifestFile, RetrievalIndex.descriptorsFile, RetrievalIndex.filesFile])
+    func retrievalIndexSurvivesMutants(file: String) throws {
+        var rng = TestRandom(seed: 9)
+        var index = try RetrievalIndex(dimension: 6, model: "fuzz")
+        try index.add(descriptors: rng.tensor([5, 6]).floats, files: ["a.jpg", "b/c.jpg", "d é.png", "e.jpg", "f.jpeg"])
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("fuzz-index-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try index.save(to: dir)
+        let target = URL(fileURLWithPath: (dir as NSString).appendingPathComponent(file))
+        let seed = [UInt8](try Data(contentsOf: target))
+        let r = fuzz("index \(file)", seed: seed, seedValue: 10, iterations: max(1, iterations / 3)) { data in
+            try data.write(to: target)
+            _ = try RetrievalIndex.load(from: dir)
+        }
         #expect(r.refused > 0)
     }
 }
