@@ -206,6 +206,26 @@ private func isIO(_ e: GPUInferError) -> Bool { if case .io = e { true } else { 
         }
     }
 
+    /// Duplicate and empty names, unknown element types, zero-sized tensors.
+    @Test func namesTypesAndZeroDims() {
+        let duplicate = BadModel.model { m in m.graph.initializer.append(BadModel.floats("W", [4], [1, 2, 3, 4])) }
+        expectGPUInferError("duplicate initializer", mentions: ["'W'", "duplicate"], isInvalidModel) { try BadModel.load(duplicate) }
+        let duplicateInput = BadModel.model { m in m.graph.input.append(BadModel.valueInfo("X", [1, 4])) }
+        expectGPUInferError("duplicate input", mentions: ["'X'", "duplicate"], isInvalidModel) { try BadModel.load(duplicateInput) }
+        let unnamed = BadModel.model { m in m.graph.initializer[0].name = "" }
+        expectGPUInferError("unnamed initializer", mentions: ["no name"], isInvalidModel) { try BadModel.load(unnamed) }
+        let isUnsupportedDType: (GPUInferError) -> Bool = { if case .unsupportedDType = $0 { true } else { false } }
+        for code: Int32 in [0, 99, 16] {  // UNDEFINED, not an ONNX type, bfloat16 (not supported)
+            let unknown = BadModel.model { m in m.graph.initializer[0].dataType = code }
+            expectGPUInferError("data type \(code)", mentions: ["'W'"], isUnsupportedDType) { try BadModel.load(unknown) }
+        }
+        // A zero-sized initializer is valid ONNX: it loads as an empty tensor.
+        let empty = BadModel.model { m in m.graph.initializer[0] = BadModel.floats("W", [0, 4], []) }
+        #expect(throws: Never.self) { try BadModel.load(empty) }
+        let emptyButData = BadModel.model { m in m.graph.initializer[0] = BadModel.floats("W", [0, 4], [1]) }
+        expectGPUInferError("zero dim with data", mentions: ["'W'", "4 bytes"], isInvalidModel) { try BadModel.load(emptyButData) }
+    }
+
     @Test func opsetOutOfRange() {
         for opset: Int64 in [99, 3] {
             expectGPUInferError("opset \(opset)", mentions: ["opset \(opset)", "supported range"], isInvalidModel) {

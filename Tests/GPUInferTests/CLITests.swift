@@ -122,6 +122,8 @@ private func gpuinfer(_ args: [String]) throws -> (status: Int32, out: String, e
             (["run", model, "--device", "0", "--input", "input=/nonexistent.npy"], "no such file"),
             (["run", model, "--device", "0", "--input", "wrong=\(generated)/sample_cnn_b1_input.npy"], "has no input 'wrong'"),
             (["--device", "99", "run", model, "--input", input], "no device '99'"),
+            (["bench", "nosuchmodel", "--device", "0"], "unknown model 'nosuchmodel'"),
+            (["netvlad", "x.jpg", "--model", "nosuchmodel"], "unknown model 'nosuchmodel'"),
         ]
         for (args, message) in cases {
             let r = try gpuinfer(args)
