@@ -207,7 +207,7 @@ struct Conv: ConvolutionOperator {
     /// Kernels/conv_depthwise.cl, the 9 weights in registers and the stride compiled in. GPUs run
     /// conv2d_dw3x3 (a work-item per 4 consecutive output columns of one channel plane); other
     /// devices conv2d_dw3x3_cpu, a work-item per 4 rows × 8 columns as float8 vectors (on PoCL
-    /// ~4–8× faster). $GPUINFER_CONV_DW=gpu selects the GPU kernel on any device.
+    /// 3–8× faster, least on small planes such as 19×19). $GPUINFER_CONV_DW=gpu selects the GPU kernel on any device.
     func encodeDepthwise(_ ctx: EncodeContext, _ geo: Geometry, stride: Int, x: DeviceValue, w: DeviceValue, bias: DeviceValue?,
                          y: DeviceValue) throws {
         let win = geo.window.as2D
