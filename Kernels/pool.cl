@@ -80,3 +80,83 @@ __kernel void global_pool(__global const float* X, __global float* Y, int count,
     }
     Y[i] = isMax ? acc : acc / (float)size;
 }
+
+// CPU-style MaxPool (float, no Indices) / AveragePool for non-GPU devices, dilation 1: each
+// work-item computes 8 consecutive output columns of one output row as a float8, with the window
+// (PKH × PKW) and the column stride PSW compiled in so the taps unroll into vector loads (stride 1:
+// vload8, stride 2: the even lanes of a vload16). Border tiles load lane by lane, with the
+// padding as -INFINITY (max) or 0 (mean), which leaves the result unchanged. Same tap order,
+// NaN rule and divisors as max_pool2d / avg_pool2d. meta as above. Global: [OH · ceil(OW/8), N·C].
+#ifdef PSW
+#if PSW == 1
+#define POOL_LOAD8(p) vload8(0, p)
+#define POOL_REACH 8
+#elif PSW == 2
+#define POOL_LOAD8(p) vload16(0, p).even
+#define POOL_REACH 16
+#else
+#define POOL_LOAD8(p) (float8)((p)[0], (p)[PSW], (p)[2 * PSW], (p)[3 * PSW], (p)[4 * PSW], (p)[5 * PSW], (p)[6 * PSW], (p)[7 * PSW])
+#define POOL_REACH (7 * PSW + 1)
+#endif
+#if IS_MAX
+#define POOL_FILL (-INFINITY)
+#define POOL_ADD(acc, v) select((acc), (v), ((v) > (acc)) | (isnan(v) & ~isnan(acc)))
+#else
+#define POOL_FILL 0.0f
+#define POOL_ADD(acc, v) ((acc) + (v))
+#endif
+
+__kernel void pool2d_cpu(__global const float* X, __global float* Y, __constant const int* m, int planes, int includePad) {
+    const int H = m[0], W = m[1], OH = m[2], OW = m[3], ph = m[10], pw = m[11], phEnd = m[12], pwEnd = m[13];
+    const int owBlocks = (OW + 7) / 8;
+    const int p = get_global_id(0), nc = get_global_id(1);
+    if (p >= OH * owBlocks || nc >= planes) return;
+    const int oh = p / owBlocks, ow0 = (p - oh * owBlocks) * 8;
+    const int hs = oh * PSH - ph, ws = ow0 * PSW - pw;
+    __global const float* x = X + nc * H * W;
+    float8 acc = (float8)(POOL_FILL);
+    const bool interior = ws >= 0 && ws + POOL_REACH + PKW - 1 <= W;
+    int rows = 0, prows = 0;
+#pragma unroll
+    for (int kh = 0; kh < PKH; ++kh) {
+        const int ih = hs + kh;
+        prows += (ih >= -ph && ih < H + phEnd);
+        if (ih < 0 || ih >= H) continue;
+        ++rows;
+        __global const float* xr = x + ih * W + ws;
+        if (interior) {
+#pragma unroll
+            for (int kw = 0; kw < PKW; ++kw) acc = POOL_ADD(acc, POOL_LOAD8(xr + kw));
+        } else {
+#pragma unroll
+            for (int kw = 0; kw < PKW; ++kw) {
+                float t[8];
+#pragma unroll
+                for (int q = 0; q < 8; ++q) {
+                    const int iw = ws + q * PSW + kw;
+                    t[q] = (iw >= 0 && iw < W) ? xr[q * PSW + kw] : POOL_FILL;
+                }
+                acc = POOL_ADD(acc, vload8(0, t));
+            }
+        }
+    }
+#if !IS_MAX
+    const int8 col = (int8)(ws) + (int8)(0, 1, 2, 3, 4, 5, 6, 7) * PSW;
+    int8 cols = (int8)(0), pcols = (int8)(0);
+#pragma unroll
+    for (int kw = 0; kw < PKW; ++kw) {
+        cols -= (col + kw >= 0) & (col + kw < W);
+        pcols -= (col + kw >= -pw) & (col + kw < W + pwEnd);
+    }
+    acc = acc / convert_float8(includePad ? prows * pcols : rows * cols);
+#endif
+    __global float* y = Y + (nc * OH + oh) * OW + ow0;
+    if (ow0 + 8 <= OW) {
+        vstore8(acc, 0, y);
+    } else {
+        float o[8];
+        vstore8(acc, 0, o);
+        for (int q = 0; q < 8 && ow0 + q < OW; ++q) y[q] = o[q];
+    }
+}
+#endif

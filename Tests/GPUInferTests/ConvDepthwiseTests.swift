@@ -66,6 +66,11 @@ import Testing
     @Test(arguments: [
         ([1, 7, 9, 11], 1, [1, 1, 1, 1]), ([2, 5, 10, 10], 2, [0, 0, 1, 1]), ([3, 3, 19, 19], 2, [1, 1, 1, 1]),
         ([1, 13, 2, 2], 2, [0, 0, 1, 1]), ([2, 4, 1, 1], 1, [1, 1, 1, 1]), ([1, 6, 8, 5], 2, [1, 0, 1, 1]), ([1, 2, 6, 6], 1, [0, 0, 0, 0]),
+        // Rows of the CPU kernel's 4 × 8 tiles (float8 along the row, float16 loads for stride 2):
+        // widths with interior and border tiles, not multiples of 8 or 16, exactly 16, row counts
+        // not multiples of 4, asymmetric pads both ways.
+        ([1, 3, 13, 17], 1, [1, 1, 1, 1]), ([2, 5, 23, 37], 2, [0, 0, 1, 1]), ([1, 2, 9, 34], 2, [1, 1, 1, 1]),
+        ([2, 3, 7, 16], 1, [1, 1, 1, 1]), ([1, 3, 11, 40], 1, [0, 1, 2, 1]), ([1, 2, 10, 33], 2, [1, 0, 0, 1]),
     ])
     func depthwiseMatchesReference(x: [Int], stride: Int, pads: [Int]) throws {
         let c = x[1]

@@ -101,6 +101,14 @@ import Testing
         try checkOp("Concat", attributes: ["axis": .int(3)], inputs: [rng.tensor([2, 1, 3, 4, 5]), rng.tensor([2, 1, 3, 1, 5]), rng.tensor([2, 1, 3, 2, 5])],
                     rtol: 0, atol: 0)
         try checkOp("Concat", attributes: ["axis": .int(0)], inputs: [rng.tensor([3]), Tensor(zeros: [0]), rng.tensor([5])], rtol: 0, atol: 0)
+        // Contiguous runs copied by strided_copy_runs on non-GPU devices: Inception-like channel
+        // concats (runs of C·H·W per batch item, longer than the 512-element chunk and not multiples
+        // of 8), a 17-element run on the last axis, and integer (long) tensors.
+        try checkOp("Concat", attributes: ["axis": .int(1)], inputs: [rng.tensor([2, 3, 13, 47]), rng.tensor([2, 5, 13, 47]), rng.tensor([2, 1, 13, 47])],
+                    rtol: 0, atol: 0)
+        try checkOp("Concat", attributes: ["axis": .int(-1)], inputs: [rng.tensor([3, 2, 17]), rng.tensor([3, 2, 16])], rtol: 0, atol: 0)
+        try checkOp("Concat", attributes: ["axis": .int(0)], inputs: [Tensor(shape: [2, 19], ints: (0..<38).map(Int64.init)), Tensor(shape: [1, 19], ints: (0..<19).map { Int64($0) * -3 })],
+                    expected: [Tensor(shape: [3, 19], ints: (0..<38).map(Int64.init) + (0..<19).map { Int64($0) * -3 })])
         #expect(throws: GPUInferError.self) {
             let x = rng.tensor([2, 3]), y = rng.tensor([3, 3])
             _ = try singleNodeModel("Concat", attributes: ["axis": .int(1)], inputs: [x, y]).specialize(["in0": x, "in1": y])

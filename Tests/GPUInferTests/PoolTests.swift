@@ -68,6 +68,11 @@ import Testing
         try pool("MaxPool", [1, 3, 14, 15], ["kernel_shape": [2, 3], "strides": [2, 3], "pads": [0, 1, 1, 2], "ceil_mode": 1], outputs: 2, seed: 3)
         try pool("MaxPool", [2, 3, 13, 17], ["kernel_shape": [3, 3], "dilations": [2, 2], "storage_order": 1], outputs: 2, seed: 4)
         try pool("MaxPool", [2, 7, 31], ["kernel_shape": [4], "strides": [3], "pads": [2, 1]], outputs: 2, seed: 5)
+        // Without Indices (the CPU kernel's float8 column tiles on non-GPU devices), awkward widths.
+        try pool("MaxPool", [2, 5, 19, 35], ["kernel_shape": [3, 3], "pads": [1, 1, 1, 1]], seed: 8)
+        try pool("MaxPool", [1, 3, 21, 47], ["kernel_shape": [3, 3], "strides": [2, 2], "ceil_mode": 1], seed: 9)
+        try pool("MaxPool", [1, 3, 20, 45], ["kernel_shape": [2, 2], "strides": [2, 2], "ceil_mode": 1], seed: 10)
+        try pool("MaxPool", [2, 3, 31], ["kernel_shape": [3], "strides": [3], "pads": [1, 1]], seed: 11)
         for mode in ["SAME_UPPER", "SAME_LOWER", "VALID"] {
             for size in [[12, 12], [13, 11]] {
                 try pool("MaxPool", [1, 3] + size, ["kernel_shape": [3, 3], "strides": [2, 2], "auto_pad": mode], seed: 6)
@@ -88,6 +93,11 @@ import Testing
                 }
             }
             try pool("AveragePool", [1, 64, 7, 7], ["kernel_shape": [7, 7], "count_include_pad": include], seed: 6)
+            // The CPU kernel's float8 column tiles: widths with interior and border tiles, not
+            // multiples of 8 (Inception's 3×3 stride 1 pad 1; 2×2 and 3×3 stride 2 with ceil_mode).
+            try pool("AveragePool", [2, 5, 19, 35], ["kernel_shape": [3, 3], "pads": [1, 1, 1, 1], "count_include_pad": include], seed: 7)
+            try pool("AveragePool", [1, 3, 20, 45], ["kernel_shape": [2, 2], "strides": [2, 2], "ceil_mode": 1, "count_include_pad": include], seed: 8)
+            try pool("AveragePool", [1, 3, 21, 47], ["kernel_shape": [3, 3], "strides": [2, 2], "pads": [0, 1, 1, 0], "ceil_mode": 1, "count_include_pad": include], seed: 9)
         }
     }
 

@@ -204,15 +204,19 @@ struct Conv: ConvolutionOperator {
         return win.strides[0]
     }
 
-    /// Kernels/conv_depthwise.cl: a work-item per 4 consecutive output columns of one channel
-    /// plane, the 9 weights in registers, the stride compiled in.
+    /// Kernels/conv_depthwise.cl, the 9 weights in registers and the stride compiled in. GPUs run
+    /// conv2d_dw3x3 (a work-item per 4 consecutive output columns of one channel plane); other
+    /// devices conv2d_dw3x3_cpu, a work-item per 4 rows × 8 columns as float8 vectors (on PoCL
+    /// 3–8× faster, least on small planes such as 19×19). $GPUINFER_CONV_DW=gpu selects the GPU kernel on any device.
     func encodeDepthwise(_ ctx: EncodeContext, _ geo: Geometry, stride: Int, x: DeviceValue, w: DeviceValue, bias: DeviceValue?,
                          y: DeviceValue) throws {
         let win = geo.window.as2D
         let meta = [geo.c] + win.input + win.output + win.padBegin
-        let pixels = win.output[0] * ((win.output[1] + 3) / 4)
-        let options = "-DSTRIDE=\(stride)" + (activation.map { " " + $0.options } ?? "")
-        try ctx.launch(try ctx.kernel("conv2d_dw3x3", file: "conv_depthwise", options: options),
+        let cpu = !ctx.runtime.device.isGPU && ProcessInfo.processInfo.environment["GPUINFER_CONV_DW"] != "gpu"
+        let rows = 4
+        let pixels = cpu ? ((win.output[0] + rows - 1) / rows) * ((win.output[1] + 7) / 8) : win.output[0] * ((win.output[1] + 3) / 4)
+        let options = "-DSTRIDE=\(stride)" + (cpu ? " -DDW_ROWS=\(rows)" : "") + (activation.map { " " + $0.options } ?? "")
+        try ctx.launch(try ctx.kernel(cpu ? "conv2d_dw3x3_cpu" : "conv2d_dw3x3", file: "conv_depthwise", options: options),
                        [.value(x), .value(w), .buffer(bias?.buffer ?? x.buffer), .value(y), .buffer(try ctx.constants(meta)),
                         .int(bias == nil ? 0 : 1), .int(geo.n)],
                        global: [pixels, geo.c, geo.n], local: nil)

@@ -1,5 +1,7 @@
 // MaxPool / AveragePool (1-D and 2-D, with Indices for MaxPool) and GlobalMaxPool / GlobalAveragePool.
 
+import Foundation
+
 /// ONNX MaxPool and AveragePool over NCHW (or NCW) inputs.
 struct Pool: Operator {
     static let opTypes = ["MaxPool", "AveragePool"]
@@ -120,6 +122,20 @@ struct Pool: Operator {
         try ctx.require32BitIndexing([x, outputs[0]])
         let meta = try ctx.constants(win.meta)
         let count = outputs[0].count
+        let w = win.as2D
+        // Non-GPU devices: the CPU-style kernel (8 output columns per work-item as float8, the
+        // window compiled in) for float pools with dilation 1, windows up to 7×7 and no Indices.
+        // $GPUINFER_POOL=generic keeps the per-element kernels.
+        if !ctx.runtime.device.isGPU, x.type.dtype.isFloat, !(wantIndices && outputs.count > 1), w.dilations == [1, 1],
+           w.kernel.allSatisfy({ (1...7).contains($0) }), w.strides.allSatisfy({ $0 >= 1 && $0 <= 8 }),
+           ProcessInfo.processInfo.environment["GPUINFER_POOL"] != "generic" {
+            let options = "-DIS_MAX=\(isMax ? 1 : 0) -DPKH=\(w.kernel[0]) -DPKW=\(w.kernel[1]) -DPSH=\(w.strides[0]) -DPSW=\(w.strides[1])"
+            let planes = x.type.shape[0] * x.type.shape[1]
+            try ctx.launch(try ctx.kernel("pool2d_cpu", file: "pool", options: options),
+                           [.value(x), .value(outputs[0]), .buffer(meta), .int(planes), .int(countIncludePad ? 1 : 0)],
+                           global: [w.output[0] * ((w.output[1] + 7) / 8), planes], local: nil)
+            return
+        }
         if isMax {
             let indices = wantIndices && outputs.count > 1 ? outputs[1].buffer : outputs[0].buffer
             try ctx.launch1D(try ctx.kernel(x.type.dtype.isFloat ? "max_pool2d" : "max_pool2d_long", file: "pool"),

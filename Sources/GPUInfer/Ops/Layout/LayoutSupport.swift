@@ -137,6 +137,18 @@ struct StridedCopy {
         let n = count
         guard n > 0 else { return }
         let s = simplified()
+        // Non-GPU devices, contiguous innermost runs of at least 16 elements: copied run by run with vector loads
+        // and stores (strided_copy_runs), instead of decomposing every element's index.
+        if !ctx.runtime.device.isGPU, let inner = s.dims.indices.last, s.src[inner] == 1, s.dst[inner] == 1, s.mod[inner] >= s.dims[inner], s.dims[inner] >= 16 {
+            let run = 512, outer = s.dims.count - 1
+            let rows = n / s.dims[inner]
+            let meta = outer == 0 ? [0] : Array(s.dims.prefix(outer) + s.src.prefix(outer) + s.mod.prefix(outer) + s.dst.prefix(outer))
+            let kernel = try ctx.kernel("strided_copy_runs", file: "copy", options: "-DT=\(clType(target.type.dtype)) -DRUN=\(run)")
+            try ctx.launch(kernel, [.int(s.dims[inner]), .int(rows), .int(outer), .buffer(try ctx.constants(meta)), .value(source),
+                                    .int(s.srcBase), .value(target), .int(s.dstBase)],
+                           global: [(s.dims[inner] + run - 1) / run, rows], local: nil)
+            return
+        }
         let kernel = try ctx.kernel("strided_copy", file: "copy", options: "-DT=\(clType(target.type.dtype))")
         let meta = try ctx.constants(s.dims + s.src + s.mod + s.dst)
         try ctx.launch1D(kernel, [.int(n), .int(s.dims.count), .buffer(meta), .value(source), .int(s.srcBase),
