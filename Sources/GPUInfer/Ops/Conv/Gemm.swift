@@ -104,13 +104,22 @@ struct StridedGemm {
         guard ["", "tile", "dot", "rows"].contains(forced) else { throw ctx.error("GPUINFER_GEMM must be tile, dot or rows, got '\(forced)'") }
         if forced == "tile" || (forced.isEmpty && ctx.runtime.device.isGPU) { return .tile }
         let dotOK = aStride.k == 1 && bStride.k == 1, rowsOK = bStride.n == 1
+        var tile: (Int, Int)?
+        if let t = ProcessInfo.processInfo.environment["GPUINFER_GEMM_TILE"], !t.isEmpty {
+            let parts = t.split(separator: "x").compactMap { Int($0) }
+            guard parts.count == 2, (1...8).contains(parts[0]), (1...8).contains(parts[1]) else {
+                throw ctx.error("GPUINFER_GEMM_TILE must be RxC with R and C in 1...8, got '\(t)'")
+            }
+            tile = (parts[0], parts[1])
+        }
         if dotOK, forced != "rows" {
-            // Rows of A per work-item: each B row loaded is reused by every one of them.
-            return .dot(rows: m >= 4 ? 4 : m >= 2 ? 2 : 1, cols: m >= 4 ? 2 : 4)
+            // Rows of A per work-item: each B row loaded is reused by every one of them. At most
+            // 8 float8 accumulators + operands: they stay in the 16 AVX2 registers.
+            return .dot(rows: tile?.0 ?? (m >= 4 ? 4 : m >= 2 ? 2 : 1), cols: tile?.1 ?? (m >= 4 ? 2 : 4))
         }
         if rowsOK, forced != "dot" {
-            // 16·vectors columns: two vectors unless N is small (then one, less padding).
-            return .rows(rows: m >= 4 ? 4 : m >= 2 ? 2 : 1, vectors: n > 16 ? 2 : 1)
+            // rows × 16 columns: rows·2 + 2 AVX2 registers (more spill, measured on PoCL).
+            return .rows(rows: tile?.0 ?? (m >= 4 ? 4 : m >= 2 ? 2 : 1), vectors: tile?.1 ?? 1)
         }
         return .tile
     }
