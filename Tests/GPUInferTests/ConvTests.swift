@@ -103,6 +103,17 @@ func attrs(_ values: [String: Any]) -> [String: Attribute] {
         try conv([2, 5, 29], [13, 5, 3], ["pads": [1, 1]], seed: 10)                      // 1-D (H = 1)
     }
 
+    /// Pointwise convolutions on the blocked kernel, which runs the H×W plane as one row of H·W
+    /// columns: column blocks that cross rows, a plane smaller than one block, a ragged last block,
+    /// channel tails, batch, groups, 1-D.
+    @Test func blockedPointwiseShapes() throws {
+        try conv([1, 37, 7, 7], [21, 37, 1, 1], seed: 12)                 // 49 columns: blocks cross rows
+        try conv([2, 19, 3, 3], [35, 19, 1, 1], bias: false, seed: 13)     // 9 columns, batch 2
+        try conv([1, 4, 1, 2], [5, 4, 1, 1], seed: 14)                     // fewer columns than a block
+        try conv([2, 8, 5, 11], [12, 4, 1, 1], ["group": 2], seed: 15)     // groups of 6 outputs
+        try conv([1, 6, 23], [17, 6, 1], seed: 16)                         // 1-D
+    }
+
     /// A weight that is a graph input (not constant) runs the generic kernels.
     @Test func nonConstantWeight() throws {
         var rng = TestRandom(seed: 11)

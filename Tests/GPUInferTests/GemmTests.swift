@@ -36,6 +36,37 @@ import Testing
         try checkOp("Gemm", inputs: [rng.tensor([5, 3]), rng.tensor([3, 1])], rtol: sumTolerance(3), atol: sumTolerance(3))
     }
 
+    /// Shapes around the CPU kernels' blocks (gemm_dot: 1–4 rows × 2–4 columns, float8 along K;
+    /// gemm_rows: 1–4 rows × 16 or 32 columns): M = 1, K not a multiple of 8 or 16, N odd and
+    /// straddling 16/32, every transpose (transB = 1 runs gemm_dot, transB = 0 gemm_rows on PoCL,
+    /// both transposed gemm_tile), alpha/beta with C broadcast along either axis.
+    @Test func gemmCPUKernelBlocks() throws {
+        var rng = TestRandom(seed: 4)
+        for (m, k, n) in [(1, 1, 1), (1, 37, 47), (2, 8, 33), (3, 15, 16), (5, 17, 31), (9, 64, 65), (4, 7, 3)] {
+            let tol = sumTolerance(k)
+            for ta in [0, 1] {
+                for tb in [0, 1] {
+                    let a = rng.tensor(ta == 1 ? [k, m] : [m, k]), b = rng.tensor(tb == 1 ? [n, k] : [k, n])
+                    for c in [nil, [n], [m, 1]] as [[Int]?] {
+                        let inputs: [Tensor?] = [a, b] + (c.map { [rng.tensor($0)] } ?? [])
+                        let y = try checkOp("Gemm", attributes: attrs(["transA": ta, "transB": tb, "alpha": Float(1.25), "beta": Float(-0.5)]),
+                                            inputs: inputs, constant: [1], rtol: tol, atol: tol)
+                        #expect(y[0].shape == [m, n])
+                    }
+                }
+            }
+        }
+        // Batched and broadcast MatMul on gemm_rows (B contiguous along N) with ragged blocks.
+        for (sa, sb) in [([3, 5, 19], [3, 19, 37]), ([2, 1, 1, 23], [1, 3, 23, 17]), ([4, 9, 5], [5, 50])] as [([Int], [Int])] {
+            try checkOp("MatMul", inputs: [rng.tensor(sa), rng.tensor(sb)], rtol: sumTolerance(sa.last!), atol: sumTolerance(sa.last!))
+        }
+        // A fully connected layer at batch 1 and 3 (gemm_dot), K = 1000 (not a multiple of 16).
+        for batch in [1, 3] {
+            try checkOp("Gemm", attributes: attrs(["transB": 1]), inputs: [rng.tensor([batch, 1000]), rng.tensor([21, 1000]), rng.tensor([21])],
+                        constant: [1, 2], rtol: sumTolerance(1000), atol: sumTolerance(1000))
+        }
+    }
+
     @Test func matMulHandComputed() throws {
         let v = Tensor(shape: [3], floats: [1, 2, 3])
         try checkOp("MatMul", inputs: [v, Tensor(shape: [3, 2], floats: [1, 0, 0, 1, 1, 1])], expected: [Tensor(shape: [2], floats: [4, 5])], rtol: 0, atol: 0)

@@ -150,6 +150,9 @@ struct Conv: ConvolutionOperator {
         // Depthwise-like convolutions (fewer than 4 output channels per group) keep the generic
         // kernels: a 4-wide channel block would leave most vector lanes idle.
         guard env["GPUINFER_CONV"] != "generic", !ctx.runtime.device.isGPU, weight != nil, geo.group == 1 || geo.mg >= 4 else { return nil }
+        // 5 columns: 10 float16 accumulators + the weight vector fit AVX2's 16 registers (7 spill,
+        // measured). The tile does not depend on the input size, so a second input size of a
+        // session builds no new program.
         guard let forced = env["GPUINFER_CONV_TILE"], !forced.isEmpty else { return (geo.mg <= 4 ? 4 : geo.mg <= 8 ? 8 : 16, 5) }
         let parts = forced.split(separator: "x").compactMap { Int($0) }
         guard parts.count == 2, [4, 8, 16].contains(parts[0]), (1...16).contains(parts[1]) else {
@@ -158,11 +161,20 @@ struct Conv: ConvolutionOperator {
         return (parts[0], parts[1])
     }
 
+    /// The 2-D window conv2d_blocked runs: a pointwise convolution's H×W plane is one row of H·W
+    /// columns (the same memory), so column blocks run on across rows with no per-row tail.
+    func blockedWindow(_ geo: Geometry) -> Window {
+        let win = geo.window.as2D
+        guard geo.isPointwise else { return win }
+        let hw = win.input.reduce(1, *)
+        return Window(input: [1, hw], kernel: [1, 1], strides: [1, 1], dilations: [1, 1], padBegin: [0, 0], padEnd: [0, 0], output: [1, hw])
+    }
+
     /// Repacks the weight as [ceil(Cout/co)][C·KH·KW][co] (zero channel tail) and launches
     /// conv2d_blocked with the window geometry compiled in.
     func encodeBlocked(_ ctx: EncodeContext, _ geo: Geometry, tile: (co: Int, px: Int), weight: Tensor,
                        x: DeviceValue, bias: DeviceValue?, y: DeviceValue) throws {
-        let win = geo.window.as2D
+        let win = blockedWindow(geo)
         // Per group: ceil(Mg/CO) blocks of CO output channels over Cg·KH·KW taps.
         let k = geo.cg * win.kernel[0] * win.kernel[1], groupBlocks = (geo.mg + tile.co - 1) / tile.co
         let blocks = geo.group * groupBlocks

@@ -1,5 +1,7 @@
 // Gemm and MatMul, both lowered to one batched strided GEMM (also used by 1×1 Conv).
 
+import Foundation
+
 /// One batched GEMM: Y[b] = alpha·A[b]·B[b] + beta·C[b] for b over `batchDims`, with every
 /// operand addressed by strides (element (m,k) of A[b] is at aBatch·b + m·aStride.m + k·aStride.k).
 /// Y is dense [batch, M, N]. The host version is the reference; `encode` runs Kernels/gemm.cl.
@@ -62,12 +64,64 @@ struct StridedGemm {
         let rank = batchDims.count
         let meta = try ctx.constants([m, n, k, aStride.m, aStride.k, bStride.k, bStride.n, cStride.m, cStride.n, rank]
             + batchDims + aBatch + bBatch + (cBatch.isEmpty ? [Int](repeating: 0, count: rank) : cBatch))
-        let kernel = try ctx.kernel("gemm_tile", file: "gemm", options: activation?.options ?? "")
-        let tilesN = (n + 3) / 4, tilesM = (m + 3) / 4
-        let ln = min(16, max(1, tilesN)), lm = min(max(1, ctx.workGroup / ln), 4)
-        try ctx.launch(kernel, [.buffer(a), .buffer(b), .buffer(c ?? a), .buffer(y), .buffer(meta), .float(alpha), .float(beta),
-                                .int(c == nil ? 0 : 1), .int(batches)],
-                       global: [tilesN, tilesM, batches], local: [ln, lm, 1])
+        let args: [KernelArg] = [.buffer(a), .buffer(b), .buffer(c ?? a), .buffer(y), .buffer(meta), .float(alpha), .float(beta),
+                                 .int(c == nil ? 0 : 1), .int(batches)]
+        let act = activation.map { " " + $0.options } ?? ""
+        switch try variant(ctx) {
+        case .tile:
+            let kernel = try ctx.kernel("gemm_tile", file: "gemm", options: act)
+            let tilesN = (n + 3) / 4, tilesM = (m + 3) / 4
+            let ln = min(16, max(1, tilesN)), lm = min(max(1, ctx.workGroup / ln), 4)
+            try ctx.launch(kernel, args, global: [tilesN, tilesM, batches], local: [ln, lm, 1])
+        case .dot(let rows, let cols):
+            let kernel = try ctx.kernel("gemm_dot", file: "gemm", options: "-DDOT_M=\(rows) -DDOT_N=\(cols)" + act)
+            try ctx.launch(kernel, args, global: [(n + cols - 1) / cols, (m + rows - 1) / rows, batches], local: nil)
+        case .rows(let rows, let vectors):
+            let kernel = try ctx.kernel("gemm_rows", file: "gemm", options: "-DROW_M=\(rows) -DROW_V=\(vectors)" + act)
+            let cols = 16 * vectors
+            try ctx.launch(kernel, args, global: [(n + cols - 1) / cols, (m + rows - 1) / rows, batches], local: nil)
+        }
+    }
+
+    /// Which kernel runs this GEMM (see Kernels/gemm.cl).
+    enum Variant: Equatable {
+        /// gemm_tile: 4×4 tiles, any strides; GPUs (work-group tiles over coalesced loads).
+        case tile
+        /// gemm_dot: float8 dot products, `rows` rows × `cols` columns of Y per work-item; needs
+        /// A and B contiguous along K.
+        case dot(rows: Int, cols: Int)
+        /// gemm_rows: `rows` rows × 16·`vectors` columns of Y per work-item in float16 registers;
+        /// needs B contiguous along N.
+        case rows(rows: Int, vectors: Int)
+    }
+
+    /// GPUs run gemm_tile. Other (CPU-like) devices run the CPU-style register-blocked kernels:
+    /// gemm_dot when A and B are both contiguous along K (fully connected layers with transB = 1),
+    /// else gemm_rows when B is contiguous along N, else gemm_tile. $GPUINFER_GEMM=tile|dot|rows
+    /// forces a kernel where its layout condition holds (for A/B measurements).
+    func variant(_ ctx: EncodeContext) throws -> Variant {
+        let forced = ProcessInfo.processInfo.environment["GPUINFER_GEMM"] ?? ""
+        guard ["", "tile", "dot", "rows"].contains(forced) else { throw ctx.error("GPUINFER_GEMM must be tile, dot or rows, got '\(forced)'") }
+        if forced == "tile" || (forced.isEmpty && ctx.runtime.device.isGPU) { return .tile }
+        let dotOK = aStride.k == 1 && bStride.k == 1, rowsOK = bStride.n == 1
+        var tile: (Int, Int)?
+        if let t = ProcessInfo.processInfo.environment["GPUINFER_GEMM_TILE"], !t.isEmpty {
+            let parts = t.split(separator: "x").compactMap { Int($0) }
+            guard parts.count == 2, (1...8).contains(parts[0]), (1...8).contains(parts[1]) else {
+                throw ctx.error("GPUINFER_GEMM_TILE must be RxC with R and C in 1...8, got '\(t)'")
+            }
+            tile = (parts[0], parts[1])
+        }
+        if dotOK, forced != "rows" {
+            // Rows of A per work-item: each B row loaded is reused by every one of them. At most
+            // 8 float8 accumulators + operands: they stay in the 16 AVX2 registers.
+            return .dot(rows: tile?.0 ?? (m >= 4 ? 4 : m >= 2 ? 2 : 1), cols: tile?.1 ?? (m >= 4 ? 2 : 4))
+        }
+        if rowsOK, forced != "dot" {
+            // rows × 16 columns: rows·2 + 2 AVX2 registers (more spill, measured on PoCL).
+            return .rows(rows: tile?.0 ?? (m >= 4 ? 4 : m >= 2 ? 2 : 1), vectors: tile?.1 ?? 1)
+        }
+        return .tile
     }
 }
 
