@@ -68,27 +68,16 @@ struct MPNCOVCommand: ParsableCommand {
             let preprocessing = try Preprocessing(metadata: m.metadata)
             let selection = try deviceOption.selection()
             let session = try Session(model: m, device: selection)
-            FileHandleWriter.write("device: \(session.deviceDescription)\(selection == .automatic ? " (default)" : "")\n")
-            if let weights = m.metadata["gpuinfer.weights"], weights.hasPrefix("random") {
-                FileHandleWriter.write("note: this model has random weights (\(weights)); the classes are not meaningful — export real weights with Models/mpncov.py --weights\n")
-            }
-            var decoded: [(String, Image)] = []
-            var failures = 0
-            for (p, result) in zip(images, ImageDecoder.decode(paths: images, maxPixels: maxPixels)) {
-                switch result {
-                case let .success(image): decoded.append((p, image))
-                case let .failure(error):
-                    failures += 1
-                    FileHandleWriter.write("error: \(error)\n")
-                }
-            }
+            ImageInputs.announce(session, selection: selection, model: m,
+                                 consequence: "the classes are not meaningful — export real weights with Models/mpncov.py --weights")
+            let (decoded, failures) = ImageInputs.decode(images, maxPixels: maxPixels)
             var logits: [Float] = [], reps: [Float] = []
             var classes = 0, dim = 0
             var names: [String]?
             let progress = ProgressBar(total: decoded.count, enabled: decoded.count > batch)
             for start in stride(from: 0, to: decoded.count, by: batch) {
                 let chunk = decoded[start..<min(start + batch, decoded.count)]
-                let out = try session.run([input.name: preprocessing.tensor(chunk.map(\.1))])
+                let out = try session.run([input.name: preprocessing.tensor(chunk.map(\.image))])
                 guard let l = out["logits"], let r = out["representation"], l.rank == 2, r.rank == 2,
                       l.shape[0] == chunk.count, r.shape[0] == chunk.count else {
                     throw GPUInferError.invalidModel(location: path, reason: "expected logits [N, classes] and representation [N, D]")
@@ -100,7 +89,7 @@ struct MPNCOVCommand: ParsableCommand {
             }
             progress.finish()
             if classes > 0 { names = try Self.classNames(explicit: labels, modelPath: path, classes: classes) }
-            for (i, (p, _)) in decoded.enumerated() {
+            for (i, (_, p, _)) in decoded.enumerated() {
                 print("\(p):")
                 for (rank, c) in Self.topClasses(logits[(i * classes)..<((i + 1) * classes)], k: top).enumerated() {
                     let name = names.map { "  \($0[c.index])" } ?? ""
@@ -113,11 +102,7 @@ struct MPNCOVCommand: ParsableCommand {
                 try Npy.write(t, path: output)
                 print("wrote \(layer.rawValue) \(t.shape) to \(output)")
             }
-            FileHandleWriter.write(String(format: "%d image(s) in %.2f s\n", decoded.count, Date().timeIntervalSince(started)))
-            if failures > 0 {
-                FileHandleWriter.write("\(failures) of \(images.count) image(s) failed\n")
-                throw ExitCode.failure
-            }
+            try ImageInputs.finish(processed: decoded.count, total: images.count, failures: failures, since: started)
         } catch let e as ExitCode {
             throw e
         } catch {

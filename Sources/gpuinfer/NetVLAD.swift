@@ -29,25 +29,14 @@ struct NetVLADCommand: ParsableCommand {
             let m = try Model(path: ModelZoo.resolve(model, modelsDir: modelsDir))
             let selection = try deviceOption.selection()
             let imageModel = try ImageModel(model: m, device: selection)
-            FileHandleWriter.write("device: \(imageModel.session.deviceDescription)\(selection == .automatic ? " (default)" : "")\n")
-            if let weights = m.metadata["gpuinfer.weights"], weights.hasPrefix("random") {
-                FileHandleWriter.write("note: this model has random weights (\(weights)); export real weights with Models/netvlad.py --weights\n")
-            }
-            var decoded: [(String, Image)] = []
-            var failures = 0
-            for (path, result) in zip(images, ImageDecoder.decode(paths: images, maxPixels: maxPixels)) {
-                switch result {
-                case let .success(image): decoded.append((path, image))
-                case let .failure(error):
-                    failures += 1
-                    FileHandleWriter.write("error: \(error)\n")
-                }
-            }
+            ImageInputs.announce(imageModel.session, selection: selection, model: m,
+                                 consequence: "export real weights with Models/netvlad.py --weights")
+            let (decoded, failures) = ImageInputs.decode(images, maxPixels: maxPixels)
             let progress = ProgressBar(total: decoded.count, enabled: decoded.count > batch)
-            let descriptors = try imageModel.embed(images: decoded.map(\.1), batchSize: batch) { progress.update($0) }
+            let descriptors = try imageModel.embed(images: decoded.map(\.image), batchSize: batch) { progress.update($0) }
             progress.finish()
             let dim = descriptors.rank == 2 ? descriptors.shape[1] : 0
-            for (i, (path, _)) in decoded.enumerated() {
+            for (i, (_, path, _)) in decoded.enumerated() {
                 let row = Array(descriptors.floats[(i * dim)..<((i + 1) * dim)])
                 let norm = row.reduce(0) { $0 + Double($1) * Double($1) }.squareRoot()
                 let head = row.prefix(show).map { String(format: "%+.5f", $0) }.joined(separator: " ")
@@ -57,12 +46,7 @@ struct NetVLADCommand: ParsableCommand {
                 try Npy.write(descriptors, path: output)
                 print("wrote \(descriptors.shape) descriptors to \(output)")
             }
-            let seconds = Date().timeIntervalSince(started)
-            FileHandleWriter.write(String(format: "%d image(s) in %.2f s\n", decoded.count, seconds))
-            if failures > 0 {
-                FileHandleWriter.write("\(failures) of \(images.count) image(s) failed\n")
-                throw ExitCode.failure
-            }
+            try ImageInputs.finish(processed: decoded.count, total: images.count, failures: failures, since: started)
         } catch let e as ExitCode {
             throw e
         } catch {

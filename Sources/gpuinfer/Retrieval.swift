@@ -26,18 +26,8 @@ struct ImageModelOptions: ParsableArguments {
     }
 
     /// Decodes `paths`, printing each failure; returns the images that decoded and the failure count.
-    func decode(_ paths: [String]) -> (images: [(String, Image)], failures: Int) {
-        var images: [(String, Image)] = []
-        var failures = 0
-        for (path, result) in zip(paths, ImageDecoder.decode(paths: paths, maxPixels: maxPixels)) {
-            switch result {
-            case let .success(image): images.append((path, image))
-            case let .failure(error):
-                failures += 1
-                FileHandleWriter.write("error: \(error)\n")
-            }
-        }
-        return (images, failures)
+    func decode(_ paths: [String]) -> (images: [(index: Int, path: String, image: Image)], failures: Int) {
+        ImageInputs.decode(paths, maxPixels: maxPixels)
     }
 }
 
@@ -126,14 +116,14 @@ struct SearchCommand: ParsableCommand {
             let (imageModel, _) = try imageOptions.load(model ?? index.model, device: deviceOption)
             let (images, failures) = imageOptions.decode(queries)
             if !images.isEmpty {
-                let embedded = try imageModel.embed(images: images.map(\.1), batchSize: batch)
+                let embedded = try imageModel.embed(images: images.map(\.image), batchSize: batch)
                 let dimension = embedded.rank == 2 ? embedded.shape[1] : 0
                 guard dimension == index.dimension else {
                     throw RetrievalIndexError.mismatch(path: db, reason: "the index holds \(index.dimension)-d descriptors (model '\(index.model)'), model '\(model ?? index.model)' gives \(dimension)-d ones")
                 }
                 let searcher = try IndexSearcher(index: index, runtime: imageModel.session.runtime)
                 let results = try searcher.search(queries: embedded, k: k)
-                for ((path, _), matches) in zip(images, results) {
+                for ((_, path, _), matches) in zip(images, results) {
                     if json {
                         let object: [String: Any] = ["query": path, "results": matches.map {
                             ["rank": $0.rank, "score": Double($0.score), "index": $0.index, "file": index.path($0.index)] as [String: Any]
@@ -172,7 +162,7 @@ struct CompareCommand: ParsableCommand {
             let (imageModel, _) = try imageOptions.load(model, device: deviceOption)
             let (images, failures) = imageOptions.decode([first, second])
             guard failures == 0 else { throw ExitCode.failure }
-            let y = try imageModel.embed(images: images.map(\.1), batchSize: 2)
+            let y = try imageModel.embed(images: images.map(\.image), batchSize: 2)
             let d = y.count / 2
             let rows = try RetrievalIndex.normalized(y.floats, count: 2, dimension: d)
             var dot = 0.0

@@ -43,23 +43,12 @@ struct SSDLiteCommand: ParsableCommand {
             let m = try Model(path: ModelZoo.resolve(model, modelsDir: modelsDir))
             let selection = try deviceOption.selection()
             let detector = try ObjectDetector(model: m, device: selection)
-            FileHandleWriter.write("device: \(detector.session.deviceDescription)\(selection == .automatic ? " (default)" : "")\n")
-            if let weights = m.metadata["gpuinfer.weights"], weights.hasPrefix("random") {
-                FileHandleWriter.write("note: this model has random weights (\(weights)); the detections are not meaningful; export real weights with Models/ssdlite.py --weights\n")
-            }
+            ImageInputs.announce(detector.session, selection: selection, model: m,
+                                 consequence: "the detections are not meaningful; export real weights with Models/ssdlite.py --weights")
             if images.count > 1, let draw {
                 try FileManager.default.createDirectory(atPath: draw, withIntermediateDirectories: true)
             }
-            var decoded: [(index: Int, path: String, image: Image)] = []
-            var failures = 0
-            for (i, (path, result)) in zip(images, ImageDecoder.decode(paths: images, maxPixels: maxPixels)).enumerated() {
-                switch result {
-                case let .success(image): decoded.append((i, path, image))
-                case let .failure(error):
-                    failures += 1
-                    FileHandleWriter.write("error: \(error)\n")
-                }
-            }
+            let (decoded, failures) = ImageInputs.decode(images, maxPixels: maxPixels)
             let detections = try detector.detect(images: decoded.map(\.image), threshold: threshold, batchSize: batch)
             var json: [[String: Any]] = []
             for (item, found) in zip(decoded, detections) {
@@ -94,11 +83,7 @@ struct SSDLiteCommand: ParsableCommand {
                 }
                 print("wrote detections to \(output)")
             }
-            FileHandleWriter.write(String(format: "%d image(s) in %.2f s\n", decoded.count, Date().timeIntervalSince(started)))
-            if failures > 0 {
-                FileHandleWriter.write("\(failures) of \(images.count) image(s) failed\n")
-                throw ExitCode.failure
-            }
+            try ImageInputs.finish(processed: decoded.count, total: images.count, failures: failures, since: started)
         } catch let e as ExitCode {
             throw e
         } catch {

@@ -4,35 +4,7 @@ import Foundation
 import Testing
 @testable import GPUInfer
 
-private let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../..").standardizedFileURL
 private let generated = repoRoot.appendingPathComponent("Tests/data/generated").path
-
-/// The gpuinfer binary built next to the test bundle.
-private func binary() throws -> String {
-    let candidates = [
-        URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("gpuinfer").path,
-        repoRoot.appendingPathComponent(".build/debug/gpuinfer").path,
-    ]
-    guard let found = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
-        throw GPUInferError.io(path: candidates[1], reason: "gpuinfer binary not built (swift build --build-tests)")
-    }
-    return found
-}
-
-/// Runs gpuinfer with `args`; returns exit status, stdout and stderr.
-private func gpuinfer(_ args: [String]) throws -> (status: Int32, out: String, err: String) {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: try binary())
-    p.arguments = args
-    let out = Pipe(), err = Pipe()
-    p.standardOutput = out
-    p.standardError = err
-    try p.run()
-    let o = out.fileHandleForReading.readDataToEndOfFile()
-    let e = err.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
-}
 
 @Suite(.serialized) struct CLITests {
     @Test(arguments: ["0", "cpu"])

@@ -5,30 +5,6 @@ import Foundation
 import Testing
 @testable import GPUInfer
 
-private let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../..").standardizedFileURL
-
-/// Runs the gpuinfer binary built next to the test bundle; returns exit status, stdout and stderr.
-private func gpuinfer(_ args: [String]) throws -> (status: Int32, out: String, err: String) {
-    let candidates = [
-        URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("gpuinfer").path,
-        repoRoot.appendingPathComponent(".build/debug/gpuinfer").path,
-    ]
-    guard let binary = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
-        throw GPUInferError.io(path: candidates[1], reason: "gpuinfer binary not built (swift build --build-tests)")
-    }
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: binary)
-    p.arguments = args
-    let out = Pipe(), err = Pipe()
-    p.standardOutput = out
-    p.standardError = err
-    try p.run()
-    let o = out.fileHandleForReading.readDataToEndOfFile()
-    let e = err.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
-}
-
 @Suite(.serialized) struct RetrievalCLITests {
     static let script = "Tests/Models/make_retrieval_fixtures.py"
     static let goodImages = ["crop.png", "flipped.jpg", "grace_hopper.jpg", "noise.png", "sub/dark.jpg", "sub/deeper/gray.jpg", "sub/rotated.jpg"]
@@ -157,8 +133,7 @@ private func gpuinfer(_ args: [String]) throws -> (status: Int32, out: String, e
         #expect(try index(straight).status == 0)
 
         let proc = Process()
-        proc.executableURL = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("gpuinfer")
-        if let url = proc.executableURL, !fm.isExecutableFile(atPath: url.path) { proc.executableURL = repoRoot.appendingPathComponent(".build/debug/gpuinfer") }
+        proc.executableURL = try gpuinferBinary()
         proc.arguments = ["index", "--device", "0", p.model, photos, "--output", killed, "--batch", "2", "--quiet"]
         proc.standardOutput = FileHandle.nullDevice
         proc.standardError = FileHandle.nullDevice
