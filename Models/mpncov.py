@@ -76,10 +76,10 @@ import time
 
 import numpy as np
 import onnx
-import onnx.inliner
 from onnx import TensorProto, helper, numpy_helper
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from onnx_export import model_calling_function  # noqa: E402
 from reference_outputs import run_onnxruntime, save_npy  # noqa: E402
 
 OPSET = 17
@@ -186,20 +186,7 @@ def isqrtcov_node(features: str, output: str, iter_n: int = ITER_N) -> onnx.Node
 
 def make_model(graph: onnx.GraphProto, metadata: dict[str, str], c: int, plain: bool, iter_n: int = ITER_N) -> onnx.ModelProto:
     """Wraps a graph that calls ISqrtCov on C channels; `plain` inlines the function."""
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET), helper.make_opsetid(DOMAIN, 1)],
-                              functions=[isqrtcov_function(c, iter_n)], producer_name="gpuinfer Models/mpncov.py")
-    model.ir_version = 8
-    helper.set_model_props(model, metadata)
-    if plain:
-        inits = list(graph.initializer)
-        del model.graph.initializer[:]
-        model = onnx.inliner.inline_local_functions(model)
-        del model.functions[:]
-        keep = [o for o in model.opset_import if o.domain != DOMAIN]
-        del model.opset_import[:]
-        model.opset_import.extend(keep)
-        model.graph.initializer.extend(inits)
-    return model
+    return model_calling_function(graph, metadata, isqrtcov_function(c, iter_n), "gpuinfer Models/mpncov.py", OPSET, plain)
 
 
 def tensor(name: str, a: np.ndarray) -> TensorProto:

@@ -63,10 +63,10 @@ import time
 
 import numpy as np
 import onnx
-import onnx.inliner
 from onnx import TensorProto, helper, numpy_helper
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from onnx_export import model_calling_function  # noqa: E402
 from reference_outputs import run_onnxruntime, save_npy  # noqa: E402
 
 OPSET = 17
@@ -206,21 +206,7 @@ def netvlad_node(features: str, prefix: str, output: str) -> onnx.NodeProto:
 
 def make_model(graph: onnx.GraphProto, metadata: dict[str, str], plain: bool) -> onnx.ModelProto:
     """Wraps a graph that calls NetVLAD; `plain` inlines the function (standard ops only)."""
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET), helper.make_opsetid(DOMAIN, 1)],
-                              functions=[netvlad_function()], producer_name="gpuinfer Models/netvlad.py")
-    model.ir_version = 8
-    helper.set_model_props(model, metadata)
-    if plain:
-        # Inline with the weights detached (the inliner round-trips the whole proto).
-        inits = list(graph.initializer)
-        del model.graph.initializer[:]
-        model = onnx.inliner.inline_local_functions(model)
-        del model.functions[:]
-        keep = [o for o in model.opset_import if o.domain != DOMAIN]
-        del model.opset_import[:]
-        model.opset_import.extend(keep)
-        model.graph.initializer.extend(inits)
-    return model
+    return model_calling_function(graph, metadata, netvlad_function(), "gpuinfer Models/netvlad.py", OPSET, plain)
 
 
 def build_netvlad(w: dict[str, np.ndarray], weights_label: str, plain: bool = False) -> onnx.ModelProto:

@@ -81,8 +81,10 @@ import time
 
 import numpy as np
 import onnx
-import onnx.inliner
 from onnx import TensorProto, helper, numpy_helper
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from onnx_export import model_calling_function  # noqa: E402
 
 OPSET = 17
 DOMAIN = "ai.gpuinfer"
@@ -360,20 +362,7 @@ def detection_node(boxes: str, logits: str, anchors_name: str, output: str, **ov
 
 
 def make_model(graph: onnx.GraphProto, metadata: dict[str, str], plain: bool) -> onnx.ModelProto:
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET), helper.make_opsetid(DOMAIN, 1)],
-                              functions=[detection_output_function()], producer_name="gpuinfer Models/ssdlite.py")
-    model.ir_version = 8
-    helper.set_model_props(model, metadata)
-    if plain:
-        inits = list(graph.initializer)
-        del model.graph.initializer[:]
-        model = onnx.inliner.inline_local_functions(model)
-        del model.functions[:]
-        keep = [o for o in model.opset_import if o.domain != DOMAIN]
-        del model.opset_import[:]
-        model.opset_import.extend(keep)
-        model.graph.initializer.extend(inits)
-    return model
+    return model_calling_function(graph, metadata, detection_output_function(), "gpuinfer Models/ssdlite.py", OPSET, plain)
 
 
 def build_ssdlite(w: dict[str, np.ndarray], weights_label: str, plain: bool = False) -> onnx.ModelProto:

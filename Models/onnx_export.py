@@ -1,0 +1,27 @@
+"""What the exporters share: wrapping a graph that calls one model-local function into a model."""
+from __future__ import annotations
+
+import onnx
+import onnx.inliner
+from onnx import helper
+
+
+def model_calling_function(graph: onnx.GraphProto, metadata: dict[str, str], function: onnx.FunctionProto,
+                           producer: str, opset: int, plain: bool) -> onnx.ModelProto:
+    """An IR-8 model of `graph` with `function` (in its own domain, version 1) and `metadata` as
+    metadata_props. `plain` inlines the function, leaving standard ops only; the weights are
+    detached while inlining (the inliner round-trips the whole proto) and put back after."""
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset), helper.make_opsetid(function.domain, 1)],
+                              functions=[function], producer_name=producer)
+    model.ir_version = 8
+    helper.set_model_props(model, metadata)
+    if plain:
+        inits = list(graph.initializer)
+        del model.graph.initializer[:]
+        model = onnx.inliner.inline_local_functions(model)
+        del model.functions[:]
+        keep = [o for o in model.opset_import if o.domain != function.domain]
+        del model.opset_import[:]
+        model.opset_import.extend(keep)
+        model.graph.initializer.extend(inits)
+    return model
