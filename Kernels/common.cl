@@ -25,3 +25,20 @@ inline float act(float v) {
     return v;
 #endif
 }
+
+// ONNX NonMaxSuppression's suppression test (onnxruntime's SuppressByIOU) for corner boxes
+// (x_min, y_min, x_max, y_max): IoU > threshold, never for an empty intersection or a box of zero
+// area. Shared by nms.cl and ssd_detection.cl, as NonMaxSuppression.suppresses is on the host.
+inline bool box_suppresses(float4 a, float4 b, float threshold) {
+    const float ix0 = fmax(a.x, b.x), ix1 = fmin(a.z, b.z);
+    if (ix1 <= ix0) return false;
+    const float iy0 = fmax(a.y, b.y), iy1 = fmin(a.w, b.w);
+    if (iy1 <= iy0) return false;
+    const float inter = (ix1 - ix0) * (iy1 - iy0);
+    if (inter <= 0.0f) return false;
+    const float area1 = (a.z - a.x) * (a.w - a.y);
+    const float area2 = (b.z - b.x) * (b.w - b.y);
+    const float uni = area1 + area2 - inter;
+    if (area1 <= 0.0f || area2 <= 0.0f || uni <= 0.0f) return false;
+    return inter / uni > threshold;
+}

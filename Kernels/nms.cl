@@ -18,20 +18,6 @@ inline float4 nms_corners(__global const float* b) {
 #endif
 }
 
-inline bool nms_suppresses(float4 a, float4 b, float threshold) {
-    const float ix0 = fmax(a.x, b.x), ix1 = fmin(a.z, b.z);
-    if (ix1 <= ix0) return false;
-    const float iy0 = fmax(a.y, b.y), iy1 = fmin(a.w, b.w);
-    if (iy1 <= iy0) return false;
-    const float inter = (ix1 - ix0) * (iy1 - iy0);
-    if (inter <= 0.0f) return false;
-    const float area1 = (a.z - a.x) * (a.w - a.y);
-    const float area2 = (b.z - b.x) * (b.w - b.y);
-    const float uni = area1 + area2 - inter;
-    if (area1 <= 0.0f || area2 <= 0.0f || uni <= 0.0f) return false;
-    return inter / uni > threshold;
-}
-
 inline bool nms_passes(float s, int has_score, float score_threshold) {
     return !isnan(s) && (!has_score || s > score_threshold);
 }
@@ -74,7 +60,7 @@ __kernel void nms_greedy(__global const float* boxes, __global const float* scor
         const float4 ci = nms_corners(bx + i * 4);
         bool ok = true;
         for (int k = 0; k < kept && ok; ++k) {
-            if (nms_suppresses(nms_corners(bx + sel[k] * 4), ci, iou_threshold)) ok = false;
+            if (box_suppresses(nms_corners(bx + sel[k] * 4), ci, iou_threshold)) ok = false;
         }
         if (ok) sel[kept++] = i;
     }

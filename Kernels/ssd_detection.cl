@@ -62,20 +62,6 @@ inline float4 ssd_corners(float4 b) {
     return (float4)(fmin(b.y, b.w), fmin(b.x, b.z), fmax(b.y, b.w), fmax(b.x, b.z));
 }
 
-inline bool ssd_suppresses(float4 a, float4 b, float threshold) {
-    const float ix0 = fmax(a.x, b.x), ix1 = fmin(a.z, b.z);
-    if (ix1 <= ix0) return false;
-    const float iy0 = fmax(a.y, b.y), iy1 = fmin(a.w, b.w);
-    if (iy1 <= iy0) return false;
-    const float inter = (ix1 - ix0) * (iy1 - iy0);
-    if (inter <= 0.0f) return false;
-    const float area1 = (a.z - a.x) * (a.w - a.y);
-    const float area2 = (b.z - b.x) * (b.w - b.y);
-    const float uni = area1 + area2 - inter;
-    if (area1 <= 0.0f || area2 <= 0.0f || uni <= 0.0f) return false;
-    return inter / uni > threshold;
-}
-
 // Greedy suppression per group over its sorted candidates, at most `keep` kept (kept_* rows of
 // max(keep, 1) entries); `count` = N·C.
 __kernel void ssd_nms(__global const float4* boxes, __global const int* sort_idx, __global const float* sort_score,
@@ -93,7 +79,7 @@ __kernel void ssd_nms(__global const float4* boxes, __global const int* sort_idx
         const float4 ci = ssd_corners(bx[i]);
         bool ok = true;
         for (int k = 0; k < kept && ok; ++k) {
-            if (ssd_suppresses(ssd_corners(bx[sel[k]]), ci, iou_threshold)) ok = false;
+            if (box_suppresses(ssd_corners(bx[sel[k]]), ci, iou_threshold)) ok = false;
         }
         if (ok) {
             sel[kept] = i;
