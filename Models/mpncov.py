@@ -79,7 +79,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from onnx_export import model_calling_function  # noqa: E402
+from onnx_export import check_arrays, model_calling_function  # noqa: E402
 from reference_outputs import run_onnxruntime, save_npy  # noqa: E402
 
 OPSET = 17
@@ -397,12 +397,7 @@ def load_npz(path: str, arch: str) -> dict[str, np.ndarray]:
     if last not in v:
         sys.exit(f"mpncov.py: {path} has no '{last}': not a {arch} state_dict")
     expected = expected_shapes(arch, v[last].shape[0])
-    missing = [k for k in expected if k not in v]
-    if missing:
-        sys.exit(f"mpncov.py: {path} lacks {len(missing)} tensor(s) for {arch}: {', '.join(missing[:8])}{' …' if len(missing) > 8 else ''}")
-    for k, shape in expected.items():
-        if v[k].shape != shape:
-            sys.exit(f"mpncov.py: {path}: {k} has shape {v[k].shape}, expected {shape}")
+    check_arrays("mpncov.py", path, v, expected, f"tensor(s) for {arch}")
     extra = sorted(set(v) - set(expected))
     if extra:
         print(f"warning: mpncov.py: ignoring {len(extra)} unknown tensor(s): {', '.join(extra[:5])}", file=sys.stderr)

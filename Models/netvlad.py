@@ -66,7 +66,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from onnx_export import model_calling_function  # noqa: E402
+from onnx_export import check_arrays, model_calling_function  # noqa: E402
 from reference_outputs import run_onnxruntime, save_npy  # noqa: E402
 
 OPSET = 17
@@ -123,12 +123,7 @@ def load_npz(path: str) -> dict[str, np.ndarray]:
     with np.load(path) as z:
         v = {k[:-2] if k.endswith(":0") else k: np.asarray(z[k], np.float32) for k in z.files}
     expected = tf_shapes()
-    missing = [k for k in expected if k not in v]
-    if missing:
-        sys.exit(f"netvlad.py: {path} lacks {len(missing)} variable(s): {', '.join(missing)}")
-    for k, shape in expected.items():
-        if v[k].shape != shape:
-            sys.exit(f"netvlad.py: {path}: {k} has shape {v[k].shape}, expected {shape}")
+    check_arrays("netvlad.py", path, v, expected, "variable(s)")
     return v
 
 

@@ -1,6 +1,10 @@
-"""What the exporters share: wrapping a graph that calls one model-local function into a model."""
+"""What the exporters share: checking checkpoint arrays, and wrapping a graph that calls one
+model-local function into a model."""
 from __future__ import annotations
 
+import sys
+
+import numpy as np
 import onnx
 import onnx.inliner
 from onnx import helper
@@ -25,3 +29,14 @@ def model_calling_function(graph: onnx.GraphProto, metadata: dict[str, str], fun
         model.opset_import.extend(keep)
         model.graph.initializer.extend(inits)
     return model
+
+
+def check_arrays(script: str, path: str, arrays: dict[str, np.ndarray], expected: dict[str, tuple], what: str) -> None:
+    """Exits naming `path` when an expected array (of `what`, e.g. "variable(s)") is missing (the
+    first 10 named) or has another shape."""
+    missing = [k for k in expected if k not in arrays]
+    if missing:
+        sys.exit(f"{script}: {path} lacks {len(missing)} {what}: {', '.join(missing[:10])}{' …' if len(missing) > 10 else ''}")
+    for k, shape in expected.items():
+        if arrays[k].shape != shape:
+            sys.exit(f"{script}: {path}: {k} has shape {arrays[k].shape}, expected {shape}")
