@@ -69,3 +69,12 @@ __kernel void conv2d_c1p4(__global const float* X, __global const float* Wt, __g
                           __global float* Y, __constant const int* meta, int hasBias, int batch) {
     conv2d_tile(X, Wt, Bias, Y, meta, hasBias, batch, 1, 4);
 }
+
+// The residual/activation epilogue of a Conv whose kernel stored Σ w·x + b without them (paths
+// other than conv2d_blocked, see Conv.swift encode): Y[i] = act(Y[i] + R[i]) with R shaped like Y,
+// or act(Y[i]) when hasR is 0 (a residual that broadcasts was added by the Add kernel already).
+__kernel void conv_epilogue(int n, __global float* Y, __global const float* R, int hasR) {
+    const int i = get_global_id(0);
+    if (i >= n) return;
+    Y[i] = hasR ? act(Y[i] + R[i]) : act(Y[i]);
+}

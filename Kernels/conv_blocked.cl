@@ -4,6 +4,8 @@
 // (zero-padded channel tail; the buffer is aligned, so every block is VEC-aligned), so each tap is one contiguous vector load times PX broadcasts.
 // Window geometry (KH, KW, SH, SW, DH, DW) is compile-time (-D) so the tap loops unroll; sizes
 // come from meta: C, H, W, Cout, OH, OW, ph, pw. Global: [OH · ceil(OW/PX), ceil(Cout/CO), N].
+// With -DRESIDUAL a fused residual Add (Passes/Optimize.swift fuseConvResidual) is added at the
+// store: Y = act((Σ w·x + b) + R), R shaped like Y.
 
 #ifndef CO_BLOCK
 #define CO_BLOCK 16
@@ -56,7 +58,7 @@
     }
 
 __kernel void conv2d_blocked(__global const float* X, __global const float* Wp, __global const float* Bias,
-                             __global float* Y, __constant const int* m, int hasBias, int batch) {
+                             __global const float* R, __global float* Y, __constant const int* m, int hasBias, int batch) {
     const int C = m[0], H = m[1], W = m[2], Cout = m[3], OH = m[4], OW = m[5], ph = m[6], pw = m[7];
     const int Cg = m[8], Mg = m[9];
     const int owBlocks = (OW + PX_BLOCK - 1) / PX_BLOCK, groupBlocks = (Mg + CO_BLOCK - 1) / CO_BLOCK;
@@ -83,12 +85,20 @@ __kernel void conv2d_blocked(__global const float* X, __global const float* Wp, 
     const int co0 = g * Mg + local0;
     for (int j = 0; j < CO_BLOCK && local0 + j < Mg; ++j) {
         const float b = hasBias ? Bias[co0 + j] : 0.0f;
-        __global float* yr = Y + ((n * Cout + co0 + j) * OH + oh) * OW + ow0;
+        const int yo = ((n * Cout + co0 + j) * OH + oh) * OW + ow0;
+        __global float* yr = Y + yo;
+#ifdef RESIDUAL
+        __global const float* rr = R + yo;
+#define STORE(q) yr[q] = act((tile[(q) * CO_BLOCK + j] + b) + rr[q])
+#else
+#define STORE(q) yr[q] = act(tile[(q) * CO_BLOCK + j] + b)
+#endif
         if (ow0 + PX_BLOCK <= OW) {
             _Pragma("unroll")
-            for (int q = 0; q < PX_BLOCK; ++q) yr[q] = act(tile[q * CO_BLOCK + j] + b);
+            for (int q = 0; q < PX_BLOCK; ++q) STORE(q);
         } else {
-            for (int q = 0; q < PX_BLOCK && ow0 + q < OW; ++q) yr[q] = act(tile[q * CO_BLOCK + j] + b);
+            for (int q = 0; q < PX_BLOCK && ow0 + q < OW; ++q) STORE(q);
         }
+#undef STORE
     }
 }

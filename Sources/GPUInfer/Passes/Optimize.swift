@@ -84,6 +84,30 @@ extension Graph {
         return removed.count
     }
 
+    /// The clamp bounds of a Relu, or of a Clip whose bounds are constants (absent: ±∞); nil for
+    /// any other node or a Clip with run-time or invalid bounds.
+    func activationBounds(_ a: Node) -> (lo: Float, hi: Float)? {
+        guard a.domain.isEmpty, a.outputs.count == 1, a.opType == "Relu" || a.opType == "Clip" else { return nil }
+        func scalar(_ name: String?) -> Float?? {
+            guard let name, !name.isEmpty else { return .some(nil) }
+            guard let t = initializers[name], t.count == 1, t.dtype == .float32 else { return nil }
+            return .some(t.floats[0])
+        }
+        var lo: Float = -.infinity, hi: Float = .infinity
+        if a.opType == "Relu" {
+            lo = 0
+        } else if opset < 11 {
+            lo = (try? a.float("min", default: -.greatestFiniteMagnitude)) ?? -.greatestFiniteMagnitude
+            hi = (try? a.float("max", default: .greatestFiniteMagnitude)) ?? .greatestFiniteMagnitude
+        } else {
+            guard let l = scalar(a.inputs.count > 1 ? a.inputs[1] : nil), let h = scalar(a.inputs.count > 2 ? a.inputs[2] : nil) else { return nil }
+            lo = l ?? -.infinity
+            hi = h ?? .infinity
+        }
+        guard !lo.isNaN, !hi.isNaN, lo <= hi else { return nil }
+        return (lo, hi)
+    }
+
     /// Folds a Relu, or a Clip with constant bounds (ReLU6), that is the only consumer of a Conv's
     /// output into that Conv (attributes `gpuinfer.activation_min/max`, see FusedActivation).
     /// Returns the number of activations fused.
@@ -94,28 +118,12 @@ extension Graph {
         var producer: [String: Int] = [:]
         for (i, n) in nodes.enumerated() { for o in n.outputs { producer[o] = i } }
         var removed = Set<Int>()
-        func scalar(_ name: String?) -> Float?? {
-            guard let name, !name.isEmpty else { return .some(nil) }
-            guard let t = initializers[name], t.count == 1, t.dtype == .float32 else { return nil }
-            return .some(t.floats[0])
-        }
-        for (ai, a) in nodes.enumerated() where a.domain.isEmpty && (a.opType == "Relu" || a.opType == "Clip") {
-            guard a.outputs.count == 1, let input = a.inputs.first, let ci = producer[input], !removed.contains(ci),
+        for (ai, a) in nodes.enumerated() {
+            guard let (lo, hi) = activationBounds(a), let input = a.inputs.first, let ci = producer[input], !removed.contains(ci),
                   nodes[ci].opType == "Conv", nodes[ci].domain.isEmpty, consumers[input] == 1,
-                  nodes[ci].attributes[FusedActivation.minAttribute] == nil, nodes[ci].attributes[FusedActivation.maxAttribute] == nil
+                  nodes[ci].attributes[FusedActivation.minAttribute] == nil, nodes[ci].attributes[FusedActivation.maxAttribute] == nil,
+                  nodes[ci].attributes[Conv.residualAttribute] == nil
             else { continue }
-            var lo: Float = -.infinity, hi: Float = .infinity
-            if a.opType == "Relu" {
-                lo = 0
-            } else if opset < 11 {
-                lo = (try? a.float("min", default: -.greatestFiniteMagnitude)) ?? -.greatestFiniteMagnitude
-                hi = (try? a.float("max", default: .greatestFiniteMagnitude)) ?? .greatestFiniteMagnitude
-            } else {
-                guard let l = scalar(a.inputs.count > 1 ? a.inputs[1] : nil), let h = scalar(a.inputs.count > 2 ? a.inputs[2] : nil) else { continue }
-                lo = l ?? -.infinity
-                hi = h ?? .infinity
-            }
-            guard !lo.isNaN, !hi.isNaN, lo <= hi else { continue }
             var fused = nodes[ci]
             fused.attributes[FusedActivation.minAttribute] = .float(lo)
             fused.attributes[FusedActivation.maxAttribute] = .float(hi)
@@ -125,6 +133,54 @@ extension Graph {
         }
         nodes = nodes.enumerated().filter { !removed.contains($0.offset) }.map(\.element)
         return removed.count
+    }
+
+    /// Folds a residual `Add(Conv(x), r)` (either operand order), and a Relu or constant-bound Clip
+    /// that is the Add's only consumer, into the Conv: the Conv gets `r` as a fourth input and the
+    /// attribute `gpuinfer.residual`, and computes act((Σ w·x + b) + r), the very fp32 operations
+    /// of the unfused nodes. The Conv's output must have no other consumer and the Conv no fused
+    /// activation of its own (act-then-add differs). The fused node takes the Add's place in the
+    /// node order, after the producer of `r`. Returns the number of Add nodes fused.
+    mutating func fuseConvResidual() -> Int {
+        var consumers: [String: Int] = [:]
+        for n in nodes { for i in n.inputs { consumers[i, default: 0] += 1 } }
+        for o in outputs { consumers[o.name, default: 0] += 1 }
+        var producer: [String: Int] = [:]
+        for (i, n) in nodes.enumerated() { for o in n.outputs { producer[o] = i } }
+        var removed = Set<Int>()
+        var fusedCount = 0
+        for (ai, add) in nodes.enumerated() where add.opType == "Add" && add.domain.isEmpty {
+            guard add.inputs.count == 2, add.outputs.count == 1, add.inputs[0] != add.inputs[1], !add.inputs.contains("") else { continue }
+            // The operand produced by a fusable Conv (the first one if both are).
+            let pick = add.inputs.indices.first { j in
+                guard let ci = producer[add.inputs[j]], !removed.contains(ci) else { return false }
+                let c = nodes[ci]
+                return c.opType == "Conv" && c.domain.isEmpty && c.outputs.count == 1 && consumers[add.inputs[j]] == 1
+                    && c.attributes[FusedActivation.minAttribute] == nil && c.attributes[FusedActivation.maxAttribute] == nil
+                    && c.attributes[Conv.residualAttribute] == nil && c.inputs.count >= 2 && c.inputs.count <= 3
+                    && initializers[add.inputs[1 - j]] == nil
+            }
+            guard let j = pick, let ci = producer[add.inputs[j]] else { continue }
+            var fused = nodes[ci]
+            let bias = fused.inputs.count > 2 ? fused.inputs[2] : ""
+            fused.inputs = [fused.inputs[0], fused.inputs[1], bias, add.inputs[1 - j]]
+            fused.attributes[Conv.residualAttribute] = .int(1)
+            fused.outputs = add.outputs
+            // A Relu/Clip that is the Add's only consumer joins as the fused activation.
+            if consumers[add.outputs[0]] == 1,
+               let ri = nodes.indices.first(where: { !removed.contains($0) && nodes[$0].inputs.first == add.outputs[0] }),
+               let (lo, hi) = activationBounds(nodes[ri]) {
+                fused.attributes[FusedActivation.minAttribute] = .float(lo)
+                fused.attributes[FusedActivation.maxAttribute] = .float(hi)
+                fused.outputs = nodes[ri].outputs
+                removed.insert(ri)
+            }
+            nodes[ai] = fused
+            removed.insert(ci)
+            fusedCount += 1
+        }
+        nodes = nodes.enumerated().filter { !removed.contains($0.offset) }.map(\.element)
+        return fusedCount
     }
 
     /// Removes nodes whose outputs reach no graph output, and initializers nothing uses.

@@ -7,6 +7,8 @@ public struct OptimizationReport: Sendable {
     public var constantNodesFolded = 0
     public var batchNormsFolded = 0
     public var activationsFused = 0
+    /// Residual Adds (with a following Relu/Clip) fused into the Conv before them.
+    public var residualsFused = 0
     public var deadNodesRemoved = 0
 }
 
@@ -19,7 +21,10 @@ public struct LoadOptions: Sendable {
     public var foldBatchNorm = true
     /// Fold a Relu or constant-bound Clip (ReLU6) into the Conv before it.
     public var fuseActivations = true
-    public init(useFusedKernels: Bool = true, foldBatchNorm: Bool = true, fuseActivations: Bool = true) {
+    /// Fold a residual Add of a Conv's output (and a Relu/Clip after it) into the Conv.
+    public var fuseResiduals = true
+    public init(useFusedKernels: Bool = true, foldBatchNorm: Bool = true, fuseActivations: Bool = true, fuseResiduals: Bool = true) {
+        self.fuseResiduals = fuseResiduals
         self.useFusedKernels = useFusedKernels
         self.foldBatchNorm = foldBatchNorm
         self.fuseActivations = fuseActivations
@@ -50,6 +55,10 @@ public final class Model: @unchecked Sendable {
         report.constantNodesFolded = try g.foldConstants()
         if options.foldBatchNorm { report.batchNormsFolded = g.foldBatchNormIntoConv() }
         if options.fuseActivations { report.activationsFused = g.fuseConvActivation() }
+        // $GPUINFER_FUSE_RESIDUAL=0 keeps residual Adds as nodes (for A/B measurements).
+        if options.fuseResiduals, ProcessInfo.processInfo.environment["GPUINFER_FUSE_RESIDUAL"] != "0" {
+            report.residualsFused = g.fuseConvResidual()
+        }
         report.deadNodesRemoved = g.removeDeadNodes()
         self.graph = g
         self.operators = try g.nodes.map { try OpRegistry.make($0, opset: opset($0)) }

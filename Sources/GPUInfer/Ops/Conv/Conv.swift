@@ -9,19 +9,30 @@ import Foundation
 /// Otherwise pointwise convolutions (1×1, stride 1, no pads) run as a GEMM per (batch, group),
 /// depthwise 3×3 stride 1/2 runs Kernels/conv_depthwise.cl, and the rest the register-tiled
 /// kernel in Kernels/conv.cl ($GPUINFER_CONV=generic selects these on any device). A fused
-/// Relu/Clip (`activation`) is applied at every kernel's store.
+/// Relu/Clip (`activation`) is applied at every kernel's store. A residual Add fused at load
+/// (`gpuinfer.residual`, input 3) is added before the activation: in conv2d_blocked's store, on the
+/// other paths by the conv_epilogue kernel after the convolution.
 struct Conv: ConvolutionOperator {
     static let opTypes = ["Conv"]
+    /// Set (to 1) by Passes/Optimize.swift `fuseConvResidual`: input 3 is a residual added to the output.
+    static let residualAttribute = "gpuinfer.residual"
     let window: WindowAttributes
     let group: Int
     let node: Node
     let opset: Int
     /// A Relu/Clip folded into this Conv at load time (FusedActivation), applied to every output.
     let activation: FusedActivation?
+    /// Input 3 is a residual added before the activation (a fused Add, see `residualAttribute`).
+    let hasResidual: Bool
 
     init(node: Node, opset: Int) throws {
         window = try WindowAttributes(node: node, opset: opset)
         activation = try FusedActivation(node: node)
+        hasResidual = try node.int(Self.residualAttribute, default: 0) != 0
+        guard hasResidual ? node.inputs.count == 4 && !node.inputs[3].isEmpty : node.inputs.count <= 3 else {
+            throw GPUInferError.invalidModel(location: "node '\(node.label)' (Conv)",
+                                             reason: hasResidual ? "a fused residual needs exactly 4 inputs" : "has \(node.inputs.count) inputs, at most 3 allowed")
+        }
         group = try node.int("group", default: 1)
         guard group >= 1 else { throw node.attributeError("group", "must be ≥ 1, got \(group)") }
         self.node = node
@@ -51,7 +62,30 @@ struct Conv: ConvolutionOperator {
         return Geometry(n: x[0], c: x[1], cout: w[0], group: group, window: win)
     }
 
+    func inferTypes(_ inputs: [TensorType?], constants: [Tensor?]) throws -> [TensorType] {
+        let x: TensorType = try inputs.required(0, node.opType), w: TensorType = try inputs.required(1, node.opType)
+        try requireFloat([x, w] + [inputs.optional(2)].compactMap { $0 }, node.label)
+        let shape = try geometry(x.shape, w.shape, inputs.optional(2)?.shape).output
+        guard hasResidual else { return [TensorType(.float32, shape)] }
+        let r: TensorType = try inputs.required(3, "Conv")
+        try requireFloat([r], node.label)
+        return [TensorType(.float32, try Elementwise.broadcast([shape, r.shape], "Conv (fused residual Add)"))]
+    }
+
     func reference(_ inputs: [Tensor?]) throws -> [Tensor] {
+        let convolution = try convolve(inputs)
+        guard hasResidual else { return [convolution] }
+        // The fused Add and activation, as the unfused Add (broadcasting) and Relu/Clip compute them.
+        let r: Tensor = try inputs.required(3, "Conv")
+        let shape = try Elementwise.broadcast([convolution.shape, r.shape], "Conv (fused residual Add)")
+        var y = try BinaryKind.add.apply(convolution, r, shape: shape, op: "Add")
+        if let activation { y.floats = y.floats.map(activation.apply) }
+        return [y]
+    }
+
+    /// Σ w·x + b, with the fused activation applied unless a residual is added first.
+    private func convolve(_ inputs: [Tensor?]) throws -> Tensor {
+        let activation = hasResidual ? nil : self.activation
         let x: Tensor = try inputs.required(0, "Conv"), w: Tensor = try inputs.required(1, "Conv")
         let bias: Tensor? = inputs.optional(2)
         let geo = try geometry(x.shape, w.shape, bias?.shape)
@@ -98,7 +132,7 @@ struct Conv: ConvolutionOperator {
                 }
             }
         }
-        return [Tensor(shape: geo.output, floats: y)]
+        return Tensor(shape: geo.output, floats: y)
     }
 
     func encode(_ ctx: EncodeContext, inputs: [DeviceValue?], constants: [Tensor?], outputs: [DeviceValue]) throws {
@@ -107,6 +141,45 @@ struct Conv: ConvolutionOperator {
         let geo = try geometry(x.type.shape, w.type.shape, bias?.type.shape)
         try ctx.require32BitIndexing([x, w, outputs[0]])
         let tile = try blockedTile(ctx, geo, weight: constants.count > 1 ? constants[1] : nil)
+        let residual: DeviceValue? = hasResidual ? try inputs.required(3, "Conv") : nil
+        guard let residual else {
+            try encodeConvolution(ctx, geo, tile: tile, x: x, w: w, bias: bias, constants: constants, y: outputs[0], activation: activation)
+            return
+        }
+        let y = outputs[0]
+        if residual.type.shape == geo.output, residual.type.shape == y.type.shape {
+            // Same shape: conv2d_blocked adds it at its store; the other paths store Σ w·x + b and
+            // conv_epilogue adds it and applies the activation in place.
+            if try encodeConvolution(ctx, geo, tile: tile, x: x, w: w, bias: bias, constants: constants, y: y, activation: activation,
+                                     residual: residual) { return }
+            try encodeEpilogue(ctx, y: y, residual: residual)
+            return
+        }
+        // A residual that broadcasts: the convolution into scratch, the Add kernel, then the activation.
+        let convolution = DeviceValue(buffer: try ctx.scratch(bytes: geo.output.reduce(1, *) * 4), type: TensorType(.float32, geo.output))
+        _ = try encodeConvolution(ctx, geo, tile: tile, x: x, w: w, bias: bias, constants: constants, y: convolution, activation: nil)
+        guard let stem = BinaryKind.add.resolve(.float32, .float32)?.stem else { throw ctx.error("no float Add kernel") }
+        try Elementwise.launch(ctx, stem, inputs: [convolution.buffer, residual.buffer], shapes: [geo.output, residual.type.shape], output: y)
+        if activation != nil { try encodeEpilogue(ctx, y: y, residual: nil) }
+    }
+
+    /// Launches conv_epilogue on `y`: act(y + residual), or act(y) when `residual` is nil.
+    private func encodeEpilogue(_ ctx: EncodeContext, y: DeviceValue, residual: DeviceValue?) throws {
+        try ctx.launch1D(try ctx.kernel("conv_epilogue", file: "conv", options: activation?.options ?? ""),
+                         [.int(y.count), .value(y), .buffer(residual?.buffer ?? y.buffer), .int(residual == nil ? 0 : 1)], count: y.count)
+    }
+
+    /// Encodes Σ w·x + b into `y` with `activation` at the store. With a `residual` (shaped like
+    /// `y`) only conv2d_blocked adds it, before the activation, and returns true; the other paths
+    /// then store Σ w·x + b without the activation and return false.
+    @discardableResult
+    private func encodeConvolution(_ ctx: EncodeContext, _ geo: Geometry, tile: (co: Int, px: Int)?, x: DeviceValue, w: DeviceValue,
+                                   bias: DeviceValue?, constants: [Tensor?], y: DeviceValue, activation: FusedActivation?,
+                                   residual: DeviceValue? = nil) throws -> Bool {
+        // Paths without a residual epilogue store Σ w·x + b; conv_epilogue then finishes.
+        let blockedActivation = activation
+        let activation = residual == nil ? activation : nil
+        let outputs = [y]
         if geo.isPointwise, tile == nil || ProcessInfo.processInfo.environment["GPUINFER_CONV_POINTWISE"] == "gemm" {
             // Y[n, g·Mg + m, p] = Σ_c W[g·Mg + m, c] · X[n, g·Cg + c, p] + bias[g·Mg + m]: batch (n, g).
             let hw = geo.window.input.reduce(1, *)
@@ -117,15 +190,15 @@ struct Conv: ConvolutionOperator {
             gemm.cBatch = [0, geo.mg]
             gemm.activation = activation
             try gemm.encode(ctx, a: w.buffer, b: x.buffer, c: bias?.buffer, y: outputs[0].buffer)
-            return
+            return false
         }
         if let stride = depthwiseStride(geo) {
-            try encodeDepthwise(ctx, geo, stride: stride, x: x, w: w, bias: bias, y: outputs[0])
-            return
+            try encodeDepthwise(ctx, geo, stride: stride, x: x, w: w, bias: bias, y: outputs[0], activation: activation)
+            return false
         }
-        if let tile {
-            try encodeBlocked(ctx, geo, tile: tile, weight: constants[1]!, x: x, bias: bias, y: outputs[0])
-            return
+        if let tile, constants.count > 1, let weight = constants[1] {
+            try encodeBlocked(ctx, geo, tile: tile, weight: weight, x: x, bias: bias, y: outputs[0], activation: blockedActivation, residual: residual)
+            return true
         }
         let wide = geo.mg >= 4
         let (ocb, pxb) = wide ? (4, 2) : (1, 4)
@@ -135,6 +208,7 @@ struct Conv: ConvolutionOperator {
         try ctx.launch(kernel, [.value(x), .value(w), .buffer(bias?.buffer ?? x.buffer), .value(outputs[0]),
                                 .buffer(try ctx.constants(geo.meta)), .int(bias == nil ? 0 : 1), .int(geo.n)],
                        global: [pixels, geo.group * ((geo.mg + ocb - 1) / ocb), geo.n], local: pixelLocalSize(pixels, ctx.workGroup))
+        return false
     }
 
     /// The (output channels, columns) tile of the blocked kernel, or nil for the generic kernels
@@ -173,7 +247,7 @@ struct Conv: ConvolutionOperator {
     /// Repacks the weight as [ceil(Cout/co)][C·KH·KW][co] (zero channel tail) and launches
     /// conv2d_blocked with the window geometry compiled in.
     func encodeBlocked(_ ctx: EncodeContext, _ geo: Geometry, tile: (co: Int, px: Int), weight: Tensor,
-                       x: DeviceValue, bias: DeviceValue?, y: DeviceValue) throws {
+                       x: DeviceValue, bias: DeviceValue?, y: DeviceValue, activation: FusedActivation?, residual: DeviceValue?) throws {
         let win = blockedWindow(geo)
         // Per group: ceil(Mg/CO) blocks of CO output channels over Cg·KH·KW taps.
         let k = geo.cg * win.kernel[0] * win.kernel[1], groupBlocks = (geo.mg + tile.co - 1) / tile.co
@@ -196,11 +270,11 @@ struct Conv: ConvolutionOperator {
         }
         let options = "-DCO_BLOCK=\(tile.co) -DPX_BLOCK=\(tile.px) -DKH=\(win.kernel[0]) -DKW=\(win.kernel[1])"
             + " -DSH=\(win.strides[0]) -DSW=\(win.strides[1]) -DDH=\(win.dilations[0]) -DDW=\(win.dilations[1])"
-            + (activation.map { " " + $0.options } ?? "")
+            + (activation.map { " " + $0.options } ?? "") + (residual == nil ? "" : " -DRESIDUAL")
         let meta = [geo.c] + win.input + [geo.cout] + win.output + win.padBegin + [geo.cg, geo.mg]
         let pixels = win.output[0] * ((win.output[1] + tile.px - 1) / tile.px)
         try ctx.launch(try ctx.kernel("conv2d_blocked", file: "conv_blocked", options: options),
-                       [.value(x), .buffer(packed), .buffer(bias?.buffer ?? x.buffer), .value(y),
+                       [.value(x), .buffer(packed), .buffer(bias?.buffer ?? x.buffer), .buffer(residual?.buffer ?? x.buffer), .value(y),
                         .buffer(try ctx.constants(meta)), .int(bias == nil ? 0 : 1), .int(geo.n)],
                        global: [pixels, blocks, geo.n], local: nil)
     }
@@ -221,7 +295,7 @@ struct Conv: ConvolutionOperator {
     /// devices conv2d_dw3x3_cpu, a work-item per 4 rows × 8 columns as float8 vectors (on PoCL
     /// 3–8× faster, least on small planes such as 19×19). $GPUINFER_CONV_DW=gpu selects the GPU kernel on any device.
     func encodeDepthwise(_ ctx: EncodeContext, _ geo: Geometry, stride: Int, x: DeviceValue, w: DeviceValue, bias: DeviceValue?,
-                         y: DeviceValue) throws {
+                         y: DeviceValue, activation: FusedActivation?) throws {
         let win = geo.window.as2D
         let meta = [geo.c] + win.input + win.output + win.padBegin
         let cpu = !ctx.runtime.device.isGPU && ProcessInfo.processInfo.environment["GPUINFER_CONV_DW"] != "gpu"
