@@ -9,7 +9,8 @@ import Foundation
 /// Otherwise pointwise convolutions (1×1, stride 1, no pads) run as a GEMM per (batch, group),
 /// depthwise 3×3 stride 1/2 runs Kernels/conv_depthwise.cl, and the rest the register-tiled
 /// kernel in Kernels/conv.cl ($GPUINFER_CONV=generic selects these on any device). A fused
-/// Relu/Clip (`activation`) is applied at every kernel's store.
+/// Relu/Clip (`activation`) is applied at every kernel's store. 3×3 stride-1 convolutions that
+/// would run the blocked kernel run Winograd F(4×4, 3×3) where it wins (ConvWinograd.swift).
 struct Conv: ConvolutionOperator {
     static let opTypes = ["Conv"]
     let window: WindowAttributes
@@ -121,6 +122,10 @@ struct Conv: ConvolutionOperator {
         }
         if let stride = depthwiseStride(geo) {
             try encodeDepthwise(ctx, geo, stride: stride, x: x, w: w, bias: bias, y: outputs[0])
+            return
+        }
+        if tile != nil, let m = try winogradTile(ctx, geo, blocked: true) {
+            try encodeWinograd(ctx, geo, m: m, weight: constants[1]!, x: x, bias: bias, y: outputs[0])
             return
         }
         if let tile {
