@@ -181,7 +181,15 @@ import Testing
             return ConvShapes(n: 1, c: c, cout: cout, group: group, window: win)
         }
         #expect(Conv.winogradRule(shapes(64, 64)) == 4)
+        #expect(Conv.winogradRule(shapes(16, 32)) == 4)
         #expect(Conv.winogradRule(shapes(3, 64)) == nil)
+        #expect(Conv.winogradRule(shapes(16, 16)) == nil)
         #expect(Conv.winogradRule(shapes(3, 64), forced: true) == 4)
+        // 7×7: 16 F(2) tiles (one panel) beat 4 F(4) tiles padded to a panel.
+        var small = shapes(512, 512)
+        small.window.output = [7, 7]
+        #expect(Conv.winogradRule(small) == 2)
+        small.n = 4  // 64 F(2) tiles (4 panels · 16 points) against 16 F(4) tiles (1 panel · 36)
+        #expect(Conv.winogradRule(small) == 4)
     }
 }
