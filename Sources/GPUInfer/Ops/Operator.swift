@@ -88,11 +88,14 @@ public final class EncodeContext {
     var retained: [CLBuffer] = []
     /// Derived constants shared by every plan of one session (nil: owned by this plan).
     let shared: SharedConstants?
+    /// Scratch buffers shared by the nodes of one plan (nil: `workspace` falls back to `scratch`).
+    let planWorkspace: PlanWorkspace?
 
-    init(runtime: CLRuntime, node: Node, shared: SharedConstants? = nil) {
+    init(runtime: CLRuntime, node: Node, shared: SharedConstants? = nil, workspace: PlanWorkspace? = nil) {
         self.runtime = runtime
         self.node = node
         self.shared = shared
+        self.planWorkspace = workspace
     }
 
     /// Preferred 1-D work-group size.
@@ -172,6 +175,15 @@ public final class EncodeContext {
         return b
     }
 
+    /// Scratch buffer `index` of the plan's workspace, at least `bytes` long, for data that lives
+    /// only during this node's steps (it is shared with the other nodes of the plan, which run
+    /// before or after on the one in-order queue): intermediate results such as Winograd
+    /// transforms then cost the largest node's memory, not the sum over nodes.
+    public func workspace(_ index: Int, bytes: Int) throws -> CLBuffer {
+        guard let planWorkspace else { return try scratch(bytes: bytes) }
+        return try planWorkspace.buffer(index, bytes: bytes, runtime: runtime)
+    }
+
     /// Appends host-driven work (for example a CLBlast call) that runs in queue order.
     public func custom(_ name: String, _ body: @escaping @Sendable (CLRuntime) throws -> Void) {
         steps.append(.custom(name, body))
@@ -202,6 +214,22 @@ public final class SharedConstants: @unchecked Sendable {
         let b = try make()
         buffers[key] = b
         _uploads += 1
+        return b
+    }
+}
+
+/// Per-plan scratch buffers (`EncodeContext.workspace`), indexed so that one node can hold several
+/// at once. A request larger than the current buffer of its index allocates a bigger one for it
+/// and later nodes; the smaller one stays alive for the nodes already bound to it.
+final class PlanWorkspace {
+    private var buffers: [Int: CLBuffer] = [:]
+    private(set) var retained: [CLBuffer] = []
+
+    func buffer(_ index: Int, bytes: Int, runtime: CLRuntime) throws -> CLBuffer {
+        if let b = buffers[index], b.bytes >= bytes { return b }
+        let b = try runtime.buffer(bytes: max(bytes, 4))
+        buffers[index] = b
+        retained.append(b)
         return b
     }
 }

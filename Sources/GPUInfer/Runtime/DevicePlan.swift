@@ -137,6 +137,7 @@ final class DevicePlan: @unchecked Sendable {
             return DeviceValue(buffer: slots[slot], type: t)
         }
 
+        let workspace = PlanWorkspace()
         for i in live {
             let node = nodes[i]
             let op = model.operators[i]
@@ -159,11 +160,12 @@ final class DevicePlan: @unchecked Sendable {
                     outs.append(DeviceValue(buffer: b, type: t))
                 }
             }
-            let ctx = EncodeContext(runtime: runtime, node: node, shared: shared)
+            let ctx = EncodeContext(runtime: runtime, node: node, shared: shared, workspace: workspace)
             try op.encode(ctx, inputs: ins, constants: consts, outputs: outs)
             steps += ctx.steps.map { (i, $0) }
             retained += ctx.retained
         }
+        retained += workspace.retained
         for name in Set(storageOf.keys) { if let v = value(name) { values[name] = v } }
         for o in model.graph.outputs {
             if let c = spec.constants[o.name] {

@@ -11,7 +11,8 @@ import Foundation
 /// kernel in Kernels/conv.cl ($GPUINFER_CONV=generic selects these on any device). A fused
 /// Relu/Clip (`activation`) is applied at every kernel's store. A residual Add fused at load
 /// (`gpuinfer.residual`, input 3) is added before the activation: in conv2d_blocked's store, on the
-/// other paths by the conv_epilogue kernel after the convolution.
+/// other paths by the conv_epilogue kernel after the convolution. 3×3 stride-1 convolutions that
+/// would run the blocked kernel run Winograd F(4×4, 3×3) where it wins (ConvWinograd.swift).
 struct Conv: ConvolutionOperator {
     static let opTypes = ["Conv"]
     /// Set (to 1) by Passes/Optimize.swift `fuseConvResidual`: input 3 is a residual added to the output.
@@ -194,6 +195,10 @@ struct Conv: ConvolutionOperator {
         }
         if let stride = depthwiseStride(geo) {
             try encodeDepthwise(ctx, geo, stride: stride, x: x, w: w, bias: bias, y: outputs[0], activation: activation)
+            return false
+        }
+        if tile != nil, constants.count > 1, let weight = constants[1], let m = try winogradTile(ctx, geo, blocked: true) {
+            try encodeWinograd(ctx, geo, m: m, weight: weight, x: x, bias: bias, y: outputs[0], activation: activation)
             return false
         }
         if let tile, constants.count > 1, let weight = constants[1] {

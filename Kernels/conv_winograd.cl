@@ -1,0 +1,176 @@
+// Winograd convolution F(WINO_M×WINO_M, 3×3) for 2-D 3×3 stride-1 convolutions (group 1) on
+// CPU-style devices (Lavin & Gray 2016): Y = Aᵀ [Σ_c (G g G ᵀ) ⊙ (Bᵀ d B)] A per output tile of
+// WINO_M×WINO_M pixels, from the (WINO_M+2)² input tile d at the tile's top-left corner (so it is
+// ONNX's cross-correlation; pads and tails read zeros). Three kernels per chunk of tiles:
+//   winograd_input:  d → V = Bᵀ d B, stored as [XI][chunk/TB][C][TB] (panels of TB tiles)
+//   winograd_gemm:   M[ξ] = U[ξ] · V[ξ] for every transform point ξ (XI = (WINO_M+2)² of them),
+//                    U = G g Gᵀ packed at plan time as [XI][ceil(Cout/GEMM_R)][C][GEMM_R]
+//   winograd_output: Y = Aᵀ M A + bias, act(), clipped to the output plane
+// Tiles are numbered over (n, tile row, tile column); a launch covers tiles [t0, t0 + chunk).
+// WINO_M (2 or 4) and GEMM_R are compile-time (-D). Scratch V and M hold one chunk.
+
+#ifndef WINO_M
+#define WINO_M 4
+#endif
+#ifndef GEMM_R
+#define GEMM_R 6
+#endif
+#define WINO_A (WINO_M + 2)
+#define XI (WINO_A * WINO_A)
+// Tile panel width of V and M: one float16 vector.
+#define TB 16
+
+// 1-D input transform o = Bᵀ d over float16 arrays (lanes are TB tiles): o[oi + k·os] from
+// d[di + k·ds].
+#if WINO_M == 4
+#define WINO_BT(o, oi, os, d, di, ds) do {                                                        \
+        const float16 d0 = d[di], d1 = d[di + ds], d2 = d[di + 2 * ds], d3 = d[di + 3 * ds],       \
+                      d4 = d[di + 4 * ds], d5 = d[di + 5 * ds];                                    \
+        o[oi] = 4.0f * d0 - 5.0f * d2 + d4;                                                        \
+        o[oi + os] = -4.0f * (d1 + d2) + (d3 + d4);                                                \
+        o[oi + 2 * os] = 4.0f * (d1 - d2) + (d4 - d3);                                             \
+        o[oi + 3 * os] = 2.0f * (d3 - d1) + (d4 - d2);                                             \
+        o[oi + 4 * os] = 2.0f * (d1 - d3) + (d4 - d2);                                             \
+        o[oi + 5 * os] = 4.0f * d1 - 5.0f * d3 + d5;                                               \
+    } while (0)
+// 1-D output transform o = Aᵀ m.
+#define WINO_AT(o, oi, os, m, mi, ms) do {                                                        \
+        const float16 a = m[mi + ms] + m[mi + 2 * ms], b = m[mi + ms] - m[mi + 2 * ms];            \
+        const float16 c = m[mi + 3 * ms] + m[mi + 4 * ms], e = m[mi + 3 * ms] - m[mi + 4 * ms];    \
+        o[oi] = m[mi] + a + c;                                                                     \
+        o[oi + os] = b + 2.0f * e;                                                                 \
+        o[oi + 2 * os] = a + 4.0f * c;                                                             \
+        o[oi + 3 * os] = b + 8.0f * e + m[mi + 5 * ms];                                            \
+    } while (0)
+#else
+#define WINO_BT(o, oi, os, d, di, ds) do {                                                        \
+        const float16 d0 = d[di], d1 = d[di + ds], d2 = d[di + 2 * ds], d3 = d[di + 3 * ds];       \
+        o[oi] = d0 - d2;                                                                           \
+        o[oi + os] = d1 + d2;                                                                      \
+        o[oi + 2 * os] = d2 - d1;                                                                  \
+        o[oi + 3 * os] = d1 - d3;                                                                  \
+    } while (0)
+#define WINO_AT(o, oi, os, m, mi, ms) do {                                                        \
+        o[oi] = m[mi] + m[mi + ms] + m[mi + 2 * ms];                                               \
+        o[oi + os] = m[mi + ms] - m[mi + 2 * ms] - m[mi + 3 * ms];                                 \
+    } while (0)
+#endif
+
+// act() for TB tiles at once (Clip's comparisons: NaN stays NaN).
+inline float16 act16(float16 v) {
+#ifdef ACT_CLAMP
+    return v < (float16)(ACT_LO) ? (float16)(ACT_LO) : (v > (float16)(ACT_HI) ? (float16)(ACT_HI) : v);
+#else
+    return v;
+#endif
+}
+
+// meta: C, H, W, Cout, OH, OW, ph, pw, tilesW, tilesPerImage.
+// Each work-item transforms one panel of TB tiles of one channel, the tiles in the lanes of
+// float16 vectors (gathered per tile, transformed and stored as vectors); tiles past `total` get
+// zeros. Global: [chunk/TB, C].
+__kernel void winograd_input(__global const float* X, __global float* V, __constant const int* m, int t0, int chunk, int total) {
+    const int C = m[0], H = m[1], W = m[2], ph = m[6], pw = m[7], tilesW = m[8], perImage = m[9];
+    const int p = get_global_id(0), c = get_global_id(1), panels = chunk / TB;
+    if (p >= panels || c >= C) return;
+    float16 d[XI];
+    float* ds = (float*)d;
+    for (int q = 0; q < TB; ++q) {
+        const int tg = t0 + p * TB + q;
+        if (tg >= total) {
+            for (int x = 0; x < XI; ++x) ds[x * TB + q] = 0.0f;
+            continue;
+        }
+        const int n = tg / perImage, r = tg - n * perImage, th = r / tilesW, tw = r - th * tilesW;
+        const int ih0 = th * WINO_M - ph, iw0 = tw * WINO_M - pw;
+        __global const float* xc = X + (n * C + c) * H * W;
+        if (ih0 >= 0 && iw0 >= 0 && ih0 + WINO_A <= H && iw0 + WINO_A <= W) {
+            __global const float* xr = xc + ih0 * W + iw0;
+            _Pragma("unroll")
+            for (int i = 0; i < WINO_A; ++i, xr += W) {
+                _Pragma("unroll")
+                for (int j = 0; j < WINO_A; ++j) ds[(i * WINO_A + j) * TB + q] = xr[j];
+            }
+        } else {
+            for (int i = 0; i < WINO_A; ++i) {
+                const int ih = ih0 + i;
+                for (int j = 0; j < WINO_A; ++j) {
+                    const int iw = iw0 + j;
+                    ds[(i * WINO_A + j) * TB + q] = (ih >= 0 && ih < H && iw >= 0 && iw < W) ? xc[ih * W + iw] : 0.0f;
+                }
+            }
+        }
+    }
+    // Columns then rows: tmp = Bᵀ d, o = tmp B.
+    float16 tmp[XI], o[XI];
+    _Pragma("unroll")
+    for (int j = 0; j < WINO_A; ++j) WINO_BT(tmp, j, WINO_A, d, j, WINO_A);
+    _Pragma("unroll")
+    for (int i = 0; i < WINO_A; ++i) WINO_BT(o, i * WINO_A, 1, tmp, i * WINO_A, 1);
+    __global float16* v = (__global float16*)(V + (p * C + c) * TB);
+    _Pragma("unroll")
+    for (int x = 0; x < XI; ++x) v[x * panels * C] = o[x];
+}
+
+// M[ξ][k][t] = Σ_c U[ξ][k][c] · V[ξ][c][t] over c in order: each work-item a GEMM_R channels ×
+// TB tiles block in GEMM_R float16 accumulators (per c: one float16 load of V, GEMM_R broadcasts
+// of U). Global: [ceil(Cout/GEMM_R), chunk/TB, XI].
+__kernel void winograd_gemm(__global const float* U, __global const float* V, __global float* M, int C, int Cout, int chunk) {
+    const int kb = get_global_id(0), tb = get_global_id(1), x = get_global_id(2);
+    const int kBlocks = (Cout + GEMM_R - 1) / GEMM_R, panels = chunk / TB;
+    if (kb >= kBlocks || tb >= panels || x >= XI) return;
+    __global const float* u = U + (x * kBlocks + kb) * C * GEMM_R;
+    __global const float16* v = (__global const float16*)(V + (x * panels + tb) * C * TB);
+    float16 acc[GEMM_R];
+    _Pragma("unroll")
+    for (int r = 0; r < GEMM_R; ++r) acc[r] = (float16)(0.0f);
+    for (int c = 0; c < C; ++c, u += GEMM_R) {
+        const float16 vv = v[c];
+        _Pragma("unroll")
+        for (int r = 0; r < GEMM_R; ++r) acc[r] += u[r] * vv;
+    }
+    const int k0 = kb * GEMM_R;
+    __global float16* out = (__global float16*)(M + (x * Cout + k0) * chunk + tb * TB);
+    _Pragma("unroll")
+    for (int r = 0; r < GEMM_R; ++r)
+        if (k0 + r < Cout) out[r * (chunk / TB)] = acc[r];
+}
+
+// Y tiles = act(Aᵀ M A + bias) for one panel of TB tiles of output channel k (tiles in the
+// lanes of float16 vectors), clipped to OH × OW. Global: [chunk/TB, Cout].
+__kernel void winograd_output(__global const float* M, __global const float* Bias, __global float* Y, __constant const int* m,
+                              int t0, int chunk, int total, int hasBias) {
+    const int Cout = m[3], OH = m[4], OW = m[5], tilesW = m[8], perImage = m[9];
+    const int p = get_global_id(0), k = get_global_id(1), panels = chunk / TB;
+    if (p >= panels || k >= Cout) return;
+    __global const float16* mp = (__global const float16*)(M + k * chunk + p * TB);
+    float16 mv[XI], tmp[WINO_M * WINO_A], o[WINO_M * WINO_M];
+    _Pragma("unroll")
+    for (int x = 0; x < XI; ++x) mv[x] = mp[x * Cout * panels];
+    // tmp = Aᵀ mv (WINO_M × WINO_A), o = tmp A (WINO_M × WINO_M).
+    _Pragma("unroll")
+    for (int j = 0; j < WINO_A; ++j) WINO_AT(tmp, j, WINO_A, mv, j, WINO_A);
+    _Pragma("unroll")
+    for (int i = 0; i < WINO_M; ++i) WINO_AT(o, i * WINO_M, 1, tmp, i * WINO_A, 1);
+    const float b = hasBias ? Bias[k] : 0.0f;
+    _Pragma("unroll")
+    for (int x = 0; x < WINO_M * WINO_M; ++x) o[x] = act16(o[x] + b);
+    const float* os = (const float*)o;
+    for (int q = 0; q < TB; ++q) {
+        const int tg = t0 + p * TB + q;
+        if (tg >= total) break;
+        const int n = tg / perImage, r = tg - n * perImage, th = r / tilesW, tw = r - th * tilesW;
+        const int oh0 = th * WINO_M, ow0 = tw * WINO_M;
+        __global float* y = Y + ((n * Cout + k) * OH + oh0) * OW + ow0;
+        if (oh0 + WINO_M <= OH && ow0 + WINO_M <= OW) {
+            _Pragma("unroll")
+            for (int i = 0; i < WINO_M; ++i) {
+                _Pragma("unroll")
+                for (int j = 0; j < WINO_M; ++j) y[i * OW + j] = os[(i * WINO_M + j) * TB + q];
+            }
+        } else {
+            for (int i = 0; i < WINO_M && oh0 + i < OH; ++i)
+                for (int j = 0; j < WINO_M && ow0 + j < OW; ++j) y[i * OW + j] = os[(i * WINO_M + j) * TB + q];
+        }
+    }
+}

@@ -1,0 +1,152 @@
+// Winograd F(m×m, 3×3) convolution for 3×3, stride-1, dilation-1, single-group 2-D convolutions
+// with constant weights on CPU-style devices (Kernels/conv_winograd.cl).
+import Foundation
+
+/// The Winograd transform matrices of F(m×m, 3×3) (Lavin & Gray 2016), m = 2 or 4: the output
+/// tile is Aᵀ [(G g Gᵀ) ⊙ (Bᵀ d B)] A for the (m+2)×(m+2) input tile d. The kernels hard-code
+/// Bᵀ and Aᵀ; the host uses G (weight transform) and all three in tests.
+enum Winograd {
+    static let g2: [[Double]] = [[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]]
+    static let g4: [[Double]] = [[0.25, 0, 0], [-1 / 6.0, -1 / 6.0, -1 / 6.0], [-1 / 6.0, 1 / 6.0, -1 / 6.0],
+                                 [1 / 24.0, 1 / 12.0, 1 / 6.0], [1 / 24.0, -1 / 12.0, 1 / 6.0], [0, 0, 1]]
+    static let bt2: [[Double]] = [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]]
+    static let bt4: [[Double]] = [[4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0], [0, 4, -4, -1, 1, 0],
+                                  [0, -2, -1, 2, 1, 0], [0, 2, -1, -2, 1, 0], [0, 4, 0, -5, 0, 1]]
+    static let at2: [[Double]] = [[1, 1, 1, 0], [0, 1, -1, -1]]
+    static let at4: [[Double]] = [[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0], [0, 1, -1, 8, -8, 1]]
+
+    static func g(_ m: Int) -> [[Double]] { m == 2 ? g2 : g4 }
+    static func bt(_ m: Int) -> [[Double]] { m == 2 ? bt2 : bt4 }
+    static func at(_ m: Int) -> [[Double]] { m == 2 ? at2 : at4 }
+
+    /// U = G g Gᵀ for every (output channel k, input channel c) of a [Cout, C, 3, 3] weight, in
+    /// double precision, packed as [ξ][ceil(Cout/r)][C][r] (ξ = i·(m+2) + j; zero channel tail).
+    static func packedWeights(_ w: [Float], cout: Int, c: Int, m: Int, r: Int) -> [Float] {
+        let a = m + 2, g = Self.g(m), kBlocks = (cout + r - 1) / r
+        var out = [Float](repeating: 0, count: a * a * kBlocks * c * r)
+        var tmp = [Double](repeating: 0, count: a * 3)
+        for k in 0..<cout {
+            for ci in 0..<c {
+                let base = (k * c + ci) * 9
+                // tmp = G g (a×3), then U = tmp Gᵀ (a×a).
+                for i in 0..<a {
+                    for col in 0..<3 {
+                        var s = 0.0
+                        for q in 0..<3 { s += g[i][q] * Double(w[base + q * 3 + col]) }
+                        tmp[i * 3 + col] = s
+                    }
+                }
+                for i in 0..<a {
+                    for j in 0..<a {
+                        var s = 0.0
+                        for q in 0..<3 { s += tmp[i * 3 + q] * g[j][q] }
+                        out[(((i * a + j) * kBlocks + k / r) * c + ci) * r + k % r] = Float(s)
+                    }
+                }
+            }
+        }
+        return out
+    }
+}
+
+extension Conv {
+    /// The Winograd output tile m (2 or 4) for this convolution, or nil for the direct kernels.
+    /// Applies to 2-D 3×3 convolutions with stride 1, dilation 1, one group and a constant weight
+    /// on devices that run the blocked kernel (`blockedTile` non-nil: not GPUs). With
+    /// $GPUINFER_CONV_WINOGRAD unset the rule below picks it where it measured faster;
+    /// 0 turns it off, 1 forces it wherever it applies, 2 or 4 forces that tile size.
+    func winogradTile(_ ctx: EncodeContext, _ geo: Geometry, blocked: Bool) throws -> Int? {
+        let win = geo.window
+        guard blocked, win.input.count == 2, win.kernel == [3, 3], win.strides == [1, 1], win.dilations == [1, 1],
+              geo.group == 1 else { return nil }
+        // The transformed weight is indexed with 32-bit ints: 36·Cout·C must fit.
+        guard 36 * (geo.cout + 8) * geo.c < Int(Int32.max) else { return nil }
+        if let forced = Self.winogradOverride { return forced.m }
+        let env = ProcessInfo.processInfo.environment["GPUINFER_CONV_WINOGRAD"] ?? ""
+        switch env {
+        case "": return Self.winogradRule(geo)
+        case "0": return nil
+        case "1": return Self.winogradRule(geo, forced: true)
+        case "2", "4": return Int(env)
+        default: throw ctx.error("GPUINFER_CONV_WINOGRAD must be 0, 1, 2 or 4, got '\(env)'")
+        }
+    }
+
+    /// A per-task override of the choice (and of the tiles per chunk), for tests that must reach
+    /// a given path whatever the rule or the environment says.
+    struct WinogradOverride: Sendable {
+        /// The tile m (2 or 4), or nil for the direct kernels.
+        var m: Int?
+        /// Tiles per chunk (a multiple of 16), instead of the workspace budget's.
+        var chunk: Int?
+    }
+
+    @TaskLocal static var winogradOverride: WinogradOverride?
+
+    /// Where Winograd wins on PoCL (measured per layer, see Benchmarks/README.md): both channel
+    /// counts at least 16 and one of them at least 32 (with 8 channels the transforms cost more
+    /// than they save, 16 → 16 is even, from 32 channels on Winograd is 1.7–4× faster). The tile is
+    /// the one with less GEMM work, (m+2)² transform points × the tiles rounded up to a panel of
+    /// 16: F(4×4) on large maps, F(2×2) where 4×4 tiles would leave most of a panel empty (7×7
+    /// maps: 16 F(2) tiles against 4 F(4) tiles padded to 16; 2.2× faster there).
+    /// `forced` skips the channel test.
+    static func winogradRule(_ geo: ConvShapes, forced: Bool = false) -> Int? {
+        guard forced || (min(geo.c, geo.cout) >= 16 && max(geo.c, geo.cout) >= 32) else { return nil }
+        func work(_ m: Int) -> Int {
+            let tiles = geo.n * ((geo.window.output[0] + m - 1) / m) * ((geo.window.output[1] + m - 1) / m)
+            return (m + 2) * (m + 2) * ((tiles + 15) / 16)
+        }
+        return work(2) < work(4) ? 2 : 4
+    }
+
+    /// Rows of the Winograd GEMM's register block (output channels per work-item):
+    /// $GPUINFER_CONV_WINOGRAD_R overrides it, for tuning.
+    static var winogradRows: Int {
+        if let v = ProcessInfo.processInfo.environment["GPUINFER_CONV_WINOGRAD_R"].flatMap({ Int($0) }), (1...16).contains(v) { return v }
+        return 6
+    }
+
+    /// Input transform, GEMM over the (m+2)² transform points and output transform (with bias and
+    /// the fused activation), per chunk of tiles so that the two workspace buffers (V and M) stay
+    /// below about 1 MB together (so they stay in L2 between the kernels: 1.5–3× faster than 16 MB
+    /// chunks on 200×300 and 25×37 maps; $GPUINFER_CONV_WINOGRAD_KB overrides it, for tuning); the
+    /// transformed weight is built once per session.
+    func encodeWinograd(_ ctx: EncodeContext, _ geo: Geometry, m: Int, weight: Tensor, x: DeviceValue, bias: DeviceValue?,
+                        y: DeviceValue, activation: FusedActivation?) throws {
+        let win = geo.window
+        let (H, W, OH, OW) = (win.input[0], win.input[1], win.output[0], win.output[1])
+        let a = m + 2, xi = a * a, r = Self.winogradRows
+        let tilesH = (OH + m - 1) / m, tilesW = (OW + m - 1) / m
+        let total = geo.n * tilesH * tilesW
+        let env = ProcessInfo.processInfo.environment
+        let budget = (env["GPUINFER_CONV_WINOGRAD_KB"].flatMap { Int($0) } ?? 1024) << 10
+        let fit = max(16, budget / (4 * xi * (geo.c + geo.cout)) / 16 * 16)
+        let chunk = min((total + 15) / 16 * 16, (Self.winogradOverride?.chunk).map { max(16, $0 / 16 * 16) } ?? fit)
+        guard xi * chunk * max(geo.c, geo.cout) < Int(Int32.max) else { throw ctx.error("Winograd workspace exceeds the 32-bit index range") }
+        let weightName = node.inputs.count > 1 ? node.inputs[1] : ""
+        let packed = try ctx.sharedConstants(key: "conv_winograd|\(weightName)|\(weight.shape)|\(m)|\(r)") {
+            Winograd.packedWeights(weight.floats, cout: geo.cout, c: geo.c, m: m, r: r)
+        }
+        let v = try ctx.workspace(0, bytes: xi * chunk * geo.c * 4)
+        let mm = try ctx.workspace(1, bytes: xi * chunk * geo.cout * 4)
+        let options = "-DWINO_M=\(m) -DGEMM_R=\(r)" + (activation.map { " " + $0.options } ?? "")
+        let input = try ctx.kernel("winograd_input", file: "conv_winograd", options: options)
+        let gemm = try ctx.kernel("winograd_gemm", file: "conv_winograd", options: options)
+        let output = try ctx.kernel("winograd_output", file: "conv_winograd", options: options)
+        let meta = try ctx.constants([geo.c, H, W, geo.cout, OH, OW, win.padBegin[0], win.padBegin[1], tilesW, tilesH * tilesW])
+        for t0 in stride(from: 0, to: total, by: chunk) {
+            // Kernel objects hold their arguments: every chunk needs its own.
+            let (ki, kg, ko) = t0 == 0 ? (input, gemm, output)
+                : (try ctx.kernel("winograd_input", file: "conv_winograd", options: options),
+                   try ctx.kernel("winograd_gemm", file: "conv_winograd", options: options),
+                   try ctx.kernel("winograd_output", file: "conv_winograd", options: options))
+            try ctx.launch(ki, [.value(x), .buffer(v), .buffer(meta), .int(t0), .int(chunk), .int(total)],
+                           global: [chunk / 16, geo.c], local: nil)
+            try ctx.launch(kg, [.buffer(packed), .buffer(v), .buffer(mm), .int(geo.c), .int(geo.cout), .int(chunk)],
+                           global: [(geo.cout + r - 1) / r, chunk / 16, xi], local: nil)
+            try ctx.launch(ko, [.buffer(mm), .buffer(bias?.buffer ?? x.buffer), .value(y), .buffer(meta), .int(t0), .int(chunk),
+                                .int(total), .int(bias == nil ? 0 : 1)],
+                           global: [chunk / 16, geo.cout], local: nil)
+        }
+    }
+}

@@ -1,0 +1,195 @@
+// Winograd 3×3 convolution (Kernels/conv_winograd.cl): the transform matrices against the direct
+// sum on the host, and the device kernels against the Conv reference with a derived error bound.
+import Foundation
+import Testing
+@testable import GPUInfer
+
+@Suite struct ConvWinogradTests {
+    /// One [N, C, H, W] ⊛ [Cout, C, 3, 3] problem with ONNX pads [top, left, bottom, right].
+    struct Case {
+        var x: [Int], cout: Int, pads: [Int], bias = true, relu = false
+    }
+
+    /// Σ_ij M[i][p]·M[j][q]·v over an a×a array (M's rows give the output index).
+    static func sandwich(_ m: [[Double]], _ v: [Double], _ a: Int) -> [Double] {
+        let r = m.count
+        var out = [Double](repeating: 0, count: r * r)
+        for i in 0..<r {
+            for j in 0..<r {
+                var s = 0.0
+                for p in 0..<a { for q in 0..<a { s += m[i][p] * m[j][q] * v[p * a + q] } }
+                out[i * r + j] = s
+            }
+        }
+        return out
+    }
+
+    /// Winograd F(m, 3) on the host in double: the value (to check the matrices) and the rounding
+    /// bound of the fp32 kernels (see `deviceTolerance`) for every output element.
+    static func hostWinograd(_ x: Tensor, _ w: Tensor, pads: [Int], m: Int) -> (y: [Double], bound: [Double]) {
+        let (n, c, h, wd) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3]), cout = w.shape[0]
+        let oh = h + pads[0] + pads[2] - 2, ow = wd + pads[1] + pads[3] - 2, a = m + 2
+        let g = Winograd.g(m), bt = Winograd.bt(m), at = Winograd.at(m)
+        let absG = g.map { $0.map(abs) }, absBt = bt.map { $0.map(abs) }, absAt = at.map { $0.map(abs) }
+        // U = G g Gᵀ and |G||g||G|ᵀ for every (k, c).
+        var u = [[Double]](), uAbs = [[Double]]()
+        for kc in 0..<(cout * c) {
+            let gw = (0..<9).map { Double(w.floats[kc * 9 + $0]) }
+            u.append(sandwich(g, gw, 3))
+            uAbs.append(sandwich(absG, gw.map(abs), 3))
+        }
+        var y = [Double](repeating: 0, count: n * cout * oh * ow), bound = y
+        for b in 0..<n {
+            for th in stride(from: 0, to: oh, by: m) {
+                for tw in stride(from: 0, to: ow, by: m) {
+                    var v = [[Double]](), vAbs = [[Double]]()
+                    for ci in 0..<c {
+                        var d = [Double](repeating: 0, count: a * a)
+                        for i in 0..<a {
+                            for j in 0..<a {
+                                let ih = th - pads[0] + i, iw = tw - pads[1] + j
+                                if ih >= 0 && ih < h && iw >= 0 && iw < wd { d[i * a + j] = Double(x.floats[((b * c + ci) * h + ih) * wd + iw]) }
+                            }
+                        }
+                        v.append(sandwich(bt, d, a))
+                        vAbs.append(sandwich(absBt, d.map(abs), a))
+                    }
+                    for k in 0..<cout {
+                        var prod = [Double](repeating: 0, count: a * a), prodAbs = prod
+                        for ci in 0..<c {
+                            for p in 0..<(a * a) {
+                                prod[p] += u[k * c + ci][p] * v[ci][p]
+                                prodAbs[p] += uAbs[k * c + ci][p] * vAbs[ci][p]
+                            }
+                        }
+                        let o = sandwich(at, prod, a), oAbs = sandwich(absAt, prodAbs, a)
+                        for i in 0..<m where th + i < oh {
+                            for j in 0..<m where tw + j < ow {
+                                let idx = ((b * cout + k) * oh + th + i) * ow + tw + j
+                                y[idx] = o[i * m + j]
+                                bound[idx] = oAbs[i * m + j]
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return (y, bound)
+    }
+
+    /// Σ_{c,taps} |w|·|x| for every output element (the direct sum's magnitude).
+    static func directMagnitude(_ x: Tensor, _ w: Tensor, pads: [Int]) throws -> [Float] {
+        let absX = Tensor(shape: x.shape, floats: x.floats.map(abs)), absW = Tensor(shape: w.shape, floats: w.floats.map(abs))
+        let conv = try Conv(node: Node(name: "abs", opType: "Conv", inputs: ["x", "w"], outputs: ["y"], attributes: attrs(["pads": pads])), opset: 17)
+        return try conv.reference([absX, absW])[0].floats
+    }
+
+    /// Per-element tolerance of the device (Winograd, fp32) against the reference (direct, fp32).
+    /// Both approximate the exact y. Standard rounding-error analysis (Higham, γ_k = k·u/(1 − k·u),
+    /// u = 2⁻²⁴) of each: the direct reference sums 9·C products in order, |ŷ − y| ≤ γ_{9C}·Σ|w||x|;
+    /// Winograd computes V = Bᵀ d B (two 1-D passes of ≤ 5 terms), U = G g Gᵀ (double, then one
+    /// rounding), the products, the C-term sum per transform point and Aᵀ M A (two passes of ≤ 6
+    /// terms): |ŷ − y| ≤ γ_{C+24}·|Aᵀ|(Σ_c |G||g_c||G|ᵀ ⊙ |Bᵀ||d_c||B|)|A| (the `bound` of
+    /// hostWinograd), which is much larger than Σ|w||x| for F(4,3) (Bᵀ has entries up to 5, Aᵀ up
+    /// to 8): the error grows with C and with the transform's magnitudes, not with |y|. Bias and
+    /// the clamp add one rounding of |y| + |b|. These are worst-case bounds (typical errors are
+    /// ~√C smaller), so a kernel that mis-indexes a tap or a channel (an error of order |w||x|)
+    /// still fails.
+    static func deviceTolerance(c: Int, winogradBound: Double, direct: Float, y: Float, bias: Float) -> Float {
+        let u = 0x1p-24
+        func gamma(_ k: Int) -> Double { Double(k) * u / (1 - Double(k) * u) }
+        return Float(gamma(c + 24) * winogradBound + gamma(9 * c + 1) * Double(direct) + 2 * u * (Double(abs(y)) + Double(abs(bias))))
+    }
+
+    /// Runs the case through the Winograd kernels (tile m, optional tiles per chunk) on the device
+    /// and compares every element with the Conv reference within `deviceTolerance`.
+    func check(_ t: Case, m: Int, chunk: Int? = nil, seed: UInt64, sourceLocation: SourceLocation = #_sourceLocation) throws {
+        var rng = TestRandom(seed: seed)
+        let c = t.x[1]
+        let x = rng.tensor(t.x), w = rng.tensor([t.cout, c, 3, 3]), b = rng.tensor([t.cout])
+        var a: [String: Any] = ["pads": t.pads]
+        if t.relu { a[FusedActivation.minAttribute] = Float(0) }
+        let inputs: [Tensor?] = [x, w] + (t.bias ? [b] : [])
+        let model = try singleNodeModel("Conv", attributes: attrs(a), inputs: inputs, constant: [1, 2])
+        let reference = try ReferenceExecutor().run(model, inputs: ["in0": x])["out0"]!
+        let device = try Conv.$winogradOverride.withValue(.init(m: m, chunk: chunk)) {
+            try Session(model: model, runtime: try TestDevice.require(sourceLocation: sourceLocation)).run(["in0": x])["out0"]!
+        }
+        guard device.shape == reference.shape else {
+            Issue.record("shape \(device.shape) != \(reference.shape)", sourceLocation: sourceLocation)
+            return
+        }
+        let host = Self.hostWinograd(x, w, pads: t.pads, m: m)
+        let direct = try Self.directMagnitude(x, w, pads: t.pads)
+        let perPlane = reference.count / (t.x[0] * t.cout)
+        var worst: (i: Int, ratio: Float) = (-1, 1)
+        for i in 0..<reference.count {
+            let bias = t.bias ? b.floats[(i / perPlane) % t.cout] : 0
+            let tol = Self.deviceTolerance(c: c, winogradBound: host.bound[i], direct: direct[i], y: reference.floats[i], bias: bias)
+            let err = abs(device.floats[i] - reference.floats[i])
+            if !(err <= tol), err / max(tol, .leastNormalMagnitude) > worst.ratio || !err.isFinite { worst = (i, err.isFinite ? err / tol : .infinity) }
+        }
+        if worst.i >= 0 {
+            let i = worst.i
+            Issue.record("F(\(m),3) \(t): element \(i): \(device.floats[i]) vs reference \(reference.floats[i]) (error \(worst.ratio)× the bound)",
+                         sourceLocation: sourceLocation)
+        }
+    }
+
+    /// The host transforms in double equal the direct sum (so G, Bᵀ and Aᵀ are right, and
+    /// the bound in `deviceTolerance` is computed from the right matrices).
+    @Test(arguments: [2, 4]) func transformMatricesMatchDirectSum(m: Int) throws {
+        var rng = TestRandom(seed: 11)
+        let x = rng.tensor([2, 3, 7, 6]), w = rng.tensor([5, 3, 3, 3])
+        for pads in [[0, 0, 0, 0], [1, 1, 1, 1], [2, 0, 1, 3]] {
+            let host = Self.hostWinograd(x, w, pads: pads, m: m)
+            let conv = try Conv(node: Node(name: "c", opType: "Conv", inputs: ["x", "w"], outputs: ["y"], attributes: attrs(["pads": pads])), opset: 17)
+            let y = try conv.reference([x, w])[0]
+            #expect(y.count == host.y.count)
+            // The reference sums 27 fp32 products of values in [-1, 1]: |error| ≤ 27·27·2⁻²⁴ < 1e-4.
+            let err = zip(y.floats, host.y).map { abs(Double($0) - $1) }.max() ?? 0
+            #expect(err < 1e-4, "pads \(pads): max |reference − host Winograd| = \(err)")
+        }
+    }
+
+    static let cases: [Case] = [
+        Case(x: [1, 1, 1, 1], cout: 1, pads: [1, 1, 1, 1]),
+        Case(x: [2, 3, 2, 3], cout: 7, pads: [1, 1, 1, 1], relu: true),
+        Case(x: [1, 17, 5, 7], cout: 33, pads: [0, 0, 0, 0], bias: false),
+        Case(x: [2, 17, 5, 7], cout: 7, pads: [2, 0, 1, 3], relu: true),
+        Case(x: [1, 64, 13, 13], cout: 33, pads: [1, 1, 1, 1]),
+        Case(x: [2, 3, 28, 28], cout: 33, pads: [0, 1, 2, 1], bias: false, relu: true),
+        Case(x: [2, 64, 28, 28], cout: 7, pads: [1, 1, 1, 1], relu: true),
+        Case(x: [1, 1, 13, 13], cout: 1, pads: [0, 0, 0, 0]),
+    ]
+
+    @Test(arguments: [2, 4]) func deviceMatchesReference(m: Int) throws {
+        for (i, t) in Self.cases.enumerated() { try check(t, m: m, seed: UInt64(20 + i)) }
+    }
+
+    /// Several chunks of 16 tiles (the workspace reused by every chunk, the last one partial).
+    @Test(arguments: [2, 4]) func chunkedTiles(m: Int) throws {
+        try check(Case(x: [2, 17, 28, 28], cout: 33, pads: [1, 1, 1, 1], relu: true), m: m, chunk: 16, seed: 40)
+        try check(Case(x: [1, 3, 13, 13], cout: 7, pads: [2, 1, 0, 1]), m: m, chunk: 32, seed: 41)
+    }
+
+    /// The default rule: Winograd only for 3×3 stride-1 group-1 convolutions with enough channels.
+    @Test func ruleAndApplicability() throws {
+        func shapes(_ c: Int, _ cout: Int, stride: Int = 1, group: Int = 1, kernel: Int = 3) -> ConvShapes {
+            let win = Window(input: [28, 28], kernel: [kernel, kernel], strides: [stride, stride], dilations: [1, 1],
+                             padBegin: [1, 1], padEnd: [1, 1], output: [28, 28])
+            return ConvShapes(n: 1, c: c, cout: cout, group: group, window: win)
+        }
+        #expect(Conv.winogradRule(shapes(64, 64)) == 4)
+        #expect(Conv.winogradRule(shapes(16, 32)) == 4)
+        #expect(Conv.winogradRule(shapes(3, 64)) == nil)
+        #expect(Conv.winogradRule(shapes(16, 16)) == nil)
+        #expect(Conv.winogradRule(shapes(3, 64), forced: true) == 4)
+        // 7×7: 16 F(2) tiles (one panel) beat 4 F(4) tiles padded to a panel.
+        var small = shapes(512, 512)
+        small.window.output = [7, 7]
+        #expect(Conv.winogradRule(small) == 2)
+        small.n = 4  // 64 F(2) tiles (4 panels · 16 points) against 16 F(4) tiles (1 panel · 36)
+        #expect(Conv.winogradRule(small) == 4)
+    }
+}
