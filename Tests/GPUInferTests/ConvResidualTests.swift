@@ -108,7 +108,8 @@ import Testing
         try Self.check(x: [2, 6, 7, 9], w: [10, 6, 1, 1], bias: false, [:], activation: "Relu", downsample: true)
     }
 
-    /// Paths that finish with the conv_epilogue kernel: depthwise 3×3, grouped with fewer than 4
+    /// Paths that finish with the conv_epilogue kernel: Winograd (3×3 stride 1, ≥ 16 channels and
+    /// forced to F(2,3) and F(4,3), ConvWinograd.swift), depthwise 3×3, grouped with fewer than 4
     /// output channels per group (generic kernel), and residuals that broadcast (per channel, and
     /// one wider than the conv output), which take the scratch + Add kernel path.
     @Test func epilogueAndBroadcastPaths() throws {
