@@ -266,8 +266,10 @@ public final class DeviceSearch: @unchecked Sendable {
         try kernel.set(5, Int32(dimension))
         let rowItems = (nr + score.rowsPerItem - 1) / score.rowsPerItem, queryItems = (nq + score.queriesPerItem - 1) / score.queriesPerItem
         if score.packed {
-            // One work-group per row panel, all query tiles: the panel stays in cache across them.
-            try runtime.enqueue(kernel, global: [queryItems, rowItems], local: [queryItems, 1])
+            // One work-group per row panel, all query tiles: the panel stays in cache across them
+            // (the implementation picks when that is more than a work-group may hold).
+            let local = queryItems <= runtime.device.maxWorkGroupSize ? [queryItems, 1] : nil
+            try runtime.enqueue(kernel, global: [queryItems, rowItems], local: local)
         } else {
             try runtime.enqueue(kernel, global: [rowItems, queryItems], local: nil)
         }
