@@ -49,6 +49,52 @@ __kernel void search_scores(__global const float* queries, __global const float*
     }
 }
 
+// CPU-style scores (PoCL and other non-GPU devices): the chunk is packed as [ceil(nr/PR)][dim][PR]
+// (row r at block r / PR, lane r % PR; the tail lanes of the last block zero), so a work-item keeps
+// a TQ queries × PR rows tile in TQ PR-wide vector registers and, per d, loads one contiguous PR
+// vector of the chunk and broadcasts TQ query values (the outer-product form of a CPU GEMM
+// micro-kernel). Sums run over d in order. Global: [ceil(nq/TQ), ceil(nr/PR)]; the host makes a
+// work-group one row block for all query tiles, so the block (dim · PR floats) is read from cache.
+#ifndef PR
+#define PR 16
+#endif
+#define SEARCH_CAT_(a, b) a##b
+#define SEARCH_CAT(a, b) SEARCH_CAT_(a, b)
+#define PVEC SEARCH_CAT(float, PR)
+#define PVSTORE SEARCH_CAT(vstore, PR)
+
+__kernel void search_scores_packed(__global const float* queries, __global const float* packed, __global float* scores,
+                                   int nq, int nr, int dim) {
+    const int q0 = (int)get_global_id(0) * TQ, r0 = (int)get_global_id(1) * PR;
+    if (q0 >= nq || r0 >= nr) return;
+    // Tail queries re-read the last valid one and are not stored.
+    __global const float* qp[TQ];
+    PVEC acc[TQ];
+    _Pragma("unroll")
+    for (int i = 0; i < TQ; ++i) {
+        qp[i] = queries + (long)min(q0 + i, nq - 1) * dim;
+        acc[i] = (PVEC)(0.0f);
+    }
+    __global const PVEC* block = (__global const PVEC*)(packed + (long)(r0 / PR) * dim * PR);
+    for (int d = 0; d < dim; ++d) {
+        const PVEC b = block[d];
+        _Pragma("unroll")
+        for (int i = 0; i < TQ; ++i) acc[i] += qp[i][d] * b;
+    }
+    for (int i = 0; i < TQ; ++i) {
+        const int q = q0 + i;
+        if (q >= nq) break;
+        __global float* out = scores + (long)q * nr + r0;
+        if (r0 + PR <= nr) {
+            PVSTORE(acc[i], 0, out);
+        } else {
+            float t[PR];
+            PVSTORE(acc[i], 0, t);
+            for (int j = 0; j < nr - r0; ++j) out[j] = t[j];
+        }
+    }
+}
+
 // True when (s, i) ranks before (t, j).
 inline bool ranks_before(float s, int i, float t, int j) {
     return s > t || (s == t && (uint)i < (uint)j);

@@ -70,39 +70,45 @@ struct MPNCOVCommand: ParsableCommand {
             let session = try Session(model: m, device: selection)
             ImageInputs.announce(session, selection: selection, model: m,
                                  consequence: "the classes are not meaningful — export real weights with Models/mpncov.py --weights")
-            let (decoded, failures) = ImageInputs.decode(images, maxPixels: maxPixels)
             var logits: [Float] = [], reps: [Float] = []
-            var classes = 0, dim = 0
+            var classes = 0, dim = 0, processed = 0, failures = 0
             var names: [String]?
-            let progress = ProgressBar(total: decoded.count, enabled: decoded.count > batch)
-            for start in stride(from: 0, to: decoded.count, by: batch) {
-                let chunk = decoded[start..<min(start + batch, decoded.count)]
-                let out = try session.run([input.name: preprocessing.tensor(chunk.map(\.image))])
-                guard let l = out["logits"], let r = out["representation"], l.rank == 2, r.rank == 2,
-                      l.shape[0] == chunk.count, r.shape[0] == chunk.count else {
-                    throw GPUInferError.invalidModel(location: path, reason: "expected logits [N, classes] and representation [N, D]")
+            let progress = ProgressBar(total: images.count, enabled: images.count > batch)
+            // Batch k + 1 is decoded and resized in the background while batch k runs.
+            let pipeline = try ImageBatchPipeline(paths: images, preprocessing: preprocessing, batchSize: batch, maxPixels: maxPixels)
+            for prepared in pipeline {
+                failures += progress.report(prepared.failures)
+                var batchLogits: [Float] = []
+                for x in prepared.inputs {
+                    let out = try session.run([input.name: x.tensor])
+                    guard let l = out["logits"], let r = out["representation"], l.rank == 2, r.rank == 2,
+                          l.shape[0] == x.images.count, r.shape[0] == x.images.count else {
+                        throw GPUInferError.invalidModel(location: path, reason: "expected logits [N, classes] and representation [N, D]")
+                    }
+                    (classes, dim) = (l.shape[1], r.shape[1])
+                    batchLogits += l.floats
+                    reps += r.floats
                 }
-                (classes, dim) = (l.shape[1], r.shape[1])
-                logits += l.floats
-                reps += r.floats
-                progress.update(start + chunk.count)
+                if classes > 0, names == nil { names = try Self.classNames(explicit: labels, modelPath: path, classes: classes) }
+                for (i, item) in prepared.images.enumerated() {
+                    print("\(item.path):")
+                    for (rank, c) in Self.topClasses(batchLogits[(i * classes)..<((i + 1) * classes)], k: top).enumerated() {
+                        let name = names.map { "  \($0[c.index])" } ?? ""
+                        print(String(format: "  %2d. class %4d  p=%.4f  logit %+.4f", rank + 1, c.index, c.probability, c.logit) + name)
+                    }
+                }
+                logits += batchLogits
+                processed += prepared.images.count
+                progress.update(prepared.files.upperBound)
             }
             progress.finish()
-            if classes > 0 { names = try Self.classNames(explicit: labels, modelPath: path, classes: classes) }
-            for (i, (_, p, _)) in decoded.enumerated() {
-                print("\(p):")
-                for (rank, c) in Self.topClasses(logits[(i * classes)..<((i + 1) * classes)], k: top).enumerated() {
-                    let name = names.map { "  \($0[c.index])" } ?? ""
-                    print(String(format: "  %2d. class %4d  p=%.4f  logit %+.4f", rank + 1, c.index, c.probability, c.logit) + name)
-                }
-            }
             if let output {
-                let t = layer == .logits ? Tensor(shape: [decoded.count, classes], floats: logits)
-                                         : Tensor(shape: [decoded.count, dim], floats: reps)
+                let t = layer == .logits ? Tensor(shape: [processed, classes], floats: logits)
+                                         : Tensor(shape: [processed, dim], floats: reps)
                 try Npy.write(t, path: output)
                 print("wrote \(layer.rawValue) \(t.shape) to \(output)")
             }
-            try ImageInputs.finish(processed: decoded.count, total: images.count, failures: failures, since: started)
+            try ImageInputs.finish(processed: processed, total: images.count, failures: failures, since: started)
         } catch let e as ExitCode {
             throw e
         } catch {

@@ -31,22 +31,31 @@ struct NetVLADCommand: ParsableCommand {
             let imageModel = try ImageModel(model: m, device: selection)
             ImageInputs.announce(imageModel.session, selection: selection, model: m,
                                  consequence: "export real weights with Models/netvlad.py --weights")
-            let (decoded, failures) = ImageInputs.decode(images, maxPixels: maxPixels)
-            let progress = ProgressBar(total: decoded.count, enabled: decoded.count > batch)
-            let descriptors = try imageModel.embed(images: decoded.map(\.image), batchSize: batch) { progress.update($0) }
-            progress.finish()
-            let dim = descriptors.rank == 2 ? descriptors.shape[1] : 0
-            for (i, (_, path, _)) in decoded.enumerated() {
-                let row = Array(descriptors.floats[(i * dim)..<((i + 1) * dim)])
-                let norm = row.reduce(0) { $0 + Double($1) * Double($1) }.squareRoot()
-                let head = row.prefix(show).map { String(format: "%+.5f", $0) }.joined(separator: " ")
-                print("\(path): dim \(dim)  L2 \(String(format: "%.6f", norm))  [\(head)\(dim > show ? " …" : "")]")
+            // Batch k + 1 is decoded and resized in the background while batch k runs.
+            let pipeline = try ImageBatchPipeline(paths: images, preprocessing: imageModel.preprocessing, batchSize: batch, maxPixels: maxPixels)
+            let progress = ProgressBar(total: images.count, enabled: images.count > batch)
+            var rows: [Float] = [], dim = 0, processed = 0, failures = 0
+            for prepared in pipeline {
+                failures += progress.report(prepared.failures)
+                let y = try imageModel.embed(prepared)
+                if !prepared.images.isEmpty { dim = y.shape[1] }
+                for (i, item) in prepared.images.enumerated() {
+                    let row = Array(y.floats[(i * dim)..<((i + 1) * dim)])
+                    let norm = row.reduce(0) { $0 + Double($1) * Double($1) }.squareRoot()
+                    let head = row.prefix(show).map { String(format: "%+.5f", $0) }.joined(separator: " ")
+                    print("\(item.path): dim \(dim)  L2 \(String(format: "%.6f", norm))  [\(head)\(dim > show ? " …" : "")]")
+                }
+                rows += y.floats
+                processed += prepared.images.count
+                progress.update(prepared.files.upperBound)
             }
+            progress.finish()
+            let descriptors = Tensor(shape: [processed, dim], floats: rows)
             if let output {
                 try Npy.write(descriptors, path: output)
                 print("wrote \(descriptors.shape) descriptors to \(output)")
             }
-            try ImageInputs.finish(processed: decoded.count, total: images.count, failures: failures, since: started)
+            try ImageInputs.finish(processed: processed, total: images.count, failures: failures, since: started)
         } catch let e as ExitCode {
             throw e
         } catch {
@@ -60,17 +69,29 @@ final class ProgressBar {
     let total: Int
     let enabled: Bool
     let started = Date()
+    /// Whether the bar is on the current line (a message starts a new line first).
+    private var drawn = false
     init(total: Int, enabled: Bool) {
         self.total = total
         self.enabled = enabled && total > 0
     }
+    /// Prints each failure as `error: …` on a line of its own; returns how many there were.
+    func report(_ failures: [ImageFailure]) -> Int {
+        for failure in failures {
+            if drawn { FileHandleWriter.write("\n") }
+            drawn = false
+            FileHandleWriter.write("error: \(failure.error)\n")
+        }
+        return failures.count
+    }
     func update(_ done: Int) {
         guard enabled else { return }
+        drawn = true
         let width = 30
         let filled = min(width, done * width / max(total, 1))
         let rate = Double(done) / max(Date().timeIntervalSince(started), 1e-6)
         FileHandleWriter.write("\r[" + String(repeating: "=", count: filled) + String(repeating: " ", count: width - filled)
             + "] \(done)/\(total) images, " + String(format: "%.2f images/s", rate))
     }
-    func finish() { if enabled { FileHandleWriter.write("\n") } }
+    func finish() { if drawn { FileHandleWriter.write("\n") } }
 }

@@ -48,30 +48,36 @@ struct SSDLiteCommand: ParsableCommand {
             if images.count > 1, let draw {
                 try FileManager.default.createDirectory(atPath: draw, withIntermediateDirectories: true)
             }
-            let (decoded, failures) = ImageInputs.decode(images, maxPixels: maxPixels)
-            let detections = try detector.detect(images: decoded.map(\.image), threshold: threshold, batchSize: batch)
             var json: [[String: Any]] = []
-            for (item, found) in zip(decoded, detections) {
-                let (w, h) = (item.image.width, item.image.height)
-                print("\(item.path): \(found.count) detection(s) with score ≥ \(threshold) (\(w)×\(h))")
-                var canvas = draw == nil ? nil : Canvas(item.image)
-                var rows: [[String: Any]] = []
-                for d in found {
-                    let p = d.pixelBox(width: w, height: h)
-                    print(String(format: "  %-16@ %.3f  [%.1f, %.1f, %.1f, %.1f]", d.name as NSString, d.score, p[0], p[1], p[2], p[3]))
-                    rows.append(["label": d.label, "name": d.name, "score": Double(d.score),
-                                 "box": p.map { ($0 * 10).rounded() / 10 }, "box_normalized": d.box.map(Double.init)])
-                }
-                // Lowest score first, so the best detections' boxes and tags end up on top.
-                for d in found.reversed() {
-                    let p = d.pixelBox(width: w, height: h).map { Int($0.rounded()) }
-                    canvas?.labelledBox(x0: p[0], y0: p[1], x1: max(p[0], p[2] - 1), y1: max(p[1], p[3] - 1),
-                                        label: "\(d.name) \(String(format: "%.2f", d.score))", color: Canvas.color(for: d.label))
-                }
-                json.append(["path": item.path, "width": w, "height": h, "detections": rows])
-                if let canvas, let path = drawPath(item.index) {
-                    try JPEGEncoder.write(canvas.image, path: path, quality: quality)
-                    print("  drew \(found.count) box(es) to \(path)")
+            var processed = 0, failures = 0
+            let progress = ProgressBar(total: images.count, enabled: false)
+            // Batch k + 1 is decoded and resized in the background while batch k runs.
+            let pipeline = try ImageBatchPipeline(paths: images, preprocessing: detector.preprocessing, batchSize: batch, maxPixels: maxPixels)
+            for prepared in pipeline {
+                failures += progress.report(prepared.failures)
+                processed += prepared.images.count
+                for (item, found) in zip(prepared.images, try detector.detect(prepared, threshold: threshold)) {
+                    let (w, h) = (item.image.width, item.image.height)
+                    print("\(item.path): \(found.count) detection(s) with score ≥ \(threshold) (\(w)×\(h))")
+                    var canvas = draw == nil ? nil : Canvas(item.image)
+                    var rows: [[String: Any]] = []
+                    for d in found {
+                        let p = d.pixelBox(width: w, height: h)
+                        print(String(format: "  %-16@ %.3f  [%.1f, %.1f, %.1f, %.1f]", d.name as NSString, d.score, p[0], p[1], p[2], p[3]))
+                        rows.append(["label": d.label, "name": d.name, "score": Double(d.score),
+                                     "box": p.map { ($0 * 10).rounded() / 10 }, "box_normalized": d.box.map(Double.init)])
+                    }
+                    // Lowest score first, so the best detections' boxes and tags end up on top.
+                    for d in found.reversed() {
+                        let p = d.pixelBox(width: w, height: h).map { Int($0.rounded()) }
+                        canvas?.labelledBox(x0: p[0], y0: p[1], x1: max(p[0], p[2] - 1), y1: max(p[1], p[3] - 1),
+                                            label: "\(d.name) \(String(format: "%.2f", d.score))", color: Canvas.color(for: d.label))
+                    }
+                    json.append(["path": item.path, "width": w, "height": h, "detections": rows])
+                    if let canvas, let path = drawPath(item.index) {
+                        try JPEGEncoder.write(canvas.image, path: path, quality: quality)
+                        print("  drew \(found.count) box(es) to \(path)")
+                    }
                 }
             }
             if let output {
@@ -83,7 +89,7 @@ struct SSDLiteCommand: ParsableCommand {
                 }
                 print("wrote detections to \(output)")
             }
-            try ImageInputs.finish(processed: decoded.count, total: images.count, failures: failures, since: started)
+            try ImageInputs.finish(processed: processed, total: images.count, failures: failures, since: started)
         } catch let e as ExitCode {
             throw e
         } catch {

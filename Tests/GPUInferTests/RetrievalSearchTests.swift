@@ -47,19 +47,21 @@ import Testing
     func deviceMatchesNumPyTop10(maxChunkBytes: Int?, streamed: Bool) throws {
         let runtime = try TestDevice.require()
         let f = try Fixture()
-        let search = try DeviceSearch(runtime: runtime, database: f.db.floats, rows: 10000, dimension: 100, maxChunkBytes: maxChunkBytes,
-                                      residency: streamed ? .streamed : .resident)
-        #expect(search.resident == !streamed)
-        if let maxChunkBytes { #expect(search.chunkRows == maxChunkBytes / 400) }
-        let hits = try search.search(queries: f.queries.floats, queryCount: 100, k: 10)
-        expectNumPyRanking(hits, f, "device, chunks of \(search.chunkRows) rows")
+        for kernel in [DeviceSearch.ScoresKernel.tiled, .packed] {
+            let search = try DeviceSearch(runtime: runtime, database: f.db.floats, rows: 10000, dimension: 100, maxChunkBytes: maxChunkBytes,
+                                          residency: streamed ? .streamed : .resident, scoresKernel: kernel)
+            #expect(search.resident == !streamed && search.scoresKernel == kernel)
+            if let maxChunkBytes { #expect(search.chunkRows == maxChunkBytes / 400) }
+            let hits = try search.search(queries: f.queries.floats, queryCount: 100, k: 10)
+            expectNumPyRanking(hits, f, "device (\(kernel)), chunks of \(search.chunkRows) rows")
+        }
     }
 
     /// Small-integer vectors make every dot product exact in float32, so the device must equal the
     /// reference exactly, ties (there are many) included: lower index first.
     @Test(arguments: [
         (1, 1, 1, 1, 0), (7, 3, 5, 10, 0), (1000, 33, 9, 7, 4000), (513, 130, 17, 1, 0), (2049, 4, 300, 64, 8192),
-        (3000, 64, 2, 600, 100_000), (10, 5, 3, 10, 20), (1001, 37, 3, 5, 12000),
+        (3000, 64, 2, 600, 100_000), (10, 5, 3, 10, 20), (1001, 37, 3, 5, 12000), (77, 19, 13, 4, 0),
     ])
     func deviceEqualsReferenceExactly(rows: Int, dimension: Int, queries: Int, k: Int, chunkBytes: Int) throws {
         let runtime = try TestDevice.require()
@@ -67,14 +69,33 @@ import Testing
         let db = (0..<(rows * dimension)).map { _ in Float(Int(rng.next() % 5) - 2) }
         let qs = (0..<(queries * dimension)).map { _ in Float(Int(rng.next() % 5) - 2) }
         let expected = try ReferenceSearch.search(queries: qs, queryCount: queries, database: db, rows: rows, dimension: dimension, k: k)
-        let search = try DeviceSearch(runtime: runtime, database: db, rows: rows, dimension: dimension, maxChunkBytes: chunkBytes == 0 ? nil : chunkBytes,
-                                      residency: rows % 2 == 1 ? .streamed : .automatic)
-        let got = try search.search(queries: qs, queryCount: queries, k: k)
-        #expect(got.count == queries)
-        #expect(got.allSatisfy { $0.count == min(k, rows) })
-        for q in 0..<queries where got[q] != expected[q] {
-            Issue.record("query \(q): device \(got[q].prefix(12)), reference \(expected[q].prefix(12)) (chunks of \(search.chunkRows) rows)")
-            break
+        // Both scores kernels (the packed one's query tiles of 1…6 and row panels of 16 get tails here).
+        for kernel in [DeviceSearch.ScoresKernel.tiled, .packed] {
+            let search = try DeviceSearch(runtime: runtime, database: db, rows: rows, dimension: dimension, maxChunkBytes: chunkBytes == 0 ? nil : chunkBytes,
+                                          residency: rows % 2 == 1 ? .streamed : .automatic, scoresKernel: kernel)
+            let got = try search.search(queries: qs, queryCount: queries, k: k)
+            #expect(got.count == queries)
+            #expect(got.allSatisfy { $0.count == min(k, rows) })
+            for q in 0..<queries where got[q] != expected[q] {
+                Issue.record("\(kernel) query \(q): device \(got[q].prefix(12)), reference \(expected[q].prefix(12)) (chunks of \(search.chunkRows) rows)")
+                break
+            }
+        }
+    }
+
+    /// The packed chunk layout: row r, value d at [r / 16][d][r % 16]; the last panel's missing rows zero.
+    @Test func packedChunkLayout() {
+        let rows = 19, dim = 3
+        let values = (0..<(rows * dim)).map { Float($0 + 1) }
+        let packed = DeviceSearch.pack(values[...], rows: rows, dimension: dim)
+        #expect(packed.count == 2 * 16 * dim)
+        for p in 0..<2 {
+            for d in 0..<dim {
+                for lane in 0..<16 {
+                    let r = p * 16 + lane
+                    #expect(packed[(p * dim + d) * 16 + lane] == (r < rows ? values[r * dim + d] : 0))
+                }
+            }
         }
     }
 

@@ -208,13 +208,23 @@ public struct Preprocessing: Sendable, Equatable {
     /// first when its size differs. (H, W) is the fixed size, or in short-side mode the size of
     /// the FIRST image (batch images of one input size together; `ImageModel.embed` does).
     public func tensor(_ images: [Image]) -> Tensor {
-        let (width, height) = images.first.map { inputSize(imageWidth: $0.width, imageHeight: $0.height) } ?? (self.width, self.height)
+        let (width, height) = batchInputSize(images)
+        return tensor(fitted: images.map { fitted($0, width: width, height: height) }, width: width, height: height)
+    }
+
+    /// The input size of a batch that starts with `images.first` (see `tensor(_:)`).
+    func batchInputSize(_ images: [Image]) -> (width: Int, height: Int) {
+        images.first.map { inputSize(imageWidth: $0.width, imageHeight: $0.height) } ?? (self.width, self.height)
+    }
+
+    /// The batch tensor of images already brought to size by `fitted(_:width:height:)` (the
+    /// expensive, per-image part, which `ImageBatchPipeline` runs on several threads).
+    func tensor(fitted images: [(image: Image, x: Int, y: Int)], width: Int, height: Int) -> Tensor {
         let plane = width * height
         var out = [Float](repeating: 0, count: images.count * 3 * plane)
         let source = channelOrder == .rgb ? [0, 1, 2] : [2, 1, 0]
         out.withUnsafeMutableBufferPointer { dst in
-            for (n, original) in images.enumerated() {
-                let (image, x0, y0) = fitted(original, width: width, height: height)
+            for (n, (image, x0, y0)) in images.enumerated() {
                 image.pixels.withUnsafeBufferPointer { px in
                     for c in 0..<3 {
                         let (s, m, sd, base) = (source[c], mean[c], std[c], (n * 3 + c) * plane)

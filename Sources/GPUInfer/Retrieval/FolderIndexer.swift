@@ -61,6 +61,8 @@ public final class FolderIndexer {
     public let output: String
     public let batchSize: Int
     public var maxPixels = ImageDecoder.defaultMaxPixels
+    /// Batches decoded ahead of the one on the device (0: decode each batch when its turn comes).
+    public var lookahead = ImageBatchPipeline.defaultLookahead
 
     public init(model: ImageModel, modelName: String, modelFingerprint: String = "", folder: String, output: String, batchSize: Int = 8) throws {
         guard batchSize >= 1 else { throw GPUInferError.invalidInput("batch size must be at least 1") }
@@ -256,28 +258,27 @@ public final class FolderIndexer {
         var done = total - todo.count
         var embedded = 0
         var batches = 0
-        for start in stride(from: 0, to: todo.count, by: batch) {
+        // Batch k + 1 is decoded and resized in the background while batch k runs.
+        let pipeline = try ImageBatchPipeline(paths: todo.map { (folder as NSString).appendingPathComponent($0) },
+                                              preprocessing: model.preprocessing, batchSize: batch, batching: .files,
+                                              maxPixels: maxPixels, lookahead: lookahead)
+        for prepared in pipeline {
             if let maxBatches, batches >= maxBatches { break }
-            let names = Array(todo[start..<min(start + batch, todo.count)])
-            let decoded = ImageDecoder.decode(paths: names.map { (folder as NSString).appendingPathComponent($0) }, maxPixels: maxPixels)
-            var good: [(String, Image)] = []
+            let names = Array(todo[prepared.files])
             var line = BatchLine(through: names[names.count - 1], rows: state.rows, dimension: state.dimension, files: [], skipped: [])
-            for (name, result) in zip(names, decoded) {
-                switch result {
-                case let .success(image): good.append((name, image))
-                case let .failure(error): line.skipped.append(SkippedFile(path: name, reason: Self.reason(error)))
-                }
-            }
+            // Files in order: the skipped ones and the embedded ones each keep the listing's order.
+            line.skipped = prepared.failures.map { SkippedFile(path: todo[$0.index], reason: Self.reason($0.error)) }
             var rows: [Float] = []
-            if !good.isEmpty {
-                let y = try model.embed(images: good.map(\.1), batchSize: batch)
-                let dimension = y.count / good.count
+            if !prepared.images.isEmpty {
+                let y = try model.embed(prepared)
+                let dimension = y.count / prepared.images.count
                 if let known = state.dimension, known != dimension {
                     throw RetrievalIndexError.mismatch(path: progressPath, reason: "the model gives \(dimension)-d descriptors, the interrupted run stored \(known)-d ones")
                 }
                 state.dimension = dimension
                 line.dimension = dimension
-                for (i, (name, _)) in good.enumerated() {
+                for (i, item) in prepared.images.enumerated() {
+                    let name = todo[item.index]
                     do {
                         rows += try RetrievalIndex.normalized(Array(y.floats[(i * dimension)..<((i + 1) * dimension)]), count: 1, dimension: dimension)
                         line.files.append(name)

@@ -90,7 +90,22 @@ public enum ReferenceSearch {
 /// `search_scores` (queries · chunkᵀ), `topk_segments` (the top-k of each slice of a score row) and
 /// `topk_merge` (into the running per-query top-k); only the final [Q, k] is read back.
 /// For `k` above `maxDeviceK` the per-chunk scores are read back and ranked on the host instead.
+///
+/// The scores kernel depends on the device (`ScoresKernel`): GPUs run `search_scores` on the
+/// row-major chunks; other devices (PoCL) keep the chunks packed in 16-row panels and run
+/// `search_scores_packed`, a CPU-style GEMM micro-kernel (5–8× faster there). `GPUINFER_SEARCH_SCORES`
+/// = `tiled` or `packed` overrides the automatic choice.
 public final class DeviceSearch: @unchecked Sendable {
+    /// How the query · database scores are computed.
+    public enum ScoresKernel: String, Sendable {
+        /// `packed` on non-GPU devices, `tiled` on GPUs (or `GPUINFER_SEARCH_SCORES`).
+        case automatic
+        /// `search_scores`: row-major chunks, a work-item computes 4 queries × 8 rows as float4 dot products.
+        case tiled
+        /// `search_scores_packed`: chunks packed as [rows/16][dimension][16], a work-item computes
+        /// up to 6 queries × 16 rows in float16 registers.
+        case packed
+    }
     /// Where the database chunks live between searches.
     public enum Residency: Sendable {
         /// Resident when the database fits in half the device's global memory, else streamed.
@@ -110,13 +125,18 @@ public final class DeviceSearch: @unchecked Sendable {
     public let resident: Bool
     /// The largest k ranked on the device (private-memory lists in the kernels).
     public static let maxDeviceK = 512
+    /// The scores kernel in use (`.tiled` or `.packed`).
+    public let scoresKernel: ScoresKernel
+    /// Rows per panel of a packed chunk (the kernel's PR), and queries per work-item (its TQ at most).
+    static let panelRows = 16, packedQueries = 6
 
     private let database: [Float]
     private var chunks: [CLBuffer] = []
     private let lock = NSLock()
 
     /// Puts `database` (row-major [rows, dimension], normally L2-normalized) on `runtime`'s device.
-    public init(runtime: CLRuntime, database: [Float], rows: Int, dimension: Int, maxChunkBytes: Int? = nil, residency: Residency = .automatic) throws {
+    public init(runtime: CLRuntime, database: [Float], rows: Int, dimension: Int, maxChunkBytes: Int? = nil, residency: Residency = .automatic,
+                scoresKernel: ScoresKernel = .automatic) throws {
         try SearchInput.check(queries: [], queryCount: 0, database: database.count, rows: rows, dimension: dimension, k: 1)
         // Row indices are int32 in the kernels (offsets are 64-bit).
         guard rows < Int(Int32.max) else { throw GPUInferError.invalidInput("search: \(rows) rows is more than 2^31 - 1") }
@@ -124,7 +144,15 @@ public final class DeviceSearch: @unchecked Sendable {
         self.rows = rows
         self.dimension = dimension
         self.database = database
-        let deviceMax = runtime.device.maxAllocation > 0 ? Int(clamping: runtime.device.maxAllocation) : 1 << 28
+        switch scoresKernel {
+        case .automatic:
+            let forced = ScoresKernel(rawValue: ProcessInfo.processInfo.environment["GPUINFER_SEARCH_SCORES"] ?? "")
+            self.scoresKernel = forced == .tiled || forced == .packed ? forced! : runtime.device.isGPU ? .tiled : .packed
+        case .tiled, .packed: self.scoresKernel = scoresKernel
+        }
+        var deviceMax = runtime.device.maxAllocation > 0 ? Int(clamping: runtime.device.maxAllocation) : 1 << 28
+        // A packed chunk is padded to whole panels: leave room for the padding within the device's limit.
+        if self.scoresKernel == .packed { deviceMax = max(4 * dimension, deviceMax - (Self.panelRows - 1) * 4 * dimension) }
         let budget = max(4 * dimension, min(maxChunkBytes ?? (1 << 28), deviceMax))
         // Indices inside a chunk are int32 in the kernels: keep chunk elements < 2^31.
         chunkRows = max(1, min(rows, budget / (4 * dimension), (Int(Int32.max) - 1) / dimension))
@@ -137,7 +165,7 @@ public final class DeviceSearch: @unchecked Sendable {
         if resident {
             for start in stride(from: 0, to: rows, by: chunkRows) {
                 let end = min(start + chunkRows, rows)
-                chunks.append(try runtime.buffer(Array(database[(start * dimension)..<(end * dimension)])))
+                chunks.append(try runtime.buffer(chunkValues(start: start, count: end - start)))
             }
         }
     }
@@ -155,16 +183,24 @@ public final class DeviceSearch: @unchecked Sendable {
         let group = max(1, min(queryCount, 256, dimension))
         var results: [[SearchHit]] = []
         results.reserveCapacity(queryCount)
-        let streamBuffer = resident ? nil : try runtime.buffer(bytes: chunkRows * dimension * 4)
+        let streamBuffer = resident ? nil : try runtime.buffer(bytes: chunkFloats(rows: chunkRows) * 4)
         let scores = try runtime.buffer(bytes: group * chunkRows * 4)
         let queryBuffer = try runtime.buffer(bytes: group * dimension * 4)
         for q0 in stride(from: 0, to: queryCount, by: group) {
             let nq = min(group, queryCount - q0)
-            // 4 queries × 8 rows per work-item (1.5× faster than 4 × 4 on PoCL/EPYC); below 4 queries
-            // 1 × 8, since a tile of 4 would compute 4 - nq clamped copies of the last query.
-            let tile = nq < 4 ? (q: 1, r: 8) : (q: 4, r: 8)
-            let scoreKernel = try ScoreKernel(kernel: runtime.kernel("search_scores", file: "topk_search", options: "-DTQ=\(tile.q) -DTR=\(tile.r)"),
-                                              queriesPerItem: tile.q, rowsPerItem: tile.r)
+            let scoreKernel: ScoreKernel
+            if scoresKernel == .packed {
+                // 6 queries × 16 rows per work-item: 12 ymm accumulators on AVX2; fewer queries, fewer.
+                let tq = min(nq, Self.packedQueries)
+                scoreKernel = try ScoreKernel(kernel: runtime.kernel("search_scores_packed", file: "topk_search", options: "-DTQ=\(tq) -DPR=\(Self.panelRows)"),
+                                              queriesPerItem: tq, rowsPerItem: Self.panelRows, packed: true)
+            } else {
+                // 4 queries × 8 rows per work-item (1.5× faster than 4 × 4 on PoCL/EPYC); below 4 queries
+                // 1 × 8, since a tile of 4 would compute 4 - nq clamped copies of the last query.
+                let tile = nq < 4 ? (q: 1, r: 8) : (q: 4, r: 8)
+                scoreKernel = try ScoreKernel(kernel: runtime.kernel("search_scores", file: "topk_search", options: "-DTQ=\(tile.q) -DTR=\(tile.r)"),
+                                              queriesPerItem: tile.q, rowsPerItem: tile.r, packed: false)
+            }
             try runtime.write(queryBuffer, Array(queries[(q0 * dimension)..<((q0 + nq) * dimension)]))
             if kk <= Self.maxDeviceK {
                 results += try deviceTopK(nq: nq, k: kk, queryBuffer: queryBuffer, scores: scores, scoreKernel: scoreKernel, streamBuffer: streamBuffer)
@@ -178,14 +214,46 @@ public final class DeviceSearch: @unchecked Sendable {
     /// The device buffer holding chunk `c` (uploading it first when streaming).
     private func chunk(_ c: Int, start: Int, count: Int, streamBuffer: CLBuffer?) throws -> CLBuffer {
         guard let streamBuffer else { return chunks[c] }
-        try runtime.write(streamBuffer, Array(database[(start * dimension)..<((start + count) * dimension)]))
+        try runtime.write(streamBuffer, chunkValues(start: start, count: count))
         return streamBuffer
+    }
+
+    /// Rows `start ..< start + count` as the scores kernel reads them: row-major, or packed.
+    private func chunkValues(start: Int, count: Int) -> [Float] {
+        let rowMajor = database[(start * dimension)..<((start + count) * dimension)]
+        return scoresKernel == .packed ? Self.pack(rowMajor, rows: count, dimension: dimension) : Array(rowMajor)
+    }
+
+    /// Floats in a chunk buffer of `rows` rows.
+    private func chunkFloats(rows: Int) -> Int {
+        scoresKernel == .packed ? (rows + Self.panelRows - 1) / Self.panelRows * Self.panelRows * dimension : rows * dimension
+    }
+
+    /// Row-major [rows, dimension] → [ceil(rows/16)][dimension][16], the missing rows of the last
+    /// panel zero.
+    static func pack(_ values: ArraySlice<Float>, rows: Int, dimension: Int) -> [Float] {
+        let p = panelRows, panels = (rows + p - 1) / p
+        var out = [Float](repeating: 0, count: panels * p * dimension)
+        values.withUnsafeBufferPointer { src in
+            out.withUnsafeMutableBufferPointer { dst in
+                for panel in 0..<panels {
+                    for lane in 0..<min(p, rows - panel * p) {
+                        let row = src.baseAddress! + (panel * p + lane) * dimension
+                        let base = panel * p * dimension + lane
+                        for d in 0..<dimension { dst[base + d * p] = row[d] }
+                    }
+                }
+            }
+        }
+        return out
     }
 
     /// search_scores built for a tile size.
     struct ScoreKernel {
         let kernel: CLKernel
         let queriesPerItem: Int, rowsPerItem: Int
+        /// search_scores_packed (global [query tiles, row panels]) rather than search_scores.
+        let packed: Bool
     }
 
     private func encodeScores(_ score: ScoreKernel, queries: CLBuffer, chunk: CLBuffer, scores: CLBuffer, nq: Int, nr: Int) throws {
@@ -196,7 +264,15 @@ public final class DeviceSearch: @unchecked Sendable {
         try kernel.set(3, Int32(nq))
         try kernel.set(4, Int32(nr))
         try kernel.set(5, Int32(dimension))
-        try runtime.enqueue(kernel, global: [(nr + score.rowsPerItem - 1) / score.rowsPerItem, (nq + score.queriesPerItem - 1) / score.queriesPerItem], local: nil)
+        let rowItems = (nr + score.rowsPerItem - 1) / score.rowsPerItem, queryItems = (nq + score.queriesPerItem - 1) / score.queriesPerItem
+        if score.packed {
+            // One work-group per row panel, all query tiles: the panel stays in cache across them
+            // (the implementation picks when that is more than a work-group may hold).
+            let local = queryItems <= runtime.device.maxWorkGroupSize ? [queryItems, 1] : nil
+            try runtime.enqueue(kernel, global: [queryItems, rowItems], local: local)
+        } else {
+            try runtime.enqueue(kernel, global: [rowItems, queryItems], local: nil)
+        }
     }
 
     private func deviceTopK(nq: Int, k: Int, queryBuffer: CLBuffer, scores: CLBuffer, scoreKernel: ScoreKernel, streamBuffer: CLBuffer?) throws -> [[SearchHit]] {

@@ -53,18 +53,38 @@ public final class ImageModel: @unchecked Sendable {
         }
         for range in batches {
             let batch = Array(images[range])
-            let x = preprocessing.tensor(batch)
-            guard let y = try session.run([inputName: x])[outputName] else {
-                throw GPUInferError.invalidModel(location: "output '\(outputName)'", reason: "was not produced")
-            }
-            guard y.dtype.isFloat, y.rank >= 2, y.shape[0] == batch.count, width == 0 || y.count / batch.count == width else {
-                throw GPUInferError.invalidModel(location: "output '\(outputName)'", reason: "expected [N, D] floats, got \(y.dtype)\(y.shape)")
-            }
+            let y = try run(preprocessing.tensor(batch), count: batch.count, width: width)
             width = y.count / batch.count
             rows += y.floats
             done += batch.count
             progress?(done)
         }
         return Tensor(shape: [images.count, width], floats: rows)
+    }
+
+    /// Descriptors of a prepared batch's images as an [N, D] tensor, row i for `batch.images[i]`
+    /// (N = 0, D = 0 for a batch of failures only). See `ImageBatchPipeline`, which prepares the
+    /// next batch while this one runs.
+    public func embed(_ batch: PreparedImageBatch) throws -> Tensor {
+        var rows: [Float] = []
+        var width = 0
+        for input in batch.inputs {
+            let y = try run(input.tensor, count: input.images.count, width: width)
+            width = y.count / input.images.count
+            rows += y.floats
+        }
+        return Tensor(shape: [batch.images.count, width], floats: rows)
+    }
+
+    /// The descriptor output for an input tensor of `count` images, checked to be [count, D]
+    /// floats (D = `width` unless `width` is 0).
+    private func run(_ x: Tensor, count: Int, width: Int) throws -> Tensor {
+        guard let y = try session.run([inputName: x])[outputName] else {
+            throw GPUInferError.invalidModel(location: "output '\(outputName)'", reason: "was not produced")
+        }
+        guard y.dtype.isFloat, y.rank >= 2, y.shape[0] == count, width == 0 || y.count / count == width else {
+            throw GPUInferError.invalidModel(location: "output '\(outputName)'", reason: "expected [N, D] floats, got \(y.dtype)\(y.shape)")
+        }
+        return y
     }
 }

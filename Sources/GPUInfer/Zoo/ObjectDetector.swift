@@ -80,4 +80,17 @@ public final class ObjectDetector: @unchecked Sendable {
         }
         return all
     }
+
+    /// Detections for a prepared batch's images, one list per `batch.images` element (see
+    /// `ImageBatchPipeline`, which prepares the next batch while this one runs).
+    public func detect(_ batch: PreparedImageBatch, threshold: Float = 0, profile: Bool = false) throws -> [[Detection]] {
+        var all: [[Detection]] = []
+        for input in batch.inputs {
+            guard let y = try session.run([inputName: input.tensor], profile: profile)[outputName] else {
+                throw GPUInferError.invalidModel(location: "output '\(outputName)'", reason: "was not produced")
+            }
+            all += try Self.parse(y, count: input.images.count, threshold: threshold)
+        }
+        return all
+    }
 }
