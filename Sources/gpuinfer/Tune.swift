@@ -31,12 +31,14 @@ struct Tune: ParsableCommand {
     @Option(help: "Input height×width for models with dynamic spatial sizes, e.g. 448x672.") var size: String?
     @Option(help: "Wall-clock budget in seconds, measurements included.") var timeLimit: Double = 120
     @Option(help: "Timed runs per candidate (median).") var repetitions: Int = 5
+    @Option(help: "At most this many candidates per shape besides the defaults (default: the whole search).") var maxCandidates: Int?
     @Option(help: "Folder with generated models.") var modelsDir: String?
     @Flag(help: "Remove the device's tuning entries first (alone: only that).") var reset = false
     @Flag(help: "Print one JSON object instead of text.") var json = false
 
     func validate() throws {
         guard batch >= 1, repetitions >= 1, timeLimit > 0 else { throw ValidationError("--batch and --repetitions must be ≥ 1, --time-limit > 0") }
+        guard (maxCandidates ?? 1) >= 1 else { throw ValidationError("--max-candidates must be ≥ 1") }
         guard model != nil || reset else { throw ValidationError("give a MODEL to tune (or --reset)") }
         _ = try Bench.parseSize(size)
     }
@@ -62,7 +64,7 @@ struct Tune: ParsableCommand {
             let tuner = try Tuner(model: m, runtime: runtime, database: database)
             if !json { tuner.progress = { print("  " + $0) } }
             if !json { print("tuning \(model) on \(info.name) for \(String(format: "%.0f", timeLimit)) s (inputs " + feeds.keys.sorted().map { "\($0) \(feeds[$0]!.shape)" }.joined(separator: ", ") + ")") }
-            let report = try tuner.tune(inputs: feeds, options: TuningOptions(timeLimit: timeLimit, repetitions: repetitions))
+            let report = try tuner.tune(inputs: feeds, options: TuningOptions(timeLimit: timeLimit, repetitions: repetitions, maxCandidates: maxCandidates))
             if json {
                 let object: [String: Any] = [
                     "model": model, "device": report.device, "database": report.databaseFile ?? "", "elapsed_s": report.elapsed,

@@ -176,10 +176,11 @@ private final class Warnings: @unchecked Sendable {
         let (model, feeds) = try Self.tinyModel()
         let db = TuningDatabase(directory: dir)
         let tuner = try Tuner(model: model, runtime: try CLRuntime(device: info, profiling: true), database: db)
-        let report = try tuner.tune(inputs: feeds, options: TuningOptions(timeLimit: 120, repetitions: 2, modelRounds: 1))
+        // Two candidates per shape keep the test short (each is a program build).
+        let report = try tuner.tune(inputs: feeds, options: TuningOptions(timeLimit: 120, repetitions: 2, modelRounds: 1, maxCandidates: 2))
         #expect(report.shapes.map(\.key.family).sorted() == ["conv_blocked", "conv_dw3x3_cpu"])
         for s in report.shapes {
-            #expect(s.stored && s.complete && s.measured > 1, "\(s.key): \(s.rejected)")
+            #expect(s.stored && s.measured == 3, "\(s.key): \(s.rejected)")
             #expect(s.rejected.isEmpty, "\(s.key): \(s.rejected)")
         }
         #expect(report.latencyBefore > 0 && report.latencyAfter > 0)
@@ -201,5 +202,50 @@ private final class Warnings: @unchecked Sendable {
         #expect(Tuner.outputsAgree([1, 2, 0], [1, 2, 3]) != nil)
         #expect(Tuner.outputsAgree([1, 2], [1, 2, 3]) != nil)
         #expect(Tuner.outputsAgree([1, .nan, 3], [1, 2, 3]) != nil)
+    }
+}
+
+/// `gpuinfer tune` end to end on the sample CNN (Tests/generate-test-data.sh writes it).
+@Suite(.serialized) struct TuneCLITests {
+    static let sample = repoRoot.appendingPathComponent("Tests/data/generated/sample_cnn.onnx").path
+
+    @Test func tuneStoresEntriesAndResetClearsThem() throws {
+        let dir = TuningTests.tempDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let env = ["GPUINFER_TUNING_DIR": dir.path]
+        let r = try gpuinfer(["tune", Self.sample, "--device", "0", "--batch", "2", "--time-limit", "120", "--max-candidates", "1",
+                              "--repetitions", "2", "--json"], environment: env)
+        #expect(r.status == 0, "\(r.out)\n\(r.err)")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(r.out.utf8)) as? [String: Any])
+        let shapes = try #require(object["shapes"] as? [[String: Any]])
+        #expect(!shapes.isEmpty)
+        #expect(shapes.allSatisfy { ($0["stored"] as? Bool) == true })
+        let files = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasSuffix(".json") }
+        #expect(files.count == 1)
+        let cleared = try gpuinfer(["tune", "--reset", "--device", "0"], environment: env)
+        #expect(cleared.status == 0, "\(cleared.err)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasSuffix(".json") }.isEmpty)
+    }
+
+    @Test func anEnvironmentOverrideIsNotTuned() throws {
+        let dir = TuningTests.tempDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let r = try gpuinfer(["tune", Self.sample, "--device", "0", "--time-limit", "60", "--max-candidates", "1", "--repetitions", "1", "--json"],
+                             environment: ["GPUINFER_TUNING_DIR": dir.path, "GPUINFER_CONV_TILE": "8x3"])
+        #expect(r.status == 0, "\(r.out)\n\(r.err)")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(r.out.utf8)) as? [String: Any])
+        let skipped = try #require(object["skipped"] as? [String])
+        #expect(skipped.contains { $0.contains("conv_blocked") && $0.contains("environment override") }, "\(skipped)")
+        let shapes = try #require(object["shapes"] as? [[String: Any]])
+        #expect(!shapes.contains { ($0["family"] as? String) == "conv_blocked" })
+    }
+
+    @Test func badInvocationsFailWithAMessage() throws {
+        let noModel = try gpuinfer(["tune", "--device", "0"])
+        #expect(noModel.status != 0)
+        let reference = try gpuinfer(["tune", Self.sample, "--device", "cpu"], environment: ["GPUINFER_TUNING_DIR": TuningTests.tempDirectory().path])
+        #expect(reference.status != 0 && reference.err.contains("OpenCL device"), "\(reference.err)")
+        let help = try gpuinfer(["tune", "--help"])
+        #expect(help.out.contains("--time-limit") && help.out.contains("GPUINFER_TUNING_DIR"), "\(help.out)")
     }
 }

@@ -20,11 +20,15 @@ public struct TuningOptions: Sendable {
     public var modelRounds: Int = 3
     /// A candidate must beat the defaults by this fraction to be stored as a change (noise margin).
     public var margin: Double = 0.03
+    /// At most this many candidates per shape besides the defaults (nil: the whole search); each
+    /// new candidate usually costs a program build, which dominates on CPU devices.
+    public var maxCandidates: Int?
 
-    public init(timeLimit: Double = 120, repetitions: Int = 5, modelRounds: Int = 3) {
+    public init(timeLimit: Double = 120, repetitions: Int = 5, modelRounds: Int = 3, maxCandidates: Int? = nil) {
         self.timeLimit = timeLimit
         self.repetitions = repetitions
         self.modelRounds = modelRounds
+        self.maxCandidates = maxCandidates
     }
 }
 
@@ -41,7 +45,8 @@ public struct TunedShape: Sendable {
     public var measured: Int
     /// Candidates rejected: failed to build or run, or output differing from the defaults'.
     public var rejected: [(parameters: [String: Int], reason: String)]
-    /// Whether every candidate of the search was measured (false when the budget ran out mid-way).
+    /// Whether every candidate of the search was measured (false when the time budget or
+    /// `maxCandidates` ended it early).
     public var complete: Bool
     /// Whether an entry was written (the best, or the defaults when nothing beat them by the margin).
     public var stored: Bool
@@ -133,6 +138,10 @@ public final class Tuner {
                     var candidate = shape.best
                     candidate[axis.name] = v
                     guard !tried.contains(candidate), choice.space.isValid(candidate) else { continue }
+                    if let limit = options.maxCandidates, tried.count > limit {
+                        shape.complete = false
+                        break search
+                    }
                     tried.insert(candidate)
                     if elapsed() > deadline {
                         exhausted = true
@@ -160,7 +169,7 @@ public final class Tuner {
                 shape.best = shape.defaults
                 shape.bestNanoseconds = defaultNs
             }
-            if shape.measured > 1 || shape.complete {
+            if shape.measured + shape.rejected.count > 1 || shape.complete {
                 database.store(key, parameters: shape.best, defaults: shape.defaults, defaultNanoseconds: defaultNs,
                                tunedNanoseconds: shape.bestNanoseconds, device: runtime.device)
                 shape.stored = true

@@ -17,11 +17,12 @@ func gpuinferBinary() throws -> URL {
     return found
 }
 
-/// Runs gpuinfer with `args`; returns exit status, stdout and stderr.
-func gpuinfer(_ args: [String]) throws -> (status: Int32, out: String, err: String) {
+/// Runs gpuinfer with `args` (and `environment` added to this process's); returns exit status, stdout and stderr.
+func gpuinfer(_ args: [String], environment: [String: String] = [:]) throws -> (status: Int32, out: String, err: String) {
     let p = Process()
     p.executableURL = try gpuinferBinary()
     p.arguments = args
+    if !environment.isEmpty { p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
     let out = Pipe(), err = Pipe()
     p.standardOutput = out
     p.standardError = err
