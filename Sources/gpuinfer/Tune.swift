@@ -68,7 +68,7 @@ struct Tune: ParsableCommand {
             if json {
                 let object: [String: Any] = [
                     "model": model, "device": report.device, "database": report.databaseFile ?? "", "elapsed_s": report.elapsed,
-                    "budget_exhausted": report.budgetExhausted, "latency_ms": ["before": report.latencyBefore * 1000, "after": report.latencyAfter * 1000],
+                    "budget_exhausted": report.budgetExhausted, "latency_ms": ["before": report.latencyBefore * 1000, "after": report.latencyAfter * 1000, "predicted_saving": report.expectedSaving * 1000],
                     "skipped": report.skipped,
                     "shapes": report.shapes.map { s in
                         [
@@ -97,6 +97,7 @@ struct Tune: ParsableCommand {
                          report.elapsed, report.budgetExhausted ? " (time budget spent)" : ""))
             print(String(format: "whole model (median of interleaved runs): defaults %.2f ms, tuned %.2f ms (%.2f×); timings on a shared machine are noisy",
                          report.latencyBefore * 1000, report.latencyAfter * 1000, report.latencyBefore / max(report.latencyAfter, 1e-9)))
+            print(String(format: "isolated node times predict %.2f ms less per run", report.expectedSaving * 1000))
             print("database: \(report.databaseFile ?? "-")")
         } catch let e as ValidationError {
             throw e

@@ -149,7 +149,8 @@ struct Conv: ConvolutionOperator {
         let env = ProcessInfo.processInfo.environment
         // Depthwise-like convolutions (fewer than 4 output channels per group) keep the generic
         // kernels: a 4-wide channel block would leave most vector lanes idle.
-        guard env["GPUINFER_CONV"] != "generic", !ctx.runtime.device.isGPU, weight != nil, geo.group == 1 || geo.mg >= 4 else { return nil }
+        guard env["GPUINFER_CONV"] != "generic", !ctx.runtime.device.isGPU, weight != nil, geo.group == 1 || geo.mg >= 4,
+              !(geo.isPointwise && env["GPUINFER_CONV_POINTWISE"] == "gemm") else { return nil }
         // 5 columns: 10 float16 accumulators + the weight vector fit AVX2's 16 registers (7 spill,
         // measured). The tile does not depend on the input size, so a second input size of a
         // session builds no new program.
