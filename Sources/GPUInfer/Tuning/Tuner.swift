@@ -134,6 +134,7 @@ public final class Tuner {
                 continue
             }
             guard let node = bench.nodeIndex(label: nodes[0]) else { continue }
+            bench.startShape()
             let (defaultNs, reference) = try bench.measure(node: node, key: key, parameters: choice.defaults, repetitions: options.repetitions)
             var shape = TunedShape(key: key, nodes: nodes, defaults: choice.defaults, best: choice.defaults, defaultNanoseconds: defaultNs,
                                    bestNanoseconds: defaultNs, measured: 1, rejected: [], complete: true, stored: false, modelNanoseconds: modelNs)
@@ -249,7 +250,8 @@ final class NodeBench {
     let model: Model
     let runtime: CLRuntime
     let spec: Specialization
-    let shared = SharedConstants()
+    /// Repacked weights of the current shape (one per channel block tried); dropped per shape.
+    private var shared = SharedConstants()
     private var values: [String: DeviceValue] = [:]
     private var random = SplitMix(seed: 0x5EED)
 
@@ -258,6 +260,9 @@ final class NodeBench {
         self.runtime = runtime
         spec = try model.specialize(inputs)
     }
+
+    /// Frees the previous shape's repacked weights.
+    func startShape() { shared = SharedConstants() }
 
     func nodeIndex(label: String) -> Int? { spec.liveNodes.first { model.graph.nodes[$0].label == label } }
 

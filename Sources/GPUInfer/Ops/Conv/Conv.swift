@@ -143,8 +143,8 @@ struct Conv: ConvolutionOperator {
     /// output channels when they are fewer (grouped convolutions such as ResNeXt's 64 groups of 4–32;
     /// groups of fewer than 4 output channels, e.g. depthwise, stay on the generic kernels).
     /// $GPUINFER_CONV=generic forces the generic kernels; $GPUINFER_CONV_TILE=COxPX (CO 4, 8 or 16)
-    /// overrides the tile and the tuning database's entry (`gpuinfer tune`); $GPUINFER_CONV_POINTWISE=gemm keeps pointwise convolutions on
-    /// the GEMM path.
+    /// overrides the tile and the tuning database's entry (`gpuinfer tune`);
+    /// $GPUINFER_CONV_POINTWISE=gemm keeps pointwise convolutions on the GEMM path.
     func blockedTile(_ ctx: EncodeContext, _ geo: Geometry, weight: Tensor?) throws -> (co: Int, px: Int)? {
         let env = ProcessInfo.processInfo.environment
         // Depthwise-like convolutions (fewer than 4 output channels per group) keep the generic
@@ -239,6 +239,12 @@ struct Conv: ConvolutionOperator {
         return win.strides[0]
     }
 
+    /// Output rows per work-item of conv2d_dw3x3_cpu: 4, or the tuning database's (`gpuinfer tune`).
+    func depthwiseRows(_ ctx: EncodeContext, _ geo: Geometry) -> Int {
+        let space = TuningSpace(axes: [("ROWS", [1, 2, 3, 4, 6, 8])]) { p in p["ROWS"].map { (1...8).contains($0) } ?? false }
+        return ctx.tunedParameters(tuningKey(geo, family: "conv_dw3x3_cpu", kernel: "conv_depthwise"), defaults: ["ROWS": 4], space: space)["ROWS"] ?? 4
+    }
+
     /// Kernels/conv_depthwise.cl, the 9 weights in registers and the stride compiled in. GPUs run
     /// conv2d_dw3x3 (a work-item per 4 consecutive output columns of one channel plane); other
     /// devices conv2d_dw3x3_cpu, a work-item per 4 rows × 8 columns as float8 vectors (on PoCL
@@ -248,9 +254,7 @@ struct Conv: ConvolutionOperator {
         let win = geo.window.as2D
         let meta = [geo.c] + win.input + win.output + win.padBegin
         let cpu = !ctx.runtime.device.isGPU && ProcessInfo.processInfo.environment["GPUINFER_CONV_DW"] != "gpu"
-        // Rows per work-item: 4 by default, or the tuning database's (`gpuinfer tune`).
-        let rows = cpu ? ctx.tunedParameters(tuningKey(geo, family: "conv_dw3x3_cpu", kernel: "conv_depthwise"), defaults: ["ROWS": 4],
-                                             space: TuningSpace(axes: [("ROWS", [1, 2, 3, 4, 6, 8])]) { ($0["ROWS"].map { (1...8).contains($0) }) ?? false })["ROWS"] ?? 4 : 4
+        let rows = cpu ? depthwiseRows(ctx, geo) : 4
         let pixels = cpu ? ((win.output[0] + rows - 1) / rows) * ((win.output[1] + 7) / 8) : win.output[0] * ((win.output[1] + 3) / 4)
         let options = "-DSTRIDE=\(stride)" + (cpu ? " -DDW_ROWS=\(rows)" : "") + (activation.map { " " + $0.options } ?? "")
         try ctx.launch(try ctx.kernel(cpu ? "conv2d_dw3x3_cpu" : "conv2d_dw3x3", file: "conv_depthwise", options: options),
