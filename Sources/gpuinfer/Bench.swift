@@ -83,6 +83,10 @@ struct Bench: ParsableCommand {
                          imagesPerSecond, gflopsPerSecond, flops / Double(batch) / 1e9))
             print(String(format: "memory:           RSS %.1f MB after warm-up, %.1f MB at the end, peak %.1f MB",
                          rssAfterWarmup, rssEnd, MemoryStatus.read("VmHWM")))
+            if profile, let choices = try? session.tuningChoices(for: feeds), !choices.isEmpty {
+                let bySource = Dictionary(grouping: choices, by: \.source.rawValue).mapValues(\.count)
+                print("tuned kernels:    " + bySource.keys.sorted().map { "\(bySource[$0]!) \($0)" }.joined(separator: ", ") + " (`gpuinfer tune`)")
+            }
             if profile {
                 let total = timings.reduce(UInt64(0)) { $0 + $1.nanoseconds }
                 print("\nper-node device time (one profiled run, \(String(format: "%.2f", Double(total) / 1e6)) ms in kernels):")

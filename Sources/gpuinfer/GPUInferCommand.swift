@@ -7,7 +7,7 @@ struct GPUInferCommand: ParsableCommand {
         commandName: "gpuinfer",
         abstract: "CNN inference on OpenCL devices, verified against a pure-Swift reference.",
         subcommands: [Devices.self, Run.self, Verify.self, Info.self, NetVLADCommand.self, MPNCOVCommand.self, SSDLiteCommand.self,
-                      Bench.self, IndexCommand.self, SearchCommand.self, CompareCommand.self, BenchSearch.self]
+                      Bench.self, Tune.self, IndexCommand.self, SearchCommand.self, CompareCommand.self, BenchSearch.self]
     )
 }
 

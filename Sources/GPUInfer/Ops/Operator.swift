@@ -90,12 +90,38 @@ public final class EncodeContext {
     let shared: SharedConstants?
     /// Scratch buffers shared by the nodes of one plan (nil: `workspace` falls back to `scratch`).
     let planWorkspace: PlanWorkspace?
+    /// Tuned kernel parameters (nil: today's defaults everywhere).
+    let tuning: TuningDatabase?
+    /// Parameters the tuner is measuring for one key (they replace the database's and the defaults).
+    let candidate: (key: TuningKey, parameters: [String: Int])?
+    /// The tunable choices this node's encoding made, in order.
+    private(set) var tuningChoices: [TuningChoice] = []
 
-    init(runtime: CLRuntime, node: Node, shared: SharedConstants? = nil, workspace: PlanWorkspace? = nil) {
+    init(runtime: CLRuntime, node: Node, shared: SharedConstants? = nil, workspace: PlanWorkspace? = nil, tuning: TuningDatabase? = nil,
+         candidate: (key: TuningKey, parameters: [String: Int])? = nil) {
         self.runtime = runtime
         self.node = node
         self.shared = shared
         self.planWorkspace = workspace
+        self.tuning = tuning
+        self.candidate = candidate
+    }
+
+    /// The parameters of a tunable kernel choice: `environment` (an override such as
+    /// $GPUINFER_CONV_TILE, already parsed) wins, then the tuner's candidate, then the tuning
+    /// database's entry for `key`, then `defaults`. Entries the space rejects (a hand-edited file)
+    /// fall back to the defaults. The choice is recorded for `Session.tuningChoices` and the tuner.
+    func tunedParameters(_ key: TuningKey, defaults: [String: Int], space: TuningSpace, environment: [String: Int]? = nil) -> [String: Int] {
+        var chosen = (defaults, TuningSource.defaults)
+        if let environment {
+            chosen = (environment, .environment)
+        } else if let candidate, candidate.key == key {
+            chosen = (candidate.parameters, .candidate)
+        } else if let stored = tuning?.parameters(for: key, device: runtime.device), Set(stored.keys) == Set(defaults.keys), space.isValid(stored) {
+            chosen = (stored, .database)
+        }
+        tuningChoices.append(TuningChoice(node: node.label, key: key, parameters: chosen.0, defaults: defaults, source: chosen.1, space: space))
+        return chosen.0
     }
 
     /// Preferred 1-D work-group size.

@@ -39,13 +39,15 @@ final class DevicePlan: @unchecked Sendable {
     private(set) var boundedValues = Set<String>()
     /// Bytes of activation memory after buffer reuse.
     private(set) var activationBytes = 0
+    /// The tunable kernel parameters every node was built with, in node order.
+    private(set) var tuningChoices: [TuningChoice] = []
     /// Floating-point operations per node (by node index) and in all, for one run.
     private(set) var nodeFlops: [Int: Double] = [:]
     var flops: Double { nodeFlops.values.reduce(0, +) }
 
     /// Plans `model` for the inputs' shapes. `constantBuffer` uploads (and caches) constants.
     init(model: Model, inputs sample: [String: Tensor], runtime: CLRuntime, keepAll: Bool, shared: SharedConstants? = nil,
-         constantBuffer: (String, Tensor) throws -> DeviceValue) throws {
+         tuning: TuningDatabase? = nil, constantBuffer: (String, Tensor) throws -> DeviceValue) throws {
         self.runtime = runtime
         self.model = model
         spec = try model.specialize(sample)
@@ -160,9 +162,10 @@ final class DevicePlan: @unchecked Sendable {
                     outs.append(DeviceValue(buffer: b, type: t))
                 }
             }
-            let ctx = EncodeContext(runtime: runtime, node: node, shared: shared, workspace: workspace)
+            let ctx = EncodeContext(runtime: runtime, node: node, shared: shared, workspace: workspace, tuning: tuning)
             try op.encode(ctx, inputs: ins, constants: consts, outputs: outs)
             steps += ctx.steps.map { (i, $0) }
+            tuningChoices += ctx.tuningChoices
             retained += ctx.retained
         }
         retained += workspace.retained

@@ -80,9 +80,14 @@ public final class Session: @unchecked Sendable {
     /// Per-node timings of the last profiled run.
     public private(set) var lastTimings: [NodeTiming] = []
 
+    /// Tuned kernel parameters the plans use (`gpuinfer tune`); nil: the defaults.
+    public let tuning: TuningDatabase?
+
     /// Binds `model` to `device`. `profiling` enables per-node timing (`run(_:profile:)`).
-    public init(model: Model, device: DeviceSelection = .automatic, profiling: Bool = false, cache: ProgramCache = .default) throws {
+    public init(model: Model, device: DeviceSelection = .automatic, profiling: Bool = false, cache: ProgramCache = .default,
+                tuning: TuningDatabase? = .default) throws {
         self.model = model
+        self.tuning = tuning
         if let info = try device.resolve() {
             runtime = try CLRuntime(device: info, profiling: profiling, cache: cache)
         } else {
@@ -92,9 +97,10 @@ public final class Session: @unchecked Sendable {
 
     /// Binds `model` to an already opened OpenCL runtime (sharing its programs), or to the
     /// reference backend when `runtime` is nil.
-    public init(model: Model, runtime: CLRuntime?) {
+    public init(model: Model, runtime: CLRuntime?, tuning: TuningDatabase? = .default) {
         self.model = model
         self.runtime = runtime
+        self.tuning = tuning
     }
 
     /// Human-readable backend name.
@@ -130,6 +136,13 @@ public final class Session: @unchecked Sendable {
         try plan(for: inputs, keepAll: false).activationBytes
     }
 
+    /// The tunable kernel parameters each node runs with for these inputs, and where they came
+    /// from (defaults, the tuning database, an environment override). Empty on the reference backend.
+    public func tuningChoices(for inputs: [String: Tensor]) throws -> [TuningChoice] {
+        guard runtime != nil else { return [] }
+        return try plan(for: inputs, keepAll: false).tuningChoices
+    }
+
     /// Floating-point operations of one run with these inputs (convolutions, GEMMs and fused
     /// kernels; see `Operator.flops`), for effective GFLOP/s.
     public func flops(for inputs: [String: Tensor]) throws -> Double {
@@ -154,7 +167,7 @@ public final class Session: @unchecked Sendable {
         }
         // Make room first, so the dropped plan's buffers are freed before the new ones are made.
         while plans.count >= _maxCachedPlans, !planOrder.isEmpty { plans[planOrder.removeFirst()] = nil }
-        let p = try DevicePlan(model: model, inputs: inputs, runtime: runtime, keepAll: keepAll, shared: sharedConstants) { name, tensor in
+        let p = try DevicePlan(model: model, inputs: inputs, runtime: runtime, keepAll: keepAll, shared: sharedConstants, tuning: tuning) { name, tensor in
             if let v = deviceConstants[name], v.type.shape == tensor.shape { return v }
             let buffer = tensor.dtype.isFloat ? try runtime.constantBuffer(tensor.floats) : try runtime.constantBuffer(tensor.ints)
             let v = DeviceValue(buffer: buffer, type: TensorType(tensor.dtype, tensor.shape))

@@ -17,8 +17,7 @@ func gpuinferBinary() throws -> URL {
     return found
 }
 
-/// Runs gpuinfer with `args` (and `environment` added to this process's); returns exit status,
-/// stdout and stderr.
+/// Runs gpuinfer with `args` (and `environment` added to this process's); returns exit status, stdout and stderr.
 func gpuinfer(_ args: [String], environment: [String: String] = [:]) throws -> (status: Int32, out: String, err: String) {
     let p = Process()
     p.executableURL = try gpuinferBinary()

@@ -222,22 +222,45 @@ struct Conv: ConvolutionOperator {
     /// output channels when they are fewer (grouped convolutions such as ResNeXt's 64 groups of 4–32;
     /// groups of fewer than 4 output channels, e.g. depthwise, stay on the generic kernels).
     /// $GPUINFER_CONV=generic forces the generic kernels; $GPUINFER_CONV_TILE=COxPX (CO 4, 8 or 16)
-    /// overrides the tile, for tuning; $GPUINFER_CONV_POINTWISE=gemm keeps pointwise convolutions on
-    /// the GEMM path.
+    /// overrides the tile and the tuning database's entry (`gpuinfer tune`);
+    /// $GPUINFER_CONV_POINTWISE=gemm keeps pointwise convolutions on the GEMM path.
     func blockedTile(_ ctx: EncodeContext, _ geo: Geometry, weight: Tensor?) throws -> (co: Int, px: Int)? {
         let env = ProcessInfo.processInfo.environment
         // Depthwise-like convolutions (fewer than 4 output channels per group) keep the generic
         // kernels: a 4-wide channel block would leave most vector lanes idle.
-        guard env["GPUINFER_CONV"] != "generic", !ctx.runtime.device.isGPU, weight != nil, geo.group == 1 || geo.mg >= 4 else { return nil }
+        guard env["GPUINFER_CONV"] != "generic", !ctx.runtime.device.isGPU, weight != nil, geo.group == 1 || geo.mg >= 4,
+              !(geo.isPointwise && env["GPUINFER_CONV_POINTWISE"] == "gemm") else { return nil }
         // 5 columns: 10 float16 accumulators + the weight vector fit AVX2's 16 registers (7 spill,
         // measured). The tile does not depend on the input size, so a second input size of a
         // session builds no new program.
-        guard let forced = env["GPUINFER_CONV_TILE"], !forced.isEmpty else { return (geo.mg <= 4 ? 4 : geo.mg <= 8 ? 8 : 16, 5) }
-        let parts = forced.split(separator: "x").compactMap { Int($0) }
-        guard parts.count == 2, [4, 8, 16].contains(parts[0]), (1...16).contains(parts[1]) else {
-            throw ctx.error("GPUINFER_CONV_TILE must be COxPX with CO in 4, 8, 16 and PX in 1...16, got '\(forced)'")
+        // A tuning database entry (`gpuinfer tune`) replaces the default; the variable beats both.
+        var forced: [String: Int]?
+        if let text = env["GPUINFER_CONV_TILE"], !text.isEmpty {
+            let parts = text.split(separator: "x").compactMap { Int($0) }
+            guard parts.count == 2, [4, 8, 16].contains(parts[0]), (1...16).contains(parts[1]) else {
+                throw ctx.error("GPUINFER_CONV_TILE must be COxPX with CO in 4, 8, 16 and PX in 1...16, got '\(text)'")
+            }
+            forced = ["CO": parts[0], "PX": parts[1]]
         }
-        return (parts[0], parts[1])
+        let mg = geo.mg
+        let space = TuningSpace(axes: [("PX", [2, 3, 4, 5, 6, 7, 8]), ("CO", [4, 8, 16])]) { p in
+            // A channel block at least twice the group's output channels would compute mostly padding.
+            guard let co = p["CO"], let px = p["PX"] else { return false }
+            return [4, 8, 16].contains(co) && (co == 4 || co < 2 * mg) && (1...16).contains(px)
+        }
+        let p = ctx.tunedParameters(tuningKey(geo, family: "conv_blocked", kernel: "conv_blocked"),
+                                    defaults: ["CO": mg <= 4 ? 4 : mg <= 8 ? 8 : 16, "PX": 5], space: space, environment: forced)
+        return (p["CO"] ?? 16, p["PX"] ?? 5)
+    }
+
+    /// The tuning database key of this convolution for a kernel family: everything its best
+    /// parameters depend on (channels, groups, window, padding, output size, batch).
+    func tuningKey(_ geo: Geometry, family: String, kernel: String) -> TuningKey {
+        let win = geo.window.as2D
+        let pads = (win.padBegin + win.padEnd).map(String.init).joined(separator: ",")
+        return TuningKey(family: family, kernel: kernel,
+                         signature: "c\(geo.c) co\(geo.cout) g\(geo.group) k\(win.kernel[0])x\(win.kernel[1]) s\(win.strides[0])x\(win.strides[1])"
+                             + " d\(win.dilations[0])x\(win.dilations[1]) p\(pads) i\(win.input[0])x\(win.input[1]) o\(win.output[0])x\(win.output[1]) n\(geo.n)")
     }
 
     /// The 2-D window conv2d_blocked runs: a pointwise convolution's H×W plane is one row of H·W
@@ -295,6 +318,12 @@ struct Conv: ConvolutionOperator {
         return win.strides[0]
     }
 
+    /// Output rows per work-item of conv2d_dw3x3_cpu: 4, or the tuning database's (`gpuinfer tune`).
+    func depthwiseRows(_ ctx: EncodeContext, _ geo: Geometry) -> Int {
+        let space = TuningSpace(axes: [("ROWS", [1, 2, 3, 4, 6, 8])]) { p in p["ROWS"].map { (1...8).contains($0) } ?? false }
+        return ctx.tunedParameters(tuningKey(geo, family: "conv_dw3x3_cpu", kernel: "conv_depthwise"), defaults: ["ROWS": 4], space: space)["ROWS"] ?? 4
+    }
+
     /// Kernels/conv_depthwise.cl, the 9 weights in registers and the stride compiled in. GPUs run
     /// conv2d_dw3x3 (a work-item per 4 consecutive output columns of one channel plane); other
     /// devices conv2d_dw3x3_cpu, a work-item per 4 rows × 8 columns as float8 vectors (on PoCL
@@ -304,7 +333,7 @@ struct Conv: ConvolutionOperator {
         let win = geo.window.as2D
         let meta = [geo.c] + win.input + win.output + win.padBegin
         let cpu = !ctx.runtime.device.isGPU && ProcessInfo.processInfo.environment["GPUINFER_CONV_DW"] != "gpu"
-        let rows = 4
+        let rows = cpu ? depthwiseRows(ctx, geo) : 4
         let pixels = cpu ? ((win.output[0] + rows - 1) / rows) * ((win.output[1] + 7) / 8) : win.output[0] * ((win.output[1] + 3) / 4)
         let options = "-DSTRIDE=\(stride)" + (cpu ? " -DDW_ROWS=\(rows)" : "") + (activation.map { " " + $0.options } ?? "")
         try ctx.launch(try ctx.kernel(cpu ? "conv2d_dw3x3_cpu" : "conv2d_dw3x3", file: "conv_depthwise", options: options),

@@ -112,16 +112,32 @@ struct StridedGemm {
             }
             tile = (parts[0], parts[1])
         }
+        // A tuning database entry (`gpuinfer tune`) replaces the defaults; $GPUINFER_GEMM_TILE beats both.
+        let environment = tile.map { ["R": $0.0, "C": $0.1] }
+        let space = TuningSpace(axes: [("R", [1, 2, 4, 8]), ("C", [1, 2, 4, 8])]) { p in
+            guard let r = p["R"], let c = p["C"] else { return false }
+            return (1...8).contains(r) && (1...8).contains(c)
+        }
+        let rowsDefault = m >= 4 ? 4 : m >= 2 ? 2 : 1
         if dotOK, forced != "rows" {
             // Rows of A per work-item: each B row loaded is reused by every one of them. At most
             // 8 float8 accumulators + operands: they stay in the 16 AVX2 registers.
-            return .dot(rows: tile?.0 ?? (m >= 4 ? 4 : m >= 2 ? 2 : 1), cols: tile?.1 ?? (m >= 4 ? 2 : 4))
+            let p = ctx.tunedParameters(tuningKey("gemm_dot"), defaults: ["R": rowsDefault, "C": m >= 4 ? 2 : 4], space: space, environment: environment)
+            return .dot(rows: p["R"] ?? rowsDefault, cols: p["C"] ?? 4)
         }
         if rowsOK, forced != "dot" {
             // rows × 16 columns: rows·2 + 2 AVX2 registers (more spill, measured on PoCL).
-            return .rows(rows: tile?.0 ?? (m >= 4 ? 4 : m >= 2 ? 2 : 1), vectors: tile?.1 ?? 1)
+            let p = ctx.tunedParameters(tuningKey("gemm_rows"), defaults: ["R": rowsDefault, "C": 1], space: space, environment: environment)
+            return .rows(rows: p["R"] ?? rowsDefault, vectors: p["C"] ?? 1)
         }
         return .tile
+    }
+
+    /// The tuning database key of this GEMM for a kernel family (sizes, strides, batches).
+    func tuningKey(_ family: String) -> TuningKey {
+        TuningKey(family: family, kernel: "gemm",
+                  signature: "m\(m) n\(n) k\(k) a\(aStride.m),\(aStride.k) b\(bStride.k),\(bStride.n) c\(cStride.m),\(cStride.n) batch\(batchDims)"
+                      + (activation == nil ? "" : " act"))
     }
 }
 
