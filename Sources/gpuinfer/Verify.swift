@@ -1,5 +1,6 @@
 // `gpuinfer verify MODEL.onnx --device N --input NAME=FILE.npy …`: device vs reference, node by
-// node; names the first node beyond tolerance and exits 1 if any is.
+// node (each node's reference fed the device's own inputs, see Verifier.compare); names the first
+// node beyond tolerance and exits 1 if any is.
 import ArgumentParser
 import Foundation
 import GPUInfer
@@ -12,7 +13,7 @@ struct Verify: ParsableCommand {
     @Option(name: .long, help: "An input as NAME=FILE.npy (repeatable). Without inputs, seeded random inputs in [-1, 1) are used.")
     var input: [String] = []
     @Option(help: "Relative tolerance per element.") var rtol: Float = 1e-3
-    @Option(help: "Absolute tolerance per element.") var atol: Float = 1e-4
+    @Option(help: "Absolute tolerance per element, as a fraction of the output's largest magnitude (at least 1).") var atol: Float = 1e-4
 
     func run() throws {
         let results: [NodeComparison]
@@ -35,10 +36,14 @@ struct Verify: ParsableCommand {
         } catch {
             throw fail(error)
         }
-        print(pad("node", 40) + pad("op", 20) + pad("shape", 22) + pad("max abs", 13) + pad("max rel", 13) + "ok")
+        // Each node is checked on the inputs the device computed ("max abs", "max rel", "ok");
+        // "end-to-end" is the drift from the reference backend's own run, for information.
+        print(pad("node", 40) + pad("op", 20) + pad("shape", 22) + pad("max abs", 13) + pad("max rel", 13) + pad("max |ref|", 13)
+              + pad("end-to-end", 13) + "ok")
         for r in results {
             print(pad(r.node, 40) + pad(r.op, 20) + pad("\(r.shape)", 22) + pad(String(format: "%.3e", r.maxAbsError), 13)
-                  + pad(String(format: "%.3e", r.maxRelError), 13) + (r.withinTolerance ? "yes" : "NO"))
+                  + pad(String(format: "%.3e", r.maxRelError), 13) + pad(String(format: "%.3e", r.scale), 13)
+                  + pad(String(format: "%.3e", r.endToEndMaxAbsError), 13) + (r.withinTolerance ? "yes" : "NO"))
         }
         if let first = results.first(where: { !$0.withinTolerance }) {
             print("FAIL: first node beyond tolerance (rtol \(rtol), atol \(atol)): '\(first.node)' (\(first.op)), output '\(first.output)'")
