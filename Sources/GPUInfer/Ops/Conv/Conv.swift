@@ -210,17 +210,18 @@ struct Conv: ConvolutionOperator {
     }
 
     /// The (output channels, float8 pixel vectors) tile of conv1x1_px (Kernels/conv_blocked.cl),
-    /// or nil for conv2d_blocked: used for ungrouped pointwise convolutions on planes of at least
-    /// 2048 pixels, or 1024 with at most 64 input channels, where storing whole float8 runs of
-    /// output rows beats conv2d_blocked's scalar per-channel stores (on PoCL SSDLite's 150×150 and
-    /// 75×75 pointwise layers run 1.5–2.5× faster, 38×38 32→192 ~1.4×; with hundreds of input
-    /// channels on 38×38 and smaller planes conv2d_blocked is as fast or faster, on 10×10 1.4×). 6 channels × 2 vectors: 12 float8 accumulators + 2 loads + a broadcast fit AVX2's
+    /// or nil for conv2d_blocked: used for ungrouped pointwise convolutions with at most 160 input
+    /// channels on planes of at least 2048 pixels (1024 with at most 64 input channels), where
+    /// storing whole float8 runs of output rows beats conv2d_blocked's scalar per-channel stores
+    /// (on PoCL SSDLite's 150×150 and 75×75 pointwise layers run 1.5–2.5× faster, 38×38 32→192
+    /// ~1.4×, ResNet's 56×56 64→64 and 64→256 1.2–1.5×); with more input channels (ResNet's
+    /// 56×56 256→64, 512→128) or on 10×10 planes conv2d_blocked is as fast or faster (more weight reuse). 6 channels × 2 vectors: 12 float8 accumulators + 2 loads + a broadcast fit AVX2's
     /// 16 registers (measured best with 4 × 3). $GPUINFER_CONV_PX=off keeps conv2d_blocked,
     /// =COxPX (CO 1–8, PX 1–4) overrides the tile.
     func pixelTile(_ ctx: EncodeContext, _ geo: Geometry) throws -> (co: Int, px: Int)? {
         let env = ProcessInfo.processInfo.environment["GPUINFER_CONV_PX"]
         let hw = geo.window.input.reduce(1, *)
-        guard geo.isPointwise, geo.group == 1, env != "off", hw >= 2048 || (hw >= 1024 && geo.c <= 64) else { return nil }
+        guard geo.isPointwise, geo.group == 1, env != "off", geo.c <= 160, hw >= 2048 || (hw >= 1024 && geo.c <= 64) else { return nil }
         guard let env, !env.isEmpty else { return (6, 2) }
         let parts = env.split(separator: "x").compactMap { Int($0) }
         guard parts.count == 2, (1...8).contains(parts[0]), (1...4).contains(parts[1]) else {
