@@ -215,9 +215,10 @@ struct Conv: ConvolutionOperator {
     /// storing whole float8 runs of output rows beats conv2d_blocked's scalar per-channel stores
     /// (on PoCL SSDLite's 150×150 and 75×75 pointwise layers run 1.5–2.5× faster, 38×38 32→192
     /// ~1.4×, ResNet's 56×56 64→64 and 64→256 1.2–1.5×); with more input channels (ResNet's
-    /// 56×56 256→64, 512→128) or on 10×10 planes conv2d_blocked is as fast or faster (more weight reuse). 6 channels × 2 vectors: 12 float8 accumulators + 2 loads + a broadcast fit AVX2's
-    /// 16 registers (measured best with 4 × 3). $GPUINFER_CONV_PX=off keeps conv2d_blocked,
-    /// =COxPX (CO 1–8, PX 1–4) overrides the tile.
+    /// 56×56 256→64, 512→128) or on 10×10 planes conv2d_blocked is as fast or faster (more
+    /// weight reuse). 6 channels × 2 vectors: 12 float8 accumulators + 2 loads + a broadcast fit
+    /// AVX2's 16 registers; best or tied on SSDLite's layers (4 × 3 was faster on 16→96 only).
+    /// $GPUINFER_CONV_PX=off keeps conv2d_blocked, =COxPX (CO 1–8, PX 1–4) overrides the tile.
     func pixelTile(_ ctx: EncodeContext, _ geo: Geometry) throws -> (co: Int, px: Int)? {
         let env = ProcessInfo.processInfo.environment["GPUINFER_CONV_PX"]
         let hw = geo.window.input.reduce(1, *)
