@@ -102,3 +102,85 @@ __kernel void conv2d_blocked(__global const float* X, __global const float* Wp, 
 #undef STORE
     }
 }
+
+// CPU-style pointwise convolution (1×1, stride 1, no pads, one group) vectorized over pixels, for
+// large planes: a work-item computes PW_CO output channels × PW_PX·8 consecutive pixels of the
+// H·W plane in PW_CO·PW_PX float8 accumulators; per input channel it loads PW_PX float8 of X and
+// broadcasts PW_CO weights (repacked as [ceil(Cout/PW_CO)][C][PW_CO], zero channel tail). Stores are
+// whole float8 runs of one output row, where conv2d_blocked (vectorized over channels) stores
+// PX scalars per channel — on planes of thousands of pixels with few channels (SSDLite's 150×150
+// and 75×75 layers) this kernel is 1.5–2.5× faster on PoCL; with many input channels and small
+// planes conv2d_blocked wins (more weight reuse). Sum order: c ascending, then bias, activation.
+// meta: C, H·W, Cout. Global: [ceil(H·W / (8·PW_PX)), ceil(Cout/PW_CO), N].
+#ifndef PW_CO
+#define PW_CO 6
+#endif
+#ifndef PW_PX
+#define PW_PX 2
+#endif
+#ifdef ACT_CLAMP
+#define PW_ACT8(v) select(select((v), (float8)(ACT_HI), (v) > (float8)(ACT_HI)), (float8)(ACT_LO), (v) < (float8)(ACT_LO))
+#else
+#define PW_ACT8(v) (v)
+#endif
+
+#define PW_FMA(xv)                                                                         \
+    _Pragma("unroll")                                                                      \
+    for (int j = 0; j < PW_CO; ++j) {                                                      \
+        const float wj = w[j];                                                             \
+        _Pragma("unroll")                                                                  \
+        for (int q = 0; q < PW_PX; ++q) acc[j][q] += wj * xv[q];                           \
+    }
+
+__kernel void conv1x1_px(__global const float* X, __global const float* Wp, __global const float* Bias, __global float* Y,
+                         __constant const int* m, int hasBias, int batch) {
+    const int C = m[0], HW = m[1], Cout = m[2];
+    const int blocks = (HW + 8 * PW_PX - 1) / (8 * PW_PX);
+    const int p = get_global_id(0), cb = get_global_id(1), n = get_global_id(2);
+    if (p >= blocks || cb * PW_CO >= Cout || n >= batch) return;
+    const int i0 = p * 8 * PW_PX;
+    const bool full = i0 + 8 * PW_PX <= HW;
+    __global const float* x = X + n * C * HW + i0;
+    __global const float* w = Wp + cb * C * PW_CO;
+    float8 acc[PW_CO][PW_PX];
+    _Pragma("unroll")
+    for (int j = 0; j < PW_CO; ++j) {
+        _Pragma("unroll")
+        for (int q = 0; q < PW_PX; ++q) acc[j][q] = (float8)(0.0f);
+    }
+    if (full) {
+        for (int c = 0; c < C; ++c, x += HW, w += PW_CO) {
+            float8 xv[PW_PX];
+            _Pragma("unroll")
+            for (int q = 0; q < PW_PX; ++q) xv[q] = vload8(q, x);
+            PW_FMA(xv)
+        }
+    } else {
+        // The plane's last block: pixels past H·W read as zero (and are not stored).
+        for (int c = 0; c < C; ++c, x += HW, w += PW_CO) {
+            float t[8 * PW_PX];
+            for (int k = 0; k < 8 * PW_PX; ++k) t[k] = i0 + k < HW ? x[k] : 0.0f;
+            float8 xv[PW_PX];
+            _Pragma("unroll")
+            for (int q = 0; q < PW_PX; ++q) xv[q] = vload8(q, t);
+            PW_FMA(xv)
+        }
+    }
+    const int co0 = cb * PW_CO;
+    _Pragma("unroll")
+    for (int j = 0; j < PW_CO; ++j) {
+        if (co0 + j < Cout) {
+            const float8 b = (float8)(hasBias ? Bias[co0 + j] : 0.0f);
+            __global float* y = Y + (n * Cout + co0 + j) * HW + i0;
+            if (full) {
+                _Pragma("unroll")
+                for (int q = 0; q < PW_PX; ++q) vstore8(PW_ACT8(acc[j][q] + b), q, y);
+            } else {
+                float o[8 * PW_PX];
+                _Pragma("unroll")
+                for (int q = 0; q < PW_PX; ++q) vstore8(PW_ACT8(acc[j][q] + b), q, o);
+                for (int k = 0; i0 + k < HW; ++k) y[k] = o[k];
+            }
+        }
+    }
+}

@@ -146,3 +146,84 @@ __kernel void conv2d_dw3x3_cpu(__global const float* X, __global const float* Wt
         }
     }
 }
+
+// CPU-style depthwise 3×3, stride 1, for planes whose output is the input's size (pads summing to
+// 2 on each axis, e.g. SAME): the plane is treated as one row of H·W values, so output i reads
+// input i + (kh - ph)·W + (kw - PW) and runs of 8 outputs never stop at a row end — small planes
+// (19×19, 10×10, 5×5) have no per-row tails. Each work-item computes DWF_CHUNKS runs of 8
+// consecutive outputs of one plane as float8 vectors. A tap whose column leaves the row
+// (ow + kw - PW outside [0, W)) is masked per kw column sum; a run whose 9 shifted loads all lie
+// inside the plane needs no row checks (for lanes with a valid column, a tap's row is inside the
+// plane exactly when its index is), the others load zero-filled checked spans. Sum order per
+// output: the kw columns (kh-major inside), then the bias and the fused activation.
+// meta: C, H, W, ph. PW (the left pad, 0–2) is compiled in. Global: [ceil(H·W / (8·DWF_CHUNKS)), C, N].
+#ifndef DWF_CHUNKS
+#define DWF_CHUNKS 8
+#endif
+#ifndef PW
+#define PW 1
+#endif
+
+// x[b .. b+9] (zero outside [0, n)) in lanes 0-9 of a float16.
+inline float16 dw_span_checked(__global const float* x, int b, int n) {
+    float t[10];
+#pragma unroll
+    for (int k = 0; k < 10; ++k) t[k] = (b + k >= 0 && b + k < n) ? x[b + k] : 0.0f;
+    return (float16)(t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7], t[8], t[9], 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f);
+}
+
+__kernel void conv2d_dw3x3_flat(__global const float* X, __global const float* Wt, __global const float* Bias, __global float* Y,
+                                __constant const int* m, int hasBias, int batch) {
+    const int C = m[0], H = m[1], W = m[2], ph = m[3];
+    const int HW = H * W;
+    const int blocks = (HW + 8 * DWF_CHUNKS - 1) / (8 * DWF_CHUNKS);
+    const int p = get_global_id(0), c = get_global_id(1), n = get_global_id(2);
+    if (p >= blocks || c >= C || n >= batch) return;
+    __global const float* x = X + (n * C + c) * HW;
+    __global float* y = Y + (n * C + c) * HW;
+    __global const float* wc = Wt + c * 9;
+    const float w0 = wc[0], w1 = wc[1], w2 = wc[2], w3 = wc[3], w4 = wc[4], w5 = wc[5], w6 = wc[6], w7 = wc[7], w8 = wc[8];
+    const float8 b = (float8)(hasBias ? Bias[c] : 0.0f);
+    int i = p * 8 * DWF_CHUNKS;
+    // ow: the output column of each lane.
+    int8 ow = (int8)(i % W) + (int8)(0, 1, 2, 3, 4, 5, 6, 7);
+    while (any(ow >= W)) ow = select(ow, ow - W, ow >= W);
+    for (int k = 0; k < DWF_CHUNKS && i < HW; ++k, i += 8) {
+#if PW == 1
+        const int8 m0 = ow != 0, m1 = (int8)(-1), m2 = ow != W - 1;
+#elif PW == 0
+        const int8 m0 = (int8)(-1), m1 = ow + 1 < W, m2 = ow + 2 < W;
+#else
+        const int8 m0 = ow >= 2, m1 = ow >= 1, m2 = (int8)(-1);
+#endif
+        float8 s0, s1, s2;
+        const int base = i - ph * W - PW;   // the input index of tap (0, 0) for lane 0
+        if (base >= 0 && base + 2 * W + 10 <= HW) {
+            __global const float* r0 = x + base;
+            __global const float* r1 = r0 + W;
+            __global const float* r2 = r1 + W;
+            s0 = w0 * vload8(0, r0) + w3 * vload8(0, r1) + w6 * vload8(0, r2);
+            s1 = w1 * vload8(0, r0 + 1) + w4 * vload8(0, r1 + 1) + w7 * vload8(0, r2 + 1);
+            s2 = w2 * vload8(0, r0 + 2) + w5 * vload8(0, r1 + 2) + w8 * vload8(0, r2 + 2);
+        } else {
+            const float16 a = dw_span_checked(x, base, HW), d = dw_span_checked(x, base + W, HW), e = dw_span_checked(x, base + 2 * W, HW);
+            s0 = w0 * a.s01234567 + w3 * d.s01234567 + w6 * e.s01234567;
+            s1 = w1 * a.s12345678 + w4 * d.s12345678 + w7 * e.s12345678;
+            s2 = w2 * a.s23456789 + w5 * d.s23456789 + w8 * e.s23456789;
+        }
+        const float8 acc = select((float8)(0.0f), s0, m0) + select((float8)(0.0f), s1, m1) + select((float8)(0.0f), s2, m2);
+        const float8 v = ACT8(acc + b);
+        if (i + 8 <= HW) {
+            vstore8(v, 0, y + i);
+        } else {
+            float o[8];
+            vstore8(v, 0, o);
+            for (int l = 0; l < 8 && i + l < HW; ++l) y[i + l] = o[l];
+        }
+        ow += 8;
+        ow = select(ow, ow - W, ow >= W);
+        if (W < 8) {
+            while (any(ow >= W)) ow = select(ow, ow - W, ow >= W);
+        }
+    }
+}

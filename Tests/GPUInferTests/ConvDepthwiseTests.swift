@@ -80,6 +80,22 @@ import Testing
         try Self.check(x: x, w: [c, 1, 3, 3], a, activation: "Relu", seed: UInt64(c + 2))
     }
 
+    /// The CPU flat kernel (conv2d_dw3x3_flat: stride 1, output the input's size, the plane as one
+    /// row of runs of 8): SSDLite's plane sizes 19×19 … 1×1, sizes with H·W not a multiple of 8 or
+    /// smaller than 8, runs that span 2+ rows (W < 8), every left pad 0, 1, 2 (pads summing to 2),
+    /// odd channel counts, batch 2; and a 40×40 plane with interior runs between border ones.
+    @Test(arguments: [
+        ([2, 3, 19, 19], [1, 1, 1, 1]), ([1, 5, 10, 10], [1, 1, 1, 1]), ([2, 7, 5, 5], [1, 1, 1, 1]), ([2, 3, 3, 3], [1, 1, 1, 1]),
+        ([2, 5, 2, 2], [1, 1, 1, 1]), ([2, 3, 1, 1], [1, 1, 1, 1]), ([1, 3, 7, 3], [0, 0, 2, 2]), ([2, 3, 9, 13], [2, 2, 0, 0]),
+        ([1, 3, 6, 11], [2, 0, 0, 2]), ([1, 2, 1, 9], [1, 1, 1, 1]), ([1, 3, 40, 40], [1, 1, 1, 1]), ([1, 1, 3, 70], [1, 1, 1, 1]),
+    ])
+    func flatDepthwiseMatchesReference(x: [Int], pads: [Int]) throws {
+        let c = x[1]
+        let a: [String: Any] = ["group": c, "strides": [1, 1], "pads": pads]
+        try Self.check(x: x, w: [c, 1, 3, 3], a, activation: "Clip", seed: UInt64(3 * c + x[2]))
+        try Self.check(x: x, w: [c, 1, 3, 3], bias: false, a, activation: nil, seed: UInt64(5 * c + x[3]))
+    }
+
     /// Fusion on the other conv paths: pointwise (GEMM), the CPU-blocked 3×3 (group 1), grouped
     /// (generic kernel), depthwise with a channel multiplier (generic), Clip with only one bound.
     @Test func fusedActivationOnEveryConvPath() throws {
@@ -88,6 +104,13 @@ import Testing
         try Self.check(x: [1, 6, 5, 5], w: [6, 2, 3, 3], ["group": 3], activation: "Relu")
         try Self.check(x: [1, 3, 6, 6], w: [6, 1, 3, 3], ["group": 3, "strides": [2, 2]], activation: "Clip", bounds: (nil, 0.5))
         try Self.check(x: [1, 3, 6, 6], w: [3, 1, 3, 3], ["group": 3], activation: "Clip", bounds: (-0.25, nil))
+    }
+
+    /// ReLU6 fused into a pointwise convolution on the pixel-vectorized kernel (conv1x1_px, planes
+    /// of ≥ 2048 pixels on PoCL): 75×75 like SSDLite's, odd channel counts, batch 2.
+    @Test func pixelPointwiseReLU6() throws {
+        try Self.check(x: [2, 7, 75, 75], w: [11, 7, 1, 1], [:], activation: "Clip")
+        try Self.check(x: [1, 24, 50, 41], w: [9, 24, 1, 1], bias: false, [:], activation: "Relu")
     }
 
     /// No fusion when the Conv output has another consumer or is a graph output, or when Clip's

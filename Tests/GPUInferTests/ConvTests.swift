@@ -114,6 +114,18 @@ func attrs(_ values: [String: Any]) -> [String: Attribute] {
         try conv([1, 6, 23], [17, 6, 1], seed: 16)                         // 1-D
     }
 
+    /// Pointwise convolutions on planes of ≥ 2048 pixels (≥ 1024 with ≤ 64 input channels), which run conv1x1_px on PoCL (6 output
+    /// channels × 16 pixels per work-item): a ragged last pixel block (H·W not a multiple of 16),
+    /// exactly 2048 pixels, channel counts below, at and above the 6-channel block with a tail,
+    /// batch 2, no bias, 1-D; a fused ReLU6 in ConvDepthwiseTests.pixelPointwiseReLU6.
+    @Test func pixelPointwiseShapes() throws {
+        try conv([2, 5, 47, 53], [13, 5, 1, 1], seed: 17)                  // 2491 pixels, 13 = 2·6 + 1 channels
+        try conv([1, 16, 64, 32], [6, 16, 1, 1], bias: false, seed: 18)     // 2048 pixels, one channel block
+        try conv([1, 3, 45, 51], [2, 3, 1, 1], seed: 19)                   // fewer channels than a block
+        try conv([1, 33, 2100], [7, 33, 1], seed: 20)                      // 1-D, 2100 pixels
+        try conv([2, 31, 33, 37], [20, 31, 1, 1], seed: 21)                // 1221 pixels with ≤ 64 input channels
+    }
+
     /// A weight that is a graph input (not constant) runs the generic kernels.
     @Test func nonConstantWeight() throws {
         var rng = TestRandom(seed: 11)

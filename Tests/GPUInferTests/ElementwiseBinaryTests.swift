@@ -38,6 +38,27 @@ import Testing
                     expected: [EW.floats([2, 3], [11, 12, 13, 21, 22, 23])], rtol: 0, atol: 0)
     }
 
+    /// The float8 kernels for float +, −, ×, ÷ on CPU devices (Kernels/elementwise.cl BINARY_V8):
+    /// a scalar on either side, whole vectors plus a tail (3·67·67·2 = 26934 = 8·3366 + 6), exactly
+    /// one vector, fewer elements than one vector, same shapes; device vs reference with the
+    /// tolerances above (the same correctly rounded operation per lane), hand values for a
+    /// preprocessing-like x·a − b chain.
+    @Test func vector8Paths() throws {
+        var rng = TestRandom(seed: 41)
+        let big = rng.tensor([2, 3, 67, 67], -5, 5)
+        for op in ["Add", "Sub", "Mul", "Div"] {
+            let tol = Self.tolerance(op)
+            for (a, b) in [(big, Tensor.scalar(Float(0.75))), (Tensor(shape: [1], floats: [-1.5]), big), (big, rng.tensor([2, 3, 67, 67], 0.5, 2)),
+                           (rng.tensor([8]), rng.tensor([8], 0.5, 2)), (rng.tensor([5]), Tensor.scalar(Float(3)))] {
+                try checkOp(op, inputs: [a, b], rtol: tol, atol: tol)
+            }
+        }
+        let x = EW.floats([1, 1, 3, 3], [0, 255, 127.5, 51, 102, 153, 204, 1, 2])
+        let scaled = try checkOp("Mul", inputs: [x, Tensor.scalar(Float(1.0 / 127.5))], rtol: 0, atol: 0)[0]
+        try checkOp("Sub", inputs: [scaled, Tensor.scalar(Float(1))], expected: [Tensor(shape: [1, 1, 3, 3], floats: x.floats.map { $0 * Float(1.0 / 127.5) - 1 })],
+                    rtol: 0, atol: 0)
+    }
+
     @Test func powModPReluByHand() throws {
         try checkOp("Pow", inputs: [EW.floats([5], [2, 4, -8, 0, -2]), EW.floats([5], [3, 0.5, 1.0 / 3, 0, 2])],
                     expected: [EW.floats([5], [8, 2, .nan, 1, 4])], rtol: 18 * .ulpOfOne, atol: 0)

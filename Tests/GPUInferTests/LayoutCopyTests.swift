@@ -16,6 +16,21 @@ import Testing
         try checkOp("Transpose", inputs: [ints], expected: [Tensor(shape: [3, 2], ints: [0, 3, 1, 4, 2, 5])])
     }
 
+    /// Batched 2-D transposes, which run transpose_tiles (8×8 tiles) on CPU devices: NCHW → NHWC
+    /// like SSDLite's predictor outputs (273 channels over 19×19, 546 over 1×1), NHWC → NCHW, whole
+    /// tiles only, sizes below one tile, ragged edges on both axes, batch 2, int64 values.
+    @Test func transposeTiles() throws {
+        var rng = TestRandom(seed: 12)
+        let cases: [([Int], [Int])] = [([1, 273, 19, 19], [0, 2, 3, 1]), ([2, 13, 5, 7], [0, 2, 3, 1]), ([2, 546, 1, 1], [0, 2, 3, 1]),
+                                       ([2, 16, 8, 1], [0, 2, 3, 1]), ([2, 5, 6, 11], [0, 3, 1, 2]), ([3, 7], [1, 0]), ([9, 17], [1, 0]),
+                                       ([2, 24, 3, 3], [0, 2, 3, 1]), ([1, 4, 2, 3], [0, 2, 3, 1])]
+        for (shape, perm) in cases {
+            try checkOp("Transpose", attributes: ["perm": .ints(perm)], inputs: [rng.tensor(shape)], rtol: 0, atol: 0)
+        }
+        let ints = Tensor(shape: [2, 11, 3, 5], ints: (0..<330).map { Int64($0) * 1_000_000_007 })
+        try checkOp("Transpose", attributes: ["perm": .ints([0, 2, 3, 1])], inputs: [ints])
+    }
+
     @Test func transposeRanks1To5() throws {
         var rng = TestRandom(seed: 11)
         let cases: [([Int], [Int])] = [([7], [0]), ([3, 5], [1, 0]), ([2, 3, 5], [2, 0, 1]), ([2, 3, 5, 7], [0, 2, 3, 1]),

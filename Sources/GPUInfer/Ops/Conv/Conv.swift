@@ -201,6 +201,10 @@ struct Conv: ConvolutionOperator {
             try encodeWinograd(ctx, geo, m: m, weight: weight, x: x, bias: bias, y: outputs[0], activation: activation)
             return false
         }
+        if tile != nil, constants.count > 1, let weight = constants[1], let px = try pixelTile(ctx, geo) {
+            try encodePixelBlocked(ctx, geo, tile: px, weight: weight, x: x, bias: bias, y: outputs[0], activation: activation)
+            return false
+        }
         if let tile, constants.count > 1, let weight = constants[1] {
             try encodeBlocked(ctx, geo, tile: tile, weight: weight, x: x, bias: bias, y: outputs[0], activation: blockedActivation, residual: residual)
             return true
@@ -307,6 +311,54 @@ struct Conv: ConvolutionOperator {
                        global: [pixels, blocks, geo.n], local: nil)
     }
 
+    /// The (output channels, float8 pixel vectors) tile of conv1x1_px (Kernels/conv_blocked.cl),
+    /// or nil for conv2d_blocked: used for ungrouped pointwise convolutions with at most 160 input
+    /// channels on planes of at least 2048 pixels (1024 with at most 64 input channels), where
+    /// storing whole float8 runs of output rows beats conv2d_blocked's scalar per-channel stores
+    /// (on PoCL SSDLite's 150×150 and 75×75 pointwise layers run 1.5–2.5× faster, 38×38 32→192
+    /// ~1.4×, ResNet's 56×56 64→64 and 64→256 1.2–1.5×); with more input channels (ResNet's
+    /// 56×56 256→64, 512→128) or on 10×10 planes conv2d_blocked is as fast or faster (more
+    /// weight reuse). 6 channels × 2 vectors: 12 float8 accumulators + 2 loads + a broadcast fit
+    /// AVX2's 16 registers; best or tied on SSDLite's layers (4 × 3 was faster on 16→96 only).
+    /// $GPUINFER_CONV_PX=off keeps conv2d_blocked, =COxPX (CO 1–8, PX 1–4) overrides the tile.
+    func pixelTile(_ ctx: EncodeContext, _ geo: Geometry) throws -> (co: Int, px: Int)? {
+        let env = ProcessInfo.processInfo.environment["GPUINFER_CONV_PX"]
+        let hw = geo.window.input.reduce(1, *)
+        guard geo.isPointwise, geo.group == 1, env != "off", geo.c <= 160, hw >= 2048 || (hw >= 1024 && geo.c <= 64) else { return nil }
+        guard let env, !env.isEmpty else { return (6, 2) }
+        let parts = env.split(separator: "x").compactMap { Int($0) }
+        guard parts.count == 2, (1...8).contains(parts[0]), (1...4).contains(parts[1]) else {
+            throw ctx.error("GPUINFER_CONV_PX must be off or COxPX with CO in 1...8 and PX in 1...4, got '\(env)'")
+        }
+        return (parts[0], parts[1])
+    }
+
+    /// Repacks the weight as [ceil(Cout/co)][C][co] (the blocked packing with this channel block)
+    /// and launches conv1x1_px.
+    func encodePixelBlocked(_ ctx: EncodeContext, _ geo: Geometry, tile: (co: Int, px: Int), weight: Tensor,
+                            x: DeviceValue, bias: DeviceValue?, y: DeviceValue, activation: FusedActivation?) throws {
+        let blocks = (geo.cout + tile.co - 1) / tile.co, k = geo.cg
+        let weightName = node.inputs.count > 1 ? node.inputs[1] : ""
+        let packed = try ctx.sharedConstants(key: "conv_blocked|\(weightName)|\(weight.shape)|\(geo.group)|\(tile.co)") {
+            var packed = [Float](repeating: 0, count: blocks * k * tile.co)
+            weight.floats.withUnsafeBufferPointer { w in
+                packed.withUnsafeMutableBufferPointer { p in
+                    for oc in 0..<geo.cout {
+                        let base = (oc / tile.co) * k * tile.co + oc % tile.co
+                        for i in 0..<k { p[base + i * tile.co] = w[oc * k + i] }
+                    }
+                }
+            }
+            return packed
+        }
+        let hw = geo.window.input.reduce(1, *)
+        let options = "-DPW_CO=\(tile.co) -DPW_PX=\(tile.px)" + (activation.map { " " + $0.options } ?? "")
+        try ctx.launch(try ctx.kernel("conv1x1_px", file: "conv_blocked", options: options),
+                       [.value(x), .buffer(packed), .buffer(bias?.buffer ?? x.buffer), .value(y),
+                        .buffer(try ctx.constants([geo.c, hw, geo.cout])), .int(bias == nil ? 0 : 1), .int(geo.n)],
+                       global: [(hw + 8 * tile.px - 1) / (8 * tile.px), blocks, geo.n], local: nil)
+    }
+
     /// The stride (1 or 2) when this is a 2-D depthwise 3×3 convolution (one input channel per
     /// group and one output per group, equal strides, no dilation) with the specialised kernel;
     /// nil otherwise. $GPUINFER_CONV=generic disables it.
@@ -327,12 +379,26 @@ struct Conv: ConvolutionOperator {
     /// Kernels/conv_depthwise.cl, the 9 weights in registers and the stride compiled in. GPUs run
     /// conv2d_dw3x3 (a work-item per 4 consecutive output columns of one channel plane); other
     /// devices conv2d_dw3x3_cpu, a work-item per 4 rows × 8 columns as float8 vectors (on PoCL
-    /// 3–8× faster, least on small planes such as 19×19). $GPUINFER_CONV_DW=gpu selects the GPU kernel on any device.
+    /// 3–8× faster, least on small planes such as 19×19), or, for stride 1 with the output the
+    /// input's size (SAME), conv2d_dw3x3_flat: the plane as one row of runs of 8 with no per-row
+    /// tails (on PoCL 2–2.5× faster than conv2d_dw3x3_cpu on 38×38 … 5×5 planes, ~1.1× on 75×75
+    /// and 150×150). $GPUINFER_CONV_DW=gpu selects the GPU kernel on any device, =rows keeps
+    /// conv2d_dw3x3_cpu for every stride.
     func encodeDepthwise(_ ctx: EncodeContext, _ geo: Geometry, stride: Int, x: DeviceValue, w: DeviceValue, bias: DeviceValue?,
                          y: DeviceValue, activation: FusedActivation?) throws {
         let win = geo.window.as2D
         let meta = [geo.c] + win.input + win.output + win.padBegin
-        let cpu = !ctx.runtime.device.isGPU && ProcessInfo.processInfo.environment["GPUINFER_CONV_DW"] != "gpu"
+        let mode = ProcessInfo.processInfo.environment["GPUINFER_CONV_DW"]
+        let cpu = !ctx.runtime.device.isGPU && mode != "gpu"
+        if cpu, mode != "rows", stride == 1, win.output == win.input, (0...2).contains(win.padBegin[1]) {
+            let hw = win.input[0] * win.input[1], chunks = 8
+            let options = "-DPW=\(win.padBegin[1]) -DDWF_CHUNKS=\(chunks)" + (activation.map { " " + $0.options } ?? "")
+            try ctx.launch(try ctx.kernel("conv2d_dw3x3_flat", file: "conv_depthwise", options: options),
+                           [.value(x), .value(w), .buffer(bias?.buffer ?? x.buffer), .value(y),
+                            .buffer(try ctx.constants([geo.c] + win.input + [win.padBegin[0]])), .int(bias == nil ? 0 : 1), .int(geo.n)],
+                           global: [(hw + 8 * chunks - 1) / (8 * chunks), geo.c, geo.n], local: nil)
+            return
+        }
         let rows = cpu ? depthwiseRows(ctx, geo) : 4
         let pixels = cpu ? ((win.output[0] + rows - 1) / rows) * ((win.output[1] + 7) / 8) : win.output[0] * ((win.output[1] + 3) / 4)
         let options = "-DSTRIDE=\(stride)" + (cpu ? " -DDW_ROWS=\(rows)" : "") + (activation.map { " " + $0.options } ?? "")

@@ -128,11 +128,27 @@ enum Elementwise {
         return ts
     }
 
+    /// The float8 kernels (Kernels/elementwise.cl BINARY_V8) for binary stems; $GPUINFER_ELEMENTWISE_V8=off disables them.
+    static let vector8Stems = ["bin_add_f": "binv8_add_f", "bin_sub_f": "binv8_sub_f", "bin_mul_f": "binv8_mul_f", "bin_div_f": "binv8_div_f"]
+
     /// Launches `<stem>_c` (all inputs at the output index) or `<stem>_s` (strided reads through
     /// a dims‖strides meta buffer) over `output`, with the inputs' buffers and a trailing wrap code.
     static func launch(_ ctx: EncodeContext, _ stem: String, inputs: [CLBuffer], shapes: [[Int]], output: DeviceValue) throws {
         let layout = BroadcastLayout(output: output.type.shape, inputs: shapes)
         guard layout.count > 0 else { return }
+        // CPU devices: float +, −, ×, ÷ whose inputs are each laid out as the output or a single
+        // value run binv8_* (8 elements per work-item; the per-element kernels stay on GPUs).
+        if let v8 = vector8Stems[stem], inputs.count == 2, output.type.dtype == .float32, !ctx.runtime.device.isGPU,
+           ProcessInfo.processInfo.environment["GPUINFER_ELEMENTWISE_V8"] != "off" {
+            let counts = shapes.map { $0.reduce(1, *) }
+            if counts.allSatisfy({ $0 == layout.count || $0 == 1 }) {
+                try ctx.launch1D(ctx.kernel(v8, file: "elementwise"),
+                                 [.int(layout.count), .buffer(inputs[0]), .buffer(inputs[1]), .value(output),
+                                  .int(counts[0] == layout.count ? 0 : 1), .int(counts[1] == layout.count ? 0 : 1)],
+                                 count: (layout.count + 7) / 8)
+                return
+            }
+        }
         let io = inputs.map(KernelArg.buffer) + [.value(output), .int(wrapCode(output.type.dtype))]
         if layout.isContiguous {
             try ctx.launch1D(ctx.kernel(stem + "_c", file: "elementwise"), [.int(layout.count)] + io, count: layout.count)

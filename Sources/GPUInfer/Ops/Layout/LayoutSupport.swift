@@ -1,5 +1,6 @@
 // Shared machinery of the Layout family: node identity for errors, constant-input readers, host
 // element picking (used by the references) and the strided-copy descriptor that copy.cl runs.
+import Foundation
 
 /// Identity of a layout node, for error messages and attribute checks.
 struct LayoutContext: Sendable {
@@ -132,6 +133,17 @@ struct StridedCopy {
         return r
     }
 
+    /// For a simplified copy that is dst[b][p][q] = src[b][q][p] (source [B][Q][P] and destination
+    /// [B][P][Q], both dense, no wrap-around): P, Q and B (1 when there is no batch dim).
+    var batchedTranspose: (p: Int, q: Int, batch: Int)? {
+        let r = dims.count
+        guard r == 2 || r == 3, mod == dims else { return nil }
+        let p = dims[r - 2], q = dims[r - 1]
+        guard src[r - 2] == 1, src[r - 1] == p, dst[r - 2] == q, dst[r - 1] == 1 else { return nil }
+        if r == 3 { guard src[0] == p * q, dst[0] == p * q else { return nil } }
+        return (p, q, r == 3 ? dims[0] : 1)
+    }
+
     /// Appends the launch copying from `source` into `target`.
     func encode(_ ctx: EncodeContext, from source: DeviceValue, to target: DeviceValue) throws {
         let n = count
@@ -147,6 +159,14 @@ struct StridedCopy {
             try ctx.launch(kernel, [.int(s.dims[inner]), .int(rows), .int(outer), .buffer(try ctx.constants(meta)), .value(source),
                                     .int(s.srcBase), .value(target), .int(s.dstBase)],
                            global: [(s.dims[inner] + run - 1) / run, rows], local: nil)
+            return
+        }
+        // Non-GPU devices, a (batched) 2-D transpose into a C-order destination (NCHW → NHWC and
+        // the like): 8×8 tiles with vector loads and stores (transpose_tiles).
+        if !ctx.runtime.device.isGPU, let t = s.batchedTranspose, ProcessInfo.processInfo.environment["GPUINFER_TRANSPOSE_TILES"] != "off" {
+            let kernel = try ctx.kernel("transpose_tiles", file: "copy", options: "-DT=\(clType(target.type.dtype))")
+            try ctx.launch(kernel, [.int(t.p), .int(t.q), .int(t.batch), .value(source), .int(s.srcBase), .value(target), .int(s.dstBase)],
+                           global: [(t.p + 7) / 8, (t.q + 7) / 8, t.batch], local: nil)
             return
         }
         let kernel = try ctx.kernel("strided_copy", file: "copy", options: "-DT=\(clType(target.type.dtype))")
