@@ -173,6 +173,31 @@ import Testing
         try check(Case(x: [1, 3, 13, 13], cout: 7, pads: [2, 1, 0, 1]), m: m, chunk: 32, seed: 41)
     }
 
+    /// Two Winograd convolutions in one plan share the workspace (the second needs more of it, so
+    /// it grows while the first keeps its buffers), and the plan's memory counts it.
+    @Test func nodesShareTheWorkspace() throws {
+        // Small integers: with F(2×2) every intermediate is a multiple of 1/4 far below 2²² (G has
+        // entries 0, ±1/2, 1; Bᵀ and Aᵀ are integer), so Winograd and the direct sum are both exact.
+        var rng = TestRandom(seed: 50)
+        func ints(_ shape: [Int]) -> Tensor { Tensor(shape: shape, floats: (0..<shape.reduce(1, *)).map { _ in Float(Int(rng.next() % 5) - 2) }) }
+        let w1 = ints([8, 3, 3, 3]), w2 = ints([40, 8, 3, 3]), x = ints([2, 3, 13, 11])
+        let pads = Attribute.ints([1, 1, 1, 1])
+        let graph = Graph(nodes: [Node(name: "a", opType: "Conv", inputs: ["x", "w1"], outputs: ["h"], attributes: ["pads": pads]),
+                                  Node(name: "b", opType: "Conv", inputs: ["h", "w2"], outputs: ["y"], attributes: ["pads": pads])],
+                          inputs: [ValueInfo(name: "x", dtype: .float32, dims: [2, 3, 13, 11])],
+                          outputs: [ValueInfo(name: "y", dtype: nil, dims: nil)], initializers: ["w1": w1, "w2": w2], opset: 17)
+        let model = try Model(graph: graph)
+        let reference = try ReferenceExecutor().run(model, inputs: ["x": x])["y"]!
+        let (y, bytes) = try Conv.$winogradOverride.withValue(.init(m: 2)) {
+            let session = Session(model: model, runtime: try TestDevice.require())
+            return (try session.run(["x": x])["y"]!, try session.activationBytes(for: ["x": x]))
+        }
+        // Activations h and y (2·8·13·11 and 2·40·13·11 floats) plus V and M for 2·7·6 = 84 F(2)
+        // tiles (one chunk of 96): 16·96·(8 + 40)·4 bytes for the second node, which the first fits in.
+        #expect(bytes >= (2 * 8 * 13 * 11 + 2 * 40 * 13 * 11 + 16 * 96 * 48) * 4)
+        assertClose(y, reference, rtol: 0, atol: 0)
+    }
+
     /// The default rule: Winograd only for 3×3 stride-1 group-1 convolutions with enough channels.
     @Test func ruleAndApplicability() throws {
         func shapes(_ c: Int, _ cout: Int, stride: Int = 1, group: Int = 1, kernel: Int = 3) -> ConvShapes {
