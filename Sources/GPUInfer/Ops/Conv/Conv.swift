@@ -124,7 +124,7 @@ struct Conv: ConvolutionOperator {
             try encodeDepthwise(ctx, geo, stride: stride, x: x, w: w, bias: bias, y: outputs[0])
             return
         }
-        if tile != nil, let m = try winogradTile(ctx, geo, blocked: true) {
+        if tile != nil, let m = try winogradTile(ctx, geo) {
             try encodeWinograd(ctx, geo, m: m, weight: constants[1]!, x: x, bias: bias, y: outputs[0])
             return
         }

@@ -55,9 +55,10 @@ extension Conv {
     /// on devices that run the blocked kernel (`blockedTile` non-nil: not GPUs). With
     /// $GPUINFER_CONV_WINOGRAD unset the rule below picks it where it measured faster;
     /// 0 turns it off, 1 forces it wherever it applies, 2 or 4 forces that tile size.
-    func winogradTile(_ ctx: EncodeContext, _ geo: Geometry, blocked: Bool) throws -> Int? {
+    /// The caller checks the device (only where the blocked kernel runs).
+    func winogradTile(_ ctx: EncodeContext, _ geo: Geometry) throws -> Int? {
         let win = geo.window
-        guard blocked, win.input.count == 2, win.kernel == [3, 3], win.strides == [1, 1], win.dilations == [1, 1],
+        guard win.input.count == 2, win.kernel == [3, 3], win.strides == [1, 1], win.dilations == [1, 1],
               geo.group == 1 else { return nil }
         // The transformed weight is indexed with 32-bit ints: 36·Cout·C must fit.
         guard 36 * (geo.cout + 8) * geo.c < Int(Int32.max) else { return nil }
