@@ -221,5 +221,10 @@ import Testing
         #expect(Conv.winogradRule(small) == 2)
         small.n = 4  // 64 F(2) tiles (4 panels · 16 points) against 16 F(4) tiles (1 panel · 36)
         #expect(Conv.winogradRule(small) == 4)
+        // 5×5 at batch 1: one F(2) panel, 16·16 multiplies against 9·25 direct.
+        small.n = 1
+        small.window.output = [5, 5]
+        #expect(Conv.winogradRule(small) == nil)
+        #expect(Conv.winogradRule(small, forced: true) == 2)
     }
 }

@@ -90,14 +90,16 @@ extension Conv {
     /// the one with less GEMM work, (m+2)² transform points × the tiles rounded up to a panel of
     /// 16: F(4×4) on large maps, F(2×2) where 4×4 tiles would leave most of a panel empty (7×7
     /// maps: 16 F(2) tiles against 4 F(4) tiles padded to 16; 2.2× faster there).
-    /// `forced` skips the channel test.
+    /// Tiny maps (up to 5×5 at batch 1) stay direct: a panel of 16 tiles would then multiply more
+    /// than the direct kernel's 9 per output pixel and channel pair. `forced` skips both tests.
     static func winogradRule(_ geo: ConvShapes, forced: Bool = false) -> Int? {
         guard forced || (min(geo.c, geo.cout) >= 16 && max(geo.c, geo.cout) >= 32) else { return nil }
         func work(_ m: Int) -> Int {
             let tiles = geo.n * ((geo.window.output[0] + m - 1) / m) * ((geo.window.output[1] + m - 1) / m)
-            return (m + 2) * (m + 2) * ((tiles + 15) / 16)
+            return (m + 2) * (m + 2) * ((tiles + 15) / 16 * 16)
         }
-        return work(2) < work(4) ? 2 : 4
+        let m = work(2) < work(4) ? 2 : 4
+        return forced || work(m) < 9 * geo.n * geo.window.output.reduce(1, *) ? m : nil
     }
 
     /// Rows of the Winograd GEMM's register block (output channels per work-item):
