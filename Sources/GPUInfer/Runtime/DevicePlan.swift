@@ -37,7 +37,7 @@ final class DevicePlan: @unchecked Sendable {
     let spec: Specialization
     /// Values whose dimension 0 is only an upper bound (see `Operator.outputRowsAreUpperBound`).
     private(set) var boundedValues = Set<String>()
-    /// Bytes of activation memory after buffer reuse.
+    /// Bytes of activation memory after buffer reuse, plus the workspace the nodes share.
     private(set) var activationBytes = 0
     /// The tunable kernel parameters every node was built with, in node order.
     private(set) var tuningChoices: [TuningChoice] = []
@@ -169,6 +169,7 @@ final class DevicePlan: @unchecked Sendable {
             retained += ctx.retained
         }
         retained += workspace.retained
+        activationBytes += workspace.retained.reduce(0) { $0 + $1.bytes }
         for name in Set(storageOf.keys) { if let v = value(name) { values[name] = v } }
         for o in model.graph.outputs {
             if let c = spec.constants[o.name] {

@@ -131,7 +131,7 @@ public final class Session: @unchecked Sendable {
         return all
     }
 
-    /// Bytes of activation buffers in the plan for these inputs.
+    /// Bytes of activation buffers (and the workspace its nodes share) in the plan for these inputs.
     public func activationBytes(for inputs: [String: Tensor]) throws -> Int {
         try plan(for: inputs, keepAll: false).activationBytes
     }

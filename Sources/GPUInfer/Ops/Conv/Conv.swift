@@ -197,7 +197,7 @@ struct Conv: ConvolutionOperator {
             try encodeDepthwise(ctx, geo, stride: stride, x: x, w: w, bias: bias, y: outputs[0], activation: activation)
             return false
         }
-        if tile != nil, constants.count > 1, let weight = constants[1], let m = try winogradTile(ctx, geo, blocked: true) {
+        if tile != nil, constants.count > 1, let weight = constants[1], let m = try winogradTile(ctx, geo) {
             try encodeWinograd(ctx, geo, m: m, weight: weight, x: x, bias: bias, y: outputs[0], activation: activation)
             return false
         }

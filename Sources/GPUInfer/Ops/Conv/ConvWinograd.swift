@@ -55,9 +55,10 @@ extension Conv {
     /// on devices that run the blocked kernel (`blockedTile` non-nil: not GPUs). With
     /// $GPUINFER_CONV_WINOGRAD unset the rule below picks it where it measured faster;
     /// 0 turns it off, 1 forces it wherever it applies, 2 or 4 forces that tile size.
-    func winogradTile(_ ctx: EncodeContext, _ geo: Geometry, blocked: Bool) throws -> Int? {
+    /// The caller checks the device (only where the blocked kernel runs).
+    func winogradTile(_ ctx: EncodeContext, _ geo: Geometry) throws -> Int? {
         let win = geo.window
-        guard blocked, win.input.count == 2, win.kernel == [3, 3], win.strides == [1, 1], win.dilations == [1, 1],
+        guard win.input.count == 2, win.kernel == [3, 3], win.strides == [1, 1], win.dilations == [1, 1],
               geo.group == 1 else { return nil }
         // The transformed weight is indexed with 32-bit ints: 36·Cout·C must fit.
         guard 36 * (geo.cout + 8) * geo.c < Int(Int32.max) else { return nil }
@@ -89,14 +90,16 @@ extension Conv {
     /// the one with less GEMM work, (m+2)² transform points × the tiles rounded up to a panel of
     /// 16: F(4×4) on large maps, F(2×2) where 4×4 tiles would leave most of a panel empty (7×7
     /// maps: 16 F(2) tiles against 4 F(4) tiles padded to 16; 2.2× faster there).
-    /// `forced` skips the channel test.
+    /// Tiny maps (up to 5×5 at batch 1) stay direct: a panel of 16 tiles would then multiply more
+    /// than the direct kernel's 9 per output pixel and channel pair. `forced` skips both tests.
     static func winogradRule(_ geo: ConvShapes, forced: Bool = false) -> Int? {
         guard forced || (min(geo.c, geo.cout) >= 16 && max(geo.c, geo.cout) >= 32) else { return nil }
         func work(_ m: Int) -> Int {
             let tiles = geo.n * ((geo.window.output[0] + m - 1) / m) * ((geo.window.output[1] + m - 1) / m)
-            return (m + 2) * (m + 2) * ((tiles + 15) / 16)
+            return (m + 2) * (m + 2) * ((tiles + 15) / 16 * 16)
         }
-        return work(2) < work(4) ? 2 : 4
+        let m = work(2) < work(4) ? 2 : 4
+        return forced || work(m) < 9 * geo.n * geo.window.output.reduce(1, *) ? m : nil
     }
 
     /// Rows of the Winograd GEMM's register block (output channels per work-item):
