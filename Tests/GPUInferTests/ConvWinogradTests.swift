@@ -210,17 +210,17 @@ import Testing
                              padBegin: [1, 1], padEnd: [1, 1], output: [28, 28])
             return ConvShapes(n: 1, c: c, cout: cout, group: group, window: win)
         }
-        #expect(Conv.winogradRule(shapes(64, 64)) == 4)
-        #expect(Conv.winogradRule(shapes(16, 32)) == 4)
+        #expect(Conv.winogradRule(shapes(64, 64)) == 2)
+        #expect(Conv.winogradRule(shapes(16, 32)) == 2)
         #expect(Conv.winogradRule(shapes(3, 64)) == nil)
         #expect(Conv.winogradRule(shapes(16, 16)) == nil)
-        #expect(Conv.winogradRule(shapes(3, 64), forced: true) == 4)
-        // 7×7: 16 F(2) tiles (one panel) beat 4 F(4) tiles padded to a panel.
+        #expect(Conv.winogradRule(shapes(3, 64), forced: true) == 2)
+        // 7×7: 16 F(2) tiles, one panel: 16·16 multiplies per channel pair against 9·49 direct.
         var small = shapes(512, 512)
         small.window.output = [7, 7]
         #expect(Conv.winogradRule(small) == 2)
-        small.n = 4  // 64 F(2) tiles (4 panels · 16 points) against 16 F(4) tiles (1 panel · 36)
-        #expect(Conv.winogradRule(small) == 4)
+        small.n = 4
+        #expect(Conv.winogradRule(small) == 2)
         // 5×5 at batch 1: one F(2) panel, 16·16 multiplies against 9·25 direct.
         small.n = 1
         small.window.output = [5, 5]

@@ -12,7 +12,7 @@ import Foundation
 /// Relu/Clip (`activation`) is applied at every kernel's store. A residual Add fused at load
 /// (`gpuinfer.residual`, input 3) is added before the activation: in conv2d_blocked's store, on the
 /// other paths by the conv_epilogue kernel after the convolution. 3×3 stride-1 convolutions that
-/// would run the blocked kernel run Winograd F(4×4, 3×3) where it wins (ConvWinograd.swift).
+/// would run the blocked kernel run Winograd F(2×2, 3×3) where it wins (ConvWinograd.swift).
 struct Conv: ConvolutionOperator {
     static let opTypes = ["Conv"]
     /// Set (to 1) by Passes/Optimize.swift `fuseConvResidual`: input 3 is a residual added to the output.

@@ -87,19 +87,19 @@ extension Conv {
     /// Where Winograd wins on PoCL (measured per layer, see Benchmarks/README.md): both channel
     /// counts at least 16 and one of them at least 32 (with 8 channels the transforms cost more
     /// than they save, 16 → 16 is even, from 32 channels on Winograd is 1.7–4× faster). The tile is
-    /// the one with less GEMM work, (m+2)² transform points × the tiles rounded up to a panel of
-    /// 16: F(4×4) on large maps, F(2×2) where 4×4 tiles would leave most of a panel empty (7×7
-    /// maps: 16 F(2) tiles against 4 F(4) tiles padded to 16; 2.2× faster there).
+    /// F(2×2, 3×3): whole-model runs with every layer on F(2×2) against the per-layer choice of the
+    /// tile with less GEMM work (mostly F(4×4)) were as fast or faster (NetVLAD 1.1–1.2×, fast-MPN-COV
+    /// ResNet-50 even; 3 interleaved rounds), while F(2×2) stores 16/9 of each weight instead of
+    /// 36/9 (NetVLAD peak RSS 809 instead of 941 MB, against 596 MB of file) and rounds less.
+    /// $GPUINFER_CONV_WINOGRAD=4 selects F(4×4).
     /// Tiny maps (up to 5×5 at batch 1) stay direct: a panel of 16 tiles would then multiply more
     /// than the direct kernel's 9 per output pixel and channel pair. `forced` skips both tests.
     static func winogradRule(_ geo: ConvShapes, forced: Bool = false) -> Int? {
         guard forced || (min(geo.c, geo.cout) >= 16 && max(geo.c, geo.cout) >= 32) else { return nil }
-        func work(_ m: Int) -> Int {
-            let tiles = geo.n * ((geo.window.output[0] + m - 1) / m) * ((geo.window.output[1] + m - 1) / m)
-            return (m + 2) * (m + 2) * ((tiles + 15) / 16 * 16)
-        }
-        let m = work(2) < work(4) ? 2 : 4
-        return forced || work(m) < 9 * geo.n * geo.window.output.reduce(1, *) ? m : nil
+        let m = 2
+        let tiles = geo.n * ((geo.window.output[0] + m - 1) / m) * ((geo.window.output[1] + m - 1) / m)
+        let work = (m + 2) * (m + 2) * ((tiles + 15) / 16 * 16)
+        return forced || work < 9 * geo.n * geo.window.output.reduce(1, *) ? m : nil
     }
 
     /// Rows of the Winograd GEMM's register block (output channels per work-item):
