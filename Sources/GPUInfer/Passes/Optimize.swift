@@ -33,17 +33,24 @@ extension Graph {
         return folded
     }
 
+    /// How many times each value is used (node inputs, and graph outputs count once each), and the
+    /// index of the node producing each value.
+    func valueUses() -> (consumers: [String: Int], producer: [String: Int]) {
+        var consumers: [String: Int] = [:]
+        for n in nodes { for i in n.inputs { consumers[i, default: 0] += 1 } }
+        for o in outputs { consumers[o.name, default: 0] += 1 }
+        var producer: [String: Int] = [:]
+        for (i, n) in nodes.enumerated() { for o in n.outputs { producer[o] = i } }
+        return (consumers, producer)
+    }
+
     /// Folds `BatchNormalization(Conv(x, W, b))` into the Conv when the Conv output has no other
     /// consumer and all BN parameters are constants:
     /// W'[o] = W[o]·γ[o]/√(σ²[o]+ε),  b'[o] = (b[o]−μ[o])·γ[o]/√(σ²[o]+ε) + β[o].
     /// Returns the number of BatchNormalization nodes folded.
     @discardableResult
     mutating func foldBatchNormIntoConv() -> Int {
-        var consumers: [String: Int] = [:]
-        for n in nodes { for i in n.inputs { consumers[i, default: 0] += 1 } }
-        for o in outputs { consumers[o.name, default: 0] += 1 }
-        var producer: [String: Int] = [:]
-        for (i, n) in nodes.enumerated() { for o in n.outputs { producer[o] = i } }
+        let (consumers, producer) = valueUses()
         var removed = Set<Int>()
         for (bi, bn) in nodes.enumerated() where bn.opType == "BatchNormalization" && bn.domain.isEmpty {
             guard bn.inputs.count == 5, bn.outputs.count == 1 || bn.outputs.dropFirst().allSatisfy(\.isEmpty),
@@ -112,11 +119,7 @@ extension Graph {
     /// output into that Conv (attributes `gpuinfer.activation_min/max`, see FusedActivation).
     /// Returns the number of activations fused.
     mutating func fuseConvActivation() -> Int {
-        var consumers: [String: Int] = [:]
-        for n in nodes { for i in n.inputs { consumers[i, default: 0] += 1 } }
-        for o in outputs { consumers[o.name, default: 0] += 1 }
-        var producer: [String: Int] = [:]
-        for (i, n) in nodes.enumerated() { for o in n.outputs { producer[o] = i } }
+        let (consumers, producer) = valueUses()
         var removed = Set<Int>()
         for (ai, a) in nodes.enumerated() {
             guard let (lo, hi) = activationBounds(a), let input = a.inputs.first, let ci = producer[input], !removed.contains(ci),
@@ -142,11 +145,7 @@ extension Graph {
     /// activation of its own (act-then-add differs). The fused node takes the Add's place in the
     /// node order, after the producer of `r`. Returns the number of Add nodes fused.
     mutating func fuseConvResidual() -> Int {
-        var consumers: [String: Int] = [:]
-        for n in nodes { for i in n.inputs { consumers[i, default: 0] += 1 } }
-        for o in outputs { consumers[o.name, default: 0] += 1 }
-        var producer: [String: Int] = [:]
-        for (i, n) in nodes.enumerated() { for o in n.outputs { producer[o] = i } }
+        let (consumers, producer) = valueUses()
         var removed = Set<Int>()
         var fusedCount = 0
         for (ai, add) in nodes.enumerated() where add.opType == "Add" && add.domain.isEmpty {

@@ -276,30 +276,35 @@ struct Conv: ConvolutionOperator {
         return Window(input: [1, hw], kernel: [1, 1], strides: [1, 1], dilations: [1, 1], padBegin: [0, 0], padEnd: [0, 0], output: [1, hw])
     }
 
+    /// The weight repacked as [group][ceil(Mg/co)][Cg·taps][co] (zero channel tail), for
+    /// conv2d_blocked and conv1x1_px. It depends on the weight and the channel block only: one
+    /// upload per session, shared by the plans of every input size and by both kernels.
+    func blockedWeight(_ ctx: EncodeContext, _ geo: Geometry, co: Int, taps: Int, weight: Tensor) throws -> CLBuffer {
+        let k = geo.cg * taps, groupBlocks = (geo.mg + co - 1) / co
+        let weightName = node.inputs.count > 1 ? node.inputs[1] : ""
+        return try ctx.sharedConstants(key: "conv_blocked|\(weightName)|\(weight.shape)|\(geo.group)|\(co)") {
+            var packed = [Float](repeating: 0, count: geo.group * groupBlocks * k * co)
+            weight.floats.withUnsafeBufferPointer { w in
+                packed.withUnsafeMutableBufferPointer { p in
+                    for oc in 0..<geo.cout {
+                        let g = oc / geo.mg, m = oc % geo.mg
+                        let base = (g * groupBlocks + m / co) * k * co + m % co
+                        for i in 0..<k { p[base + i * co] = w[oc * k + i] }
+                    }
+                }
+            }
+            return packed
+        }
+    }
+
     /// Repacks the weight as [ceil(Cout/co)][C·KH·KW][co] (zero channel tail) and launches
     /// conv2d_blocked with the window geometry compiled in.
     func encodeBlocked(_ ctx: EncodeContext, _ geo: Geometry, tile: (co: Int, px: Int), weight: Tensor,
                        x: DeviceValue, bias: DeviceValue?, y: DeviceValue, activation: FusedActivation?, residual: DeviceValue?) throws {
         let win = blockedWindow(geo)
         // Per group: ceil(Mg/CO) blocks of CO output channels over Cg·KH·KW taps.
-        let k = geo.cg * win.kernel[0] * win.kernel[1], groupBlocks = (geo.mg + tile.co - 1) / tile.co
-        let blocks = geo.group * groupBlocks
-        // The repacked weight depends on the weight and the tile only: one upload per session,
-        // shared by the plans of every input size.
-        let weightName = node.inputs.count > 1 ? node.inputs[1] : ""
-        let packed = try ctx.sharedConstants(key: "conv_blocked|\(weightName)|\(weight.shape)|\(geo.group)|\(tile.co)") {
-            var packed = [Float](repeating: 0, count: blocks * k * tile.co)
-            weight.floats.withUnsafeBufferPointer { w in
-                packed.withUnsafeMutableBufferPointer { p in
-                    for oc in 0..<geo.cout {
-                        let g = oc / geo.mg, m = oc % geo.mg
-                        let base = (g * groupBlocks + m / tile.co) * k * tile.co + m % tile.co
-                        for i in 0..<k { p[base + i * tile.co] = w[oc * k + i] }
-                    }
-                }
-            }
-            return packed
-        }
+        let packed = try blockedWeight(ctx, geo, co: tile.co, taps: win.kernel[0] * win.kernel[1], weight: weight)
+        let blocks = geo.group * ((geo.mg + tile.co - 1) / tile.co)
         let options = "-DCO_BLOCK=\(tile.co) -DPX_BLOCK=\(tile.px) -DKH=\(win.kernel[0]) -DKW=\(win.kernel[1])"
             + " -DSH=\(win.strides[0]) -DSW=\(win.strides[1]) -DDH=\(win.dilations[0]) -DDW=\(win.dilations[1])"
             + (activation.map { " " + $0.options } ?? "") + (residual == nil ? "" : " -DRESIDUAL")
@@ -337,20 +342,8 @@ struct Conv: ConvolutionOperator {
     /// and launches conv1x1_px.
     func encodePixelBlocked(_ ctx: EncodeContext, _ geo: Geometry, tile: (co: Int, px: Int), weight: Tensor,
                             x: DeviceValue, bias: DeviceValue?, y: DeviceValue, activation: FusedActivation?) throws {
-        let blocks = (geo.cout + tile.co - 1) / tile.co, k = geo.cg
-        let weightName = node.inputs.count > 1 ? node.inputs[1] : ""
-        let packed = try ctx.sharedConstants(key: "conv_blocked|\(weightName)|\(weight.shape)|\(geo.group)|\(tile.co)") {
-            var packed = [Float](repeating: 0, count: blocks * k * tile.co)
-            weight.floats.withUnsafeBufferPointer { w in
-                packed.withUnsafeMutableBufferPointer { p in
-                    for oc in 0..<geo.cout {
-                        let base = (oc / tile.co) * k * tile.co + oc % tile.co
-                        for i in 0..<k { p[base + i * tile.co] = w[oc * k + i] }
-                    }
-                }
-            }
-            return packed
-        }
+        let packed = try blockedWeight(ctx, geo, co: tile.co, taps: 1, weight: weight)
+        let blocks = (geo.cout + tile.co - 1) / tile.co
         let hw = geo.window.input.reduce(1, *)
         let options = "-DPW_CO=\(tile.co) -DPW_PX=\(tile.px)" + (activation.map { " " + $0.options } ?? "")
         try ctx.launch(try ctx.kernel("conv1x1_px", file: "conv_blocked", options: options),
