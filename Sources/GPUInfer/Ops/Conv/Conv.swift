@@ -141,24 +141,26 @@ struct Conv: ConvolutionOperator {
         let bias: DeviceValue? = inputs.optional(2)
         let geo = try geometry(x.type.shape, w.type.shape, bias?.type.shape)
         try ctx.require32BitIndexing([x, w, outputs[0]])
-        let tile = try blockedTile(ctx, geo, weight: constants.count > 1 ? constants[1] : nil)
+        let weight = constants.count > 1 ? constants[1] : nil
+        let tile = try blockedTile(ctx, geo, weight: weight)
         let residual: DeviceValue? = hasResidual ? try inputs.required(3, "Conv") : nil
+        let y = outputs[0]
         guard let residual else {
-            try encodeConvolution(ctx, geo, tile: tile, x: x, w: w, bias: bias, constants: constants, y: outputs[0], activation: activation)
+            try encodeConvolution(ctx, geo, tile: tile, x: x, w: w, weight: weight, bias: bias, y: y, activation: activation)
             return
         }
-        let y = outputs[0]
-        if residual.type.shape == geo.output, residual.type.shape == y.type.shape {
+        // (y's shape broadcasts the convolution's and the residual's: equal to both when they are equal.)
+        if residual.type.shape == geo.output {
             // Same shape: conv2d_blocked adds it at its store; the other paths store Σ w·x + b and
             // conv_epilogue adds it and applies the activation in place.
-            if try encodeConvolution(ctx, geo, tile: tile, x: x, w: w, bias: bias, constants: constants, y: y, activation: activation,
+            if try encodeConvolution(ctx, geo, tile: tile, x: x, w: w, weight: weight, bias: bias, y: y, activation: activation,
                                      residual: residual) { return }
             try encodeEpilogue(ctx, y: y, residual: residual)
             return
         }
         // A residual that broadcasts: the convolution into scratch, the Add kernel, then the activation.
         let convolution = DeviceValue(buffer: try ctx.scratch(bytes: geo.output.reduce(1, *) * 4), type: TensorType(.float32, geo.output))
-        _ = try encodeConvolution(ctx, geo, tile: tile, x: x, w: w, bias: bias, constants: constants, y: convolution, activation: nil)
+        try encodeConvolution(ctx, geo, tile: tile, x: x, w: w, weight: weight, bias: bias, y: convolution, activation: nil)
         guard let stem = BinaryKind.add.resolve(.float32, .float32)?.stem else { throw ctx.error("no float Add kernel") }
         try Elementwise.launch(ctx, stem, inputs: [convolution.buffer, residual.buffer], shapes: [geo.output, residual.type.shape], output: y)
         if activation != nil { try encodeEpilogue(ctx, y: y, residual: nil) }
@@ -175,12 +177,10 @@ struct Conv: ConvolutionOperator {
     /// then store Σ w·x + b without the activation and return false.
     @discardableResult
     private func encodeConvolution(_ ctx: EncodeContext, _ geo: Geometry, tile: (co: Int, px: Int)?, x: DeviceValue, w: DeviceValue,
-                                   bias: DeviceValue?, constants: [Tensor?], y: DeviceValue, activation: FusedActivation?,
+                                   weight: Tensor?, bias: DeviceValue?, y: DeviceValue, activation: FusedActivation?,
                                    residual: DeviceValue? = nil) throws -> Bool {
-        // Paths without a residual epilogue store Σ w·x + b; conv_epilogue then finishes.
-        let blockedActivation = activation
-        let activation = residual == nil ? activation : nil
-        let outputs = [y]
+        // Kernels other than conv2d_blocked store Σ w·x + b when there is a residual; conv_epilogue then finishes.
+        let storeActivation = residual == nil ? activation : nil
         if geo.isPointwise, tile == nil || ProcessInfo.processInfo.environment["GPUINFER_CONV_POINTWISE"] == "gemm" {
             // Y[n, g·Mg + m, p] = Σ_c W[g·Mg + m, c] · X[n, g·Cg + c, p] + bias[g·Mg + m]: batch (n, g).
             let hw = geo.window.input.reduce(1, *)
@@ -189,32 +189,33 @@ struct Conv: ConvolutionOperator {
             gemm.aBatch = [0, geo.mg * geo.cg]
             gemm.bBatch = [geo.c * hw, geo.cg * hw]
             gemm.cBatch = [0, geo.mg]
-            gemm.activation = activation
-            try gemm.encode(ctx, a: w.buffer, b: x.buffer, c: bias?.buffer, y: outputs[0].buffer)
+            gemm.activation = storeActivation
+            try gemm.encode(ctx, a: w.buffer, b: x.buffer, c: bias?.buffer, y: y.buffer)
             return false
         }
         if let stride = depthwiseStride(geo) {
-            try encodeDepthwise(ctx, geo, stride: stride, x: x, w: w, bias: bias, y: outputs[0], activation: activation)
+            try encodeDepthwise(ctx, geo, stride: stride, x: x, w: w, bias: bias, y: y, activation: storeActivation)
             return false
         }
-        if tile != nil, constants.count > 1, let weight = constants[1], let m = try winogradTile(ctx, geo) {
-            try encodeWinograd(ctx, geo, m: m, weight: weight, x: x, bias: bias, y: outputs[0], activation: activation)
+        // A blocked tile implies a constant weight (blockedTile).
+        if tile != nil, let weight, let m = try winogradTile(ctx, geo) {
+            try encodeWinograd(ctx, geo, m: m, weight: weight, x: x, bias: bias, y: y, activation: storeActivation)
             return false
         }
-        if tile != nil, constants.count > 1, let weight = constants[1], let px = try pixelTile(ctx, geo) {
-            try encodePixelBlocked(ctx, geo, tile: px, weight: weight, x: x, bias: bias, y: outputs[0], activation: activation)
+        if tile != nil, let weight, let px = try pixelTile(ctx, geo) {
+            try encodePixelBlocked(ctx, geo, tile: px, weight: weight, x: x, bias: bias, y: y, activation: storeActivation)
             return false
         }
-        if let tile, constants.count > 1, let weight = constants[1] {
-            try encodeBlocked(ctx, geo, tile: tile, weight: weight, x: x, bias: bias, y: outputs[0], activation: blockedActivation, residual: residual)
+        if let tile, let weight {
+            try encodeBlocked(ctx, geo, tile: tile, weight: weight, x: x, bias: bias, y: y, activation: activation, residual: residual)
             return true
         }
         let wide = geo.mg >= 4
         let (ocb, pxb) = wide ? (4, 2) : (1, 4)
         let win = geo.window.as2D
         let pixels = win.output[0] * ((win.output[1] + pxb - 1) / pxb)
-        let kernel = try ctx.kernel(wide ? "conv2d_c4p2" : "conv2d_c1p4", file: "conv", options: activation?.options ?? "")
-        try ctx.launch(kernel, [.value(x), .value(w), .buffer(bias?.buffer ?? x.buffer), .value(outputs[0]),
+        let kernel = try ctx.kernel(wide ? "conv2d_c4p2" : "conv2d_c1p4", file: "conv", options: storeActivation?.options ?? "")
+        try ctx.launch(kernel, [.value(x), .value(w), .buffer(bias?.buffer ?? x.buffer), .value(y),
                                 .buffer(try ctx.constants(geo.meta)), .int(bias == nil ? 0 : 1), .int(geo.n)],
                        global: [pixels, geo.group * ((geo.mg + ocb - 1) / ocb), geo.n], local: pixelLocalSize(pixels, ctx.workGroup))
         return false
