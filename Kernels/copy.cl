@@ -3,20 +3,25 @@
 // dims, source strides, source moduli (index wraps for Tile) and destination strides.
 // dst[dst_base + Σ idx_k·dst_k] = src[src_base + Σ (idx_k mod mod_k)·src_k].
 
-__kernel void strided_copy(int n, int rank, __constant const int* meta,
-                           __global const T* src, int src_base, __global T* dst, int dst_base) {
-    int i = get_global_id(0);
-    if (i >= n) return;
-    int s = src_base, d = dst_base, r = i;
+// Adds to *s and *d the source and destination offsets of flat index r over meta's rank dims.
+inline void copy_offsets(int r, int rank, __constant const int* meta, int* s, int* d) {
     for (int k = rank - 1; k >= 0; --k) {
         int dim = meta[k];
         int q = r / dim;
         int idx = r - q * dim;
         r = q;
         int m = meta[2 * rank + k];
-        s += (idx < m ? idx : idx % m) * meta[rank + k];
-        d += idx * meta[3 * rank + k];
+        *s += (idx < m ? idx : idx % m) * meta[rank + k];
+        *d += idx * meta[3 * rank + k];
     }
+}
+
+__kernel void strided_copy(int n, int rank, __constant const int* meta,
+                           __global const T* src, int src_base, __global T* dst, int dst_base) {
+    int i = get_global_id(0);
+    if (i >= n) return;
+    int s = src_base, d = dst_base;
+    copy_offsets(i, rank, meta, &s, &d);
     dst[d] = src[s];
 }
 
@@ -35,16 +40,8 @@ __kernel void strided_copy_runs(int L, int rows, int rank, __constant const int*
                                 __global const T* src, int src_base, __global T* dst, int dst_base) {
     const int start = get_global_id(0) * RUN, row = get_global_id(1);
     if (start >= L || row >= rows) return;
-    int s = src_base, d = dst_base, r = row;
-    for (int k = rank - 1; k >= 0; --k) {
-        int dim = meta[k];
-        int q = r / dim;
-        int idx = r - q * dim;
-        r = q;
-        int m = meta[2 * rank + k];
-        s += (idx < m ? idx : idx % m) * meta[rank + k];
-        d += idx * meta[3 * rank + k];
-    }
+    int s = src_base, d = dst_base;
+    copy_offsets(row, rank, meta, &s, &d);
     const int n = min(RUN, L - start);
     __global const T* a = src + s + start;
     __global T* b = dst + d + start;
