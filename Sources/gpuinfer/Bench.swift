@@ -29,9 +29,10 @@ struct Bench: ParsableCommand {
         do {
             let clock = ContinuousClock()
             var loaded: Model?
-            let loadTime = try clock.measure { loaded = try Model(path: ModelZoo.resolve(model, modelsDir: modelsDir)) }
+            let options = try deviceOption.executionOptions()
+            let loadTime = try clock.measure { loaded = try Model(path: ModelZoo.resolve(model, modelsDir: modelsDir), options: LoadOptions(options)) }
             guard let m = loaded else { return }
-            let session = try Session(model: m, device: deviceOption.selection(), profiling: profile)
+            let session = try Session(model: m, device: deviceOption.selection(), profiling: profile, options: options)
             let feeds = input.isEmpty ? try Self.inputs(for: m, batch: batch, size: Self.parseSize(size)) : try loadInputs(input, model: m)
             let batch = input.isEmpty ? self.batch : (feeds.values.first?.shape.first ?? 1)
             let flops = try session.flops(for: feeds)

@@ -7,7 +7,7 @@ struct GPUInferCommand: ParsableCommand {
         commandName: "gpuinfer",
         abstract: "CNN inference on OpenCL devices, verified against a pure-Swift reference.",
         subcommands: [Devices.self, Run.self, Verify.self, Info.self, NetVLADCommand.self, MPNCOVCommand.self, SSDLiteCommand.self,
-                      Bench.self, Tune.self, IndexCommand.self, SearchCommand.self, CompareCommand.self, BenchSearch.self]
+                      Bench.self, Tune.self, IndexCommand.self, SearchCommand.self, CompareCommand.self, BenchSearch.self, OptionsCommand.self]
     )
 }
 
@@ -15,8 +15,23 @@ struct GPUInferCommand: ParsableCommand {
 struct DeviceOption: ParsableArguments {
     @Option(name: .long, help: "OpenCL device index (see `gpuinfer devices`), `cpu` for the reference backend, or `auto`.")
     var device: String = "auto"
+    @Option(name: .long, help: "Kernel family: gpu (work-group kernels), cpu (register-blocked CPU kernels) or auto (the device's type); overrides $GPUINFER_KERNEL_STYLE.")
+    var kernelStyle: String?
 
     func selection() throws -> DeviceSelection { try DeviceSelection(parsing: device) }
+
+    /// The execution options: the GPUINFER_* variables (`gpuinfer options`), then this command's flags.
+    func executionOptions() throws -> ExecutionOptions {
+        var options = try ExecutionOptions.fromEnvironment()
+        if let kernelStyle {
+            guard let style = ExecutionOptions.KernelStyle(rawValue: kernelStyle.lowercased()) else {
+                throw GPUInferError.invalidOption(name: "--kernel-style", value: kernelStyle,
+                                                  allowed: ExecutionOptions.KernelStyle.allCases.map(\.rawValue).joined(separator: ", "))
+            }
+            options.kernelStyle = style
+        }
+        return options
+    }
 }
 
 /// `--input NAME=FILE.npy` arguments, loaded.

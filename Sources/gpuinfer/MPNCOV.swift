@@ -58,7 +58,8 @@ struct MPNCOVCommand: ParsableCommand {
         do {
             let started = Date()
             let path = try ModelZoo.resolve(model, modelsDir: modelsDir)
-            let m = try Model(path: path)
+            let options = try deviceOption.executionOptions()
+            let m = try Model(path: path, options: LoadOptions(options))
             guard m.inputs.count == 1, let input = m.inputs.first else {
                 throw GPUInferError.invalidModel(location: path, reason: "an mpncov model has one image input (this one has \(m.inputs.count))")
             }
@@ -67,7 +68,7 @@ struct MPNCOVCommand: ParsableCommand {
             }
             let preprocessing = try Preprocessing(metadata: m.metadata)
             let selection = try deviceOption.selection()
-            let session = try Session(model: m, device: selection)
+            let session = try Session(model: m, device: selection, options: options)
             ImageInputs.announce(session, selection: selection, model: m,
                                  consequence: "the classes are not meaningful — export real weights with Models/mpncov.py --weights")
             var logits: [Float] = [], reps: [Float] = []
@@ -75,7 +76,8 @@ struct MPNCOVCommand: ParsableCommand {
             var names: [String]?
             let progress = ProgressBar(total: images.count, enabled: images.count > batch)
             // Batch k + 1 is decoded and resized in the background while batch k runs.
-            let pipeline = try ImageBatchPipeline(paths: images, preprocessing: preprocessing, batchSize: batch, maxPixels: maxPixels)
+            let pipeline = try ImageBatchPipeline(paths: images, preprocessing: preprocessing, batchSize: batch, maxPixels: maxPixels,
+                                                  lookahead: options.pipelineLookahead)
             for prepared in pipeline {
                 failures += progress.report(prepared.failures)
                 var batchLogits: [Float] = []

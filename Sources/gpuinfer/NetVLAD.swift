@@ -26,13 +26,15 @@ struct NetVLADCommand: ParsableCommand {
     func run() throws {
         do {
             let started = Date()
-            let m = try Model(path: ModelZoo.resolve(model, modelsDir: modelsDir))
+            let options = try deviceOption.executionOptions()
+            let m = try Model(path: ModelZoo.resolve(model, modelsDir: modelsDir), options: LoadOptions(options))
             let selection = try deviceOption.selection()
-            let imageModel = try ImageModel(model: m, device: selection)
+            let imageModel = try ImageModel(model: m, device: selection, options: options)
             ImageInputs.announce(imageModel.session, selection: selection, model: m,
                                  consequence: "export real weights with Models/netvlad.py --weights")
             // Batch k + 1 is decoded and resized in the background while batch k runs.
-            let pipeline = try ImageBatchPipeline(paths: images, preprocessing: imageModel.preprocessing, batchSize: batch, maxPixels: maxPixels)
+            let pipeline = try ImageBatchPipeline(paths: images, preprocessing: imageModel.preprocessing, batchSize: batch, maxPixels: maxPixels,
+                                                  lookahead: options.pipelineLookahead)
             let progress = ProgressBar(total: images.count, enabled: images.count > batch)
             var rows: [Float] = [], dim = 0, processed = 0, failures = 0
             for prepared in pipeline {

@@ -13,10 +13,11 @@ struct ImageModelOptions: ParsableArguments {
 
     /// Loads `name` (zoo name or .onnx path) as an image model on `device`, printing the device.
     func load(_ name: String, device: DeviceOption) throws -> (model: ImageModel, fingerprint: String) {
+        let options = try device.executionOptions()
         let path = try ModelZoo.resolve(name, modelsDir: modelsDir)
-        let m = try Model(path: path)
+        let m = try Model(path: path, options: LoadOptions(options))
         let selection = try device.selection()
-        let imageModel = try ImageModel(model: m, device: selection)
+        let imageModel = try ImageModel(model: m, device: selection, options: options)
         FileHandleWriter.write("device: \(imageModel.session.deviceDescription)\(selection == .automatic ? " (default)" : "")\n")
         if let weights = m.metadata["gpuinfer.weights"], weights.hasPrefix("random") {
             FileHandleWriter.write("note: model '\(name)' has random weights (\(weights))\n")
@@ -64,6 +65,7 @@ struct IndexCommand: ParsableCommand {
             let modelName = model.hasSuffix(".onnx") || model.contains("/") ? URL(fileURLWithPath: model).standardizedFileURL.path : model
             let indexer = try FolderIndexer(model: imageModel, modelName: modelName, modelFingerprint: fingerprint, folder: dir, output: output, batchSize: batch)
             indexer.maxPixels = imageOptions.maxPixels
+            indexer.lookahead = try deviceOption.executionOptions().pipelineLookahead
             var drew = false
             let report = try indexer.run(restart: restart, maxBatches: maxBatches) { p in
                 guard !quiet else { return }
@@ -121,7 +123,7 @@ struct SearchCommand: ParsableCommand {
                 guard dimension == index.dimension else {
                     throw RetrievalIndexError.mismatch(path: db, reason: "the index holds \(index.dimension)-d descriptors (model '\(index.model)'), model '\(model ?? index.model)' gives \(dimension)-d ones")
                 }
-                let searcher = try IndexSearcher(index: index, runtime: imageModel.session.runtime)
+                let searcher = try IndexSearcher(index: index, runtime: imageModel.session.runtime, options: imageModel.session.options)
                 let results = try searcher.search(queries: embedded, k: k)
                 for ((_, path, _), matches) in zip(images, results) {
                     if json {
@@ -211,12 +213,13 @@ struct BenchSearch: ParsableCommand {
             guard let info = try deviceOption.selection().resolve() else {
                 throw ValidationError("bench-search measures an OpenCL device; pass --device N (see `gpuinfer devices`)")
             }
-            let runtime = try CLRuntime(device: info)
+            let options = try deviceOption.executionOptions()
+            let runtime = try CLRuntime(device: info, options: options)
             print("device:    \(info.name) (\(info.platformName))")
             print("database:  \(rows) × \(dimension) float32 (\(String(format: "%.1f", Double(rows * dimension * 4) / 1e6)) MB)")
             var search: DeviceSearch?
             let upload = try clock.measure { search = try DeviceSearch(runtime: runtime, database: database, rows: rows, dimension: dimension, maxChunkBytes: chunkBytes,
-                                                                         residency: streamed ? .streamed : .automatic) }
+                                                                         residency: streamed ? .streamed : .automatic, options: options) }
             guard let search else { return }
             print(String(format: "upload:    %.3f s (%@, chunks of %d rows)", upload.seconds, search.resident ? "resident" : "streamed", search.chunkRows))
             let first = try clock.measure { _ = try search.search(queries: qs, queryCount: queries, k: k) }

@@ -15,9 +15,10 @@ struct Run: ParsableCommand {
 
     func run() throws {
         do {
-            let m = try Model(path: model)
+            let options = try deviceOption.executionOptions()
+            let m = try Model(path: model, options: LoadOptions(options))
             let feeds = try loadInputs(input, model: m)
-            let session = try Session(model: m, device: deviceOption.selection())
+            let session = try Session(model: m, device: deviceOption.selection(), options: options)
             FileHandleWriter.write("device: \(session.deviceDescription)\n")
             let outputs = try session.run(feeds)
             try FileManager.default.createDirectory(atPath: outputDir, withIntermediateDirectories: true)

@@ -40,9 +40,10 @@ struct SSDLiteCommand: ParsableCommand {
     func run() throws {
         do {
             let started = Date()
-            let m = try Model(path: ModelZoo.resolve(model, modelsDir: modelsDir))
+            let options = try deviceOption.executionOptions()
+            let m = try Model(path: ModelZoo.resolve(model, modelsDir: modelsDir), options: LoadOptions(options))
             let selection = try deviceOption.selection()
-            let detector = try ObjectDetector(model: m, device: selection)
+            let detector = try ObjectDetector(model: m, device: selection, options: options)
             ImageInputs.announce(detector.session, selection: selection, model: m,
                                  consequence: "the detections are not meaningful; export real weights with Models/ssdlite.py --weights")
             if images.count > 1, let draw {
@@ -52,7 +53,8 @@ struct SSDLiteCommand: ParsableCommand {
             var processed = 0, failures = 0
             let progress = ProgressBar(total: images.count, enabled: false)
             // Batch k + 1 is decoded and resized in the background while batch k runs.
-            let pipeline = try ImageBatchPipeline(paths: images, preprocessing: detector.preprocessing, batchSize: batch, maxPixels: maxPixels)
+            let pipeline = try ImageBatchPipeline(paths: images, preprocessing: detector.preprocessing, batchSize: batch, maxPixels: maxPixels,
+                                                  lookahead: options.pipelineLookahead)
             for prepared in pipeline {
                 failures += progress.report(prepared.failures)
                 processed += prepared.images.count

@@ -58,10 +58,11 @@ struct Tune: ParsableCommand {
                 print("note: \(problem); tuning replaces it")
             }
             guard let model else { return }
-            let m = try Model(path: ModelZoo.resolve(model, modelsDir: modelsDir))
+            let options = try deviceOption.executionOptions()
+            let m = try Model(path: ModelZoo.resolve(model, modelsDir: modelsDir), options: LoadOptions(options))
             let feeds = try Bench.inputs(for: m, batch: batch, size: Bench.parseSize(size))
-            let runtime = try CLRuntime(device: info, profiling: true)
-            let tuner = try Tuner(model: m, runtime: runtime, database: database)
+            let runtime = try CLRuntime(device: info, profiling: true, options: options)
+            let tuner = try Tuner(model: m, runtime: runtime, database: database, options: options)
             if !json { tuner.progress = { print("  " + $0) } }
             if !json { print("tuning \(model) on \(info.name) for \(String(format: "%.0f", timeLimit)) s (inputs " + feeds.keys.sorted().map { "\($0) \(feeds[$0]!.shape)" }.joined(separator: ", ") + ")") }
             let report = try tuner.tune(inputs: feeds, options: TuningOptions(timeLimit: timeLimit, repetitions: repetitions, maxCandidates: maxCandidates))

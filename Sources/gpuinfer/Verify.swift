@@ -18,7 +18,8 @@ struct Verify: ParsableCommand {
     func run() throws {
         let results: [NodeComparison]
         do {
-            let m = try Model(path: model)
+            let options = try deviceOption.executionOptions()
+            let m = try Model(path: model, options: LoadOptions(options))
             var feeds = try loadInputs(input, model: m)
             for i in m.inputs where feeds[i.name] == nil {
                 guard input.isEmpty, let dims = i.dims, dims.allSatisfy({ $0 != nil }), i.dtype == .float32 || i.dtype == nil else {
@@ -28,7 +29,7 @@ struct Verify: ParsableCommand {
             }
             var selection = try deviceOption.selection()
             if selection == .automatic { selection = .openCL(0) }
-            let session = try Session(model: m, device: selection)
+            let session = try Session(model: m, device: selection, options: options)
             FileHandleWriter.write("device: \(session.deviceDescription)\n")
             results = try Verifier.compare(session, inputs: feeds, rtol: rtol, atol: atol)
         } catch let e as ValidationError {

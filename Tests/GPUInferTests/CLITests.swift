@@ -7,19 +7,20 @@ import Testing
 private let generated = repoRoot.appendingPathComponent("Tests/data/generated").path
 
 @Suite(.serialized) struct CLITests {
-    @Test(arguments: ["0", "cpu"])
-    func runMatchesOnnxruntime(device: String) throws {
+    /// On PoCL in both kernel styles (`--kernel-style gpu` runs the work-group GPU kernels there) and on the reference backend.
+    @Test(arguments: [("0", nil), ("0", "gpu"), ("0", "cpu"), ("cpu", nil)] as [(String, String?)])
+    func runMatchesOnnxruntime(device: String, style: String?) throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("gpuinfer-cli-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let r = try gpuinfer(["run", "\(generated)/sample_cnn.onnx", "--device", device,
-                              "--input", "input=\(generated)/sample_cnn_b3_input.npy", "--output-dir", dir])
+                              "--input", "input=\(generated)/sample_cnn_b3_input.npy", "--output-dir", dir] + (style.map { ["--kernel-style", $0] } ?? []))
         #expect(r.status == 0, "stderr: \(r.err)")
         for name in ["probs", "logits"] {
             let ours = try Npy.read(path: "\(dir)/\(name).npy")
             let ort = try Npy.read(path: "\(generated)/sample_cnn_b3_\(name).npy")
             // Logits are sums of ≤ 108 fp32 products per layer over 6 layers; onnxruntime uses other
             // summation orders (and FMA): 1e-4 absolute on values of magnitude ≤ 10.
-            assertClose(ours, ort, rtol: 1e-4, atol: 1e-4, "\(name) on --device \(device)")
+            assertClose(ours, ort, rtol: 1e-4, atol: 1e-4, "\(name) on --device \(device) --kernel-style \(style ?? "auto")")
         }
     }
 

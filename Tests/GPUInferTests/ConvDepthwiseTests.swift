@@ -42,9 +42,13 @@ import Testing
         let reference = try #require(try ReferenceExecutor().run(fused, inputs: ["x": input])["y"])
         let unfused = try #require(try ReferenceExecutor().run(plain, inputs: ["x": input])["y"])
         assertClose(reference, unfused, rtol: 0, atol: 0, "fused vs unfused reference", sourceLocation: sourceLocation)
-        let device = try #require(try Session(model: fused, runtime: try TestDevice.require()).run(["x": input])["y"])
-        assertClose(device, reference, rtol: tol, atol: tol, "device vs reference \(x) \(w) \(a) \(activation ?? "-")", sourceLocation: sourceLocation)
-        if let hi = bounds.1, activation == "Clip" { #expect(device.floats.allSatisfy { $0 <= hi }, sourceLocation: sourceLocation) }
+        // Every conv variant (both kernel styles: conv2d_dw3x3 and the CPU depthwise kernels, forced rows, generic).
+        for options in OpVariants.forOp("Conv") {
+            let device = try #require(try Session(model: fused, runtime: try TestDevice.require(), options: options).run(["x": input])["y"])
+            assertClose(device, reference, rtol: tol, atol: tol, "device [\(options.summary)] vs reference \(x) \(w) \(a) \(activation ?? "-")",
+                        sourceLocation: sourceLocation)
+            if let hi = bounds.1, activation == "Clip" { #expect(device.floats.allSatisfy { $0 <= hi }, sourceLocation: sourceLocation) }
+        }
     }
 
     /// One channel, 4×4 of ones, weights 1…9, stride 2 with TF SAME pads (0,0,1,1): output (0,0)
@@ -57,7 +61,10 @@ import Testing
         let x = Tensor(shape: [1, 1, 4, 4], floats: [Float](repeating: 1, count: 16))
         let expected = Tensor(shape: [1, 1, 2, 2], floats: [6, 6, 1, 0])
         assertClose(try #require(try ReferenceExecutor().run(m, inputs: ["x": x])["y"]), expected, rtol: 0, atol: 0, "reference")
-        assertClose(try #require(try Session(model: m, runtime: try TestDevice.require()).run(["x": x])["y"]), expected, rtol: 0, atol: 0, "device")
+        for options in OpVariants.forOp("Conv") {
+            assertClose(try #require(try Session(model: m, runtime: try TestDevice.require(), options: options).run(["x": x])["y"]), expected,
+                        rtol: 0, atol: 0, "device [\(options.summary)]")
+        }
     }
 
     /// Depthwise 3×3, stride 1 and 2: odd channel counts, sizes not multiples of the 4-column

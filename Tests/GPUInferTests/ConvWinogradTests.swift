@@ -102,6 +102,16 @@ import Testing
         return Float(gamma(c + 24) * winogradBound + gamma(9 * c + 1) * Double(direct) + 2 * u * (Double(abs(y)) + Double(abs(bias))))
     }
 
+    /// Options that run every applicable convolution through Winograd F(m×m) (CPU style, the
+    /// family Winograd belongs to), with `chunk` tiles per chunk when given.
+    static func winograd(_ m: Int, chunk: Int? = nil) -> ExecutionOptions {
+        var options = ExecutionOptions()
+        options.kernelStyle = .cpu
+        options.winograd = m == 4 ? .f4 : .f2
+        options.winogradChunkTiles = chunk
+        return options
+    }
+
     /// Runs the case through the Winograd kernels (tile m, optional tiles per chunk) on the device
     /// and compares every element with the Conv reference within `deviceTolerance`.
     func check(_ t: Case, m: Int, chunk: Int? = nil, seed: UInt64, sourceLocation: SourceLocation = #_sourceLocation) throws {
@@ -113,9 +123,8 @@ import Testing
         let inputs: [Tensor?] = [x, w] + (t.bias ? [b] : [])
         let model = try singleNodeModel("Conv", attributes: attrs(a), inputs: inputs, constant: [1, 2])
         let reference = try ReferenceExecutor().run(model, inputs: ["in0": x])["out0"]!
-        let device = try Conv.$winogradOverride.withValue(.init(m: m, chunk: chunk)) {
-            try Session(model: model, runtime: try TestDevice.require(sourceLocation: sourceLocation)).run(["in0": x])["out0"]!
-        }
+        let device = try Session(model: model, runtime: try TestDevice.require(sourceLocation: sourceLocation), options: Self.winograd(m, chunk: chunk))
+            .run(["in0": x])["out0"]!
         guard device.shape == reference.shape else {
             Issue.record("shape \(device.shape) != \(reference.shape)", sourceLocation: sourceLocation)
             return
@@ -193,10 +202,8 @@ import Testing
                           outputs: [ValueInfo(name: "y", dtype: nil, dims: nil)], initializers: ["w1": w1, "w2": w2], opset: 17)
         let model = try Model(graph: graph)
         let reference = try ReferenceExecutor().run(model, inputs: ["x": x])["y"]!
-        let (y, bytes) = try Conv.$winogradOverride.withValue(.init(m: 2)) {
-            let session = Session(model: model, runtime: try TestDevice.require())
-            return (try session.run(["x": x])["y"]!, try session.activationBytes(for: ["x": x]))
-        }
+        let session = Session(model: model, runtime: try TestDevice.require(), options: Self.winograd(2))
+        let (y, bytes) = (try session.run(["x": x])["y"]!, try session.activationBytes(for: ["x": x]))
         // Activations h and y (2·8·13·11 and 2·40·13·11 floats) plus V and M for 2·7·6 = 84 F(2)
         // tiles (one chunk of 96): 16·96·(8 + 40)·4 bytes for the second node, which the first fits in.
         #expect(bytes >= (2 * 8 * 13 * 11 + 2 * 40 * 13 * 11 + 16 * 96 * 48) * 4)
@@ -210,21 +217,21 @@ import Testing
                              padBegin: [1, 1], padEnd: [1, 1], output: [28, 28])
             return ConvShapes(n: 1, c: c, cout: cout, group: group, window: win)
         }
-        #expect(Conv.winogradRule(shapes(64, 64)) == 2)
-        #expect(Conv.winogradRule(shapes(16, 32)) == 2)
-        #expect(Conv.winogradRule(shapes(3, 64)) == nil)
-        #expect(Conv.winogradRule(shapes(16, 16)) == nil)
-        #expect(Conv.winogradRule(shapes(3, 64), forced: true) == 2)
+        #expect(ConvAlgorithm.winogradRule(shapes(64, 64)) == 2)
+        #expect(ConvAlgorithm.winogradRule(shapes(16, 32)) == 2)
+        #expect(ConvAlgorithm.winogradRule(shapes(3, 64)) == nil)
+        #expect(ConvAlgorithm.winogradRule(shapes(16, 16)) == nil)
+        #expect(ConvAlgorithm.winogradRule(shapes(3, 64), forced: true) == 2)
         // 7×7: 16 F(2) tiles, one panel: 16·16 multiplies per channel pair against 9·49 direct.
         var small = shapes(512, 512)
         small.window.output = [7, 7]
-        #expect(Conv.winogradRule(small) == 2)
+        #expect(ConvAlgorithm.winogradRule(small) == 2)
         small.n = 4
-        #expect(Conv.winogradRule(small) == 2)
+        #expect(ConvAlgorithm.winogradRule(small) == 2)
         // 5×5 at batch 1: one F(2) panel, 16·16 multiplies against 9·25 direct.
         small.n = 1
         small.window.output = [5, 5]
-        #expect(Conv.winogradRule(small) == nil)
-        #expect(Conv.winogradRule(small, forced: true) == 2)
+        #expect(ConvAlgorithm.winogradRule(small) == nil)
+        #expect(ConvAlgorithm.winogradRule(small, forced: true) == 2)
     }
 }

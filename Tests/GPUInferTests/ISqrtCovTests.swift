@@ -62,10 +62,10 @@ import Testing
     /// Runs the stage encoders in `body` directly on the test device (no planner) and returns the
     /// buffers it names, read back. Buffers must come from `ctx.constants`/`ctx.scratch`, which the
     /// context keeps alive until the kernels have run.
-    static func runStages(_ body: (EncodeContext) throws -> [(CLBuffer, Int)]) throws -> [[Float]] {
+    static func runStages(options: ExecutionOptions = ExecutionOptions(), _ body: (EncodeContext) throws -> [(CLBuffer, Int)]) throws -> [[Float]] {
         let runtime = try TestDevice.require()
         let node = Node(name: "isqrtcov", opType: "ISqrtCov", domain: ISqrtCov.domain, inputs: ["features"], outputs: ["representation"])
-        let ctx = EncodeContext(runtime: runtime, node: node)
+        let ctx = EncodeContext(runtime: runtime, node: node, options: options)
         let reads = try body(ctx)
         for step in ctx.steps {
             if case let .kernel(k, global, local) = step { _ = try runtime.enqueue(k, global: global, local: local) }
@@ -147,12 +147,11 @@ import Testing
         Self.expectRelative(got[2], t, per: d.c * d.c, 2e-5, "T₁ = ½(3I − A) \(d)")
     }
 
-    /// Runs `body` with the product variant forced through $GPUINFER_ISQRTCOV_PRODUCT (the suite is
-    /// serialized and no other suite reads the variable).
-    static func withProductVariant(_ variant: ISqrtCov.ProductVariant, _ body: () throws -> Void) rethrows {
-        setenv("GPUINFER_ISQRTCOV_PRODUCT", variant.rawValue, 1)
-        defer { unsetenv("GPUINFER_ISQRTCOV_PRODUCT") }
-        try body()
+    /// Options that force the product variant.
+    static func options(_ variant: ISqrtCov.ProductVariant) -> ExecutionOptions {
+        var options = ExecutionOptions()
+        options.isqrtcovProduct = variant == .tile ? .tile : .blocked
+        return options
     }
 
     /// Stage 3 (the Newton–Schulz products, both variants) vs `newtonSchulz`, iterN 2, 3 and 5,
@@ -165,8 +164,8 @@ import Testing
         let (a, t1) = ISqrtCov.prepare(sigma, traces: ISqrtCov.traces(sigma, d), d)
         for iterN in d.c == 256 ? [5] : [2, 3, 5] {
             let want = ISqrtCov.newtonSchulz(a: a, t1: t1, d, iterN: iterN)
-            for variant in ISqrtCov.ProductVariant.allCases { try Self.withProductVariant(variant) {
-                let got = try Self.runStages { ctx in
+            for variant in ISqrtCov.ProductVariant.allCases { do {
+                let got = try Self.runStages(options: Self.options(variant)) { ctx in
                     let cc = d.n * d.c * d.c
                     let work = try (0..<3).map { _ in try ctx.scratch(bytes: cc * 4) }
                     let y = try ISqrtCov.encodeNewtonSchulz(ctx, a: try ctx.constants(floats: a), t1: try ctx.constants(floats: t1), work: work,
@@ -200,8 +199,8 @@ import Testing
         let x = Tensor(shape: [d.n, d.c, d.m], floats: Self.features(d, seed: 35))
         let model = try Self.headModel(features: [nil, d.c, d.m])
         let reference = try #require(try ReferenceExecutor().run(model, inputs: ["features": x])["representation"])
-        try Self.withProductVariant(variant) {
-            let device = try #require(try Session(model: model, runtime: try TestDevice.require()).run(["features": x])["representation"])
+        do {
+            let device = try #require(try Session(model: model, runtime: try TestDevice.require(), options: Self.options(variant)).run(["features": x])["representation"])
             #expect(device.shape == [d.n, d.k])
             if d.m == 1 {
                 #expect(reference.floats.allSatisfy(\.isNaN) && device.floats.allSatisfy(\.isNaN))

@@ -13,10 +13,13 @@ import Foundation
 import Testing
 @testable import GPUInfer
 
-/// Runs `model` on the reference backend and on the OpenCL test device; returns both results.
-private func runBoth(_ model: Model, _ feeds: [String: Tensor]) throws -> (reference: [String: Tensor], device: [String: Tensor]) {
+/// Runs `model` on the reference backend and on the OpenCL test device in both kernel styles;
+/// returns the reference result and the device's per style.
+private func runBoth(_ model: Model, _ feeds: [String: Tensor]) throws -> (reference: [String: Tensor], device: [(String, [String: Tensor])]) {
     let reference = try ReferenceExecutor().run(model, inputs: feeds)
-    let device = try Session(model: model, runtime: try TestDevice.require()).run(feeds)
+    let device = try OpVariants.kernelStyles.map {
+        ($0.summary, try Session(model: model, runtime: try TestDevice.require(), options: $0).run(feeds))
+    }
     return (reference, device)
 }
 
@@ -32,19 +35,20 @@ private func runBoth(_ model: Model, _ feeds: [String: Tensor]) throws -> (refer
         let model = try Model(path: path)
         #expect(model.inputs.map(\.name) == ["input"])
         #expect(model.report.batchNormsFolded == 4, "BN folding: \(model.report)")
-        let session = Session(model: model, runtime: try TestDevice.require())
+        let runtime = try TestDevice.require()
+        let sessions = OpVariants.kernelStyles.map { (name: $0.summary, session: Session(model: model, runtime: runtime, options: $0)) }
         for batch in [1, 3] {
             let stem = "sample_cnn_b\(batch)"
             let input = try Npy.read(path: try GeneratedData.require("\(stem)_input.npy", script: Self.sampleScript))
             let probs = try Npy.read(path: GeneratedData.url("\(stem)_probs.npy").path)
             let logits = try Npy.read(path: GeneratedData.url("\(stem)_logits.npy").path)
             let reference = try ReferenceExecutor().run(model, inputs: ["input": input])
-            let device = try session.run(["input": input])
-            for (backend, out) in [("reference", reference), ("device", device)] {
+            let devices = try sessions.map { ("device [\($0.name)]", try $0.session.run(["input": input])) }
+            for (backend, out) in [("reference", reference)] + devices {
                 checkOutput(out["probs"], probs, maxAbs: 1e-4, "sample CNN batch \(batch) \(backend) probs")
                 checkOutput(out["logits"], logits, maxAbs: 1e-4, "sample CNN batch \(batch) \(backend) logits")
             }
-            if let p = device["probs"], p.shape == [batch, 10] {
+            if let p = devices[0].1["probs"], p.shape == [batch, 10] {
                 for b in 0..<batch {
                     let sum = p.floats[b * 10..<(b + 1) * 10].reduce(0, +)
                     #expect(abs(sum - 1) < 1e-5, "batch \(batch) row \(b): probabilities sum to \(sum)")
@@ -75,8 +79,10 @@ private func runBoth(_ model: Model, _ feeds: [String: Tensor]) throws -> (refer
         let expected = try Npy.read(path: try GeneratedData.require("real/\(stem)_output.npy", script: script, sourceLocation: sourceLocation))
         let model = try Model(path: path)
         let output = try #require(model.outputs.first?.name)
-        let (reference, device) = try runBoth(model, [model.inputs[0].name: input])
+        let (reference, devices) = try runBoth(model, [model.inputs[0].name: input])
         checkOutput(reference[output], expected, maxAbs: maxAbs, "\(stem) reference", sourceLocation: sourceLocation)
-        checkOutput(device[output], expected, maxAbs: maxAbs, "\(stem) device", sourceLocation: sourceLocation)
+        for (style, device) in devices {
+            checkOutput(device[output], expected, maxAbs: maxAbs, "\(stem) device [\(style)]", sourceLocation: sourceLocation)
+        }
     }
 }

@@ -38,10 +38,10 @@ import Testing
     /// Runs `features` through a head model on the reference backend and the device; checks the
     /// device against the reference (max |Δ| ≤ 1e-5, see the file header) and returns both.
     @discardableResult
-    static func checkHead(_ model: Model, _ features: Tensor, _ what: String,
+    static func checkHead(_ model: Model, _ features: Tensor, _ what: String, options: ExecutionOptions = ExecutionOptions(),
                           sourceLocation: SourceLocation = #_sourceLocation) throws -> (reference: Tensor, device: Tensor) {
         let reference = try #require(try ReferenceExecutor().run(model, inputs: ["features": features])["descriptor"])
-        let device = try #require(try Session(model: model, runtime: try TestDevice.require()).run(["features": features])["descriptor"])
+        let device = try #require(try Session(model: model, runtime: try TestDevice.require(), options: options).run(["features": features])["descriptor"])
         print("NetVLAD \(what): device vs reference \(TensorDiff(device, reference))")
         checkOutput(device, reference, maxAbs: 1e-5, minCosine: 0.99999, "\(what): device vs reference", sourceLocation: sourceLocation)
         return (reference, device)
@@ -97,12 +97,11 @@ import Testing
         assertClose(reference, Tensor(shape: [1, 6], floats: [-h, 0, 0, -h, 0, 0]), rtol: 0, atol: 1e-6, "zero descriptors vs hand-computed")
     }
 
-    /// Runs `body` with the WPCA kernel variant forced through $GPUINFER_NETVLAD_WPCA (the suite
-    /// is serialized and no other suite reads the variable).
-    static func withWPCAVariant(_ variant: NetVLAD.WPCAVariant, _ body: () throws -> Void) rethrows {
-        setenv("GPUINFER_NETVLAD_WPCA", variant.rawValue, 1)
-        defer { unsetenv("GPUINFER_NETVLAD_WPCA") }
-        try body()
+    /// Options that force the WPCA kernel variant.
+    static func options(_ variant: NetVLAD.WPCAVariant) -> ExecutionOptions {
+        var options = ExecutionOptions()
+        options.netvladWPCA = variant == .rows ? .rows : .workgroup
+        return options
     }
 
     /// Awkward sizes: D=13, K=5, H·W=7 (D·K = 65: a float8 tail), O=6 (not a multiple of the 4- or
@@ -113,9 +112,7 @@ import Testing
         let weights = Self.randomWeights(d: 13, k: 5, o: 6, seed: 11, assignment4D: shape.assignment4D)
         let model = try Self.headModel(features: [nil, 13, 1, 7], weights: weights)
         var rng = TestRandom(seed: 12)
-        try Self.withWPCAVariant(variant) {
-            try Self.checkHead(model, rng.tensor([shape.batch, 13, 1, 7], -2, 2), "D=13 K=5 P=7 batch \(shape.batch) \(variant)")
-        }
+        try Self.checkHead(model, rng.tensor([shape.batch, 13, 1, 7], -2, 2), "D=13 K=5 P=7 batch \(shape.batch) \(variant)", options: Self.options(variant))
     }
 
     /// The real head sizes D=512, K=64, 12×18 (WPCA output cut to 256 to keep the reference fast),
@@ -124,9 +121,7 @@ import Testing
     func deviceMatchesReferenceOnRealSizes(variant: NetVLAD.WPCAVariant, batch: Int) throws {
         let model = try Self.headModel(features: [nil, 512, 12, 18], weights: Self.randomWeights(d: 512, k: 64, o: 256, seed: 21))
         var rng = TestRandom(seed: 22)
-        try Self.withWPCAVariant(variant) {
-            try Self.checkHead(model, rng.tensor([batch, 512, 12, 18], -300, 300), "D=512 K=64 12×18 batch \(batch) \(variant)")
-        }
+        try Self.checkHead(model, rng.tensor([batch, 512, 12, 18], -300, 300), "D=512 K=64 12×18 batch \(batch) \(variant)", options: Self.options(variant))
     }
 
     /// Bad shapes (here centroids given as [K, D]) are reported naming the input and the expected shape.
@@ -171,16 +166,19 @@ import Testing
         #expect(model.metadata["gpuinfer.model"] == "netvlad" && model.metadata["gpuinfer.input_width"] == "300"
                 && model.metadata["gpuinfer.input_height"] == "200" && model.metadata["gpuinfer.channel_order"] == "RGB"
                 && model.metadata["gpuinfer.weights"] == "random-seed-0", "metadata: \(model.metadata)")
-        let session = Session(model: model, runtime: try TestDevice.require())
-        for batch in [1, 2] {
-            let ort = try Npy.read(path: GeneratedData.url("netvlad/descriptor_b\(batch).npy").path)
-            let start = Date()
-            let y = try #require(try session.run(["image": Self.prefix(input, batch)])["descriptor"])
-            print("NetVLAD full model, fused head, batch \(batch): \(String(format: "%.2f", Date().timeIntervalSince(start))) s on the device, \(TensorDiff(y, ort))")
-            checkOutput(y, ort, maxAbs: 1e-3, minCosine: 0.99999, "full model (fused head) batch \(batch) vs onnxruntime")
-            for b in 0..<batch {
-                let norm = y.floats[b * 4096..<(b + 1) * 4096].reduce(Float(0)) { $0 + $1 * $1 }.squareRoot()
-                #expect(abs(norm - 1) < 1e-5, "descriptor \(b) norm \(norm)")
+        // Both kernel styles (the GPU-style kernels run on PoCL too); batch 2 in the engine's own style only.
+        for options in OpVariants.kernelStyles {
+            let session = Session(model: model, runtime: try TestDevice.require(), options: options)
+            for batch in options.kernelStyle == .gpu ? [1] : [1, 2] {
+                let ort = try Npy.read(path: GeneratedData.url("netvlad/descriptor_b\(batch).npy").path)
+                let start = Date()
+                let y = try #require(try session.run(["image": Self.prefix(input, batch)])["descriptor"])
+                print("NetVLAD full model, fused head, batch \(batch) [\(options.summary)]: \(String(format: "%.2f", Date().timeIntervalSince(start))) s on the device, \(TensorDiff(y, ort))")
+                checkOutput(y, ort, maxAbs: 1e-3, minCosine: 0.99999, "full model (fused head) batch \(batch) [\(options.summary)] vs onnxruntime")
+                for b in 0..<batch {
+                    let norm = y.floats[b * 4096..<(b + 1) * 4096].reduce(Float(0)) { $0 + $1 * $1 }.squareRoot()
+                    #expect(abs(norm - 1) < 1e-5, "descriptor \(b) norm \(norm)")
+                }
             }
         }
     }

@@ -25,6 +25,9 @@ public enum GPUInferError: Error, CustomStringConvertible, Equatable, Sendable {
     case outOfMemory(bytes: Int, device: String)
     /// An image file could not be decoded (not an image, truncated, corrupt, too large).
     case invalidImage(path: String, reason: String)
+    /// An execution option (a GPUINFER_* variable or its command-line flag) has a value outside
+    /// the allowed ones (`ExecutionOptions.table`).
+    case invalidOption(name: String, value: String, allowed: String)
 
     public var description: String {
         switch self {
@@ -52,6 +55,8 @@ public enum GPUInferError: Error, CustomStringConvertible, Equatable, Sendable {
             return "out of device memory allocating \(bytes) bytes on \(device)"
         case let .invalidImage(path, reason):
             return "\(path): invalid image: \(reason)"
+        case let .invalidOption(name, value, allowed):
+            return "invalid value '\(value)' for \(name): allowed \(allowed)"
         }
     }
 }

@@ -119,12 +119,19 @@ public final class CLRuntime: @unchecked Sendable {
     private var programs: [String: CLProgram] = [:]
     /// Buffers and kernel objects created through this runtime and still alive.
     public let liveObjects = CLObjectCounts()
+    /// `ExecutionOptions.copyWeights`: constants are copied even where the device shares host memory.
+    let copyWeights: Bool
+    /// `ExecutionOptions.kernelDirectory`: kernel sources read from this folder.
+    let kernelDirectory: String?
 
-    /// Opens `device`; `profiling` enables per-command timing events.
-    public init(device: CLDeviceInfo, profiling: Bool = false, cache: ProgramCache = .default) throws {
+    /// Opens `device`; `profiling` enables per-command timing events. Of `options` the runtime
+    /// uses the weight copies and the kernel folder (the kernel choices are the plans').
+    public init(device: CLDeviceInfo, profiling: Bool = false, cache: ProgramCache = .default, options: ExecutionOptions = ExecutionOptions()) throws {
         self.device = device
         self.profiling = profiling
         self.programCache = cache
+        copyWeights = options.copyWeights
+        kernelDirectory = options.kernelDirectory
         var status: cl_int = 0
         var properties: [cl_context_properties] = [
             cl_context_properties(CL_CONTEXT_PLATFORM), cl_context_properties(Int(bitPattern: UnsafeRawPointer(device.platformID))), 0,
@@ -179,7 +186,7 @@ public final class CLRuntime: @unchecked Sendable {
     /// written in place (Swift copies an array on write when its storage is not uniquely held).
     /// Kernels must not write to it.
     public func constantBuffer<T: BitwiseCopyable>(_ values: [T]) throws -> CLBuffer {
-        guard device.sharesHostMemory, !values.isEmpty, ProcessInfo.processInfo.environment["GPUINFER_COPY_WEIGHTS"] != "1" else {
+        guard device.sharesHostMemory, !values.isEmpty, !copyWeights else {
             return try buffer(values)
         }
         let bytes = values.count * MemoryLayout<T>.stride
@@ -245,7 +252,7 @@ public final class CLRuntime: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         if let p = programs[key] { return p }
-        guard let body = KernelLibrary.source(file) else {
+        guard let body = KernelLibrary.source(file, directory: kernelDirectory) else {
             throw GPUInferError.invalidModel(location: "kernel library", reason: "no kernel file '\(file).cl'")
         }
         let p = try programCache.build(runtime: self, name: file, source: body, options: KernelLibrary.baseOptions + " " + options)
@@ -299,9 +306,10 @@ enum KernelLibrary {
     /// Build options for every program: strict IEEE math (no -cl-fast-relaxed-math).
     static let baseOptions = "-cl-std=CL1.2"
 
-    /// Source of Kernels/<file>.cl with Kernels/common.cl prepended, or nil.
-    static func source(_ file: String) -> String? {
-        if let dir = ProcessInfo.processInfo.environment["GPUINFER_KERNEL_DIR"], !dir.isEmpty,
+    /// Source of Kernels/<file>.cl with Kernels/common.cl prepended, or nil; read from `directory`
+    /// when it has the file (`ExecutionOptions.kernelDirectory`).
+    static func source(_ file: String, directory: String? = nil) -> String? {
+        if let dir = directory, !dir.isEmpty,
            let text = try? String(contentsOfFile: dir + "/" + file + ".cl", encoding: .utf8) {
             let common = (try? String(contentsOfFile: dir + "/common.cl", encoding: .utf8)) ?? ""
             return common + "\n" + text

@@ -30,17 +30,8 @@ public final class ProgramCache: @unchecked Sendable {
         self.directory = directory
     }
 
-    /// The cache configured by the environment.
-    public static let `default` = ProgramCache(directory: ProgramCache.directoryFromEnvironment())
-
-    static func directoryFromEnvironment() -> URL? {
-        let env = ProcessInfo.processInfo.environment
-        if env["GPUINFER_NO_CACHE"].map({ $0 == "1" || $0.lowercased() == "true" }) == true { return nil }
-        if let dir = env["GPUINFER_CACHE_DIR"] { return dir.isEmpty ? nil : URL(fileURLWithPath: dir) }
-        if let xdg = env["XDG_CACHE_HOME"], !xdg.isEmpty { return URL(fileURLWithPath: xdg).appendingPathComponent("gpuinfer") }
-        if let home = env["HOME"], !home.isEmpty { return URL(fileURLWithPath: home).appendingPathComponent(".cache/gpuinfer") }
-        return nil
-    }
+    /// The cache in the folder the environment configures (`ExecutionOptions.Folders`).
+    public static let `default` = ProgramCache(directory: ExecutionOptions.Folders.process.cache)
 
     /// Key for one program on one device.
     static func key(source: String, options: String, device: CLDeviceInfo) -> String {

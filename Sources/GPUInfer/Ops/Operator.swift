@@ -96,19 +96,27 @@ public final class EncodeContext {
     let candidate: (key: TuningKey, parameters: [String: Int])?
     /// The tunable choices this node's encoding made, in order.
     private(set) var tuningChoices: [TuningChoice] = []
+    /// The execution options the plan is built with.
+    public let options: ExecutionOptions
+    /// The kernel family (`options.kernelFamily(for:)`): every op's kernel choice asks this, never the device type.
+    public let family: KernelFamily
+    /// Whether the GPU-style (work-group) kernels run.
+    public var gpuStyle: Bool { family == .gpu }
 
-    init(runtime: CLRuntime, node: Node, shared: SharedConstants? = nil, workspace: PlanWorkspace? = nil, tuning: TuningDatabase? = nil,
-         candidate: (key: TuningKey, parameters: [String: Int])? = nil) {
+    init(runtime: CLRuntime, node: Node, options: ExecutionOptions = ExecutionOptions(), shared: SharedConstants? = nil,
+         workspace: PlanWorkspace? = nil, tuning: TuningDatabase? = nil, candidate: (key: TuningKey, parameters: [String: Int])? = nil) {
         self.runtime = runtime
         self.node = node
+        self.options = options
+        self.family = options.kernelFamily(for: runtime.device)
         self.shared = shared
         self.planWorkspace = workspace
         self.tuning = tuning
         self.candidate = candidate
     }
 
-    /// The parameters of a tunable kernel choice: `environment` (an override such as
-    /// $GPUINFER_CONV_TILE, already parsed) wins, then the tuner's candidate, then the tuning
+    /// The parameters of a tunable kernel choice: `environment` (an execution option such as
+    /// `convTile`, $GPUINFER_CONV_TILE) wins, then the tuner's candidate, then the tuning
     /// database's entry for `key`, then `defaults`. Entries the space rejects (a hand-edited file)
     /// fall back to the defaults. The choice is recorded for `Session.tuningChoices` and the tuner.
     func tunedParameters(_ key: TuningKey, defaults: [String: Int], space: TuningSpace, environment: [String: Int]? = nil) -> [String: Int] {

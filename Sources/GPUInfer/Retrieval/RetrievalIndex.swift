@@ -255,10 +255,11 @@ public final class IndexSearcher: @unchecked Sendable {
     public let device: DeviceSearch?
 
     /// Uploads the index to `runtime`'s device (nil: search on the CPU).
-    public init(index: RetrievalIndex, runtime: CLRuntime?, maxChunkBytes: Int? = nil) throws {
+    public init(index: RetrievalIndex, runtime: CLRuntime?, maxChunkBytes: Int? = nil, options: ExecutionOptions = ExecutionOptions()) throws {
         self.index = index
         device = try runtime.map {
-            try DeviceSearch(runtime: $0, database: index.descriptors, rows: index.count, dimension: index.dimension, maxChunkBytes: maxChunkBytes)
+            try DeviceSearch(runtime: $0, database: index.descriptors, rows: index.count, dimension: index.dimension, maxChunkBytes: maxChunkBytes,
+                             options: options)
         }
     }
 

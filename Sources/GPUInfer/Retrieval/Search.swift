@@ -98,7 +98,7 @@ public enum ReferenceSearch {
 public final class DeviceSearch: @unchecked Sendable {
     /// How the query · database scores are computed.
     public enum ScoresKernel: String, Sendable {
-        /// `packed` on non-GPU devices, `tiled` on GPUs (or `GPUINFER_SEARCH_SCORES`).
+        /// `packed` in CPU style, `tiled` in GPU style (`ExecutionOptions.searchScores` overrides it).
         case automatic
         /// `search_scores`: row-major chunks, a work-item computes 4 queries × 8 rows as float4 dot products.
         case tiled
@@ -136,7 +136,7 @@ public final class DeviceSearch: @unchecked Sendable {
 
     /// Puts `database` (row-major [rows, dimension], normally L2-normalized) on `runtime`'s device.
     public init(runtime: CLRuntime, database: [Float], rows: Int, dimension: Int, maxChunkBytes: Int? = nil, residency: Residency = .automatic,
-                scoresKernel: ScoresKernel = .automatic) throws {
+                scoresKernel: ScoresKernel = .automatic, options: ExecutionOptions = ExecutionOptions()) throws {
         try SearchInput.check(queries: [], queryCount: 0, database: database.count, rows: rows, dimension: dimension, k: 1)
         // Row indices are int32 in the kernels (offsets are 64-bit).
         guard rows < Int(Int32.max) else { throw GPUInferError.invalidInput("search: \(rows) rows is more than 2^31 - 1") }
@@ -146,8 +146,11 @@ public final class DeviceSearch: @unchecked Sendable {
         self.database = database
         switch scoresKernel {
         case .automatic:
-            let forced = ScoresKernel(rawValue: ProcessInfo.processInfo.environment["GPUINFER_SEARCH_SCORES"] ?? "")
-            self.scoresKernel = forced == .tiled || forced == .packed ? forced! : runtime.device.isGPU ? .tiled : .packed
+            switch options.searchScores {
+            case .tiled: self.scoresKernel = .tiled
+            case .packed: self.scoresKernel = .packed
+            case .auto: self.scoresKernel = options.kernelFamily(for: runtime.device) == .gpu ? .tiled : .packed
+            }
         case .tiled, .packed: self.scoresKernel = scoresKernel
         }
         var deviceMax = runtime.device.maxAllocation > 0 ? Int(clamping: runtime.device.maxAllocation) : 1 << 28

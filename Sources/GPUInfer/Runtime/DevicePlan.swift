@@ -46,8 +46,8 @@ final class DevicePlan: @unchecked Sendable {
     var flops: Double { nodeFlops.values.reduce(0, +) }
 
     /// Plans `model` for the inputs' shapes. `constantBuffer` uploads (and caches) constants.
-    init(model: Model, inputs sample: [String: Tensor], runtime: CLRuntime, keepAll: Bool, shared: SharedConstants? = nil,
-         tuning: TuningDatabase? = nil, constantBuffer: (String, Tensor) throws -> DeviceValue) throws {
+    init(model: Model, inputs sample: [String: Tensor], runtime: CLRuntime, keepAll: Bool, options: ExecutionOptions = ExecutionOptions(),
+         shared: SharedConstants? = nil, tuning: TuningDatabase? = nil, constantBuffer: (String, Tensor) throws -> DeviceValue) throws {
         self.runtime = runtime
         self.model = model
         spec = try model.specialize(sample)
@@ -162,7 +162,7 @@ final class DevicePlan: @unchecked Sendable {
                     outs.append(DeviceValue(buffer: b, type: t))
                 }
             }
-            let ctx = EncodeContext(runtime: runtime, node: node, shared: shared, workspace: workspace, tuning: tuning)
+            let ctx = EncodeContext(runtime: runtime, node: node, options: options, shared: shared, workspace: workspace, tuning: tuning)
             try op.encode(ctx, inputs: ins, constants: consts, outputs: outs)
             steps += ctx.steps.map { (i, $0) }
             tuningChoices += ctx.tuningChoices

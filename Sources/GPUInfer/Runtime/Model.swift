@@ -55,13 +55,13 @@ public final class Model: @unchecked Sendable {
         report.constantNodesFolded = try g.foldConstants()
         if options.foldBatchNorm { report.batchNormsFolded = g.foldBatchNormIntoConv() }
         if options.fuseActivations { report.activationsFused = g.fuseConvActivation() }
-        // $GPUINFER_FUSE_RESIDUAL=0 keeps residual Adds as nodes (for A/B measurements).
-        if options.fuseResiduals, ProcessInfo.processInfo.environment["GPUINFER_FUSE_RESIDUAL"] != "0" {
-            report.residualsFused = g.fuseConvResidual()
-        }
+        // fuseResiduals false (ExecutionOptions.fuseResiduals, $GPUINFER_FUSE_RESIDUAL=0) keeps residual Adds as nodes.
+        if options.fuseResiduals { report.residualsFused = g.fuseConvResidual() }
         report.deadNodesRemoved = g.removeDeadNodes()
         self.graph = g
-        self.operators = try g.nodes.map { try OpRegistry.make($0, opset: opset($0)) }
+        let operators = try g.nodes.map { try OpRegistry.make($0, opset: opset($0)) }
+        self.operators = operators
+        self.parameterInputs = Self.parameterInputs(g, operators)
         self.report = report
         self.path = path
         try checkStaticInputs()
@@ -83,7 +83,10 @@ public final class Model: @unchecked Sendable {
     }
 
     /// Graph inputs consumed at an operator's `constantInputs` position (values needed to plan).
-    lazy var parameterInputs: Set<String> = {
+    /// Computed once at load: immutable, so concurrent first runs read it without a lock.
+    let parameterInputs: Set<String>
+
+    private static func parameterInputs(_ graph: Graph, _ operators: [any Operator]) -> Set<String> {
         let runtime = Set(graph.runtimeInputs.map(\.name))
         var names = Set<String>()
         for (node, op) in zip(graph.nodes, operators) {
@@ -92,7 +95,7 @@ public final class Model: @unchecked Sendable {
             }
         }
         return names
-    }()
+    }
 
     /// Whether input `name`'s value (not just its shape) is fixed into a plan.
     func isBaked(_ name: String, _ t: Tensor) -> Bool { !t.dtype.isFloat || parameterInputs.contains(name) }

@@ -82,14 +82,18 @@ public final class Session: @unchecked Sendable {
 
     /// Tuned kernel parameters the plans use (`gpuinfer tune`); nil: the defaults.
     public let tuning: TuningDatabase?
+    /// The kernel choices every plan of this session is built with.
+    public let options: ExecutionOptions
 
     /// Binds `model` to `device`. `profiling` enables per-node timing (`run(_:profile:)`).
+    /// `options` picks the kernels (`ExecutionOptions.fromEnvironment()` reads the GPUINFER_* variables).
     public init(model: Model, device: DeviceSelection = .automatic, profiling: Bool = false, cache: ProgramCache = .default,
-                tuning: TuningDatabase? = .default) throws {
+                tuning: TuningDatabase? = .default, options: ExecutionOptions = ExecutionOptions()) throws {
         self.model = model
         self.tuning = tuning
+        self.options = options
         if let info = try device.resolve() {
-            runtime = try CLRuntime(device: info, profiling: profiling, cache: cache)
+            runtime = try CLRuntime(device: info, profiling: profiling, cache: cache, options: options)
         } else {
             runtime = nil
         }
@@ -97,10 +101,11 @@ public final class Session: @unchecked Sendable {
 
     /// Binds `model` to an already opened OpenCL runtime (sharing its programs), or to the
     /// reference backend when `runtime` is nil.
-    public init(model: Model, runtime: CLRuntime?, tuning: TuningDatabase? = .default) {
+    public init(model: Model, runtime: CLRuntime?, tuning: TuningDatabase? = .default, options: ExecutionOptions = ExecutionOptions()) {
         self.model = model
         self.runtime = runtime
         self.tuning = tuning
+        self.options = options
     }
 
     /// Human-readable backend name.
@@ -167,7 +172,7 @@ public final class Session: @unchecked Sendable {
         }
         // Make room first, so the dropped plan's buffers are freed before the new ones are made.
         while plans.count >= _maxCachedPlans, !planOrder.isEmpty { plans[planOrder.removeFirst()] = nil }
-        let p = try DevicePlan(model: model, inputs: inputs, runtime: runtime, keepAll: keepAll, shared: sharedConstants, tuning: tuning) { name, tensor in
+        let p = try DevicePlan(model: model, inputs: inputs, runtime: runtime, keepAll: keepAll, options: options, shared: sharedConstants, tuning: tuning) { name, tensor in
             if let v = deviceConstants[name], v.type.shape == tensor.shape { return v }
             let buffer = tensor.dtype.isFloat ? try runtime.constantBuffer(tensor.floats) : try runtime.constantBuffer(tensor.ints)
             let v = DeviceValue(buffer: buffer, type: TensorType(tensor.dtype, tensor.shape))

@@ -78,15 +78,18 @@ public final class Tuner {
     let model: Model
     let runtime: CLRuntime
     let database: TuningDatabase
+    /// The execution options the tuned plans are built with (the kernel style decides which kernels are tuned).
+    let options: ExecutionOptions
     /// Progress lines (one per measured shape).
     public var progress: (String) -> Void = { _ in }
 
     /// `runtime` must have profiling enabled (its events time the candidates).
-    public init(model: Model, runtime: CLRuntime, database: TuningDatabase) throws {
+    public init(model: Model, runtime: CLRuntime, database: TuningDatabase, options: ExecutionOptions = ExecutionOptions()) throws {
         guard runtime.profiling else { throw GPUInferError.invalidInput("tuning needs a runtime with profiling enabled") }
         self.model = model
         self.runtime = runtime
         self.database = database
+        self.options = options
     }
 
     /// Tunes the nodes of `model` for `inputs`' shapes, stores the winners in the database, saves it,
@@ -95,7 +98,7 @@ public final class Tuner {
         let clock = ContinuousClock()
         let start = clock.now
         func elapsed() -> Double { (clock.now - start).seconds }
-        let before = Session(model: model, runtime: runtime, tuning: nil)
+        let before = Session(model: model, runtime: runtime, tuning: nil, options: self.options)
         // Warm-up (builds the programs), then one profiled run: where the time goes.
         _ = try before.run(inputs)
         let runTime = try clock.measure { _ = try before.run(inputs, profile: true) }.seconds
@@ -123,7 +126,7 @@ public final class Tuner {
         }
         order.sort { byKey[$0]!.ns > byKey[$1]!.ns }
 
-        let bench = try NodeBench(model: model, runtime: runtime, inputs: inputs)
+        let bench = try NodeBench(model: model, runtime: runtime, inputs: inputs, options: self.options)
         var shapes: [TunedShape] = []
         var exhausted = false
         for key in order {
@@ -199,7 +202,7 @@ public final class Tuner {
         try database.save(device: runtime.device)
 
         // Before/after, interleaved so that drifting load affects both alike.
-        let after = Session(model: model, runtime: runtime, tuning: database)
+        let after = Session(model: model, runtime: runtime, tuning: database, options: self.options)
         _ = try after.run(inputs)
         var a: [Double] = [], b: [Double] = []
         for round in 0..<max(1, options.modelRounds) {
@@ -250,14 +253,16 @@ final class NodeBench {
     let model: Model
     let runtime: CLRuntime
     let spec: Specialization
+    let options: ExecutionOptions
     /// Repacked weights of the current shape (one per channel block tried); dropped per shape.
     private var shared = SharedConstants()
     private var values: [String: DeviceValue] = [:]
     private var random = SplitMix(seed: 0x5EED)
 
-    init(model: Model, runtime: CLRuntime, inputs: [String: Tensor]) throws {
+    init(model: Model, runtime: CLRuntime, inputs: [String: Tensor], options: ExecutionOptions = ExecutionOptions()) throws {
         self.model = model
         self.runtime = runtime
+        self.options = options
         spec = try model.specialize(inputs)
     }
 
@@ -296,7 +301,7 @@ final class NodeBench {
             guard let t = spec.types[name] else { continue }
             outs.append(DeviceValue(buffer: try runtime.buffer(bytes: t.count * t.dtype.deviceByteSize), type: t))
         }
-        let ctx = EncodeContext(runtime: runtime, node: node, shared: shared, tuning: nil, candidate: (key, parameters))
+        let ctx = EncodeContext(runtime: runtime, node: node, options: options, shared: shared, tuning: nil, candidate: (key, parameters))
         try op.encode(ctx, inputs: ins, constants: consts, outputs: outs)
         func run(timed: Bool) throws -> UInt64 {
             var events: [CLEvent] = []

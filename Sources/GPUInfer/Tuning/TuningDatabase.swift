@@ -117,20 +117,9 @@ public final class TuningDatabase: @unchecked Sendable {
         self.directory = directory
     }
 
-    /// The database configured by the environment (nil with GPUINFER_NO_TUNING=1).
-    public static let `default`: TuningDatabase? = {
-        let env = ProcessInfo.processInfo.environment
-        if env["GPUINFER_NO_TUNING"].map({ $0 == "1" || $0.lowercased() == "true" }) == true { return nil }
-        return TuningDatabase(directory: directoryFromEnvironment(env))
-    }()
-
-    static func directoryFromEnvironment(_ env: [String: String]) -> URL? {
-        if let dir = env["GPUINFER_TUNING_DIR"], !dir.isEmpty { return URL(fileURLWithPath: dir) }
-        if let dir = env["GPUINFER_CACHE_DIR"], !dir.isEmpty { return URL(fileURLWithPath: dir).appendingPathComponent("tuning") }
-        if let xdg = env["XDG_CACHE_HOME"], !xdg.isEmpty { return URL(fileURLWithPath: xdg).appendingPathComponent("gpuinfer/tuning") }
-        if let home = env["HOME"], !home.isEmpty { return URL(fileURLWithPath: home).appendingPathComponent(".cache/gpuinfer/tuning") }
-        return nil
-    }
+    /// The database in the folder the environment configures (`ExecutionOptions.Folders`; nil
+    /// with GPUINFER_NO_TUNING=1 or no folder).
+    public static let `default`: TuningDatabase? = ExecutionOptions.Folders.process.tuning.map { TuningDatabase(directory: $0) }
 
     // MARK: Device identity and files
 

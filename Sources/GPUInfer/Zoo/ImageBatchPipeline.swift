@@ -64,7 +64,7 @@ public struct PreparedImageBatch: Sendable {
 /// (at most `lookahead` finished batches wait, plus the one being run); with 0 each batch is
 /// prepared when the loop asks for it. Both give the same batches: the same images, failures and
 /// tensors bit for bit. Leaving the loop early stops the background thread (after the batch it is
-/// preparing). `GPUINFER_PIPELINE=0` in the environment makes 0 the default lookahead.
+/// preparing). The command line takes the lookahead from `ExecutionOptions.pipelineLookahead` ($GPUINFER_PIPELINE=0 for 0).
 public struct ImageBatchPipeline: Sequence, Sendable {
     public let paths: [String]
     public let preprocessing: Preprocessing
@@ -73,10 +73,8 @@ public struct ImageBatchPipeline: Sequence, Sendable {
     public let maxPixels: Int
     public let lookahead: Int
 
-    /// 1, or 0 when the environment sets `GPUINFER_PIPELINE=0` (to compare, or to debug).
-    public static var defaultLookahead: Int {
-        ProcessInfo.processInfo.environment["GPUINFER_PIPELINE"] == "0" ? 0 : 1
-    }
+    /// 1 (`ExecutionOptions.pipelineLookahead`, $GPUINFER_PIPELINE, sets it for the command line).
+    public static let defaultLookahead = ExecutionOptions().pipelineLookahead
 
     /// Throws `invalidInput` for a batch size below 1 or a negative lookahead.
     public init(paths: [String], preprocessing: Preprocessing, batchSize: Int = 8, batching: ImageBatching = .images,

@@ -17,19 +17,20 @@ public final class ImageModel: @unchecked Sendable {
 
     /// Wraps a loaded model on a device. The model must have one input and carry preprocessing
     /// metadata (`gpuinfer.input_width` …, see `Preprocessing`).
-    public init(model: Model, device: DeviceSelection = .automatic) throws {
+    public init(model: Model, device: DeviceSelection = .automatic, options: ExecutionOptions = ExecutionOptions()) throws {
         guard model.inputs.count == 1, let input = model.inputs.first, let output = model.outputs.first else {
             throw GPUInferError.invalidInput("an image model needs exactly one input (this one has \(model.inputs.count))")
         }
         preprocessing = try Preprocessing(metadata: model.metadata)
-        session = try Session(model: model, device: device)
+        session = try Session(model: model, device: device, options: options)
         inputName = input.name
         outputName = output.name
     }
 
     /// Loads a zoo model by name (or an .onnx path) onto `device`.
-    public convenience init(named name: String, modelsDir: String? = nil, device: DeviceSelection = .automatic) throws {
-        try self.init(model: Model(path: ModelZoo.resolve(name, modelsDir: modelsDir)), device: device)
+    public convenience init(named name: String, modelsDir: String? = nil, device: DeviceSelection = .automatic,
+                            options: ExecutionOptions = ExecutionOptions()) throws {
+        try self.init(model: Model(path: ModelZoo.resolve(name, modelsDir: modelsDir), options: LoadOptions(options)), device: device, options: options)
     }
 
     /// Descriptors for `images` as an [N, D] tensor, running at most `batchSize` images at a time.

@@ -37,12 +37,10 @@ public enum ModelZoo {
     ]
 
     /// Folders searched for model files, in order.
-    public static func searchFolders(modelsDir: String? = nil) -> [String] {
+    public static func searchFolders(modelsDir: String? = nil, folders configured: ExecutionOptions.Folders = .process) -> [String] {
         var folders: [String] = []
         if let modelsDir, !modelsDir.isEmpty { folders.append(modelsDir) }
-        if let env = ProcessInfo.processInfo.environment["GPUINFER_MODELS"], !env.isEmpty {
-            folders += env.split(separator: ":").map(String.init)
-        }
+        folders += configured.models
         folders.append(FileManager.default.currentDirectoryPath + "/Models/generated")
         // The repository this binary was built from (works for binaries run from their build tree).
         let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../../Models/generated").standardizedFileURL.path

@@ -30,18 +30,19 @@ public final class ObjectDetector: @unchecked Sendable {
     public let inputName: String
     public let outputName: String
 
-    public init(model: Model, device: DeviceSelection = .automatic, profiling: Bool = false) throws {
+    public init(model: Model, device: DeviceSelection = .automatic, profiling: Bool = false, options: ExecutionOptions = ExecutionOptions()) throws {
         guard model.inputs.count == 1, let input = model.inputs.first, let output = model.outputs.first else {
             throw GPUInferError.invalidInput("a detection model needs exactly one input (this one has \(model.inputs.count))")
         }
         preprocessing = try Preprocessing(metadata: model.metadata)
-        session = try Session(model: model, device: device, profiling: profiling)
+        session = try Session(model: model, device: device, profiling: profiling, options: options)
         inputName = input.name
         outputName = output.name
     }
 
-    public convenience init(named name: String, modelsDir: String? = nil, device: DeviceSelection = .automatic) throws {
-        try self.init(model: Model(path: ModelZoo.resolve(name, modelsDir: modelsDir)), device: device)
+    public convenience init(named name: String, modelsDir: String? = nil, device: DeviceSelection = .automatic,
+                            options: ExecutionOptions = ExecutionOptions()) throws {
+        try self.init(model: Model(path: ModelZoo.resolve(name, modelsDir: modelsDir), options: LoadOptions(options)), device: device, options: options)
     }
 
     /// Parses a DetectionOutput tensor [N,1,K,7] into per-image lists (rows up to the first

@@ -70,12 +70,52 @@ func singleNodeModel(_ opType: String, attributes: [String: Attribute] = [:], in
     return try Model(graph: graph)
 }
 
-/// Runs one node on the reference backend and on the OpenCL test device, checks that the device
-/// matches the reference within the tolerance, and returns the reference outputs.
+/// The execution option sets an op's test cases run under (as ncnn's `test_layer` loops over its
+/// option sets): both kernel styles for every op, and for ops with variants each option that
+/// forces one. Winograd is reached by its own suite (ConvWinogradTests), whose tolerance is derived
+/// from its transforms; here the default rule may still pick it for cases with ≥ 16 channels.
+enum OpVariants {
+    static func style(_ style: ExecutionOptions.KernelStyle, _ edit: (inout ExecutionOptions) -> Void = { _ in }) -> ExecutionOptions {
+        var options = ExecutionOptions()
+        options.kernelStyle = style
+        edit(&options)
+        return options
+    }
+
+    /// CPU style (the register-blocked kernels) and GPU style (the work-group kernels), on whatever device runs the tests.
+    static let kernelStyles = [style(.cpu), style(.gpu)]
+
+    /// The option sets for `opType`.
+    static func forOp(_ opType: String) -> [ExecutionOptions] {
+        switch opType {
+        case "Conv":
+            return kernelStyles + [
+                style(.cpu) { $0.conv = .generic }, style(.cpu) { $0.winograd = .off }, style(.cpu) { $0.convPointwise = .gemm },
+                style(.cpu) { $0.convPixelTile = .off }, style(.cpu) { $0.convDepthwise = .rows }, style(.cpu) { $0.convDepthwise = .gpu },
+                style(.cpu) { $0.convTile = .init(4, 3) }, style(.cpu) { $0.convPixelTile = .tile(.init(3, 1)) },
+            ]
+        case "Gemm", "MatMul":
+            return kernelStyles + [style(.cpu) { $0.gemm = .tile }, style(.cpu) { $0.gemm = .dot }, style(.cpu) { $0.gemm = .rows },
+                                   style(.cpu) { $0.gemmTile = .init(3, 2) }]
+        case "MaxPool", "AveragePool":
+            return kernelStyles + [style(.cpu) { $0.pool = .generic }]
+        case "Add", "Sub", "Mul", "Div":
+            return kernelStyles + [style(.cpu) { $0.elementwiseVector8 = false }]
+        case "Transpose":
+            return kernelStyles + [style(.cpu) { $0.transposeTiles = false }]
+        default:
+            return kernelStyles
+        }
+    }
+}
+
+/// Runs one node on the reference backend and on the OpenCL test device under every option set of
+/// `variants` (default `OpVariants.forOp`), checks that the device matches the reference within
+/// the tolerance each time, and returns the reference outputs.
 @discardableResult
 func checkOp(_ opType: String, attributes: [String: Attribute] = [:], inputs: [Tensor?], constant: Set<Int> = [],
              outputs: Int = 1, opset: Int = 17, expected: [Tensor]? = nil, rtol: Float = 1e-5, atol: Float = 1e-6,
-             sourceLocation: SourceLocation = #_sourceLocation) throws -> [Tensor] {
+             variants: [ExecutionOptions]? = nil, sourceLocation: SourceLocation = #_sourceLocation) throws -> [Tensor] {
     let model = try singleNodeModel(opType, attributes: attributes, inputs: inputs, constant: constant, outputs: outputs, opset: opset)
     var feeds: [String: Tensor] = [:]
     for (i, t) in inputs.enumerated() where t != nil && !constant.contains(i) { feeds["in\(i)"] = t }
@@ -86,14 +126,17 @@ func checkOp(_ opType: String, attributes: [String: Attribute] = [:], inputs: [T
             assertClose(r, e, rtol: rtol, atol: atol, "\(opType) reference output \(i) vs expected", sourceLocation: sourceLocation)
         }
     }
-    let session = Session(model: model, runtime: try TestDevice.require(sourceLocation: sourceLocation))
-    let device = try session.run(feeds)
-    for i in 0..<outputs {
-        guard let d = device["out\(i)"] else {
-            Issue.record("\(opType): device produced no output \(i)", sourceLocation: sourceLocation)
-            continue
+    let runtime = try TestDevice.require(sourceLocation: sourceLocation)
+    for options in variants ?? OpVariants.forOp(opType) {
+        let device = try Session(model: model, runtime: runtime, options: options).run(feeds)
+        for i in 0..<outputs {
+            guard let d = device["out\(i)"] else {
+                Issue.record("\(opType) [\(options.summary)]: device produced no output \(i)", sourceLocation: sourceLocation)
+                continue
+            }
+            assertClose(d, refOuts[i], rtol: rtol, atol: atol, "\(opType) [\(options.summary)] OpenCL output \(i) vs reference",
+                        sourceLocation: sourceLocation)
         }
-        assertClose(d, refOuts[i], rtol: rtol, atol: atol, "\(opType) OpenCL output \(i) vs reference", sourceLocation: sourceLocation)
     }
     return refOuts
 }

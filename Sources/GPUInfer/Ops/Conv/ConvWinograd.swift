@@ -50,81 +50,21 @@ enum Winograd {
 }
 
 extension Conv {
-    /// The Winograd output tile m (2 or 4) for this convolution, or nil for the direct kernels.
-    /// Applies to 2-D 3×3 convolutions with stride 1, dilation 1, one group and a constant weight
-    /// on devices that run the blocked kernel (`blockedTile` non-nil: not GPUs). With
-    /// $GPUINFER_CONV_WINOGRAD unset the rule below picks it where it measured faster;
-    /// 0 turns it off, 1 forces it wherever it applies, 2 or 4 forces that tile size.
-    /// The caller checks the device (only where the blocked kernel runs).
-    func winogradTile(_ ctx: EncodeContext, _ geo: Geometry) throws -> Int? {
-        let win = geo.window
-        guard win.input.count == 2, win.kernel == [3, 3], win.strides == [1, 1], win.dilations == [1, 1],
-              geo.group == 1 else { return nil }
-        // The transformed weight is indexed with 32-bit ints: 36·Cout·C must fit.
-        guard 36 * (geo.cout + 8) * geo.c < Int(Int32.max) else { return nil }
-        if let forced = Self.winogradOverride { return forced.m }
-        let env = ProcessInfo.processInfo.environment["GPUINFER_CONV_WINOGRAD"] ?? ""
-        switch env {
-        case "": return Self.winogradRule(geo)
-        case "0": return nil
-        case "1": return Self.winogradRule(geo, forced: true)
-        case "2", "4": return Int(env)
-        default: throw ctx.error("GPUINFER_CONV_WINOGRAD must be 0, 1, 2 or 4, got '\(env)'")
-        }
-    }
-
-    /// A per-task override of the choice (and of the tiles per chunk), for tests that must reach
-    /// a given path whatever the rule or the environment says.
-    struct WinogradOverride: Sendable {
-        /// The tile m (2 or 4), or nil for the direct kernels.
-        var m: Int?
-        /// Tiles per chunk (a multiple of 16), instead of the workspace budget's.
-        var chunk: Int?
-    }
-
-    @TaskLocal static var winogradOverride: WinogradOverride?
-
-    /// Where Winograd wins on PoCL (measured per layer, see Benchmarks/README.md): both channel
-    /// counts at least 16 and one of them at least 32 (with 8 channels the transforms cost more
-    /// than they save, 16 → 16 is even, from 32 channels on Winograd is 1.7–4× faster). The tile is
-    /// F(2×2, 3×3): whole-model runs with every layer on F(2×2) against the per-layer choice of the
-    /// tile with less GEMM work (mostly F(4×4)) were as fast or faster (NetVLAD 1.1–1.2×, fast-MPN-COV
-    /// ResNet-50 even; 3 interleaved rounds), while F(2×2) stores 16/9 of each weight instead of
-    /// 36/9 (NetVLAD peak RSS 809 instead of 941 MB, against 596 MB of file) and rounds less.
-    /// $GPUINFER_CONV_WINOGRAD=4 selects F(4×4).
-    /// Tiny maps (up to 5×5 at batch 1) stay direct: a panel of 16 tiles would then multiply more
-    /// than the direct kernel's 9 per output pixel and channel pair. `forced` skips both tests.
-    static func winogradRule(_ geo: ConvShapes, forced: Bool = false) -> Int? {
-        guard forced || (min(geo.c, geo.cout) >= 16 && max(geo.c, geo.cout) >= 32) else { return nil }
-        let m = 2
-        let tiles = geo.n * ((geo.window.output[0] + m - 1) / m) * ((geo.window.output[1] + m - 1) / m)
-        let work = (m + 2) * (m + 2) * ((tiles + 15) / 16 * 16)
-        return forced || work < 9 * geo.n * geo.window.output.reduce(1, *) ? m : nil
-    }
-
-    /// Rows of the Winograd GEMM's register block (output channels per work-item):
-    /// $GPUINFER_CONV_WINOGRAD_R overrides it, for tuning.
-    static var winogradRows: Int {
-        if let v = ProcessInfo.processInfo.environment["GPUINFER_CONV_WINOGRAD_R"].flatMap({ Int($0) }), (1...16).contains(v) { return v }
-        return 6
-    }
-
     /// Input transform, GEMM over the (m+2)² transform points and output transform (with bias and
     /// the fused activation), per chunk of tiles so that the two workspace buffers (V and M) stay
     /// below about 1 MB together (so they stay in L2 between the kernels: 1.5–3× faster than 16 MB
-    /// chunks on 200×300 and 25×37 maps; $GPUINFER_CONV_WINOGRAD_KB overrides it, for tuning); the
+    /// chunks on 200×300 and 25×37 maps; `options.winogradChunkKiB`, $GPUINFER_CONV_WINOGRAD_KB, overrides it); the
     /// transformed weight is built once per session.
     func encodeWinograd(_ ctx: EncodeContext, _ geo: Geometry, m: Int, weight: Tensor, x: DeviceValue, bias: DeviceValue?,
                         y: DeviceValue, activation: FusedActivation?) throws {
         let win = geo.window
         let (H, W, OH, OW) = (win.input[0], win.input[1], win.output[0], win.output[1])
-        let a = m + 2, xi = a * a, r = Self.winogradRows
+        let a = m + 2, xi = a * a, r = ctx.options.winogradRows
         let tilesH = (OH + m - 1) / m, tilesW = (OW + m - 1) / m
         let total = geo.n * tilesH * tilesW
-        let env = ProcessInfo.processInfo.environment
-        let budget = (env["GPUINFER_CONV_WINOGRAD_KB"].flatMap { Int($0) } ?? 1024) << 10
+        let budget = ctx.options.winogradChunkKiB << 10
         let fit = max(16, budget / (4 * xi * (geo.c + geo.cout)) / 16 * 16)
-        let chunk = min((total + 15) / 16 * 16, (Self.winogradOverride?.chunk).map { max(16, $0 / 16 * 16) } ?? fit)
+        let chunk = min((total + 15) / 16 * 16, ctx.options.winogradChunkTiles.map { max(16, $0 / 16 * 16) } ?? fit)
         guard xi * chunk * max(geo.c, geo.cout) < Int(Int32.max) else { throw ctx.error("Winograd workspace exceeds the 32-bit index range") }
         let weightName = node.inputs.count > 1 ? node.inputs[1] : ""
         let packed = try ctx.sharedConstants(key: "conv_winograd|\(weightName)|\(weight.shape)|\(m)|\(r)") {

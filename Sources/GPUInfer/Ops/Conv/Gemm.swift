@@ -95,37 +95,28 @@ struct StridedGemm {
         case rows(rows: Int, vectors: Int)
     }
 
-    /// GPUs run gemm_tile. Other (CPU-like) devices run the CPU-style register-blocked kernels:
-    /// gemm_dot when A and B are both contiguous along K (fully connected layers with transB = 1),
-    /// else gemm_rows when B is contiguous along N, else gemm_tile. $GPUINFER_GEMM=tile|dot|rows
+    /// GPU style runs gemm_tile. CPU style runs the register-blocked kernels: gemm_dot when A and
+    /// B are both contiguous along K (fully connected layers with transB = 1), else gemm_rows when
+    /// B is contiguous along N, else gemm_tile. `options.gemm` ($GPUINFER_GEMM=tile|dot|rows)
     /// forces a kernel where its layout condition holds (for A/B measurements).
     func variant(_ ctx: EncodeContext) throws -> Variant {
-        let forced = ProcessInfo.processInfo.environment["GPUINFER_GEMM"] ?? ""
-        guard ["", "tile", "dot", "rows"].contains(forced) else { throw ctx.error("GPUINFER_GEMM must be tile, dot or rows, got '\(forced)'") }
-        if forced == "tile" || (forced.isEmpty && ctx.runtime.device.isGPU) { return .tile }
+        let forced = ctx.options.gemm
+        if forced == .tile || (forced == .auto && ctx.gpuStyle) { return .tile }
         let dotOK = aStride.k == 1 && bStride.k == 1, rowsOK = bStride.n == 1
-        var tile: (Int, Int)?
-        if let t = ProcessInfo.processInfo.environment["GPUINFER_GEMM_TILE"], !t.isEmpty {
-            let parts = t.split(separator: "x").compactMap { Int($0) }
-            guard parts.count == 2, (1...8).contains(parts[0]), (1...8).contains(parts[1]) else {
-                throw ctx.error("GPUINFER_GEMM_TILE must be RxC with R and C in 1...8, got '\(t)'")
-            }
-            tile = (parts[0], parts[1])
-        }
-        // A tuning database entry (`gpuinfer tune`) replaces the defaults; $GPUINFER_GEMM_TILE beats both.
-        let environment = tile.map { ["R": $0.0, "C": $0.1] }
+        // A tuning database entry (`gpuinfer tune`) replaces the defaults; `options.gemmTile` ($GPUINFER_GEMM_TILE) beats both.
+        let environment = ctx.options.gemmTile.map { ["R": $0.a, "C": $0.b] }
         let space = TuningSpace(axes: [("R", [1, 2, 4, 8]), ("C", [1, 2, 4, 8])]) { p in
             guard let r = p["R"], let c = p["C"] else { return false }
             return (1...8).contains(r) && (1...8).contains(c)
         }
         let rowsDefault = m >= 4 ? 4 : m >= 2 ? 2 : 1
-        if dotOK, forced != "rows" {
+        if dotOK, forced != .rows {
             // Rows of A per work-item: each B row loaded is reused by every one of them. At most
             // 8 float8 accumulators + operands: they stay in the 16 AVX2 registers.
             let p = ctx.tunedParameters(tuningKey("gemm_dot"), defaults: ["R": rowsDefault, "C": m >= 4 ? 2 : 4], space: space, environment: environment)
             return .dot(rows: p["R"] ?? rowsDefault, cols: p["C"] ?? 4)
         }
-        if rowsOK, forced != "dot" {
+        if rowsOK, forced != .dot {
             // rows × 16 columns: rows·2 + 2 AVX2 registers (more spill, measured on PoCL).
             let p = ctx.tunedParameters(tuningKey("gemm_rows"), defaults: ["R": rowsDefault, "C": 1], space: space, environment: environment)
             return .rows(rows: p["R"] ?? rowsDefault, vectors: p["C"] ?? 1)

@@ -123,12 +123,12 @@ struct Pool: Operator {
         let meta = try ctx.constants(win.meta)
         let count = outputs[0].count
         let w = win.as2D
-        // Non-GPU devices: the CPU-style kernel (8 output columns per work-item as float8, the
-        // window compiled in) for float pools with dilation 1, windows up to 7×7 and no Indices.
-        // $GPUINFER_POOL=generic keeps the per-element kernels.
-        if !ctx.runtime.device.isGPU, x.type.dtype.isFloat, !(wantIndices && outputs.count > 1), w.dilations == [1, 1],
+        // CPU style: the CPU-style kernel (8 output columns per work-item as float8, the window
+        // compiled in) for float pools with dilation 1, windows up to 7×7 and no Indices.
+        // `options.pool = .generic` ($GPUINFER_POOL=generic) keeps the per-element kernels.
+        if !ctx.gpuStyle, x.type.dtype.isFloat, !(wantIndices && outputs.count > 1), w.dilations == [1, 1],
            w.kernel.allSatisfy({ (1...7).contains($0) }), w.strides.allSatisfy({ $0 >= 1 && $0 <= 8 }),
-           ProcessInfo.processInfo.environment["GPUINFER_POOL"] != "generic" {
+           ctx.options.pool != .generic {
             let options = "-DIS_MAX=\(isMax ? 1 : 0) -DPKH=\(w.kernel[0]) -DPKW=\(w.kernel[1]) -DPSH=\(w.strides[0]) -DPSW=\(w.strides[1])"
             let planes = x.type.shape[0] * x.type.shape[1]
             try ctx.launch(try ctx.kernel("pool2d_cpu", file: "pool", options: options),

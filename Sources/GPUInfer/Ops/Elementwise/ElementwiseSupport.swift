@@ -136,10 +136,10 @@ enum Elementwise {
     static func launch(_ ctx: EncodeContext, _ stem: String, inputs: [CLBuffer], shapes: [[Int]], output: DeviceValue) throws {
         let layout = BroadcastLayout(output: output.type.shape, inputs: shapes)
         guard layout.count > 0 else { return }
-        // CPU devices: float +, −, ×, ÷ whose inputs are each laid out as the output or a single
+        // CPU style: float +, −, ×, ÷ whose inputs are each laid out as the output or a single
         // value run binv8_* (8 elements per work-item; the per-element kernels stay on GPUs).
-        if let v8 = vector8Stems[stem], inputs.count == 2, output.type.dtype == .float32, !ctx.runtime.device.isGPU,
-           ProcessInfo.processInfo.environment["GPUINFER_ELEMENTWISE_V8"] != "off" {
+        if let v8 = vector8Stems[stem], inputs.count == 2, output.type.dtype == .float32, !ctx.gpuStyle,
+           ctx.options.elementwiseVector8 {
             let counts = shapes.map { $0.reduce(1, *) }
             if counts.allSatisfy({ $0 == layout.count || $0 == 1 }) {
                 try ctx.launch1D(ctx.kernel(v8, file: "elementwise"),

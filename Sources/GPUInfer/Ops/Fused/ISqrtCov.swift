@@ -198,16 +198,14 @@ struct ISqrtCov: Operator {
         var description: String { rawValue }
     }
 
-    /// `blocked` on CPU devices, `tile` on GPUs; $GPUINFER_ISQRTCOV_PRODUCT (`tile`/`blocked`)
-    /// overrides the choice (the tests run both on PoCL).
-    static func productVariant(_ ctx: EncodeContext) throws -> ProductVariant {
-        guard let forced = ProcessInfo.processInfo.environment["GPUINFER_ISQRTCOV_PRODUCT"], !forced.isEmpty else {
-            return ctx.runtime.device.isGPU ? .tile : .blocked
+    /// `blocked` in CPU style, `tile` in GPU style; `options.isqrtcovProduct`
+    /// ($GPUINFER_ISQRTCOV_PRODUCT) overrides the choice (the tests run both on PoCL).
+    static func productVariant(_ options: ExecutionOptions, family: KernelFamily) -> ProductVariant {
+        switch options.isqrtcovProduct {
+        case .tile: .tile
+        case .blocked: .blocked
+        case .auto: family == .gpu ? .tile : .blocked
         }
-        guard let v = ProductVariant(rawValue: forced) else {
-            throw ctx.error("GPUINFER_ISQRTCOV_PRODUCT must be 'tile' or 'blocked', got '\(forced)'")
-        }
-        return v
     }
 
     /// Appends y ← alpha·p·q (+ ½·3I when `plus3I`) for the batch of C×C matrices.
@@ -228,7 +226,7 @@ struct ISqrtCov: Operator {
     /// returns the buffer holding the result. `work` holds three more [N,C,C] buffers.
     static func encodeNewtonSchulz(_ ctx: EncodeContext, a: CLBuffer, t1: CLBuffer, work: [CLBuffer], threeI: CLBuffer,
                                    _ d: Dims, iterN: Int) throws -> CLBuffer {
-        let v = try productVariant(ctx)
+        let v = Self.productVariant(ctx.options, family: ctx.family)
         // Buffers rotate: y, z, t and two spares; nothing is read and written by one product.
         var y = work[0], z = t1, t = work[1], spare = [a, work[2]]
         try encodeProduct(ctx, v, p: a, q: t1, y: y, d)

@@ -164,16 +164,14 @@ struct NetVLAD: Operator {
         }
     }
 
-    /// `rows` on CPU devices, `workGroup` on GPUs; $GPUINFER_NETVLAD_WPCA (`workgroup`/`rows`)
+    /// `rows` in CPU style, `workGroup` in GPU style; `options.netvladWPCA` ($GPUINFER_NETVLAD_WPCA)
     /// overrides the choice (the tests run both variants on PoCL).
-    static func wpcaVariant(isGPU: Bool, _ ctx: EncodeContext) throws -> WPCAVariant {
-        guard let forced = ProcessInfo.processInfo.environment["GPUINFER_NETVLAD_WPCA"], !forced.isEmpty else {
-            return isGPU ? .workGroup : .rows
+    static func wpcaVariant(_ options: ExecutionOptions, family: KernelFamily) -> WPCAVariant {
+        switch options.netvladWPCA {
+        case .workgroup: .workGroup
+        case .rows: .rows
+        case .auto: family == .gpu ? .workGroup : .rows
         }
-        guard let v = WPCAVariant(rawValue: forced) else {
-            throw ctx.error("GPUINFER_NETVLAD_WPCA must be 'workgroup' or 'rows', got '\(forced)'")
-        }
-        return v
     }
 
     func encode(_ ctx: EncodeContext, inputs: [DeviceValue?], constants: [Tensor?], outputs: [DeviceValue]) throws {
@@ -211,7 +209,7 @@ struct NetVLAD: Operator {
         try l2(vlad, vlad, groups: n * k, inner: k, outerStride: j, innerStride: 1, elemStride: k, len: d, epsMax: 0, epsAdd: intraEps)
         try l2(vlad, vlad, groups: n, inner: 1, outerStride: j, innerStride: 0, elemStride: 1, len: j, epsMax: 0, epsAdd: globalEps)
         // 6. WPCA (GEMV for one image, batch-tiled GEMM otherwise); 7. final L2.
-        let variant = try Self.wpcaVariant(isGPU: ctx.runtime.device.isGPU, ctx)
+        let variant = Self.wpcaVariant(ctx.options, family: ctx.family)
         let tile = variant.tile(batch: n)
         let options = "-DROWS=\(tile.rows) -DNB=\(tile.batch)"
         let groups = [(o + tile.rows - 1) / tile.rows, (n + tile.batch - 1) / tile.batch]

@@ -149,9 +149,9 @@ struct StridedCopy {
         let n = count
         guard n > 0 else { return }
         let s = simplified()
-        // Non-GPU devices, contiguous innermost runs of at least 16 elements: copied run by run with vector loads
+        // CPU style, contiguous innermost runs of at least 16 elements: copied run by run with vector loads
         // and stores (strided_copy_runs), instead of decomposing every element's index.
-        if !ctx.runtime.device.isGPU, let inner = s.dims.indices.last, s.src[inner] == 1, s.dst[inner] == 1, s.mod[inner] >= s.dims[inner], s.dims[inner] >= 16 {
+        if !ctx.gpuStyle, let inner = s.dims.indices.last, s.src[inner] == 1, s.dst[inner] == 1, s.mod[inner] >= s.dims[inner], s.dims[inner] >= 16 {
             let run = 512, outer = s.dims.count - 1
             let rows = n / s.dims[inner]
             let meta = outer == 0 ? [0] : Array(s.dims.prefix(outer) + s.src.prefix(outer) + s.mod.prefix(outer) + s.dst.prefix(outer))
@@ -161,9 +161,9 @@ struct StridedCopy {
                            global: [(s.dims[inner] + run - 1) / run, rows], local: nil)
             return
         }
-        // Non-GPU devices, a (batched) 2-D transpose into a C-order destination (NCHW → NHWC and
+        // CPU style, a (batched) 2-D transpose into a C-order destination (NCHW → NHWC and
         // the like): 8×8 tiles with vector loads and stores (transpose_tiles).
-        if !ctx.runtime.device.isGPU, let t = s.batchedTranspose, ProcessInfo.processInfo.environment["GPUINFER_TRANSPOSE_TILES"] != "off" {
+        if !ctx.gpuStyle, let t = s.batchedTranspose, ctx.options.transposeTiles {
             let kernel = try ctx.kernel("transpose_tiles", file: "copy", options: "-DT=\(clType(target.type.dtype))")
             try ctx.launch(kernel, [.int(t.p), .int(t.q), .int(t.batch), .value(source), .int(s.srcBase), .value(target), .int(s.dstBase)],
                            global: [(t.p + 7) / 8, (t.q + 7) / 8, t.batch], local: nil)

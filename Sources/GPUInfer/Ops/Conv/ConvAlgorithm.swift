@@ -1,0 +1,133 @@
+// The one place a convolution's algorithm is chosen: a pure function of the geometry, whether the
+// weight is known when the plan is built, the execution options and the kernel family. Each
+// algorithm's encoder lives in its own file (ConvDirect, ConvDepthwise, ConvBlocked, ConvWinograd).
+import Foundation
+
+/// How one Conv node runs.
+enum ConvAlgorithm: Equatable, Sendable, CustomStringConvertible {
+    /// Pointwise (1×1, stride 1, no pads) as a strided GEMM per (batch, group) (ConvDirect.swift).
+    case pointwiseGemm
+    /// Depthwise 3×3, stride 1 or 2, the 9 weights in registers (ConvDepthwise.swift).
+    case depthwise(DepthwiseKernel, stride: Int)
+    /// Winograd F(m×m, 3×3), m = 2 or 4 (ConvWinograd.swift). CPU style, constant weight.
+    case winograd(m: Int)
+    /// conv1x1_px: ungrouped pointwise on large maps, float8 pixel runs (ConvBlocked.swift). CPU style.
+    case pixelBlocked(ExecutionOptions.Tile)
+    /// conv2d_blocked: output-channel blocks × pixel columns in registers, the tile from the tuning
+    /// database or the default (ConvBlocked.swift). CPU style, constant weight.
+    case blocked
+    /// The direct kernels conv2d_c4p2 (≥ 4 output channels per group) / conv2d_c1p4 (ConvDirect.swift).
+    case direct
+
+    /// The depthwise kernels of Kernels/conv_depthwise.cl.
+    enum DepthwiseKernel: String, Sendable {
+        /// conv2d_dw3x3: a work-item per 4 consecutive output columns of one plane (GPU style).
+        case gpu
+        /// conv2d_dw3x3_cpu: a work-item per rows × 8 columns as float8 vectors.
+        case rows
+        /// conv2d_dw3x3_flat: stride 1, SAME output, the plane as one row of runs of 8.
+        case flat
+    }
+
+    var description: String {
+        switch self {
+        case .pointwiseGemm: "pointwise-gemm"
+        case let .depthwise(k, s): "depthwise-\(k.rawValue)-s\(s)"
+        case let .winograd(m): "winograd-f\(m)"
+        case let .pixelBlocked(t): "pixel-\(t)"
+        case .blocked: "blocked"
+        case .direct: "direct"
+        }
+    }
+
+    /// The algorithm for a convolution of geometry `geo`. The order matters and is all here:
+    /// 1. CPU style with a constant weight and ≥ 4 output channels per group (or one group) takes
+    ///    the register-blocked family: Winograd where `winogradTile` says so, conv1x1_px where
+    ///    `pixelTile` says so, else conv2d_blocked (pointwise ones too: on PoCL 7–10× faster than
+    ///    the GEMM). `convPointwise = .gemm` keeps pointwise ones on the GEMM.
+    /// 2. Otherwise pointwise convolutions run the GEMM, depthwise 3×3 stride 1/2 the depthwise
+    ///    kernels, the rest the direct kernels. `conv = .generic` allows only the GEMM and direct.
+    static func select(_ geo: ConvShapes, weightKnown: Bool, options: ExecutionOptions, family: KernelFamily) -> ConvAlgorithm {
+        let generic = options.conv == .generic
+        let pointwiseGemm = geo.isPointwise && options.convPointwise == .gemm
+        let blockedFamily = !generic && family == .cpu && weightKnown && (geo.group == 1 || geo.mg >= 4) && !pointwiseGemm
+        if geo.isPointwise && !blockedFamily { return .pointwiseGemm }
+        if !generic, let stride = depthwiseStride(geo) {
+            return .depthwise(depthwiseKernel(geo, stride: stride, options: options, family: family), stride: stride)
+        }
+        guard blockedFamily else { return .direct }
+        if let m = winogradTile(geo, options.winograd) { return .winograd(m: m) }
+        if let tile = pixelTile(geo, options.convPixelTile) { return .pixelBlocked(tile) }
+        return .blocked
+    }
+
+    /// The stride (1 or 2) of a 2-D depthwise 3×3 convolution (one input and one output channel
+    /// per group, equal strides, no dilation), nil for any other convolution.
+    static func depthwiseStride(_ geo: ConvShapes) -> Int? {
+        let win = geo.window
+        guard win.input.count == 2, geo.group == geo.c, geo.cout == geo.c, geo.cg == 1, win.kernel == [3, 3], win.dilations == [1, 1],
+              win.strides[0] == win.strides[1], [1, 2].contains(win.strides[0]) else { return nil }
+        return win.strides[0]
+    }
+
+    /// GPU style runs conv2d_dw3x3; CPU style conv2d_dw3x3_cpu (on PoCL 3–8× faster, least on
+    /// small planes such as 19×19), or for stride 1 with the output the input's size (SAME)
+    /// conv2d_dw3x3_flat (on PoCL 2–2.5× faster than conv2d_dw3x3_cpu on 38×38 … 5×5 planes, ~1.1×
+    /// on 75×75 and 150×150). `convDepthwise`: `.gpu` the GPU kernel in any style, `.rows`
+    /// conv2d_dw3x3_cpu for every stride.
+    static func depthwiseKernel(_ geo: ConvShapes, stride: Int, options: ExecutionOptions, family: KernelFamily) -> DepthwiseKernel {
+        guard family == .cpu, options.convDepthwise != .gpu else { return .gpu }
+        let win = geo.window
+        if options.convDepthwise != .rows, stride == 1, win.output == win.input, (0...2).contains(win.padBegin[1]) { return .flat }
+        return .rows
+    }
+
+    /// The Winograd output tile m (2 or 4), or nil: 2-D 3×3 convolutions with stride 1, dilation
+    /// 1 and one group whose transformed weight (36·Cout·C values) fits 32-bit indices. `.auto`
+    /// applies `winogradRule`, `.everywhere` the rule's tile without its tests, `.f2`/`.f4` that tile.
+    static func winogradTile(_ geo: ConvShapes, _ mode: ExecutionOptions.WinogradMode) -> Int? {
+        let win = geo.window
+        guard win.input.count == 2, win.kernel == [3, 3], win.strides == [1, 1], win.dilations == [1, 1], geo.group == 1,
+              36 * (geo.cout + 8) * geo.c < Int(Int32.max) else { return nil }
+        switch mode {
+        case .auto: return winogradRule(geo)
+        case .off: return nil
+        case .everywhere: return winogradRule(geo, forced: true)
+        case .f2: return 2
+        case .f4: return 4
+        }
+    }
+
+    /// Where Winograd wins on PoCL (measured per layer, see Benchmarks/README.md): both channel
+    /// counts at least 16 and one of them at least 32 (with 8 channels the transforms cost more
+    /// than they save, 16 → 16 is even, from 32 channels on Winograd is 1.7–4× faster). The tile is
+    /// F(2×2, 3×3): whole-model runs with every layer on F(2×2) against the per-layer choice of the
+    /// tile with less GEMM work (mostly F(4×4)) were as fast or faster (NetVLAD 1.1–1.2×, fast-MPN-COV
+    /// ResNet-50 even; 3 interleaved rounds), while F(2×2) stores 16/9 of each weight instead of
+    /// 36/9 (NetVLAD peak RSS 809 instead of 941 MB, against 596 MB of file) and rounds less.
+    /// Tiny maps (up to 5×5 at batch 1) stay direct: a panel of 16 tiles would then multiply more
+    /// than the direct kernel's 9 per output pixel and channel pair. `forced` skips both tests.
+    static func winogradRule(_ geo: ConvShapes, forced: Bool = false) -> Int? {
+        guard forced || (min(geo.c, geo.cout) >= 16 && max(geo.c, geo.cout) >= 32) else { return nil }
+        let m = 2
+        let tiles = geo.n * ((geo.window.output[0] + m - 1) / m) * ((geo.window.output[1] + m - 1) / m)
+        let work = (m + 2) * (m + 2) * ((tiles + 15) / 16 * 16)
+        return forced || work < 9 * geo.n * geo.window.output.reduce(1, *) ? m : nil
+    }
+
+    /// The (output channels, float8 pixel vectors) tile of conv1x1_px, or nil for conv2d_blocked:
+    /// ungrouped pointwise convolutions with at most 160 input channels on planes of at least 2048
+    /// pixels (1024 with at most 64 input channels), where storing whole float8 runs of output rows
+    /// beats conv2d_blocked's scalar per-channel stores (on PoCL SSDLite's 150×150 and 75×75
+    /// pointwise layers run 1.5–2.5× faster, 38×38 32→192 ~1.4×, ResNet's 56×56 64→64 and 64→256
+    /// 1.2–1.5×); with more input channels (ResNet's 56×56 256→64, 512→128) or on 10×10 planes
+    /// conv2d_blocked is as fast or faster (more weight reuse). 6 channels × 2 vectors: 12 float8
+    /// accumulators + 2 loads + a broadcast fit AVX2's 16 registers; best or tied on SSDLite's
+    /// layers (4 × 3 was faster on 16→96 only).
+    static func pixelTile(_ geo: ConvShapes, _ mode: ExecutionOptions.PixelTile) -> ExecutionOptions.Tile? {
+        let hw = geo.window.input.reduce(1, *)
+        guard geo.isPointwise, geo.group == 1, mode != .off, geo.c <= 160, hw >= 2048 || (hw >= 1024 && geo.c <= 64) else { return nil }
+        if case let .tile(t) = mode { return t }
+        return ExecutionOptions.Tile(6, 2)
+    }
+}

@@ -1,0 +1,97 @@
+// conv2d_blocked and conv1x1_px (Kernels/conv_blocked.cl): the CPU-style register-blocked
+// convolutions, weights repacked once per session into output-channel blocks.
+import Foundation
+
+extension Conv {
+    /// The (output channels, columns) tile of conv2d_blocked. The channel block is 16, or the
+    /// smallest of 4 and 8 that holds a group's output channels when they are fewer (grouped
+    /// convolutions such as ResNeXt's 64 groups of 4–32); 5 columns: 10 float16 accumulators + the
+    /// weight vector fit AVX2's 16 registers (7 spill, measured). The tile does not depend on the
+    /// input size, so a second input size of a session builds no new program. A tuning database
+    /// entry (`gpuinfer tune`) replaces the default; `options.convTile` ($GPUINFER_CONV_TILE) beats both.
+    func blockedTile(_ ctx: EncodeContext, _ geo: Geometry) -> (co: Int, px: Int) {
+        let forced = ctx.options.convTile.map { ["CO": $0.a, "PX": $0.b] }
+        let mg = geo.mg
+        let space = TuningSpace(axes: [("PX", [2, 3, 4, 5, 6, 7, 8]), ("CO", [4, 8, 16])]) { p in
+            // A channel block at least twice the group's output channels would compute mostly padding.
+            guard let co = p["CO"], let px = p["PX"] else { return false }
+            return [4, 8, 16].contains(co) && (co == 4 || co < 2 * mg) && (1...16).contains(px)
+        }
+        let p = ctx.tunedParameters(tuningKey(geo, family: "conv_blocked", kernel: "conv_blocked"),
+                                    defaults: ["CO": mg <= 4 ? 4 : mg <= 8 ? 8 : 16, "PX": 5], space: space, environment: forced)
+        return (p["CO"] ?? 16, p["PX"] ?? 5)
+    }
+
+    /// The tuning database key of this convolution for a kernel family: everything its best
+    /// parameters depend on (channels, groups, window, padding, output size, batch).
+    func tuningKey(_ geo: Geometry, family: String, kernel: String) -> TuningKey {
+        let win = geo.window.as2D
+        let pads = (win.padBegin + win.padEnd).map(String.init).joined(separator: ",")
+        return TuningKey(family: family, kernel: kernel,
+                         signature: "c\(geo.c) co\(geo.cout) g\(geo.group) k\(win.kernel[0])x\(win.kernel[1]) s\(win.strides[0])x\(win.strides[1])"
+                             + " d\(win.dilations[0])x\(win.dilations[1]) p\(pads) i\(win.input[0])x\(win.input[1]) o\(win.output[0])x\(win.output[1]) n\(geo.n)")
+    }
+
+    /// The 2-D window conv2d_blocked runs: a pointwise convolution's H×W plane is one row of H·W
+    /// columns (the same memory), so column blocks run on across rows with no per-row tail.
+    func blockedWindow(_ geo: Geometry) -> Window {
+        let win = geo.window.as2D
+        guard geo.isPointwise else { return win }
+        let hw = win.input.reduce(1, *)
+        return Window(input: [1, hw], kernel: [1, 1], strides: [1, 1], dilations: [1, 1], padBegin: [0, 0], padEnd: [0, 0], output: [1, hw])
+    }
+
+    /// The weight repacked as [group][ceil(Mg/co)][Cg·taps][co] (zero channel tail), for
+    /// conv2d_blocked and conv1x1_px. It depends on the weight and the channel block only: one
+    /// upload per session, shared by the plans of every input size and by both kernels.
+    func blockedWeight(_ ctx: EncodeContext, _ geo: Geometry, co: Int, taps: Int, weight: Tensor) throws -> CLBuffer {
+        let k = geo.cg * taps, groupBlocks = (geo.mg + co - 1) / co
+        let weightName = node.inputs.count > 1 ? node.inputs[1] : ""
+        return try ctx.sharedConstants(key: "conv_blocked|\(weightName)|\(weight.shape)|\(geo.group)|\(co)") {
+            var packed = [Float](repeating: 0, count: geo.group * groupBlocks * k * co)
+            weight.floats.withUnsafeBufferPointer { w in
+                packed.withUnsafeMutableBufferPointer { p in
+                    for oc in 0..<geo.cout {
+                        let g = oc / geo.mg, m = oc % geo.mg
+                        let base = (g * groupBlocks + m / co) * k * co + m % co
+                        for i in 0..<k { p[base + i * co] = w[oc * k + i] }
+                    }
+                }
+            }
+            return packed
+        }
+    }
+
+    /// Repacks the weight as [ceil(Cout/co)][C·KH·KW][co] (zero channel tail) and launches
+    /// conv2d_blocked with the window geometry compiled in.
+    func encodeBlocked(_ ctx: EncodeContext, _ geo: Geometry, tile: (co: Int, px: Int), weight: Tensor,
+                       x: DeviceValue, bias: DeviceValue?, y: DeviceValue, activation: FusedActivation?, residual: DeviceValue?) throws {
+        let win = blockedWindow(geo)
+        // Per group: ceil(Mg/CO) blocks of CO output channels over Cg·KH·KW taps.
+        let packed = try blockedWeight(ctx, geo, co: tile.co, taps: win.kernel[0] * win.kernel[1], weight: weight)
+        let blocks = geo.group * ((geo.mg + tile.co - 1) / tile.co)
+        let options = "-DCO_BLOCK=\(tile.co) -DPX_BLOCK=\(tile.px) -DKH=\(win.kernel[0]) -DKW=\(win.kernel[1])"
+            + " -DSH=\(win.strides[0]) -DSW=\(win.strides[1]) -DDH=\(win.dilations[0]) -DDW=\(win.dilations[1])"
+            + (activation.map { " " + $0.options } ?? "") + (residual == nil ? "" : " -DRESIDUAL")
+        let meta = [geo.c] + win.input + [geo.cout] + win.output + win.padBegin + [geo.cg, geo.mg]
+        let pixels = win.output[0] * ((win.output[1] + tile.px - 1) / tile.px)
+        try ctx.launch(try ctx.kernel("conv2d_blocked", file: "conv_blocked", options: options),
+                       [.value(x), .buffer(packed), .buffer(bias?.buffer ?? x.buffer), .buffer(residual?.buffer ?? x.buffer), .value(y),
+                        .buffer(try ctx.constants(meta)), .int(bias == nil ? 0 : 1), .int(geo.n)],
+                       global: [pixels, blocks, geo.n], local: nil)
+    }
+
+    /// Repacks the weight as [ceil(Cout/co)][C][co] (the blocked packing with this channel block)
+    /// and launches conv1x1_px.
+    func encodePixelBlocked(_ ctx: EncodeContext, _ geo: Geometry, tile: (co: Int, px: Int), weight: Tensor,
+                            x: DeviceValue, bias: DeviceValue?, y: DeviceValue, activation: FusedActivation?) throws {
+        let packed = try blockedWeight(ctx, geo, co: tile.co, taps: 1, weight: weight)
+        let blocks = (geo.cout + tile.co - 1) / tile.co
+        let hw = geo.window.input.reduce(1, *)
+        let options = "-DPW_CO=\(tile.co) -DPW_PX=\(tile.px)" + (activation.map { " " + $0.options } ?? "")
+        try ctx.launch(try ctx.kernel("conv1x1_px", file: "conv_blocked", options: options),
+                       [.value(x), .buffer(packed), .buffer(bias?.buffer ?? x.buffer), .value(y),
+                        .buffer(try ctx.constants([geo.c, hw, geo.cout])), .int(bias == nil ? 0 : 1), .int(geo.n)],
+                       global: [(hw + 8 * tile.px - 1) / (8 * tile.px), blocks, geo.n], local: nil)
+    }
+}

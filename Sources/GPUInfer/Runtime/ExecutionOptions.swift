@@ -1,0 +1,328 @@
+// Execution options: every knob that changes which kernels run (and where the caches live), in one
+// typed struct. `ExecutionOptions.fromEnvironment()` is the only code in the library that reads
+// the environment: one table of names, allowed values, defaults and help text (`gpuinfer options`
+// prints it). A bad value is a typed error naming the variable and its allowed values. The kernel
+// style (`kernelFamily(for:)`) is the one place the device type decides between GPU- and
+// CPU-style kernels.
+import Foundation
+
+/// Which kernels a plan uses. The defaults are the engine's choices; the other values exist for
+/// A/B measurements, tuning and the tests that reach every variant.
+public struct ExecutionOptions: Sendable, Equatable {
+    /// The kernel family: work-group GPU kernels or register-blocked CPU kernels.
+    public enum KernelStyle: String, Sendable, CaseIterable { case auto, gpu, cpu }
+    /// `generic` keeps every convolution on the direct kernels (conv2d_c4p2 / conv2d_c1p4 and the
+    /// pointwise GEMM): no blocked, depthwise, pixel or Winograd kernel.
+    public enum ConvMode: String, Sendable, CaseIterable { case auto, generic }
+    /// `gemm` keeps pointwise convolutions on the strided GEMM on every device.
+    public enum PointwiseMode: String, Sendable, CaseIterable { case auto, gemm }
+    /// Depthwise 3×3 kernel: `gpu` the GPU kernel on any device, `rows` conv2d_dw3x3_cpu for every stride.
+    public enum DepthwiseMode: String, Sendable, CaseIterable { case auto, gpu, rows }
+    /// Winograd for 3×3 stride-1 convolutions on the blocked path: the rule, never, wherever it
+    /// applies, or F(2×2, 3×3) / F(4×4, 3×3) wherever it applies.
+    public enum WinogradMode: String, Sendable, CaseIterable {
+        case auto, off = "0", everywhere = "1", f2 = "2", f4 = "4"
+    }
+    /// GEMM kernel (where its layout condition holds).
+    public enum GemmKernel: String, Sendable, CaseIterable { case auto, tile, dot, rows }
+    /// `generic` keeps pooling on the per-element kernels.
+    public enum PoolMode: String, Sendable, CaseIterable { case auto, generic }
+    /// NetVLAD's WPCA projection kernel.
+    public enum NetVLADWPCA: String, Sendable, CaseIterable { case auto, workgroup, rows }
+    /// iSQRT-COV's Newton–Schulz product kernel.
+    public enum ISqrtCovProduct: String, Sendable, CaseIterable { case auto, tile, blocked }
+    /// Retrieval scores kernel.
+    public enum SearchScores: String, Sendable, CaseIterable { case auto, tiled, packed }
+    /// A register tile of two extents (output channels × pixels, rows × columns).
+    public struct Tile: Sendable, Equatable, CustomStringConvertible {
+        public var a: Int, b: Int
+        public init(_ a: Int, _ b: Int) { (self.a, self.b) = (a, b) }
+        public var description: String { "\(a)x\(b)" }
+    }
+    /// conv1x1_px: the rule's tile, never, or this tile wherever it applies.
+    public enum PixelTile: Sendable, Equatable { case auto, off, tile(Tile) }
+
+    public var kernelStyle: KernelStyle = .auto
+    public var conv: ConvMode = .auto
+    /// conv2d_blocked's tile (CO 4, 8 or 16 × PX 1…16); nil: the tuning database, else the default.
+    public var convTile: Tile?
+    public var convPointwise: PointwiseMode = .auto
+    public var convPixelTile: PixelTile = .auto
+    public var convDepthwise: DepthwiseMode = .auto
+    public var winograd: WinogradMode = .auto
+    /// Output channels per work-item of the Winograd GEMM (1…16).
+    public var winogradRows = 6
+    /// Budget of the Winograd workspace per chunk of tiles, in KiB (the two buffers stay in L2).
+    public var winogradChunkKiB = 1024
+    /// Tiles per Winograd chunk (a multiple of 16) instead of the budget's, for tests that must
+    /// reach several chunks; no environment variable.
+    public var winogradChunkTiles: Int?
+    public var gemm: GemmKernel = .auto
+    /// gemm_dot / gemm_rows tile (R and C 1…8); nil: the tuning database, else the default.
+    public var gemmTile: Tile?
+    public var pool: PoolMode = .auto
+    /// The float8 binary elementwise kernels on CPU-style devices.
+    public var elementwiseVector8 = true
+    /// The 8×8 tiled transpose on CPU-style devices.
+    public var transposeTiles = true
+    public var netvladWPCA: NetVLADWPCA = .auto
+    public var isqrtcovProduct: ISqrtCovProduct = .auto
+    public var searchScores: SearchScores = .auto
+    /// Copy weights into device buffers even where the device shares host memory (PoCL).
+    public var copyWeights = false
+    /// Fold residual Adds into the Conv before them at load (`LoadOptions(self)`).
+    public var fuseResiduals = true
+    /// Images decoded ahead of the running batch (0 or 1).
+    public var pipelineLookahead = 1
+    /// Kernel sources read from this folder instead of the embedded ones (kernel development).
+    public var kernelDirectory: String?
+    /// The folders the caches and the model zoo use.
+    public var folders = Folders()
+
+    public init() {}
+
+    /// Folders the program cache, tuning database and model zoo use.
+    public struct Folders: Sendable, Equatable {
+        /// Compiled program cache; nil disables it.
+        public var cache: URL?
+        /// Tuning database; nil disables it.
+        public var tuning: URL?
+        /// Extra folders searched for zoo models, in order.
+        public var models: [String] = []
+        public init(cache: URL? = nil, tuning: URL? = nil, models: [String] = []) {
+            self.cache = cache
+            self.tuning = tuning
+            self.models = models
+        }
+
+        /// The folders the environment configures (no value of these variables is invalid):
+        /// $GPUINFER_CACHE_DIR (empty or GPUINFER_NO_CACHE=1: no cache), else
+        /// $XDG_CACHE_HOME/gpuinfer, else ~/.cache/gpuinfer; the tuning database in
+        /// $GPUINFER_TUNING_DIR, else tuning/ in the cache folder (GPUINFER_NO_TUNING=1: none);
+        /// $GPUINFER_MODELS, colon-separated.
+        public static func fromEnvironment(_ env: [String: String] = ProcessInfo.processInfo.environment) -> Folders {
+            func flag(_ name: String) -> Bool { env[name].map { $0 == "1" || $0.lowercased() == "true" } ?? false }
+            var base: URL?
+            if let dir = env["GPUINFER_CACHE_DIR"] {
+                base = dir.isEmpty ? nil : URL(fileURLWithPath: dir)
+            } else if let xdg = env["XDG_CACHE_HOME"], !xdg.isEmpty {
+                base = URL(fileURLWithPath: xdg).appendingPathComponent("gpuinfer")
+            } else if let home = env["HOME"], !home.isEmpty {
+                base = URL(fileURLWithPath: home).appendingPathComponent(".cache/gpuinfer")
+            }
+            var folders = Folders()
+            folders.cache = flag("GPUINFER_NO_CACHE") ? nil : base
+            if !flag("GPUINFER_NO_TUNING") {
+                if let dir = env["GPUINFER_TUNING_DIR"], !dir.isEmpty {
+                    folders.tuning = URL(fileURLWithPath: dir)
+                } else if let dir = env["GPUINFER_CACHE_DIR"], !dir.isEmpty {
+                    folders.tuning = URL(fileURLWithPath: dir).appendingPathComponent("tuning")
+                } else if let xdg = env["XDG_CACHE_HOME"], !xdg.isEmpty {
+                    folders.tuning = URL(fileURLWithPath: xdg).appendingPathComponent("gpuinfer/tuning")
+                } else if let home = env["HOME"], !home.isEmpty {
+                    folders.tuning = URL(fileURLWithPath: home).appendingPathComponent(".cache/gpuinfer/tuning")
+                }
+            }
+            folders.models = (env["GPUINFER_MODELS"] ?? "").split(separator: ":").map(String.init).filter { !$0.isEmpty }
+            return folders
+        }
+
+        /// The folders of this process's environment, read once.
+        public static let process = Folders.fromEnvironment()
+    }
+
+    /// The options the environment sets (unset variables keep the defaults); the folders as
+    /// `Folders.fromEnvironment`. Throws `invalidOption` for the first bad value, in table order.
+    public static func fromEnvironment(_ env: [String: String] = ProcessInfo.processInfo.environment) throws -> ExecutionOptions {
+        var options = ExecutionOptions()
+        options.folders = .fromEnvironment(env)
+        for entry in table {
+            guard let text = env[entry.name] else { continue }
+            try options.set(entry.name, text)
+        }
+        return options
+    }
+
+    /// Sets the option named `name` (a GPUINFER_* variable of `table`) from its text form;
+    /// empty text restores the default.
+    public mutating func set(_ name: String, _ text: String) throws {
+        guard let entry = Self.table.first(where: { $0.name == name }) else {
+            throw GPUInferError.invalidOption(name: name, value: text, allowed: "one of " + Self.table.map(\.name).joined(separator: ", "))
+        }
+        let value = text.trimmingCharacters(in: .whitespaces)
+        if value.isEmpty {
+            entry.reset(&self)
+            return
+        }
+        guard entry.parse(&self, value) else {
+            throw GPUInferError.invalidOption(name: name, value: text, allowed: entry.values)
+        }
+    }
+
+    /// The kernel family for `device`: the style, or with `auto` the device's type (GPUs run the
+    /// work-group kernels, every other device the CPU-style register-blocked kernels).
+    public func kernelFamily(for device: CLDeviceInfo) -> KernelFamily {
+        switch kernelStyle {
+        case .gpu: .gpu
+        case .cpu: .cpu
+        case .auto: device.isGPU ? .gpu : .cpu
+        }
+    }
+
+    /// The current value of each option, in `table` order, as its variable would spell it.
+    public var settings: [(name: String, value: String)] { Self.table.map { ($0.name, $0.show(self)) } }
+
+    /// The options that differ from the defaults, as `NAME=value` (space-separated; "defaults" when
+    /// none does), for test messages and benchmark reports.
+    public var summary: String {
+        let defaults = Dictionary(uniqueKeysWithValues: ExecutionOptions().settings.map { ($0.name, $0.value) })
+        var parts = settings.filter { defaults[$0.name] != $0.value }.map { "\($0.name.replacingOccurrences(of: "GPUINFER_", with: ""))=\($0.value)" }
+        if let chunk = winogradChunkTiles { parts.append("winogradChunkTiles=\(chunk)") }
+        return parts.isEmpty ? "defaults" : parts.joined(separator: " ")
+    }
+}
+
+/// The kernel family a plan encodes with (`ExecutionOptions.kernelFamily(for:)`).
+public enum KernelFamily: String, Sendable { case gpu, cpu }
+
+extension ExecutionOptions {
+    /// One option: its environment variable, allowed values, default and meaning.
+    public struct Entry: Sendable {
+        public let name: String
+        public let values: String
+        public let defaultValue: String
+        public let help: String
+        let parse: @Sendable (inout ExecutionOptions, String) -> Bool
+        let show: @Sendable (ExecutionOptions) -> String
+        let reset: @Sendable (inout ExecutionOptions) -> Void
+    }
+
+    /// An option whose values are an enum's raw values.
+    static func choice<E: RawRepresentable & CaseIterable & Sendable>(
+        _ name: String, _ path: WritableKeyPath<ExecutionOptions, E> & Sendable, _ help: String, aliases: [String: E] = [:]
+    ) -> Entry where E.RawValue == String {
+        Entry(name: name, values: E.allCases.map(\.rawValue).joined(separator: ", "), defaultValue: ExecutionOptions()[keyPath: path].rawValue,
+              help: help,
+              parse: { o, text in
+                  guard let v = E(rawValue: text.lowercased()) ?? aliases[text.lowercased()] else { return false }
+                  o[keyPath: path] = v
+                  return true
+              },
+              show: { $0[keyPath: path].rawValue }, reset: { $0[keyPath: path] = ExecutionOptions()[keyPath: path] })
+    }
+
+    /// A yes/no option spelled 1/0 (also on/off, true/false).
+    static func flag(_ name: String, _ path: WritableKeyPath<ExecutionOptions, Bool> & Sendable, _ help: String) -> Entry {
+        Entry(name: name, values: "1, 0 (also on/off, true/false)", defaultValue: ExecutionOptions()[keyPath: path] ? "1" : "0", help: help,
+              parse: { o, text in
+                  switch text.lowercased() {
+                  case "1", "on", "true", "yes": o[keyPath: path] = true
+                  case "0", "off", "false", "no": o[keyPath: path] = false
+                  default: return false
+                  }
+                  return true
+              },
+              show: { $0[keyPath: path] ? "1" : "0" }, reset: { $0[keyPath: path] = ExecutionOptions()[keyPath: path] })
+    }
+
+    /// An integer option within `range`.
+    static func integer(_ name: String, _ path: WritableKeyPath<ExecutionOptions, Int> & Sendable, _ range: ClosedRange<Int>, _ help: String) -> Entry {
+        Entry(name: name, values: "an integer in \(range.lowerBound)...\(range.upperBound)", defaultValue: "\(ExecutionOptions()[keyPath: path])",
+              help: help,
+              parse: { o, text in
+                  guard let v = Int(text), range.contains(v) else { return false }
+                  o[keyPath: path] = v
+                  return true
+              },
+              show: { "\($0[keyPath: path])" }, reset: { $0[keyPath: path] = ExecutionOptions()[keyPath: path] })
+    }
+
+    /// Parses `AxB` with A in `a` and B in `b`.
+    static func tile(_ text: String, _ a: [Int], _ b: ClosedRange<Int>) -> Tile? {
+        let parts = text.lowercased().split(separator: "x", omittingEmptySubsequences: false).map { Int($0) }
+        guard parts.count == 2, let x = parts[0], let y = parts[1], a.contains(x), b.contains(y) else { return nil }
+        return Tile(x, y)
+    }
+
+    /// Every option, in the order `gpuinfer options` prints them.
+    public static let table: [Entry] = [
+        choice("GPUINFER_KERNEL_STYLE", \.kernelStyle,
+               "kernel family: gpu = work-group kernels, cpu = register-blocked CPU kernels, auto = the device's type (also --kernel-style)"),
+        choice("GPUINFER_CONV", \.conv, "generic: every convolution on the direct kernels (no blocked, depthwise, pixel or Winograd kernel)"),
+        Entry(name: "GPUINFER_CONV_TILE", values: "COxPX with CO in 4, 8, 16 and PX in 1...16, or empty", defaultValue: "",
+              help: "conv2d_blocked tile; beats the tuning database",
+              parse: { o, t in
+                  guard let v = tile(t, [4, 8, 16], 1...16) else { return false }
+                  o.convTile = v
+                  return true
+              },
+              show: { $0.convTile?.description ?? "" }, reset: { $0.convTile = nil }),
+        choice("GPUINFER_CONV_POINTWISE", \.convPointwise, "gemm: pointwise convolutions on the strided GEMM on every device"),
+        Entry(name: "GPUINFER_CONV_PX", values: "auto, off, or COxPX with CO in 1...8 and PX in 1...4", defaultValue: "auto",
+              help: "conv1x1_px (CPU style, ungrouped pointwise on large maps): off keeps conv2d_blocked, COxPX sets the tile",
+              parse: { o, t in
+                  switch t.lowercased() {
+                  case "auto": o.convPixelTile = .auto
+                  case "off": o.convPixelTile = .off
+                  default:
+                      guard let v = tile(t, Array(1...8), 1...4) else { return false }
+                      o.convPixelTile = .tile(v)
+                  }
+                  return true
+              },
+              show: {
+                  switch $0.convPixelTile {
+                  case .auto: "auto"
+                  case .off: "off"
+                  case let .tile(t): t.description
+                  }
+              }, reset: { $0.convPixelTile = .auto }),
+        choice("GPUINFER_CONV_DW", \.convDepthwise, "depthwise 3×3: gpu = the GPU kernel on any device, rows = conv2d_dw3x3_cpu for every stride"),
+        choice("GPUINFER_CONV_WINOGRAD", \.winograd,
+               "Winograd 3×3 (CPU style): auto = where it measured faster, 0 = never, 1 = wherever it applies, 2/4 = F(2×2)/F(4×4) wherever it applies",
+               aliases: ["off": .off, "on": .everywhere]),
+        integer("GPUINFER_CONV_WINOGRAD_R", \.winogradRows, 1...16, "output channels per work-item of the Winograd GEMM"),
+        integer("GPUINFER_CONV_WINOGRAD_KB", \.winogradChunkKiB, 16...(1 << 20), "Winograd workspace budget per chunk of tiles, KiB"),
+        choice("GPUINFER_GEMM", \.gemm, "GEMM kernel where its layout condition holds (tile = the GPU kernel)"),
+        Entry(name: "GPUINFER_GEMM_TILE", values: "RxC with R and C in 1...8, or empty", defaultValue: "",
+              help: "gemm_dot / gemm_rows tile; beats the tuning database",
+              parse: { o, t in
+                  guard let v = tile(t, Array(1...8), 1...8) else { return false }
+                  o.gemmTile = v
+                  return true
+              },
+              show: { $0.gemmTile?.description ?? "" }, reset: { $0.gemmTile = nil }),
+        choice("GPUINFER_POOL", \.pool, "generic: pooling on the per-element kernels"),
+        flag("GPUINFER_ELEMENTWISE_V8", \.elementwiseVector8, "float8 binary elementwise kernels (CPU style)"),
+        flag("GPUINFER_TRANSPOSE_TILES", \.transposeTiles, "8×8 tiled transposes (CPU style)"),
+        choice("GPUINFER_NETVLAD_WPCA", \.netvladWPCA, "NetVLAD WPCA kernel (auto: workgroup on GPU style, rows on CPU style)"),
+        choice("GPUINFER_ISQRTCOV_PRODUCT", \.isqrtcovProduct, "iSQRT-COV product kernel (auto: tile on GPU style, blocked on CPU style)"),
+        choice("GPUINFER_SEARCH_SCORES", \.searchScores, "retrieval scores kernel (auto: tiled on GPU style, packed on CPU style)"),
+        flag("GPUINFER_COPY_WEIGHTS", \.copyWeights, "copy weights into device buffers even where the device shares host memory"),
+        flag("GPUINFER_FUSE_RESIDUAL", \.fuseResiduals, "fold residual Adds into the Conv before them at load"),
+        integer("GPUINFER_PIPELINE", \.pipelineLookahead, 0...1, "images decoded ahead of the running batch"),
+        Entry(name: "GPUINFER_KERNEL_DIR", values: "a folder, or empty", defaultValue: "",
+              help: "read Kernels/*.cl from this folder instead of the embedded sources",
+              parse: { o, t in
+                  o.kernelDirectory = t
+                  return true
+              },
+              show: { $0.kernelDirectory ?? "" }, reset: { $0.kernelDirectory = nil }),
+    ]
+
+    /// The folder variables (any value is valid), for `gpuinfer options`.
+    public static let folderVariables: [(name: String, help: String)] = [
+        ("GPUINFER_CACHE_DIR", "compiled program cache (default $XDG_CACHE_HOME/gpuinfer or ~/.cache/gpuinfer; empty: none)"),
+        ("GPUINFER_NO_CACHE", "1: no program cache"),
+        ("GPUINFER_TUNING_DIR", "tuning database (default tuning/ in the cache folder)"),
+        ("GPUINFER_NO_TUNING", "1: ignore the tuning database"),
+        ("GPUINFER_MODELS", "colon-separated folders searched for zoo models"),
+    ]
+}
+
+extension LoadOptions {
+    /// The load options the execution options imply (residual fusion), the rest at their defaults.
+    public init(_ execution: ExecutionOptions) {
+        self.init(fuseResiduals: execution.fuseResiduals)
+    }
+}

@@ -1,0 +1,94 @@
+// The convolution selector (Ops/Conv/ConvAlgorithm.swift) pinned shape by shape for both kernel
+// styles and for the options that force a variant: a change of the rule shows up here as a diff
+// of this table, not as a speed regression found later.
+import Foundation
+import Testing
+@testable import GPUInfer
+
+@Suite struct ConvAlgorithmTests {
+    /// A 2-D convolution of `c` → `cout` channels, `k`×`k` kernel, stride `s`, symmetric pads `p`, on an h×w map.
+    static func conv(_ c: Int, _ cout: Int, k: Int, s: Int = 1, p: Int? = nil, group: Int = 1, hw: (Int, Int), n: Int = 1) -> ConvShapes {
+        let pad = p ?? k / 2
+        let out = [(hw.0 + 2 * pad - k) / s + 1, (hw.1 + 2 * pad - k) / s + 1]
+        let win = Window(input: [hw.0, hw.1], kernel: [k, k], strides: [s, s], dilations: [1, 1], padBegin: [pad, pad], padEnd: [pad, pad], output: out)
+        return ConvShapes(n: n, c: c, cout: cout, group: group, window: win)
+    }
+
+    struct Row: Sendable, CustomTestStringConvertible {
+        let name: String
+        let geo: ConvShapes
+        var weightKnown = true
+        let cpu: ConvAlgorithm
+        let gpu: ConvAlgorithm
+        var testDescription: String { name }
+    }
+
+    static let table: [Row] = [
+        Row(name: "pointwise 64→128 56×56 (SSDLite/ResNet expand)", geo: conv(64, 128, k: 1, hw: (56, 56)), cpu: .pixelBlocked(.init(6, 2)), gpu: .pointwiseGemm),
+        Row(name: "pointwise 256→64 56×56 (ResNet reduce)", geo: conv(256, 64, k: 1, hw: (56, 56)), cpu: .blocked, gpu: .pointwiseGemm),
+        Row(name: "pointwise 32→64 10×10", geo: conv(32, 64, k: 1, hw: (10, 10)), cpu: .blocked, gpu: .pointwiseGemm),
+        Row(name: "pointwise, weight computed at run time", geo: conv(32, 64, k: 1, hw: (10, 10)), weightKnown: false, cpu: .pointwiseGemm, gpu: .pointwiseGemm),
+        Row(name: "3×3 64→64 56×56 (VGG/ResNet body)", geo: conv(64, 64, k: 3, hw: (56, 56)), cpu: .winograd(m: 2), gpu: .direct),
+        Row(name: "3×3 3→64 224×224 (first layer)", geo: conv(3, 64, k: 3, hw: (224, 224)), cpu: .blocked, gpu: .direct),
+        Row(name: "3×3 512→512 5×5 (tiny map)", geo: conv(512, 512, k: 3, hw: (5, 5)), cpu: .blocked, gpu: .direct),
+        Row(name: "3×3 stride 2 64→128", geo: conv(64, 128, k: 3, s: 2, hw: (56, 56)), cpu: .blocked, gpu: .direct),
+        Row(name: "7×7 stride 2 3→64, weight at run time", geo: conv(3, 64, k: 7, s: 2, hw: (224, 224)), weightKnown: false, cpu: .direct, gpu: .direct),
+        Row(name: "grouped 3×3 32 groups of 4 (ResNeXt)", geo: conv(128, 128, k: 3, group: 32, hw: (28, 28)), cpu: .blocked, gpu: .direct),
+        Row(name: "grouped 3×3 groups of 2 outputs", geo: conv(6, 6, k: 3, group: 3, hw: (9, 9)), cpu: .direct, gpu: .direct),
+        Row(name: "depthwise 3×3 stride 1 SAME 38×38", geo: conv(32, 32, k: 3, group: 32, hw: (38, 38)), cpu: .depthwise(.flat, stride: 1),
+            gpu: .depthwise(.gpu, stride: 1)),
+        Row(name: "depthwise 3×3 stride 2", geo: conv(32, 32, k: 3, s: 2, group: 32, hw: (38, 38)), cpu: .depthwise(.rows, stride: 2),
+            gpu: .depthwise(.gpu, stride: 2)),
+        Row(name: "depthwise 3×3 stride 1 VALID", geo: conv(8, 8, k: 3, p: 0, group: 8, hw: (9, 9)), cpu: .depthwise(.rows, stride: 1),
+            gpu: .depthwise(.gpu, stride: 1)),
+        Row(name: "depthwise 5×5", geo: conv(16, 16, k: 5, group: 16, hw: (20, 20)), cpu: .direct, gpu: .direct),
+    ]
+
+    @Test(arguments: table)
+    func algorithmPerKernelStyle(row: Row) {
+        #expect(ConvAlgorithm.select(row.geo, weightKnown: row.weightKnown, options: ExecutionOptions(), family: .cpu) == row.cpu, "cpu style")
+        #expect(ConvAlgorithm.select(row.geo, weightKnown: row.weightKnown, options: ExecutionOptions(), family: .gpu) == row.gpu, "gpu style")
+    }
+
+    /// Each option that forces a variant, on the shapes it concerns.
+    @Test func optionsForceVariants() {
+        func pick(_ geo: ConvShapes, _ family: KernelFamily = .cpu, _ edit: (inout ExecutionOptions) -> Void) -> ConvAlgorithm {
+            var o = ExecutionOptions()
+            edit(&o)
+            return ConvAlgorithm.select(geo, weightKnown: true, options: o, family: family)
+        }
+        let body = Self.conv(64, 64, k: 3, hw: (56, 56)), first = Self.conv(3, 64, k: 3, hw: (224, 224))
+        let expand = Self.conv(64, 128, k: 1, hw: (56, 56)), dw = Self.conv(32, 32, k: 3, group: 32, hw: (38, 38))
+        #expect(pick(body) { $0.conv = .generic } == .direct)
+        #expect(pick(dw) { $0.conv = .generic } == .direct)
+        #expect(pick(expand) { $0.conv = .generic } == .pointwiseGemm)
+        #expect(pick(body) { $0.winograd = .off } == .blocked)
+        #expect(pick(body) { $0.winograd = .f4 } == .winograd(m: 4))
+        #expect(pick(first) { $0.winograd = .everywhere } == .winograd(m: 2))
+        #expect(pick(first) { $0.winograd = .auto } == .blocked)
+        #expect(pick(body, .gpu) { $0.winograd = .f4 } == .direct)  // Winograd belongs to the CPU family
+        #expect(pick(expand) { $0.convPointwise = .gemm } == .pointwiseGemm)
+        #expect(pick(expand) { $0.convPixelTile = .off } == .blocked)
+        #expect(pick(expand) { $0.convPixelTile = .tile(.init(4, 3)) } == .pixelBlocked(.init(4, 3)))
+        #expect(pick(dw) { $0.convDepthwise = .rows } == .depthwise(.rows, stride: 1))
+        #expect(pick(dw) { $0.convDepthwise = .gpu } == .depthwise(.gpu, stride: 1))
+        // The kernel style option decides the family whatever the device type.
+        let gpuDevice = ExecutionOptions()
+        #expect(gpuDevice.kernelFamily(for: Self.device(isGPU: true)) == .gpu && gpuDevice.kernelFamily(for: Self.device(isGPU: false)) == .cpu)
+        var cpuStyle = ExecutionOptions()
+        cpuStyle.kernelStyle = .cpu
+        #expect(cpuStyle.kernelFamily(for: Self.device(isGPU: true)) == .cpu)
+        cpuStyle.kernelStyle = .gpu
+        #expect(cpuStyle.kernelFamily(for: Self.device(isGPU: false)) == .gpu)
+    }
+
+    /// A device description of either type (nothing is opened).
+    static func device(isGPU: Bool) -> CLDeviceInfo {
+        let d = TestDevice.info!
+        return CLDeviceInfo(index: d.index, platformName: d.platformName, platformVersion: d.platformVersion, name: d.name, vendor: d.vendor,
+                            driverVersion: d.driverVersion, deviceVersion: d.deviceVersion, type: isGPU ? "GPU" : "CPU", isGPU: isGPU,
+                            computeUnits: d.computeUnits, globalMemory: d.globalMemory, maxAllocation: d.maxAllocation,
+                            maxWorkGroupSize: d.maxWorkGroupSize, localMemory: d.localMemory, sharesHostMemory: false,
+                            platformID: d.platformID, deviceID: d.deviceID)
+    }
+}
