@@ -15,16 +15,34 @@ inline int strided_offset(int i, int rank, __constant const int* dims, __constan
     return off;
 }
 
-// Activation fused into a convolution's store (Conv with a following Relu/Clip, see
-// Passes/Optimize.swift fuseConvActivation): with -DACT_CLAMP -DACT_LO=… -DACT_HI=… the value is
-// clamped to [ACT_LO, ACT_HI] with Clip's comparisons (NaN stays NaN); otherwise unchanged.
-inline float act(float v) {
-#ifdef ACT_CLAMP
-    return v < ACT_LO ? ACT_LO : (v > ACT_HI ? ACT_HI : v);
+// Activation fused into a convolution's or GEMM's store (Passes/Optimize.swift fuseConvActivation,
+// Ops/Conv/FusedActivation.swift): one definition for scalars (act), float8 (act8) and float16
+// (act16), selected by one of -DACT_CLAMP (with ACT_LO, ACT_HI: Clip's comparisons, NaN stays NaN),
+// -DACT_LEAKYRELU, -DACT_HARDSIGMOID, -DACT_HARDSWISH (with ACT_ALPHA, ACT_BETA), -DACT_SIGMOID,
+// -DACT_SILU, -DACT_MISH, -DACT_TANH — each the fp32 operations of the unfused node(s) in
+// elementwise.cl; without one the value is unchanged.
+#if defined(ACT_CLAMP)
+#define ACT_BODY(T) return v < (T)(ACT_LO) ? (T)(ACT_LO) : (v > (T)(ACT_HI) ? (T)(ACT_HI) : v);
+#elif defined(ACT_LEAKYRELU)
+#define ACT_BODY(T) return v < (T)(0.0f) ? (T)(ACT_ALPHA) * v : v;
+#elif defined(ACT_HARDSIGMOID)
+#define ACT_BODY(T) T t = (T)(ACT_ALPHA) * v + (T)(ACT_BETA); t = t < (T)(0.0f) ? (T)(0.0f) : t; return t > (T)(1.0f) ? (T)(1.0f) : t;
+#elif defined(ACT_HARDSWISH)
+#define ACT_BODY(T) T t = (T)(ACT_ALPHA) * v + (T)(ACT_BETA); t = t < (T)(0.0f) ? (T)(0.0f) : t; t = t > (T)(1.0f) ? (T)(1.0f) : t; return v * t;
+#elif defined(ACT_SIGMOID)
+#define ACT_BODY(T) return (T)(1.0f) / ((T)(1.0f) + exp(-v));
+#elif defined(ACT_SILU)
+#define ACT_BODY(T) return v * ((T)(1.0f) / ((T)(1.0f) + exp(-v)));
+#elif defined(ACT_MISH)
+#define ACT_BODY(T) T sp = v > (T)(0.0f) ? v + log1p(exp(-v)) : log1p(exp(v)); return v * tanh(sp);
+#elif defined(ACT_TANH)
+#define ACT_BODY(T) return tanh(v);
 #else
-    return v;
+#define ACT_BODY(T) return v;
 #endif
-}
+inline float act(float v) { ACT_BODY(float) }
+inline float8 act8(float8 v) { ACT_BODY(float8) }
+inline float16 act16(float16 v) { ACT_BODY(float16) }
 
 // ONNX NonMaxSuppression's suppression test (onnxruntime's SuppressByIOU) for corner boxes
 // (x_min, y_min, x_max, y_max): IoU > threshold, never for an empty intersection or a box of zero

@@ -118,11 +118,6 @@ __kernel void conv2d_blocked(__global const float* X, __global const float* Wp, 
 #ifndef PW_PX
 #define PW_PX 2
 #endif
-#ifdef ACT_CLAMP
-#define PW_ACT8(v) select(select((v), (float8)(ACT_HI), (v) > (float8)(ACT_HI)), (float8)(ACT_LO), (v) < (float8)(ACT_LO))
-#else
-#define PW_ACT8(v) (v)
-#endif
 
 #define PW_FMA(xv)                                                                         \
     _Pragma("unroll")                                                                      \
@@ -174,11 +169,11 @@ __kernel void conv1x1_px(__global const float* X, __global const float* Wp, __gl
             __global float* y = Y + (n * Cout + co0 + j) * HW + i0;
             if (full) {
                 _Pragma("unroll")
-                for (int q = 0; q < PW_PX; ++q) vstore8(PW_ACT8(acc[j][q] + b), q, y);
+                for (int q = 0; q < PW_PX; ++q) vstore8(act8(acc[j][q] + b), q, y);
             } else {
                 float o[8 * PW_PX];
                 _Pragma("unroll")
-                for (int q = 0; q < PW_PX; ++q) vstore8(PW_ACT8(acc[j][q] + b), q, o);
+                for (int q = 0; q < PW_PX; ++q) vstore8(act8(acc[j][q] + b), q, o);
                 for (int k = 0; i0 + k < HW; ++k) y[k] = o[k];
             }
         }

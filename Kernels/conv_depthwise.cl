@@ -61,11 +61,6 @@ __kernel void conv2d_dw3x3(__global const float* X, __global const float* Wt, __
 #endif
 #define DW_IROWS ((DW_ROWS - 1) * STRIDE + 3)
 
-#ifdef ACT_CLAMP
-#define ACT8(v) select(select((v), (float8)(ACT_HI), (v) > (float8)(ACT_HI)), (float8)(ACT_LO), (v) < (float8)(ACT_LO))
-#else
-#define ACT8(v) (v)
-#endif
 
 __kernel void conv2d_dw3x3_cpu(__global const float* X, __global const float* Wt, __global const float* Bias, __global float* Y,
                                __constant const int* m, int hasBias, int batch) {
@@ -135,7 +130,7 @@ __kernel void conv2d_dw3x3_cpu(__global const float* X, __global const float* Wt
 #pragma unroll
     for (int j = 0; j < DW_ROWS; ++j) {
         if (oh0 + j < OH) {
-            const float8 v = ACT8(acc[j] + b);
+            const float8 v = act8(acc[j] + b);
             if (ow0 + 8 <= OW) {
                 vstore8(v, 0, y + j * OW);
             } else {
@@ -212,7 +207,7 @@ __kernel void conv2d_dw3x3_flat(__global const float* X, __global const float* W
             s2 = w2 * a.s23456789 + w5 * d.s23456789 + w8 * e.s23456789;
         }
         const float8 acc = select((float8)(0.0f), s0, m0) + select((float8)(0.0f), s1, m1) + select((float8)(0.0f), s2, m2);
-        const float8 v = ACT8(acc + b);
+        const float8 v = act8(acc + b);
         if (i + 8 <= HW) {
             vstore8(v, 0, y + i);
         } else {

@@ -56,15 +56,7 @@
     } while (0)
 #endif
 
-// act() for TB tiles at once (Clip's comparisons: NaN stays NaN).
-inline float16 act16(float16 v) {
-#ifdef ACT_CLAMP
-    return v < (float16)(ACT_LO) ? (float16)(ACT_LO) : (v > (float16)(ACT_HI) ? (float16)(ACT_HI) : v);
-#else
-    return v;
-#endif
-}
-
+// act16 (common.cl): act() for TB tiles at once.
 // meta: C, H, W, Cout, OH, OW, ph, pw, tilesW, tilesPerImage.
 // Each work-item transforms one panel of TB tiles of one channel, the tiles in the lanes of
 // float16 vectors (gathered per tile, transformed and stored as vectors); tiles past `total` get

@@ -91,51 +91,56 @@ extension Graph {
         return removed.count
     }
 
-    /// The clamp bounds of a Relu, or of a Clip whose bounds are constants (absent: ±∞); nil for
-    /// any other node or a Clip with run-time or invalid bounds.
-    func activationBounds(_ a: Node) -> (lo: Float, hi: Float)? {
-        guard a.domain.isEmpty, a.outputs.count == 1, a.opType == "Relu" || a.opType == "Clip" else { return nil }
-        func scalar(_ name: String?) -> Float?? {
-            guard let name, !name.isEmpty else { return .some(nil) }
-            guard let t = initializers[name], t.count == 1, t.dtype == .float32 else { return nil }
-            return .some(t.floats[0])
-        }
-        var lo: Float = -.infinity, hi: Float = .infinity
-        if a.opType == "Relu" {
-            lo = 0
-        } else if opset < 11 {
-            lo = (try? a.float("min", default: -.greatestFiniteMagnitude)) ?? -.greatestFiniteMagnitude
-            hi = (try? a.float("max", default: .greatestFiniteMagnitude)) ?? .greatestFiniteMagnitude
-        } else {
-            guard let l = scalar(a.inputs.count > 1 ? a.inputs[1] : nil), let h = scalar(a.inputs.count > 2 ? a.inputs[2] : nil) else { return nil }
-            lo = l ?? -.infinity
-            hi = h ?? .infinity
-        }
-        guard !lo.isNaN, !hi.isNaN, lo <= hi else { return nil }
-        return (lo, hi)
+    /// The activation `a` computes, when the conv kernels can apply it at their store
+    /// (`FusedActivation.of`: the node's operator type, constant parameters only).
+    func fusableActivation(_ a: Node) -> FusedActivation? {
+        FusedActivation.of(a, opset: opset) { initializers[$0] }
     }
 
-    /// Folds a Relu, or a Clip with constant bounds (ReLU6), that is the only consumer of a Conv's
-    /// output into that Conv (attributes `gpuinfer.activation_min/max`, see FusedActivation).
-    /// Returns the number of activations fused.
+    /// Whether node `ci` is a Conv that can take a fused activation (none yet, no fused residual).
+    private func isPlainConv(_ ci: Int) -> Bool {
+        let c = nodes[ci]
+        return c.opType == "Conv" && c.domain.isEmpty && c.outputs.count == 1 && !FusedActivation.isFused(c)
+            && c.attributes[Conv.residualAttribute] == nil
+    }
+
+    /// Folds into a Conv the activation that is the only consumer of its output (Relu, Clip with
+    /// constant bounds, LeakyRelu, scalar PRelu, HardSigmoid, HardSwish, Sigmoid, Tanh, Mish: see
+    /// `FusedActivation.of`), and the gated pattern `Mul(t, gate(t))` with gate Sigmoid (SiLU) or
+    /// HardSigmoid (HardSwish) where the gate and the Mul are the Conv output's only two consumers.
+    /// The Conv takes the last node's output name and its place stays (its inputs are all defined
+    /// before it). Returns the number of activation patterns fused.
     mutating func fuseConvActivation() -> Int {
         let (consumers, producer) = valueUses()
         var removed = Set<Int>()
-        for (ai, a) in nodes.enumerated() {
-            guard let (lo, hi) = activationBounds(a), let input = a.inputs.first, let ci = producer[input], !removed.contains(ci),
-                  nodes[ci].opType == "Conv", nodes[ci].domain.isEmpty, consumers[input] == 1,
-                  nodes[ci].attributes[FusedActivation.minAttribute] == nil, nodes[ci].attributes[FusedActivation.maxAttribute] == nil,
-                  nodes[ci].attributes[Conv.residualAttribute] == nil
-            else { continue }
+        var fusedCount = 0
+        for (ai, a) in nodes.enumerated() where !removed.contains(ai) {
+            guard let activation = fusableActivation(a), let input = a.inputs.first, let ci = producer[input], !removed.contains(ci),
+                  isPlainConv(ci) else { continue }
+            if consumers[input] == 1 {
+                var fused = nodes[ci]
+                activation.attach(to: &fused)
+                fused.outputs = [a.outputs[0]]
+                nodes[ci] = fused
+                removed.insert(ai)
+                fusedCount += 1
+                continue
+            }
+            // x * gate(x): the gate's output feeds only a Mul whose other operand is x.
+            guard let gated = activation.gated, consumers[input] == 2, consumers[a.outputs[0]] == 1,
+                  let mi = nodes.indices.first(where: { i in
+                      !removed.contains(i) && nodes[i].opType == "Mul" && nodes[i].domain.isEmpty && nodes[i].outputs.count == 1
+                          && nodes[i].inputs.count == 2 && Set(nodes[i].inputs) == [input, a.outputs[0]]
+                  }) else { continue }
             var fused = nodes[ci]
-            fused.attributes[FusedActivation.minAttribute] = .float(lo)
-            fused.attributes[FusedActivation.maxAttribute] = .float(hi)
-            fused.outputs = [a.outputs[0]]
+            gated.attach(to: &fused)
+            fused.outputs = [nodes[mi].outputs[0]]
             nodes[ci] = fused
-            removed.insert(ai)
+            removed.formUnion([ai, mi])
+            fusedCount += 1
         }
         nodes = nodes.enumerated().filter { !removed.contains($0.offset) }.map(\.element)
-        return removed.count
+        return fusedCount
     }
 
     /// Folds a residual `Add(Conv(x), r)` (either operand order), and a Relu or constant-bound Clip
@@ -154,9 +159,7 @@ extension Graph {
             let pick = add.inputs.indices.first { j in
                 guard let ci = producer[add.inputs[j]], !removed.contains(ci) else { return false }
                 let c = nodes[ci]
-                return c.opType == "Conv" && c.domain.isEmpty && c.outputs.count == 1 && consumers[add.inputs[j]] == 1
-                    && c.attributes[FusedActivation.minAttribute] == nil && c.attributes[FusedActivation.maxAttribute] == nil
-                    && c.attributes[Conv.residualAttribute] == nil && c.inputs.count >= 2 && c.inputs.count <= 3
+                return isPlainConv(ci) && consumers[add.inputs[j]] == 1 && c.inputs.count >= 2 && c.inputs.count <= 3
                     && initializers[add.inputs[1 - j]] == nil
             }
             guard let j = pick, let ci = producer[add.inputs[j]] else { continue }
@@ -165,12 +168,11 @@ extension Graph {
             fused.inputs = [fused.inputs[0], fused.inputs[1], bias, add.inputs[1 - j]]
             fused.attributes[Conv.residualAttribute] = .int(1)
             fused.outputs = add.outputs
-            // A Relu/Clip that is the Add's only consumer joins as the fused activation.
+            // An activation that is the Add's only consumer joins as the fused activation.
             if consumers[add.outputs[0]] == 1,
                let ri = nodes.indices.first(where: { !removed.contains($0) && nodes[$0].inputs.first == add.outputs[0] }),
-               let (lo, hi) = activationBounds(nodes[ri]) {
-                fused.attributes[FusedActivation.minAttribute] = .float(lo)
-                fused.attributes[FusedActivation.maxAttribute] = .float(hi)
+               let activation = fusableActivation(nodes[ri]) {
+                activation.attach(to: &fused)
                 fused.outputs = nodes[ri].outputs
                 removed.insert(ri)
             }

@@ -7,7 +7,7 @@ public struct OptimizationReport: Sendable {
     public var constantNodesFolded = 0
     public var batchNormsFolded = 0
     public var activationsFused = 0
-    /// Residual Adds (with a following Relu/Clip) fused into the Conv before them.
+    /// Residual Adds (with a following activation) fused into the Conv before them.
     public var residualsFused = 0
     public var deadNodesRemoved = 0
 }
@@ -19,9 +19,9 @@ public struct LoadOptions: Sendable {
     public var useFusedKernels = true
     /// Fold BatchNormalization into a preceding Conv.
     public var foldBatchNorm = true
-    /// Fold a Relu or constant-bound Clip (ReLU6) into the Conv before it.
+    /// Fold the activation after a Conv (FusedActivation.of, and the SiLU/HardSwish gated patterns) into it.
     public var fuseActivations = true
-    /// Fold a residual Add of a Conv's output (and a Relu/Clip after it) into the Conv.
+    /// Fold a residual Add of a Conv's output (and an activation after it) into the Conv.
     public var fuseResiduals = true
     public init(useFusedKernels: Bool = true, foldBatchNorm: Bool = true, fuseActivations: Bool = true, fuseResiduals: Bool = true) {
         self.fuseResiduals = fuseResiduals

@@ -2,17 +2,12 @@
 
 import Foundation
 
-/// ONNX Conv. On non-GPU devices every convolution the CPU-style vector-blocked kernel in
-/// Kernels/conv_blocked.cl takes (constant weight, any group count with ≥ 4 output channels per
-/// group, see `blockedTile`) runs there — pointwise ones too: on PoCL it is 7–10× faster than the
-/// GEMM (fast-MPN-COV ResNet-50: 2.7 → 0.63 s per image; SSDLite's pointwise layers ~7×).
-/// Otherwise pointwise convolutions (1×1, stride 1, no pads) run as a GEMM per (batch, group),
-/// depthwise 3×3 stride 1/2 runs Kernels/conv_depthwise.cl, and the rest the register-tiled
-/// kernel in Kernels/conv.cl ($GPUINFER_CONV=generic selects these on any device). A fused
-/// Relu/Clip (`activation`) is applied at every kernel's store. A residual Add fused at load
-/// (`gpuinfer.residual`, input 3) is added before the activation: in conv2d_blocked's store, on the
-/// other paths by the conv_epilogue kernel after the convolution. 3×3 stride-1 convolutions that
-/// would run the blocked kernel run Winograd F(2×2, 3×3) where it wins (ConvWinograd.swift).
+/// ONNX Conv. The algorithm (direct, pointwise GEMM, depthwise, register-blocked, pixel-blocked,
+/// Winograd) is `ConvAlgorithm.select`'s choice from the geometry, whether the weight is a
+/// constant, the execution options and the kernel family; each has its encoder file. A fused
+/// activation (`activation`, FusedActivation) is applied at every kernel's store. A residual Add
+/// fused at load (`gpuinfer.residual`, input 3) is added before the activation: in
+/// conv2d_blocked's store, on the other paths by the conv_epilogue kernel after the convolution.
 struct Conv: ConvolutionOperator {
     static let opTypes = ["Conv"]
     /// Set (to 1) by Passes/Optimize.swift `fuseConvResidual`: input 3 is a residual added to the output.
@@ -21,7 +16,7 @@ struct Conv: ConvolutionOperator {
     let group: Int
     let node: Node
     let opset: Int
-    /// A Relu/Clip folded into this Conv at load time (FusedActivation), applied to every output.
+    /// An activation folded into this Conv at load time (FusedActivation), applied to every output.
     let activation: FusedActivation?
     /// Input 3 is a residual added before the activation (a fused Add, see `residualAttribute`).
     let hasResidual: Bool
@@ -76,7 +71,7 @@ struct Conv: ConvolutionOperator {
     func reference(_ inputs: [Tensor?]) throws -> [Tensor] {
         let convolution = try convolve(inputs)
         guard hasResidual else { return [convolution] }
-        // The fused Add and activation, as the unfused Add (broadcasting) and Relu/Clip compute them.
+        // The fused Add and activation, as the unfused Add (broadcasting) and activation compute them.
         let r: Tensor = try inputs.required(3, "Conv")
         let shape = try Elementwise.broadcast([convolution.shape, r.shape], "Conv (fused residual Add)")
         var y = try BinaryKind.add.apply(convolution, r, shape: shape, op: "Add")

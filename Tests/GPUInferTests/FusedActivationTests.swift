@@ -1,0 +1,147 @@
+// Activations fused into convolutions (Ops/Conv/FusedActivation.swift, Passes/Optimize.swift
+// fuseConvActivation, Kernels/common.cl act): every fusable activation and gated pattern after
+// every conv algorithm, the fused graph against the unfused one on the reference backend (exactly:
+// the same fp32 operations) and the device against the reference under every conv variant.
+//
+// Device tolerance: the convolution's summation bound (ConvTests.sumTolerance over C·k² terms,
+// times the input scale) passed through the activation, whose slope is at most 1.5 (HardSwish at
+// x = 3; SiLU ≈ 1.1, Mish ≈ 1.09, the others ≤ 1), plus a few ulp of the device's exp/tanh/log1p:
+// 2× the summation bound covers both while a wrong activation (e.g. Sigmoid for SiLU) is off by
+// O(|x|) ≫ that.
+import Foundation
+import Testing
+@testable import GPUInfer
+
+@Suite struct FusedActivationTests {
+    /// An activation subgraph after the Conv output "t", ending in "y": its nodes and initializers.
+    struct Pattern: Sendable, CustomTestStringConvertible {
+        let name: String
+        let nodes: [Node]
+        var initializers: [String: Tensor] = [:]
+        let expected: FusedActivation.Kind?
+        var testDescription: String { name }
+    }
+
+    static func unary(_ op: String, _ a: [String: Attribute] = [:]) -> [Node] { [Node(name: "act", opType: op, inputs: ["t"], outputs: ["y"], attributes: a)] }
+
+    static let patterns: [Pattern] = [
+        Pattern(name: "Relu", nodes: unary("Relu"), expected: .clamp),
+        Pattern(name: "Clip(0,6)", nodes: [Node(name: "act", opType: "Clip", inputs: ["t", "lo", "hi"], outputs: ["y"])],
+                initializers: ["lo": Tensor(shape: [], floats: [0]), "hi": Tensor(shape: [], floats: [6])], expected: .clamp),
+        Pattern(name: "LeakyRelu(0.1)", nodes: unary("LeakyRelu", ["alpha": .float(0.1)]), expected: .leakyRelu),
+        Pattern(name: "PRelu(scalar 0.25)", nodes: [Node(name: "act", opType: "PRelu", inputs: ["t", "slope"], outputs: ["y"])],
+                initializers: ["slope": Tensor(shape: [1], floats: [0.25])], expected: .leakyRelu),
+        Pattern(name: "HardSigmoid(0.2,0.5)", nodes: unary("HardSigmoid"), expected: .hardSigmoid),
+        Pattern(name: "HardSwish", nodes: unary("HardSwish"), expected: .hardSwish),
+        Pattern(name: "Sigmoid", nodes: unary("Sigmoid"), expected: .sigmoid),
+        Pattern(name: "Tanh", nodes: unary("Tanh"), expected: .tanh),
+        Pattern(name: "Mish", nodes: unary("Mish"), expected: .mish),
+        Pattern(name: "x*Sigmoid(x)", nodes: [Node(name: "g", opType: "Sigmoid", inputs: ["t"], outputs: ["s"]),
+                                              Node(name: "m", opType: "Mul", inputs: ["t", "s"], outputs: ["y"])], expected: .silu),
+        Pattern(name: "Sigmoid(x)*x", nodes: [Node(name: "g", opType: "Sigmoid", inputs: ["t"], outputs: ["s"]),
+                                              Node(name: "m", opType: "Mul", inputs: ["s", "t"], outputs: ["y"])], expected: .silu),
+        Pattern(name: "x*HardSigmoid(x, 1/6, 1/2)", nodes: [
+            Node(name: "g", opType: "HardSigmoid", inputs: ["t"], outputs: ["s"], attributes: ["alpha": .float(Float(1) / 6), "beta": .float(0.5)]),
+            Node(name: "m", opType: "Mul", inputs: ["t", "s"], outputs: ["y"]),
+        ], expected: .hardSwish),
+        // Not fused: a per-channel PRelu slope, and a gate of another value.
+        Pattern(name: "PRelu(per channel)", nodes: [Node(name: "act", opType: "PRelu", inputs: ["t", "slope"], outputs: ["y"])],
+                initializers: ["slope": Tensor(shape: [6, 1, 1], floats: [0.1, 0.2, 0.3, 0.4, 0.5, 0.6])], expected: nil),
+        Pattern(name: "x*Sigmoid(x)+x (a third consumer)", nodes: [
+            Node(name: "g", opType: "Sigmoid", inputs: ["t"], outputs: ["s"]), Node(name: "m", opType: "Mul", inputs: ["t", "s"], outputs: ["u"]),
+            Node(name: "a", opType: "Add", inputs: ["u", "t"], outputs: ["y"]),
+        ], expected: nil),
+    ]
+
+    /// Conv shapes reaching each algorithm in CPU style (pointwise pixel/blocked, 3×3 blocked,
+    /// Winograd, depthwise flat and rows, grouped direct) and all of them in GPU style.
+    nonisolated(unsafe) static let convs: [(x: [Int], w: [Int], a: [String: Any])] = [
+        ([1, 5, 9, 7], [6, 5, 1, 1], [:]),
+        ([2, 24, 40, 60], [6, 24, 1, 1], [:]),
+        ([1, 4, 9, 7], [6, 4, 3, 3], ["pads": [1, 1, 1, 1]]),
+        ([1, 16, 11, 9], [6, 16, 3, 3], ["pads": [1, 1, 1, 1]]),
+        ([1, 6, 10, 13], [6, 1, 3, 3], ["group": 6, "pads": [1, 1, 1, 1]]),
+        ([2, 6, 10, 13], [6, 1, 3, 3], ["group": 6, "strides": [2, 2], "pads": [0, 0, 1, 1]]),
+        ([1, 6, 7, 7], [6, 2, 3, 3], ["group": 3]),
+    ]
+
+    static func model(x: [Int], w: Tensor, b: Tensor, a: [String: Any], pattern: Pattern, fuse: Bool) throws -> Model {
+        let conv = Node(name: "conv", opType: "Conv", inputs: ["x", "w", "b"], outputs: ["t"], attributes: attrs(a))
+        let graph = Graph(nodes: [conv] + pattern.nodes, inputs: [ValueInfo(name: "x", dtype: .float32, dims: x.map { $0 })],
+                          outputs: [ValueInfo(name: "y", dtype: .float32, dims: nil)],
+                          initializers: pattern.initializers.merging(["w": w, "b": b]) { $1 }, opset: 17)
+        return try Model(graph: graph, options: LoadOptions(fuseActivations: fuse))
+    }
+
+    @Test(arguments: patterns)
+    func fusedMatchesUnfusedOnEveryConvAlgorithm(pattern: Pattern) throws {
+        for (i, c) in Self.convs.enumerated() {
+            var rng = TestRandom(seed: UInt64(17 + i))
+            let scale: Float = 4
+            let x = rng.tensor(c.x, -scale, scale), w = rng.tensor(c.w), b = rng.tensor([c.w[0]])
+            let fused = try Self.model(x: c.x, w: w, b: b, a: c.a, pattern: pattern, fuse: true)
+            let plain = try Self.model(x: c.x, w: w, b: b, a: c.a, pattern: pattern, fuse: false)
+            let what = "\(pattern.name) after conv \(c.x) \(c.w) \(c.a)"
+            if let kind = pattern.expected {
+                #expect(fused.graph.nodes.count == 1 && fused.report.activationsFused == 1, "\(what): \(fused.graph.nodes.map(\.opType))")
+                #expect(try FusedActivation(node: fused.graph.nodes[0])?.kind == kind, "\(what)")
+            } else {
+                #expect(fused.report.activationsFused == 0 && fused.graph.nodes.count == plain.graph.nodes.count, "\(what)")
+            }
+            let reference = try #require(try ReferenceExecutor().run(fused, inputs: ["x": x])["y"])
+            let unfused = try #require(try ReferenceExecutor().run(plain, inputs: ["x": x])["y"])
+            assertClose(reference, unfused, rtol: 0, atol: 0, "\(what): fused vs unfused reference")
+            let tol = 2 * sumTolerance(c.w.dropFirst().reduce(1, *)) * scale
+            for options in OpVariants.forOp("Conv") {
+                let device = try #require(try Session(model: fused, runtime: try TestDevice.require(), options: options).run(["x": x])["y"])
+                assertClose(device, reference, rtol: tol, atol: tol, "\(what) [\(options.summary)]: device vs reference")
+            }
+        }
+    }
+
+    /// A residual Add followed by HardSwish and by x·Sigmoid(x): the activation joins the fused
+    /// residual when it is a single node; the gated pattern stays a Sigmoid and a Mul.
+    @Test func residualThenActivation() throws {
+        var rng = TestRandom(seed: 5)
+        let x = rng.tensor([1, 8, 6, 7], -3, 3), w = rng.tensor([8, 8, 3, 3]), r = rng.tensor([1, 8, 6, 7])
+        for act in ["HardSwish", "Sigmoid"] {
+            let nodes = [Node(name: "conv", opType: "Conv", inputs: ["x", "w"], outputs: ["t"], attributes: ["pads": .ints([1, 1, 1, 1])]),
+                         Node(name: "add", opType: "Add", inputs: ["t", "r"], outputs: ["u"]),
+                         Node(name: "act", opType: act, inputs: ["u"], outputs: ["y"])]
+            let graph = Graph(nodes: nodes, inputs: [ValueInfo(name: "x", dtype: .float32, dims: [1, 8, 6, 7]), ValueInfo(name: "r", dtype: .float32, dims: [1, 8, 6, 7])],
+                              outputs: [ValueInfo(name: "y", dtype: .float32, dims: nil)], initializers: ["w": w], opset: 17)
+            let model = try Model(graph: graph)
+            #expect(model.graph.nodes.count == 1 && model.report.residualsFused == 1, "\(act): \(model.graph.nodes.map(\.opType))")
+            let plain = try Model(graph: graph, options: LoadOptions(fuseActivations: false, fuseResiduals: false))
+            let feeds = ["x": x, "r": r]
+            let reference = try #require(try ReferenceExecutor().run(model, inputs: feeds)["y"])
+            assertClose(reference, try #require(try ReferenceExecutor().run(plain, inputs: feeds)["y"]), rtol: 0, atol: 0, "\(act) fused vs unfused")
+            let tol = 2 * sumTolerance(72) * 3
+            for options in OpVariants.kernelStyles {
+                let device = try #require(try Session(model: model, runtime: try TestDevice.require(), options: options).run(feeds)["y"])
+                assertClose(device, reference, rtol: tol, atol: tol, "\(act) residual [\(options.summary)]")
+            }
+        }
+    }
+
+    /// One kernel per conv: a conv + SiLU, a conv + HardSwish in one model run two kernels (the
+    /// profile lists one node per conv and no activation node).
+    @Test func oneKernelPerConv() throws {
+        var rng = TestRandom(seed: 9)
+        let nodes = [Node(name: "c1", opType: "Conv", inputs: ["x", "w1"], outputs: ["t1"], attributes: ["pads": .ints([1, 1, 1, 1])]),
+                     Node(name: "s1", opType: "Sigmoid", inputs: ["t1"], outputs: ["g1"]),
+                     Node(name: "m1", opType: "Mul", inputs: ["t1", "g1"], outputs: ["h"]),
+                     Node(name: "c2", opType: "Conv", inputs: ["h", "w2"], outputs: ["t2"]),
+                     Node(name: "hs", opType: "HardSwish", inputs: ["t2"], outputs: ["y"])]
+        let graph = Graph(nodes: nodes, inputs: [ValueInfo(name: "x", dtype: .float32, dims: [1, 3, 20, 20])],
+                          outputs: [ValueInfo(name: "y", dtype: .float32, dims: nil)],
+                          initializers: ["w1": rng.tensor([16, 3, 3, 3]), "w2": rng.tensor([8, 16, 1, 1])], opset: 17)
+        let model = try Model(graph: graph)
+        #expect(model.graph.nodes.map(\.opType) == ["Conv", "Conv"])
+        guard let info = TestDevice.info else { return }
+        let session = try Session(model: model, device: .openCL(info.index), profiling: true)
+        _ = try session.run(["x": rng.tensor([1, 3, 20, 20])], profile: true)
+        #expect(session.lastTimings.count == 2 && session.lastTimings.allSatisfy { $0.op == "Conv" && $0.kernels.count == 1 },
+                "\(session.lastTimings.map { "\($0.op) \($0.kernels)" })")
+    }
+}
