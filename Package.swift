@@ -7,6 +7,8 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .library(name: "GPUInfer", targets: ["GPUInfer"]),
+        .library(name: "GPUInferVision", targets: ["GPUInferVision"]),
+        .library(name: "GPUInferRetrieval", targets: ["GPUInferRetrieval"]),
         .executable(name: "gpuinfer", targets: ["gpuinfer"]),
     ],
     dependencies: [
@@ -14,9 +16,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
     ],
     targets: [
-        // System libraries (Debian: ocl-icd-opencl-dev opencl-headers libclblast-dev libturbojpeg0-dev libpng-dev).
+        // System libraries (Debian: ocl-icd-opencl-dev opencl-headers libturbojpeg0-dev libpng-dev).
         .systemLibrary(name: "COpenCL", path: "Sources/COpenCL"),
-        .systemLibrary(name: "CCLBlast", path: "Sources/CCLBlast"),
         .systemLibrary(name: "CTurboJPEG", path: "Sources/CTurboJPEG"),
         .systemLibrary(name: "CPNG", path: "Sources/CPNG"),  // libpng-dev
 
@@ -32,24 +33,26 @@ let package = Package(
         .plugin(name: "EmbedKernels", capability: .buildTool(), dependencies: ["EmbedKernelsTool"]),
         .target(name: "GPUInferKernels", path: "Kernels", plugins: ["EmbedKernels"]),
 
+        // The engine: ONNX import, graph and passes, operators (reference + OpenCL), runtime, tuning.
         .target(
             name: "GPUInfer",
-            dependencies: [
-                "COpenCL", "CCLBlast", "CTurboJPEG", "CPNG", "ONNXProto", "GPUInferKernels",
-                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
-            ],
+            dependencies: ["COpenCL", "ONNXProto", "GPUInferKernels", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
             path: "Sources/GPUInfer"
         ),
+        // Images in and out (JPEG/PNG decoding, preprocessing, drawing), the model zoo, image models and detectors.
+        .target(name: "GPUInferVision", dependencies: ["GPUInfer", "CTurboJPEG", "CPNG"], path: "Sources/GPUInferVision"),
+        // Descriptor indexes of image folders and exact search on the device.
+        .target(name: "GPUInferRetrieval", dependencies: ["GPUInfer", "GPUInferVision"], path: "Sources/GPUInferRetrieval"),
         .executableTarget(
             name: "gpuinfer",
-            dependencies: ["GPUInfer", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["GPUInfer", "GPUInferVision", "GPUInferRetrieval", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Sources/gpuinfer"
         ),
         // A runnable example of the library API (`swift run gpuinfer-example photo.jpg`).
-        .executableTarget(name: "gpuinfer-example", dependencies: ["GPUInfer"], path: "Sources/gpuinfer-example"),
+        .executableTarget(name: "gpuinfer-example", dependencies: ["GPUInfer", "GPUInferVision"], path: "Sources/gpuinfer-example"),
         .testTarget(
             name: "GPUInferTests",
-            dependencies: ["GPUInfer", "ONNXProto"],
+            dependencies: ["GPUInfer", "GPUInferVision", "GPUInferRetrieval", "ONNXProto"],
             path: "Tests/GPUInferTests"
         ),
     ]

@@ -3,6 +3,7 @@
 //   swift run gpuinfer-example Models/samples/grace_hopper.jpg [other.jpg]
 import Foundation
 import GPUInfer
+import GPUInferVision
 
 let arguments = Array(CommandLine.arguments.dropFirst())
 guard let first = arguments.first else {

@@ -4,6 +4,8 @@
 import ArgumentParser
 import Foundation
 import GPUInfer
+import GPUInferVision
+import GPUInferRetrieval
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Measure load time, latency and throughput of a model.")
@@ -26,7 +28,7 @@ struct Bench: ParsableCommand {
     }
 
     func run() throws {
-        do {
+        try reportingErrors {
             let clock = ContinuousClock()
             var loaded: Model?
             let options = try deviceOption.executionOptions()
@@ -106,8 +108,6 @@ struct Bench: ParsableCommand {
                           + String(format: "%.1f%%", 100 * Double(v.ns) / Double(max(total, 1))))
                 }
             }
-        } catch {
-            throw fail(error)
         }
     }
 

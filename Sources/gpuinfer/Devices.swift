@@ -2,6 +2,8 @@
 import ArgumentParser
 import Foundation
 import GPUInfer
+import GPUInferVision
+import GPUInferRetrieval
 
 struct Devices: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "List OpenCL devices and the cpu reference backend.")
@@ -12,8 +14,8 @@ struct Devices: ParsableCommand {
     var json = false
 
     func run() throws {
-        let all: [CLDeviceInfo]
-        do { all = try CLDeviceInfo.all() } catch { throw fail(error) }
+        var all: [CLDeviceInfo] = []
+        try reportingErrors { all = try CLDeviceInfo.all() }
         defer {
             if check {
                 for d in all {

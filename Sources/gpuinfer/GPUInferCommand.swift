@@ -1,13 +1,20 @@
 // Root command and subcommand list.
 import ArgumentParser
 import GPUInfer
+import GPUInferVision
+import GPUInferRetrieval
 
 struct GPUInferCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gpuinfer",
         abstract: "CNN inference on OpenCL devices, verified against a pure-Swift reference.",
-        subcommands: [Devices.self, Run.self, Verify.self, Info.self, NetVLADCommand.self, MPNCOVCommand.self, SSDLiteCommand.self,
-                      Bench.self, Tune.self, IndexCommand.self, SearchCommand.self, CompareCommand.self, BenchSearch.self, OptionsCommand.self]
+        groupedSubcommands: [
+            // The engine on any ONNX model (GPUInfer).
+            CommandGroup(name: "Engine", subcommands: [Devices.self, Run.self, Verify.self, Info.self, Bench.self, Tune.self, OptionsCommand.self]),
+            // The model zoo on images (GPUInferVision) and retrieval over image folders (GPUInferRetrieval).
+            CommandGroup(name: "Applications", subcommands: [NetVLADCommand.self, MPNCOVCommand.self, SSDLiteCommand.self, IndexCommand.self,
+                                                             SearchCommand.self, CompareCommand.self, BenchSearch.self]),
+        ]
     )
 }
 
@@ -53,8 +60,20 @@ func loadInputs(_ specs: [String], model: Model) throws -> [String: Tensor] {
     return feeds
 }
 
-/// Prints an error the way every command does and returns the failure exit code to throw.
-func fail(_ error: Error) -> ExitCode {
-    FileHandleWriter.write("error: \(error)\n")
-    return ExitCode.failure
+/// Runs a command's body and reports its errors the one way every command does: the argument
+/// parser's own (ValidationError: usage and exit 64; ExitCode; CleanExit) pass through, any other
+/// error is printed as `error: …` on stderr and exits 1.
+func reportingErrors(_ body: () throws -> Void) throws {
+    do {
+        try body()
+    } catch let e as ValidationError {
+        throw e
+    } catch let e as ExitCode {
+        throw e
+    } catch let e as CleanExit {
+        throw e
+    } catch {
+        FileHandleWriter.write("error: \(error)\n")
+        throw ExitCode.failure
+    }
 }

@@ -3,6 +3,8 @@
 import ArgumentParser
 import Foundation
 import GPUInfer
+import GPUInferVision
+import GPUInferRetrieval
 
 enum ImageInputs {
     /// Decodes `paths`, printing each failure; returns the images that decoded (with their index

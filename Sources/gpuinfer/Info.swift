@@ -1,13 +1,15 @@
 // `gpuinfer info MODEL.onnx`: inputs, outputs, opset, operators and what the load passes did.
 import ArgumentParser
 import GPUInfer
+import GPUInferVision
+import GPUInferRetrieval
 
 struct Info: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Describe an ONNX model as gpuinfer loads it.")
     @Argument(help: "Path to an .onnx file.") var model: String
 
     func run() throws {
-        do {
+        try reportingErrors {
             let m = try Model(path: model)
             print("opset: \(m.graph.opset)")
             for i in m.inputs { print("input  \(i.name): \(i.dtype.map { "\($0)" } ?? "?") \(describe(i))") }
@@ -17,8 +19,6 @@ struct Info: ParsableCommand {
             print("nodes: \(m.graph.nodes.count) (" + counts.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ") + ")")
             print("load passes: \(m.report.constantNodesFolded) constant nodes folded, \(m.report.batchNormsFolded) BatchNormalization folded into Conv, \(m.report.activationsFused) activations fused into Conv, \(m.report.residualsFused) residual Add fused into Conv, \(m.report.deadNodesRemoved) dead nodes removed")
             for (k, v) in m.metadata.sorted(by: { $0.key < $1.key }) { print("metadata \(k): \(v)") }
-        } catch {
-            throw fail(error)
         }
     }
 

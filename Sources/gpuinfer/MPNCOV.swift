@@ -4,6 +4,8 @@
 import ArgumentParser
 import Foundation
 import GPUInfer
+import GPUInferVision
+import GPUInferRetrieval
 
 struct MPNCOVCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -55,7 +57,7 @@ struct MPNCOVCommand: ParsableCommand {
     }
 
     func run() throws {
-        do {
+        try reportingErrors {
             let started = Date()
             let path = try ModelZoo.resolve(model, modelsDir: modelsDir)
             let options = try deviceOption.executionOptions()
@@ -111,10 +113,6 @@ struct MPNCOVCommand: ParsableCommand {
                 print("wrote \(layer.rawValue) \(t.shape) to \(output)")
             }
             try ImageInputs.finish(processed: processed, total: images.count, failures: failures, since: started)
-        } catch let e as ExitCode {
-            throw e
-        } catch {
-            throw fail(error)
         }
     }
 }

@@ -3,6 +3,8 @@
 import ArgumentParser
 import Foundation
 import GPUInfer
+import GPUInferVision
+import GPUInferRetrieval
 
 struct NetVLADCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "netvlad", abstract: "NetVLAD 4096-d place descriptors of images.")
@@ -24,7 +26,7 @@ struct NetVLADCommand: ParsableCommand {
     }
 
     func run() throws {
-        do {
+        try reportingErrors {
             let started = Date()
             let options = try deviceOption.executionOptions()
             let m = try Model(path: ModelZoo.resolve(model, modelsDir: modelsDir), options: LoadOptions(options))
@@ -58,10 +60,6 @@ struct NetVLADCommand: ParsableCommand {
                 print("wrote \(descriptors.shape) descriptors to \(output)")
             }
             try ImageInputs.finish(processed: processed, total: images.count, failures: failures, since: started)
-        } catch let e as ExitCode {
-            throw e
-        } catch {
-            throw fail(error)
         }
     }
 }

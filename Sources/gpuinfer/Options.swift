@@ -3,6 +3,8 @@
 import ArgumentParser
 import Foundation
 import GPUInfer
+import GPUInferVision
+import GPUInferRetrieval
 
 struct OptionsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "options",
@@ -10,7 +12,7 @@ struct OptionsCommand: ParsableCommand {
     @Flag(help: "Print a JSON array instead of the table.") var json = false
 
     func run() throws {
-        do {
+        try reportingErrors {
             // A bad value is reported like every command reports it (exit 1, the variable named).
             let current = try ExecutionOptions.fromEnvironment()
             let values = Dictionary(uniqueKeysWithValues: current.settings.map { ($0.name, $0.value) })
@@ -37,8 +39,6 @@ struct OptionsCommand: ParsableCommand {
             }
             let folders = current.folders
             print("program cache: \(folders.cache?.path ?? "none"); tuning database: \(folders.tuning?.path ?? "none")")
-        } catch {
-            throw fail(error)
         }
     }
 }

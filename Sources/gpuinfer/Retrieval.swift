@@ -4,6 +4,8 @@
 import ArgumentParser
 import Foundation
 import GPUInfer
+import GPUInferVision
+import GPUInferRetrieval
 
 /// Options shared by the commands that load an image model.
 struct ImageModelOptions: ParsableArguments {
@@ -59,7 +61,7 @@ struct IndexCommand: ParsableCommand {
     }
 
     func run() throws {
-        do {
+        try reportingErrors {
             let (imageModel, fingerprint) = try imageOptions.load(model, device: deviceOption)
             // A path is stored absolute, so `search` finds the model from any working directory.
             let modelName = model.hasSuffix(".onnx") || model.contains("/") ? URL(fileURLWithPath: model).standardizedFileURL.path : model
@@ -86,8 +88,6 @@ struct IndexCommand: ParsableCommand {
             } else {
                 print("stopped after \(maxBatches ?? 0) batch(es) [\(report.embeddedThisRun) image(s) this run, \(rate)]; \(report.remaining) image(s) remain: run the same command again to continue")
             }
-        } catch {
-            throw fail(error)
         }
     }
 }
@@ -113,7 +113,7 @@ struct SearchCommand: ParsableCommand {
     }
 
     func run() throws {
-        do {
+        try reportingErrors {
             let index = try RetrievalIndex.load(from: db)
             let (imageModel, _) = try imageOptions.load(model ?? index.model, device: deviceOption)
             let (images, failures) = imageOptions.decode(queries)
@@ -142,10 +142,6 @@ struct SearchCommand: ParsableCommand {
                 FileHandleWriter.write("\(failures) of \(queries.count) query image(s) failed\n")
                 throw ExitCode.failure
             }
-        } catch let e as ExitCode {
-            throw e
-        } catch {
-            throw fail(error)
         }
     }
 }
@@ -160,7 +156,7 @@ struct CompareCommand: ParsableCommand {
     @OptionGroup var imageOptions: ImageModelOptions
 
     func run() throws {
-        do {
+        try reportingErrors {
             let (imageModel, _) = try imageOptions.load(model, device: deviceOption)
             let (images, failures) = imageOptions.decode([first, second])
             guard failures == 0 else { throw ExitCode.failure }
@@ -170,10 +166,6 @@ struct CompareCommand: ParsableCommand {
             var dot = 0.0
             for i in 0..<d { dot += Double(rows[i]) * Double(rows[d + i]) }
             print(String(format: "cosine similarity: %.6f", dot))
-        } catch let e as ExitCode {
-            throw e
-        } catch {
-            throw fail(error)
         }
     }
 }
@@ -199,7 +191,7 @@ struct BenchSearch: ParsableCommand {
     }
 
     func run() throws {
-        do {
+        try reportingErrors {
             let clock = ContinuousClock()
             var rows = entries, dimension = dim
             var database: [Float]
@@ -247,10 +239,6 @@ struct BenchSearch: ParsableCommand {
                 print(String(format: "CPU reference, one query: %.3f s; device top-%d %@ the reference", t.seconds, k, same ? "equals" : "DIFFERS FROM"))
                 if !same { throw ExitCode.failure }
             }
-        } catch let e as ExitCode {
-            throw e
-        } catch {
-            throw fail(error)
         }
     }
 

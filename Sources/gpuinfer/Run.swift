@@ -3,6 +3,8 @@
 import ArgumentParser
 import Foundation
 import GPUInfer
+import GPUInferVision
+import GPUInferRetrieval
 
 struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Run an ONNX model on .npy inputs and write its outputs as .npy files.")
@@ -14,7 +16,7 @@ struct Run: ParsableCommand {
     @Option(name: .long, help: "Folder for the outputs (created if missing).") var outputDir: String = "."
 
     func run() throws {
-        do {
+        try reportingErrors {
             let options = try deviceOption.executionOptions()
             let m = try Model(path: model, options: LoadOptions(options))
             let feeds = try loadInputs(input, model: m)
@@ -28,10 +30,6 @@ struct Run: ParsableCommand {
                 try Npy.write(t, path: path)
                 print("\(o.name): \(t.dtype)\(t.shape) -> \(path)")
             }
-        } catch let e as ValidationError {
-            throw e
-        } catch {
-            throw fail(error)
         }
     }
 }

@@ -4,6 +4,8 @@
 import ArgumentParser
 import Foundation
 import GPUInfer
+import GPUInferVision
+import GPUInferRetrieval
 
 struct SSDLiteCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "ssdlite", abstract: "Detect objects with SSDLite-MobileNetV2 (COCO-91 labels).")
@@ -38,7 +40,7 @@ struct SSDLiteCommand: ParsableCommand {
     }
 
     func run() throws {
-        do {
+        try reportingErrors {
             let started = Date()
             let options = try deviceOption.executionOptions()
             let m = try Model(path: ModelZoo.resolve(model, modelsDir: modelsDir), options: LoadOptions(options))
@@ -92,10 +94,6 @@ struct SSDLiteCommand: ParsableCommand {
                 print("wrote detections to \(output)")
             }
             try ImageInputs.finish(processed: processed, total: images.count, failures: failures, since: started)
-        } catch let e as ExitCode {
-            throw e
-        } catch {
-            throw fail(error)
         }
     }
 }

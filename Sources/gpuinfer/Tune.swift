@@ -4,6 +4,8 @@
 import ArgumentParser
 import Foundation
 import GPUInfer
+import GPUInferVision
+import GPUInferRetrieval
 
 struct Tune: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -44,7 +46,7 @@ struct Tune: ParsableCommand {
     }
 
     func run() throws {
-        do {
+        try reportingErrors {
             guard let database = TuningDatabase.default, database.directory != nil else {
                 throw ValidationError("the tuning database is disabled (GPUINFER_NO_TUNING=1, or no GPUINFER_TUNING_DIR, cache folder or HOME)")
             }
@@ -100,10 +102,6 @@ struct Tune: ParsableCommand {
                          report.latencyBefore * 1000, report.latencyAfter * 1000, report.latencyBefore / max(report.latencyAfter, 1e-9)))
             print(String(format: "isolated node times predict %.2f ms less per run", report.expectedSaving * 1000))
             print("database: \(report.databaseFile ?? "-")")
-        } catch let e as ValidationError {
-            throw e
-        } catch {
-            throw fail(error)
         }
     }
 }

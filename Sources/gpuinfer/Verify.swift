@@ -4,6 +4,8 @@
 import ArgumentParser
 import Foundation
 import GPUInfer
+import GPUInferVision
+import GPUInferRetrieval
 
 struct Verify: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Compare an OpenCL device with the reference backend node by node.")
@@ -16,8 +18,8 @@ struct Verify: ParsableCommand {
     @Option(help: "Absolute tolerance per element, as a fraction of the output's largest magnitude (at least 1).") var atol: Float = 1e-4
 
     func run() throws {
-        let results: [NodeComparison]
-        do {
+        var results: [NodeComparison] = []
+        try reportingErrors {
             let options = try deviceOption.executionOptions()
             let m = try Model(path: model, options: LoadOptions(options))
             var feeds = try loadInputs(input, model: m)
@@ -32,10 +34,6 @@ struct Verify: ParsableCommand {
             let session = try Session(model: m, device: selection, options: options)
             FileHandleWriter.write("device: \(session.deviceDescription)\n")
             results = try Verifier.compare(session, inputs: feeds, rtol: rtol, atol: atol)
-        } catch let e as ValidationError {
-            throw e
-        } catch {
-            throw fail(error)
         }
         // Each node is checked on the inputs the device computed ("max abs", "max rel", "ok");
         // "end-to-end" is the drift from the reference backend's own run, for information.

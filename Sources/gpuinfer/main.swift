@@ -2,6 +2,8 @@
 // `gpuinfer <command> --device N …`: a leading --device moves after the subcommand name.
 import ArgumentParser
 import GPUInfer
+import GPUInferVision
+import GPUInferRetrieval
 
 var arguments = Array(CommandLine.arguments.dropFirst())
 if arguments.count >= 3, arguments[0] == "--device" {

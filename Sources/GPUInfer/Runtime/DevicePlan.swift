@@ -197,13 +197,7 @@ final class DevicePlan: @unchecked Sendable {
         }
         var events: [(Int, String, CLEvent)] = []
         for (node, step) in steps {
-            switch step {
-            case let .kernel(k, global, local):
-                let e = try runtime.enqueue(k, global: global, local: local, wantEvent: profile && runtime.profiling)
-                if let e { events.append((node, k.name, e)) }
-            case let .custom(_, body):
-                try body(runtime)
-            }
+            if let e = try step.enqueue(on: runtime, timed: profile && runtime.profiling) { events.append((node, step.name, e)) }
         }
         var result: [String: Tensor] = [:]
         for (name, source) in outputs {
@@ -250,5 +244,27 @@ final class DevicePlan: @unchecked Sendable {
             return Tensor(shape: v.type.shape, floats: try runtime.read(v.buffer, count: v.count, as: Float.self))
         }
         return Tensor(shape: v.type.shape, ints: try runtime.read(v.buffer, count: v.count, as: Int64.self), dtype: v.type.dtype)
+    }
+}
+
+extension PlanStep {
+    /// The kernel's name, or the custom step's.
+    var name: String {
+        switch self {
+        case let .kernel(k, _, _): k.name
+        case let .custom(name, _): name
+        }
+    }
+
+    /// Enqueues this step on `runtime`'s in-order queue — the one enqueue path of plans
+    /// (`DevicePlan.run`) and of single nodes (the tuner's `NodeBench`, stage tests). With `timed`
+    /// it returns the kernel's profiling event (custom steps return none).
+    func enqueue(on runtime: CLRuntime, timed: Bool) throws -> CLEvent? {
+        switch self {
+        case let .kernel(k, global, local): return try runtime.enqueue(k, global: global, local: local, wantEvent: timed)
+        case let .custom(_, body):
+            try body(runtime)
+            return nil
+        }
     }
 }

@@ -51,7 +51,12 @@ public final class Model: @unchecked Sendable {
         try g.inlineFunctions(keep: options.useFusedKernels ? Set(OpRegistry.fusedFunctionNames) : [])
         // Validate every op before doing any work, so an unsupported op is reported at load.
         let opset = { (n: Node) in n.domain.isEmpty ? g.opset : g.opsets[n.domain] ?? 1 }
-        for n in g.nodes { _ = try OpRegistry.make(n, opset: opset(n)) }
+        // Each operator is made once: nodes the passes leave unchanged keep the instance made here.
+        var made: [String: (node: Node, op: any Operator)] = [:]
+        for n in g.nodes {
+            let op = try OpRegistry.make(n, opset: opset(n))
+            if let key = n.outputs.first { made[key] = (n, op) }
+        }
         report.constantNodesFolded = try g.foldConstants()
         if options.foldBatchNorm { report.batchNormsFolded = g.foldBatchNormIntoConv() }
         if options.fuseActivations { report.activationsFused = g.fuseConvActivation() }
@@ -59,7 +64,10 @@ public final class Model: @unchecked Sendable {
         if options.fuseResiduals { report.residualsFused = g.fuseConvResidual() }
         report.deadNodesRemoved = g.removeDeadNodes()
         self.graph = g
-        let operators = try g.nodes.map { try OpRegistry.make($0, opset: opset($0)) }
+        let operators = try g.nodes.map { n in
+            if let key = n.outputs.first, let m = made[key], m.node == n { return m.op }
+            return try OpRegistry.make(n, opset: opset(n))
+        }
         self.operators = operators
         self.parameterInputs = Self.parameterInputs(g, operators)
         self.report = report

@@ -306,12 +306,7 @@ final class NodeBench {
         func run(timed: Bool) throws -> UInt64 {
             var events: [CLEvent] = []
             for step in ctx.steps {
-                switch step {
-                case let .kernel(k, global, local):
-                    if let e = try runtime.enqueue(k, global: global, local: local, wantEvent: timed) { events.append(e) }
-                case let .custom(_, body):
-                    try body(runtime)
-                }
+                if let e = try step.enqueue(on: runtime, timed: timed) { events.append(e) }
             }
             try runtime.finish()
             return try events.reduce(0) { $0 + (try $1.durationNanoseconds()) }

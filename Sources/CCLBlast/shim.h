@@ -1,6 +1,0 @@
-// CLBlast C API (libclblast-dev).
-#ifndef GPUINFER_CCLBLAST_SHIM_H
-#define GPUINFER_CCLBLAST_SHIM_H
-#define CL_TARGET_OPENCL_VERSION 120
-#include <clblast_c.h>
-#endif

@@ -1,0 +1,162 @@
+// `gpuinfer index / search / compare` end to end on a folder of photos made from the sample photo
+// (plus a corrupt JPEG, an empty .jpg, text files and subfolders), with the small embedding model
+// from make_retrieval_fixtures.py; and an interrupted, resumed index equal to a straight one.
+import Foundation
+import Testing
+@testable import GPUInfer
+@testable import GPUInferVision
+@testable import GPUInferRetrieval
+
+@Suite(.serialized) struct RetrievalCLITests {
+    static let script = "Tests/Models/make_retrieval_fixtures.py"
+    static let goodImages = ["crop.png", "flipped.jpg", "grace_hopper.jpg", "noise.png", "sub/dark.jpg", "sub/deeper/gray.jpg", "sub/rotated.jpg"]
+
+    struct Paths {
+        let model: String, photos: String, query: String, work: String
+        init() throws {
+            model = try GeneratedData.require("retrieval/embed_small.onnx", script: script)
+            photos = try GeneratedData.require("retrieval/photos", script: script)
+            query = try GeneratedData.require("retrieval/query_small.jpg", script: script)
+            work = FileManager.default.temporaryDirectory.appendingPathComponent("gpuinfer-retrieval-\(UUID().uuidString)").path
+        }
+        func index(_ output: String, _ extra: [String] = []) throws -> (status: Int32, out: String, err: String) {
+            try gpuinfer(["index", "--device", "0", model, photos, "--output", output, "--batch", "3", "--quiet"] + extra)
+        }
+    }
+
+    static func bytes(_ path: String) -> Data? { FileManager.default.contents(atPath: path) }
+
+    @Test func indexSkipsBadFilesAndSearchFindsThePhoto() throws {
+        let p = try Paths()
+        defer { try? FileManager.default.removeItem(atPath: p.work) }
+        let db = p.work + "/db"
+        let r = try p.index(db)
+        #expect(r.status == 0, "\(r.out)\n\(r.err)")
+        for bad in ["corrupt.jpg", "empty.jpg", "notes.txt", "sub/README"] {
+            #expect(r.out.contains("skipped \(bad): "), "\(bad) not reported:\n\(r.out)")
+        }
+        #expect(r.out.contains("indexed 7 image(s) (64-d)"), "\(r.out)")
+        let index = try RetrievalIndex.load(from: db)
+        #expect(index.files == Self.goodImages)
+        #expect(index.skipped.map(\.path) == ["corrupt.jpg", "empty.jpg", "notes.txt", "sub/README"])
+        #expect(index.model == p.model && index.root == p.photos)
+
+        // The photo itself ranks first with cosine ≈ 1 (fp32 rounding of a 64-d descriptor: 1e-5);
+        // a resized copy outside the index finds it too. Two queries go through as one batch.
+        let s = try gpuinfer(["search", db, p.photos + "/grace_hopper.jpg", p.query, "-k", "3", "--device", "0", "--json"])
+        #expect(s.status == 0, "\(s.err)")
+        let lines = s.out.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        #expect(lines.count == 2)
+        for line in lines {
+            let results = line["results"] as? [[String: Any]] ?? []
+            #expect(results.count == 3)
+            #expect(results.first?["file"] as? String == p.photos + "/grace_hopper.jpg", "\(line)")
+            #expect(results.first?["rank"] as? Int == 1)
+        }
+        let top = (lines.first?["results"] as? [[String: Any]])?.first?["score"] as? Double ?? 0
+        #expect(abs(top - 1) < 1e-5)
+        // Text output: rank, score, file.
+        let t = try gpuinfer(["search", db, p.photos + "/grace_hopper.jpg", "--device", "cpu", "-k", "20"])
+        #expect(t.status == 0, "\(t.err)")
+        #expect(t.out.contains("     1  1.000000  \(p.photos)/grace_hopper.jpg"), "\(t.out)")
+        #expect(t.out.split(separator: "\n").count == 2 + 7)  // k is capped at the index size
+
+        // compare: an image with itself is 1; with its mirror image less.
+        let c = try gpuinfer(["compare", p.photos + "/grace_hopper.jpg", p.photos + "/grace_hopper.jpg", "--model", p.model, "--device", "0"])
+        #expect(c.status == 0 && c.out == "cosine similarity: 1.000000\n", "\(c.out)\(c.err)")
+
+        // A finished index is not overwritten without --restart.
+        let again = try p.index(db)
+        #expect(again.status == 1 && again.err.contains("already there"), "\(again.err)")
+
+        // A damaged index is a typed error, not a crash.
+        try Data("{}".utf8).write(to: URL(fileURLWithPath: db + "/manifest.json"))
+        let bad = try gpuinfer(["search", db, p.query, "--device", "0"])
+        #expect(bad.status == 1 && bad.err.contains("corrupt index file"), "\(bad.err)")
+    }
+
+    @Test func interruptedIndexResumesToTheSameIndex() throws {
+        let p = try Paths()
+        defer { try? FileManager.default.removeItem(atPath: p.work) }
+        let straight = p.work + "/straight", resumed = p.work + "/resumed"
+        #expect(try p.index(straight).status == 0)
+
+        // Stop after one batch of 3 candidates, then after another.
+        let first = try p.index(resumed, ["--max-batches", "1"])
+        #expect(first.status == 0 && first.out.contains("stopped after 1 batch(es)") && first.out.contains("6 image(s) remain"), "\(first.out)\(first.err)")
+        #expect(!FileManager.default.fileExists(atPath: resumed + "/manifest.json"))
+        let second = try p.index(resumed, ["--max-batches", "1", "--batch", "5"])  // the first run's batch size is kept
+        #expect(second.status == 0 && second.out.contains("3 image(s) remain"), "\(second.out)\(second.err)")
+
+        // A kill in the middle of a batch: rows written past the last progress line, and a line cut off.
+        let progress = resumed + "/" + FolderIndexer.progressFile, partial = resumed + "/" + FolderIndexer.partialFile
+        for (path, junk) in [(partial, Data(repeating: 0x41, count: 64 * 4 + 7)), (progress, Data(#"{"through":"sub/dar"#.utf8))] {
+            let h = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+            try h.seekToEnd()
+            try h.write(contentsOf: junk)
+            try h.close()
+        }
+        // Another model cannot continue it.
+        let copy = p.work + "/renamed.onnx"
+        try FileManager.default.copyItem(atPath: p.model, toPath: copy)
+        let mismatch = try gpuinfer(["index", "--device", "0", copy, p.photos, "--output", resumed, "--quiet"])
+        #expect(mismatch.status == 1 && mismatch.err.contains("--restart"), "\(mismatch.err)")
+
+        let last = try p.index(resumed)
+        #expect(last.status == 0, "\(last.out)\(last.err)")
+        #expect(last.out.contains("resumed an interrupted run: 4 image(s) were already indexed"), "\(last.out)")
+        #expect(Self.bytes(partial) == nil && Self.bytes(progress) == nil)
+        for file in ["descriptors.npy", "files.jsonl", "manifest.json"] {
+            #expect(Self.bytes(straight + "/" + file) != nil)
+            #expect(Self.bytes(straight + "/" + file) == Self.bytes(resumed + "/" + file), "\(file) differs")
+        }
+        // --restart rebuilds from scratch (the same bytes again).
+        #expect(try p.index(resumed, ["--restart"]).status == 0)
+        #expect(Self.bytes(straight + "/descriptors.npy") == Self.bytes(resumed + "/descriptors.npy"))
+    }
+
+    /// A real kill (SIGKILL while batches are being written), then a rerun: the same index as a
+    /// straight run, wherever the kill landed.
+    @Test func killedIndexResumesToTheSameIndex() throws {
+        let p = try Paths()
+        let fm = FileManager.default
+        defer { try? fm.removeItem(atPath: p.work) }
+        let photos = p.work + "/photos"
+        try fm.createDirectory(atPath: photos, withIntermediateDirectories: true)
+        for copy in 0..<3 {
+            for name in Self.goodImages + ["corrupt.jpg"] {
+                try fm.copyItem(atPath: p.photos + "/" + name, toPath: photos + "/\(copy)_" + name.replacingOccurrences(of: "/", with: "_"))
+            }
+        }
+        func index(_ output: String, _ extra: [String] = []) throws -> (status: Int32, out: String, err: String) {
+            try gpuinfer(["index", "--device", "0", p.model, photos, "--output", output, "--batch", "2", "--quiet"] + extra)
+        }
+        let straight = p.work + "/straight", killed = p.work + "/killed"
+        #expect(try index(straight).status == 0)
+
+        let proc = Process()
+        proc.executableURL = try gpuinferBinary()
+        proc.arguments = ["index", "--device", "0", p.model, photos, "--output", killed, "--batch", "2", "--quiet"]
+        proc.standardOutput = FileHandle.nullDevice
+        proc.standardError = FileHandle.nullDevice
+        try proc.run()
+        // Kill once two batches are recorded (header + 2 lines), or give up waiting after 60 s.
+        let progress = killed + "/" + FolderIndexer.progressFile
+        let deadline = Date().addingTimeInterval(60)
+        while proc.isRunning && Date() < deadline {
+            let lines = fm.contents(atPath: progress)?.filter { $0 == 0x0A }.count ?? 0
+            if lines >= 3 { break }
+            usleep(2000)
+        }
+        let wasRunning = proc.isRunning
+        if wasRunning { kill(proc.processIdentifier, SIGKILL) }
+        proc.waitUntilExit()
+        let rerun = try index(killed)
+        #expect(rerun.status == 0, "\(rerun.out)\(rerun.err)")
+        if wasRunning { #expect(rerun.out.contains("resumed an interrupted run"), "\(rerun.out)") }
+        for file in ["descriptors.npy", "files.jsonl", "manifest.json"] {
+            #expect(Self.bytes(straight + "/" + file) == Self.bytes(killed + "/" + file), "\(file) differs")
+        }
+        #expect(try RetrievalIndex.load(from: killed).count == 21)
+    }
+}
