@@ -104,11 +104,18 @@ extension Graph {
             && c.attributes[Conv.residualAttribute] == nil
     }
 
-    /// Folds into a Conv the activation that is the only consumer of its output (Relu, Clip with
+    /// Whether node `ci` applies an activation at its store: a plain Conv, or a Gemm or MatMul
+    /// without a fused activation yet (all run their kernels' `act`).
+    private func acceptsActivation(_ ci: Int) -> Bool {
+        let c = nodes[ci]
+        return isPlainConv(ci) || (["Gemm", "MatMul"].contains(c.opType) && c.domain.isEmpty && c.outputs.count == 1 && !FusedActivation.isFused(c))
+    }
+
+    /// Folds into a Conv, Gemm or MatMul the activation that is the only consumer of its output (Relu, Clip with
     /// constant bounds, LeakyRelu, scalar PRelu, HardSigmoid, HardSwish, Sigmoid, Tanh, Mish: see
     /// `FusedActivation.of`), and the gated pattern `Mul(t, gate(t))` with gate Sigmoid (SiLU) or
-    /// HardSigmoid (HardSwish) where the gate and the Mul are the Conv output's only two consumers.
-    /// The Conv takes the last node's output name and its place stays (its inputs are all defined
+    /// HardSigmoid (HardSwish) where the gate and the Mul are the output's only two consumers.
+    /// The fused node takes the last node's output name and its place stays (its inputs are all defined
     /// before it). Returns the number of activation patterns fused.
     mutating func fuseConvActivation() -> Int {
         let (consumers, producer) = valueUses()
@@ -116,7 +123,7 @@ extension Graph {
         var fusedCount = 0
         for (ai, a) in nodes.enumerated() where !removed.contains(ai) {
             guard let activation = fusableActivation(a), let input = a.inputs.first, let ci = producer[input], !removed.contains(ci),
-                  isPlainConv(ci) else { continue }
+                  acceptsActivation(ci) else { continue }
             if consumers[input] == 1 {
                 var fused = nodes[ci]
                 activation.attach(to: &fused)

@@ -145,3 +145,53 @@ import Testing
                 "\(session.lastTimings.map { "\($0.op) \($0.kernels)" })")
     }
 }
+
+/// Activations fused into Gemm (fully connected layers) and MatMul, on every GEMM kernel.
+@Suite struct FusedActivationGemmTests {
+    static func model(_ op: String, a: [Int], b: Tensor, bias: Tensor?, transB: Bool, pattern: FusedActivationTests.Pattern, fuse: Bool) throws -> Model {
+        var inputs = ["x", "w"], inits = ["w": b]
+        if let bias { inputs.append("c"); inits["c"] = bias }
+        let node = Node(name: "fc", opType: op, inputs: inputs, outputs: ["t"], attributes: op == "Gemm" && transB ? ["transB": .int(1)] : [:])
+        let graph = Graph(nodes: [node] + pattern.nodes, inputs: [ValueInfo(name: "x", dtype: .float32, dims: a.map { $0 })],
+                          outputs: [ValueInfo(name: "y", dtype: .float32, dims: nil)], initializers: inits.merging(pattern.initializers) { $1 }, opset: 17)
+        return try Model(graph: graph, options: LoadOptions(fuseActivations: fuse))
+    }
+
+    /// Gemm with transB (gemm_dot in CPU style), Gemm without (gemm_rows), batched MatMul; 37
+    /// inputs (a float8 tail), 19 outputs; the summation tolerance of 37 terms, doubled for the activation.
+    @Test(arguments: FusedActivationTests.patterns.filter { $0.expected != nil && !$0.name.hasPrefix("PRelu") })
+    func gemmAndMatMul(pattern: FusedActivationTests.Pattern) throws {
+        var rng = TestRandom(seed: 23)
+        let cases: [(op: String, a: [Int], b: [Int], bias: Bool, transB: Bool)] = [
+            ("Gemm", [5, 37], [19, 37], true, true), ("Gemm", [6, 37], [37, 19], true, false), ("MatMul", [2, 3, 37], [37, 19], false, false),
+        ]
+        for c in cases {
+            let x = rng.tensor(c.a, -3, 3), w = rng.tensor(c.b), bias = c.bias ? rng.tensor([19]) : nil
+            let fused = try Self.model(c.op, a: c.a, b: w, bias: bias, transB: c.transB, pattern: pattern, fuse: true)
+            let plain = try Self.model(c.op, a: c.a, b: w, bias: bias, transB: c.transB, pattern: pattern, fuse: false)
+            let what = "\(pattern.name) after \(c.op) \(c.a)×\(c.b)"
+            #expect(fused.graph.nodes.count == 1 && fused.report.activationsFused == 1, "\(what): \(fused.graph.nodes.map(\.opType))")
+            let reference = try #require(try ReferenceExecutor().run(fused, inputs: ["x": x])["y"])
+            assertClose(reference, try #require(try ReferenceExecutor().run(plain, inputs: ["x": x])["y"]), rtol: 0, atol: 0, "\(what): fused vs unfused")
+            let tol = 2 * sumTolerance(37) * 3
+            for options in OpVariants.forOp("Gemm") {
+                let device = try #require(try Session(model: fused, runtime: try TestDevice.require(), options: options).run(["x": x])["y"])
+                assertClose(device, reference, rtol: tol, atol: tol, "\(what) [\(options.summary)]")
+            }
+        }
+    }
+
+    /// The GEMM kernel selector, pinned for both kernel styles and the forcing options.
+    @Test func kernelSelector() {
+        func pick(_ dot: Bool, _ rows: Bool, _ family: KernelFamily, _ gemm: ExecutionOptions.GemmKernel = .auto) -> StridedGemm.Kernel {
+            var o = ExecutionOptions()
+            o.gemm = gemm
+            return StridedGemm.selectKernel(dotOK: dot, rowsOK: rows, options: o, family: family)
+        }
+        #expect(pick(true, true, .gpu) == .tile && pick(true, false, .gpu) == .tile)
+        #expect(pick(true, true, .cpu) == .dot && pick(false, true, .cpu) == .rows && pick(false, false, .cpu) == .tile)
+        #expect(pick(true, true, .cpu, .rows) == .rows && pick(true, false, .cpu, .rows) == .tile)
+        #expect(pick(true, true, .cpu, .tile) == .tile && pick(false, true, .cpu, .dot) == .tile)
+        #expect(pick(true, true, .gpu, .dot) == .dot && pick(false, true, .gpu, .rows) == .rows)
+    }
+}

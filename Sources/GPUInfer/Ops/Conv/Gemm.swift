@@ -1,4 +1,5 @@
-// Gemm and MatMul, both lowered to one batched strided GEMM (also used by 1×1 Conv).
+// Gemm and MatMul, both lowered to one batched strided GEMM (also used by 1×1 Conv), with the
+// activation after them fused at load (FusedActivation).
 
 import Foundation
 
@@ -13,7 +14,7 @@ struct StridedGemm {
     var batchDims: [Int] = []
     var aBatch: [Int] = [], bBatch: [Int] = [], cBatch: [Int] = []
     var alpha: Float = 1, beta: Float = 1
-    /// A clamp applied to every result (an activation fused into a 1×1 Conv), or nil.
+    /// An activation applied to every result (fused into a 1×1 Conv, a Gemm or a MatMul), or nil.
     var activation: FusedActivation?
 
     var batches: Int { batchDims.reduce(1, *) }
@@ -95,28 +96,44 @@ struct StridedGemm {
         case rows(rows: Int, vectors: Int)
     }
 
-    /// GPU style runs gemm_tile. CPU style runs the register-blocked kernels: gemm_dot when A and
-    /// B are both contiguous along K (fully connected layers with transB = 1), else gemm_rows when
-    /// B is contiguous along N, else gemm_tile. `options.gemm` ($GPUINFER_GEMM=tile|dot|rows)
-    /// forces a kernel where its layout condition holds (for A/B measurements).
+    /// The GEMM kernels of Kernels/gemm.cl.
+    enum Kernel: String, Equatable, Sendable { case tile, dot, rows }
+
+    /// The kernel for a GEMM whose A and B are (`dotOK`) both contiguous along K, or whose B is
+    /// (`rowsOK`) contiguous along N: GPU style runs gemm_tile (work-group tiles over coalesced
+    /// loads); CPU style the register-blocked gemm_dot when A and B are contiguous along K (fully
+    /// connected layers with transB = 1), else gemm_rows when B is contiguous along N, else
+    /// gemm_tile. `options.gemm` ($GPUINFER_GEMM=tile|dot|rows) forces a kernel where its layout
+    /// condition holds (for A/B measurements). A pure function: GemmTests pins it.
+    static func selectKernel(dotOK: Bool, rowsOK: Bool, options: ExecutionOptions, family: KernelFamily) -> Kernel {
+        switch options.gemm {
+        case .tile: return .tile
+        case .auto where family == .gpu: return .tile
+        case .dot where dotOK: return .dot
+        case .rows where rowsOK: return .rows
+        default: return dotOK && options.gemm != .rows ? .dot : rowsOK && options.gemm != .dot ? .rows : .tile
+        }
+    }
+
+    /// The kernel (`selectKernel`) with its register tile: the tuning database's entry, else the
+    /// default; `options.gemmTile` ($GPUINFER_GEMM_TILE) beats both.
     func variant(_ ctx: EncodeContext) throws -> Variant {
-        let forced = ctx.options.gemm
-        if forced == .tile || (forced == .auto && ctx.gpuStyle) { return .tile }
         let dotOK = aStride.k == 1 && bStride.k == 1, rowsOK = bStride.n == 1
-        // A tuning database entry (`gpuinfer tune`) replaces the defaults; `options.gemmTile` ($GPUINFER_GEMM_TILE) beats both.
+        let kernel = Self.selectKernel(dotOK: dotOK, rowsOK: rowsOK, options: ctx.options, family: ctx.family)
+        if kernel == .tile { return .tile }
         let environment = ctx.options.gemmTile.map { ["R": $0.a, "C": $0.b] }
         let space = TuningSpace(axes: [("R", [1, 2, 4, 8]), ("C", [1, 2, 4, 8])]) { p in
             guard let r = p["R"], let c = p["C"] else { return false }
             return (1...8).contains(r) && (1...8).contains(c)
         }
         let rowsDefault = m >= 4 ? 4 : m >= 2 ? 2 : 1
-        if dotOK, forced != .rows {
+        if kernel == .dot {
             // Rows of A per work-item: each B row loaded is reused by every one of them. At most
             // 8 float8 accumulators + operands: they stay in the 16 AVX2 registers.
             let p = ctx.tunedParameters(tuningKey("gemm_dot"), defaults: ["R": rowsDefault, "C": m >= 4 ? 2 : 4], space: space, environment: environment)
             return .dot(rows: p["R"] ?? rowsDefault, cols: p["C"] ?? 4)
         }
-        if rowsOK, forced != .dot {
+        if kernel == .rows {
             // rows × 16 columns: rows·2 + 2 AVX2 registers (more spill, measured on PoCL).
             let p = ctx.tunedParameters(tuningKey("gemm_rows"), defaults: ["R": rowsDefault, "C": 1], space: space, environment: environment)
             return .rows(rows: p["R"] ?? rowsDefault, vectors: p["C"] ?? 1)
@@ -137,8 +154,11 @@ struct Gemm: Operator {
     static let opTypes = ["Gemm"]
     let transA: Bool, transB: Bool, alpha: Float, beta: Float
     let label: String
+    /// An activation folded into this Gemm at load time (FusedActivation), applied at the store.
+    let activation: FusedActivation?
 
     init(node: Node, opset: Int) throws {
+        activation = try FusedActivation(node: node)
         transA = try node.int("transA", default: 0) != 0
         transB = try node.int("transB", default: 0) != 0
         alpha = try node.float("alpha", default: 1)
@@ -152,6 +172,7 @@ struct Gemm: Operator {
         let (kb, n) = transB ? (b[1], b[0]) : (b[0], b[1])
         guard k == kb else { throw GPUInferError.shapeMismatch(node: label, op: "Gemm", reason: "inner dimensions differ: A \(a)\(transA ? "ᵀ" : ""), B \(b)\(transB ? "ᵀ" : "")") }
         var g = StridedGemm(m: m, n: n, k: k, aStride: transA ? (1, m) : (k, 1), bStride: transB ? (1, k) : (n, 1), alpha: alpha, beta: beta)
+        g.activation = activation
         if let c {
             guard c.count <= 2, Shape.broadcast([c, [m, n]]) == [m, n] else {
                 throw GPUInferError.shapeMismatch(node: label, op: "Gemm", reason: "C \(c) does not broadcast to [\(m), \(n)]")
@@ -195,7 +216,12 @@ struct Gemm: Operator {
 struct MatMul: Operator {
     static let opTypes = ["MatMul"]
     let label: String
-    init(node: Node, opset: Int) throws { label = node.label }
+    /// An activation folded into this MatMul at load time (FusedActivation), applied at the store.
+    let activation: FusedActivation?
+    init(node: Node, opset: Int) throws {
+        label = node.label
+        activation = try FusedActivation(node: node)
+    }
 
     /// The GEMM and the output shape for operand shapes `a`, `b`.
     private func plan(_ a: [Int], _ b: [Int]) throws -> (StridedGemm, [Int]) {
@@ -211,6 +237,7 @@ struct MatMul: Operator {
         if a.count > 1 { out.append(m) }
         if b.count > 1 { out.append(n) }
         var g = StridedGemm(m: m, n: n, k: k, aStride: (k, 1), bStride: (n, 1))
+        g.activation = activation
         if bb.reduce(1, *) == 1 {
             // B is one matrix: fold A's batch into its rows (one larger GEMM).
             g.m = batch.reduce(1, *) * m
