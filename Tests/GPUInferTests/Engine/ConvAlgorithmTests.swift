@@ -92,3 +92,15 @@ import Testing
                             platformID: d.platformID, deviceID: d.deviceID)
     }
 }
+
+/// The other ops' selectors: pure functions of the options and the kernel family.
+@Suite struct OpSelectorTests {
+    @Test func netvladAndISqrtCov() throws {
+        var o = ExecutionOptions()
+        #expect(NetVLAD.wpcaVariant(o, family: .gpu) == .workGroup && NetVLAD.wpcaVariant(o, family: .cpu) == .rows)
+        #expect(ISqrtCov.productVariant(o, family: .gpu) == .tile && ISqrtCov.productVariant(o, family: .cpu) == .blocked)
+        o.netvladWPCA = .workgroup
+        o.isqrtcovProduct = .blocked
+        #expect(NetVLAD.wpcaVariant(o, family: .cpu) == .workGroup && ISqrtCov.productVariant(o, family: .gpu) == .blocked)
+    }
+}

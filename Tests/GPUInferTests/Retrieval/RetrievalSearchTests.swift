@@ -114,3 +114,20 @@ import Testing
         #expect(try empty.search(queries: [1, 0], queryCount: 1, k: 3) == [[]])
     }
 }
+
+/// The scores kernel selector: the kernel style, or the `searchScores` option.
+@Suite struct SearchSelectorTests {
+    @Test func scoresKernelFollowsTheKernelStyle() throws {
+        // packed in CPU style, tiled in GPU style, on the same (PoCL) device.
+        let runtime = try TestDevice.require()
+        let db = (0..<64).map { Float($0 % 7) }
+        var gpu = ExecutionOptions()
+        gpu.kernelStyle = .gpu
+        #expect(try DeviceSearch(runtime: runtime, database: db, rows: 8, dimension: 8, options: gpu).scoresKernel == .tiled)
+        var cpu = ExecutionOptions()
+        cpu.kernelStyle = .cpu
+        #expect(try DeviceSearch(runtime: runtime, database: db, rows: 8, dimension: 8, options: cpu).scoresKernel == .packed)
+        cpu.searchScores = .tiled
+        #expect(try DeviceSearch(runtime: runtime, database: db, rows: 8, dimension: 8, options: cpu).scoresKernel == .tiled)
+    }
+}
