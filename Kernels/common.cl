@@ -18,7 +18,7 @@ inline int strided_offset(int i, int rank, __constant const int* dims, __constan
 // Activation fused into a convolution's or GEMM's store (Passes/Optimize.swift fuseConvActivation,
 // Ops/Conv/FusedActivation.swift): one definition for scalars (act), float8 (act8) and float16
 // (act16), selected by one of -DACT_CLAMP (with ACT_LO, ACT_HI: Clip's comparisons, NaN stays NaN),
-// -DACT_LEAKYRELU, -DACT_HARDSIGMOID, -DACT_HARDSWISH (with ACT_ALPHA, ACT_BETA), -DACT_SIGMOID,
+// -DACT_LEAKYRELU, -DACT_HARDSIGMOID, -DACT_HARDSWISH, -DACT_HARDSWISHDIV (with ACT_ALPHA, ACT_BETA), -DACT_SIGMOID,
 // -DACT_SILU, -DACT_MISH, -DACT_TANH — each the fp32 operations of the unfused node(s) in
 // elementwise.cl; without one the value is unchanged.
 #if defined(ACT_CLAMP)
@@ -29,6 +29,8 @@ inline int strided_offset(int i, int rank, __constant const int* dims, __constan
 #define ACT_BODY(T) T t = (T)(ACT_ALPHA) * v + (T)(ACT_BETA); t = t < (T)(0.0f) ? (T)(0.0f) : t; return t > (T)(1.0f) ? (T)(1.0f) : t;
 #elif defined(ACT_HARDSWISH)
 #define ACT_BODY(T) T t = (T)(ACT_ALPHA) * v + (T)(ACT_BETA); t = t < (T)(0.0f) ? (T)(0.0f) : t; t = t > (T)(1.0f) ? (T)(1.0f) : t; return v * t;
+#elif defined(ACT_HARDSWISHDIV)
+#define ACT_BODY(T) T t = v + (T)(ACT_ALPHA); t = t < (T)(0.0f) ? (T)(0.0f) : t; t = t > (T)(ACT_BETA) ? (T)(ACT_BETA) : t; return (v * t) / (T)(ACT_BETA);
 #elif defined(ACT_SIGMOID)
 #define ACT_BODY(T) return (T)(1.0f) / ((T)(1.0f) + exp(-v));
 #elif defined(ACT_SILU)

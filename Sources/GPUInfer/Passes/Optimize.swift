@@ -111,17 +111,64 @@ extension Graph {
         return isPlainConv(ci) || (["Gemm", "MatMul"].contains(c.opType) && c.domain.isEmpty && c.outputs.count == 1 && !FusedActivation.isFused(c))
     }
 
+    /// The HardSwish that paddle2onnx and other exporters write as
+    /// `Div(Mul(t, Clip(Add(t, a), 0, h)), h)` (either operand order of the Add and the Mul), starting
+    /// at the Add `ai`, where t is the output of a node that takes a fused activation, consumed only
+    /// by the Add and the Mul, every intermediate value has one consumer, and a, 0, h, h are
+    /// constants: the producer, the four nodes, the chain's output and the activation
+    /// (`hardSwishDiv`, the same fp32 operations), or nil.
+    private func hardSwishDivChain(_ ai: Int, consumers: [String: Int], producer: [String: Int], users: [String: [Int]])
+        -> (producer: Int, nodes: [Int], output: String, activation: FusedActivation)? {
+        let add = nodes[ai]
+        guard add.opType == "Add", add.domain.isEmpty, add.inputs.count == 2, add.outputs.count == 1, consumers[add.outputs[0]] == 1 else { return nil }
+        func scalar(_ name: String) -> Float? {
+            guard let t = initializers[name], t.count == 1, t.dtype == .float32, t.floats[0].isFinite else { return nil }
+            return t.floats[0]
+        }
+        guard let j = add.inputs.indices.first(where: { producer[add.inputs[$0]] != nil && scalar(add.inputs[1 - $0]) != nil }),
+              let offset = scalar(add.inputs[1 - j]) else { return nil }
+        let t = add.inputs[j]
+        guard let ci = producer[t], acceptsActivation(ci), consumers[t] == 2 else { return nil }
+        // The one consumer of a value, by index.
+        func only(_ value: String) -> Int? {
+            guard consumers[value] == 1, let u = users[value], u.count == 1 else { return nil }
+            return u[0]
+        }
+        guard let clipIndex = only(add.outputs[0]), nodes[clipIndex].opType == "Clip", nodes[clipIndex].inputs.first == add.outputs[0],
+              let bounds = fusableActivation(nodes[clipIndex]), bounds.kind == .clamp, bounds.lo == 0, bounds.hi.isFinite, bounds.hi > 0,
+              let mulIndex = only(nodes[clipIndex].outputs[0]), nodes[mulIndex].opType == "Mul", nodes[mulIndex].domain.isEmpty,
+              nodes[mulIndex].inputs.count == 2, Set(nodes[mulIndex].inputs) == [t, nodes[clipIndex].outputs[0]],
+              let divIndex = only(nodes[mulIndex].outputs[0]), nodes[divIndex].opType == "Div", nodes[divIndex].domain.isEmpty,
+              nodes[divIndex].inputs.count == 2, nodes[divIndex].inputs[0] == nodes[mulIndex].outputs[0],
+              scalar(nodes[divIndex].inputs[1]) == bounds.hi, nodes[divIndex].outputs.count == 1 else { return nil }
+        return (ci, [ai, clipIndex, mulIndex, divIndex], nodes[divIndex].outputs[0], FusedActivation(.hardSwishDiv, alpha: offset, beta: bounds.hi))
+    }
+
     /// Folds into a Conv, Gemm or MatMul the activation that is the only consumer of its output (Relu, Clip with
     /// constant bounds, LeakyRelu, scalar PRelu, HardSigmoid, HardSwish, Sigmoid, Tanh, Mish: see
-    /// `FusedActivation.of`), and the gated pattern `Mul(t, gate(t))` with gate Sigmoid (SiLU) or
-    /// HardSigmoid (HardSwish) where the gate and the Mul are the output's only two consumers.
+    /// `FusedActivation.of`), the gated pattern `Mul(t, gate(t))` with gate Sigmoid (SiLU) or
+    /// HardSigmoid (HardSwish) where the gate and the Mul are the output's only two consumers, and
+    /// the exporters' `Div(Mul(t, Clip(Add(t, 3), 0, 6)), 6)` HardSwish (`hardSwishDivChain`).
     /// The fused node takes the last node's output name and its place stays (its inputs are all defined
     /// before it). Returns the number of activation patterns fused.
     mutating func fuseConvActivation() -> Int {
         let (consumers, producer) = valueUses()
+        // The nodes consuming each value (each node once), for the multi-node patterns.
+        var users: [String: [Int]] = [:]
+        for (i, n) in nodes.enumerated() { for v in Set(n.inputs) where !v.isEmpty { users[v, default: []].append(i) } }
         var removed = Set<Int>()
         var fusedCount = 0
         for (ai, a) in nodes.enumerated() where !removed.contains(ai) {
+            if let chain = hardSwishDivChain(ai, consumers: consumers, producer: producer, users: users), !removed.contains(chain.producer),
+               chain.nodes.allSatisfy({ !removed.contains($0) }) {
+                var fused = nodes[chain.producer]
+                chain.activation.attach(to: &fused)
+                fused.outputs = [chain.output]
+                nodes[chain.producer] = fused
+                removed.formUnion(chain.nodes)
+                fusedCount += 1
+                continue
+            }
             guard let activation = fusableActivation(a), let input = a.inputs.first, let ci = producer[input], !removed.contains(ci),
                   acceptsActivation(ci) else { continue }
             if consumers[input] == 1 {
@@ -135,7 +182,7 @@ extension Graph {
             }
             // x * gate(x): the gate's output feeds only a Mul whose other operand is x.
             guard let gated = activation.gated, consumers[input] == 2, consumers[a.outputs[0]] == 1,
-                  let mi = nodes.indices.first(where: { i in
+                  let mi = users[a.outputs[0]]?.first(where: { i in
                       !removed.contains(i) && nodes[i].opType == "Mul" && nodes[i].domain.isEmpty && nodes[i].outputs.count == 1
                           && nodes[i].inputs.count == 2 && Set(nodes[i].inputs) == [input, a.outputs[0]]
                   }) else { continue }

@@ -44,7 +44,21 @@ import Testing
             Node(name: "g", opType: "HardSigmoid", inputs: ["t"], outputs: ["s"], attributes: ["alpha": .float(Float(1) / 6), "beta": .float(0.5)]),
             Node(name: "m", opType: "Mul", inputs: ["t", "s"], outputs: ["y"]),
         ], expected: .hardSwish),
-        // Not fused: a per-channel PRelu slope, and a gate of another value.
+        Pattern(name: "Div(Mul(x, Clip(Add(x, 3), 0, 6)), 6)", nodes: [
+            Node(name: "a", opType: "Add", inputs: ["t", "three"], outputs: ["u"]),
+            Node(name: "c", opType: "Clip", inputs: ["u", "zero", "six"], outputs: ["v"]),
+            Node(name: "m", opType: "Mul", inputs: ["v", "t"], outputs: ["q"]),
+            Node(name: "d", opType: "Div", inputs: ["q", "six"], outputs: ["y"]),
+        ], initializers: ["three": Tensor(shape: [], floats: [3]), "zero": Tensor(shape: [], floats: [0]), "six": Tensor(shape: [], floats: [6])],
+        expected: .hardSwishDiv),
+        // Not fused: a per-channel PRelu slope, a gate of another value, a divisor other than the clip bound.
+        Pattern(name: "Div(Mul(x, Clip(Add(x, 3), 0, 6)), 5)", nodes: [
+            Node(name: "a", opType: "Add", inputs: ["three", "t"], outputs: ["u"]),
+            Node(name: "c", opType: "Clip", inputs: ["u", "zero", "six"], outputs: ["v"]),
+            Node(name: "m", opType: "Mul", inputs: ["t", "v"], outputs: ["q"]),
+            Node(name: "d", opType: "Div", inputs: ["q", "five"], outputs: ["y"]),
+        ], initializers: ["three": Tensor(shape: [], floats: [3]), "zero": Tensor(shape: [], floats: [0]), "six": Tensor(shape: [], floats: [6]),
+                          "five": Tensor(shape: [], floats: [5])], expected: nil),
         Pattern(name: "PRelu(per channel)", nodes: [Node(name: "act", opType: "PRelu", inputs: ["t", "slope"], outputs: ["y"])],
                 initializers: ["slope": Tensor(shape: [6, 1, 1], floats: [0.1, 0.2, 0.3, 0.4, 0.5, 0.6])], expected: nil),
         Pattern(name: "x*Sigmoid(x)+x (a third consumer)", nodes: [

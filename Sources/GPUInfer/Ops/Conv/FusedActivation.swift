@@ -21,6 +21,9 @@ struct FusedActivation: Sendable, Equatable, CustomStringConvertible {
         case sigmoid
         /// v · (1 / (1 + e^−v)): `x * Sigmoid(x)` (SiLU, Swish).
         case silu
+        /// (v · clip(v + alpha, 0, beta)) / beta: HardSwish as paddle2onnx and other exporters write
+        /// it, `Div(Mul(x, Clip(Add(x, 3), 0, 6)), 6)`.
+        case hardSwishDiv = "hardswishdiv"
         /// v · tanh(softplus(v)).
         case mish
         case tanh
@@ -92,6 +95,7 @@ struct FusedActivation: Sendable, Equatable, CustomStringConvertible {
         case .hardSwish: return v * Elementwise.clip(alpha * v + beta, 0, 1)
         case .sigmoid: return 1 / (1 + exp(-v))
         case .silu: return v * (1 / (1 + exp(-v)))
+        case .hardSwishDiv: return v * Elementwise.clip(v + alpha, 0, beta) / beta
         case .mish: return v * Foundation.tanh(Elementwise.softplus(v))
         case .tanh: return Foundation.tanh(v)
         }
@@ -113,7 +117,7 @@ struct FusedActivation: Sendable, Equatable, CustomStringConvertible {
     var description: String {
         switch kind {
         case .clamp: "clamp(\(lo), \(hi))"
-        case .leakyRelu, .hardSigmoid, .hardSwish: "\(kind.rawValue)(\(alpha), \(beta))"
+        case .leakyRelu, .hardSigmoid, .hardSwish, .hardSwishDiv: "\(kind.rawValue)(\(alpha), \(beta))"
         default: kind.rawValue
         }
     }
