@@ -105,10 +105,12 @@ public struct Graph: Sendable {
         var producer: [String: Int] = [:]
         for (i, n) in nodes.enumerated() {
             for o in n.outputs where !o.isEmpty {
+                // SSA: a node may not redefine another node's output, a graph input or an
+                // initializer (consumers would silently read the other definition; onnxruntime
+                // refuses such a model too).
                 if producer[o] != nil || available.contains(o) {
-                    if initializers[o] == nil || producer[o] != nil {
-                        throw GPUInferError.invalidModel(location: "node '\(n.label)'", reason: "value '\(o)' is produced more than once")
-                    }
+                    throw GPUInferError.invalidModel(location: "node '\(n.label)'", reason: "value '\(o)' is produced more than once"
+                        + (initializers[o] != nil ? " (it is also an initializer)" : inputs.contains { $0.name == o } ? " (it is also a graph input)" : ""))
                 }
                 producer[o] = i
             }

@@ -31,6 +31,29 @@ private func output(_ name: String) -> ValueInfo { ValueInfo(name: name, dtype: 
         }
     }
 
+    /// A node output that redefines an initializer, a graph input or another node's output is an
+    /// invalid model (onnxruntime: "Duplicate definition of name"), not a graph whose consumers
+    /// silently read the other definition.
+    @Test func redefinedValueIsAnInvalidModelError() throws {
+        let w = Tensor(shape: [3], floats: [1, 2, 3])
+        let cases: [(String, Graph)] = [
+            ("initializer", Graph(nodes: [node("Relu", ["x"], ["w"]), node("Sigmoid", ["w"], ["y"])], inputs: [input("x", [3])],
+                                  outputs: [output("y")], initializers: ["w": w], opset: 17)),
+            ("graph input", Graph(nodes: [node("Relu", ["x"], ["x"])], inputs: [input("x", [3])], outputs: [output("x")], initializers: [:], opset: 17)),
+            ("node output", Graph(nodes: [node("Relu", ["x"], ["a"]), node("Sigmoid", ["x"], ["a"])], inputs: [input("x", [3])],
+                                  outputs: [output("a")], initializers: [:], opset: 17)),
+        ]
+        for (what, graph) in cases {
+            var g = graph
+            #expect(throws: GPUInferError.self, "\(what)") { try g.sortTopologically() }
+            do {
+                try g.sortTopologically()
+            } catch let GPUInferError.invalidModel(_, reason) {
+                #expect(reason.contains("produced more than once"), "\(what): \(reason)")
+            }
+        }
+    }
+
     @Test func unsupportedOpFailsAtLoadNamingOpNodeAndOpset() throws {
         let g = Graph(nodes: [node("Relu", ["x"], ["a"]), node("FancyOp", ["a"], ["b"])], inputs: [input("x", [3])],
                       outputs: [output("b")], initializers: [:], opset: 17)
