@@ -10,7 +10,7 @@ struct Info: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            let m = try Model(path: model)
+            let m = try Model(path: model, options: LoadOptions(try ExecutionOptions.fromEnvironment()))
             print("opset: \(m.graph.opset)")
             for i in m.inputs { print("input  \(i.name): \(i.dtype.map { "\($0)" } ?? "?") \(describe(i))") }
             for o in m.outputs { print("output \(o.name): \(o.dtype.map { "\($0)" } ?? "?") \(describe(o))") }

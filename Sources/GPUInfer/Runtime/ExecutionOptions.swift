@@ -70,6 +70,8 @@ public struct ExecutionOptions: Sendable, Equatable {
     public var searchScores: SearchScores = .auto
     /// Copy weights into device buffers even where the device shares host memory (PoCL).
     public var copyWeights = false
+    /// Fold the activation after a Conv, Gemm or MatMul into it at load (`LoadOptions(self)`).
+    public var fuseActivations = true
     /// Fold residual Adds into the Conv before them at load (`LoadOptions(self)`).
     public var fuseResiduals = true
     /// Images decoded ahead of the running batch (0 or 1).
@@ -299,6 +301,7 @@ extension ExecutionOptions {
         choice("GPUINFER_ISQRTCOV_PRODUCT", \.isqrtcovProduct, "iSQRT-COV product kernel (auto: tile on GPU style, blocked on CPU style)"),
         choice("GPUINFER_SEARCH_SCORES", \.searchScores, "retrieval scores kernel (auto: tiled on GPU style, packed on CPU style)"),
         flag("GPUINFER_COPY_WEIGHTS", \.copyWeights, "copy weights into device buffers even where the device shares host memory"),
+        flag("GPUINFER_FUSE_ACTIVATIONS", \.fuseActivations, "fold the activation after a Conv, Gemm or MatMul into it at load"),
         flag("GPUINFER_FUSE_RESIDUAL", \.fuseResiduals, "fold residual Adds into the Conv before them at load"),
         integer("GPUINFER_PIPELINE", \.pipelineLookahead, 0...1, "images decoded ahead of the running batch"),
         Entry(name: "GPUINFER_KERNEL_DIR", values: "a folder, or empty", defaultValue: "",
@@ -321,8 +324,8 @@ extension ExecutionOptions {
 }
 
 extension LoadOptions {
-    /// The load options the execution options imply (residual fusion), the rest at their defaults.
+    /// The load options the execution options imply (activation and residual fusion), the rest at their defaults.
     public init(_ execution: ExecutionOptions) {
-        self.init(fuseResiduals: execution.fuseResiduals)
+        self.init(fuseActivations: execution.fuseActivations, fuseResiduals: execution.fuseResiduals)
     }
 }

@@ -20,7 +20,7 @@ import Testing
             "GPUINFER_CONV_DW": "rows", "GPUINFER_CONV_WINOGRAD": "4", "GPUINFER_CONV_WINOGRAD_R": "8", "GPUINFER_CONV_WINOGRAD_KB": "256",
             "GPUINFER_GEMM": "dot", "GPUINFER_GEMM_TILE": "2x4", "GPUINFER_POOL": "generic", "GPUINFER_ELEMENTWISE_V8": "off",
             "GPUINFER_TRANSPOSE_TILES": "0", "GPUINFER_NETVLAD_WPCA": "workgroup", "GPUINFER_ISQRTCOV_PRODUCT": "tile",
-            "GPUINFER_SEARCH_SCORES": "tiled", "GPUINFER_COPY_WEIGHTS": "1", "GPUINFER_FUSE_RESIDUAL": "0", "GPUINFER_PIPELINE": "0",
+            "GPUINFER_SEARCH_SCORES": "tiled", "GPUINFER_COPY_WEIGHTS": "1", "GPUINFER_FUSE_RESIDUAL": "0", "GPUINFER_FUSE_ACTIVATIONS": "off", "GPUINFER_PIPELINE": "0",
             "GPUINFER_KERNEL_DIR": "/tmp/k", "GPUINFER_CACHE_DIR": "/tmp/c", "GPUINFER_MODELS": "/a:/b",
         ])
         #expect(o.kernelStyle == .gpu && o.conv == .generic && o.convTile == .init(8, 3) && o.convPixelTile == .tile(.init(4, 2)))
@@ -29,7 +29,7 @@ import Testing
         #expect(o.netvladWPCA == .workgroup && o.isqrtcovProduct == .tile && o.searchScores == .tiled && o.copyWeights && !o.fuseResiduals)
         #expect(o.pipelineLookahead == 0 && o.kernelDirectory == "/tmp/k")
         #expect(o.folders.cache?.path == "/tmp/c" && o.folders.tuning?.path == "/tmp/c/tuning" && o.folders.models == ["/a", "/b"])
-        #expect(!LoadOptions(o).fuseResiduals)
+        #expect(!LoadOptions(o).fuseResiduals && !LoadOptions(o).fuseActivations && !o.fuseActivations)
         // Legacy spellings and empty values (= the default).
         #expect(try ExecutionOptions.fromEnvironment(["GPUINFER_CONV_WINOGRAD": "off"]).winograd == .off)
         #expect(try ExecutionOptions.fromEnvironment(["GPUINFER_CONV_WINOGRAD": "0"]).winograd == .off)
