@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Installs what gpuinfer needs on a fresh Debian machine: OpenCL (ICD loader, headers, PoCL for a
-# CPU device), CLBlast, libjpeg-turbo, protoc, and a Python venv (.venv) with onnx, onnxruntime
+# CPU device; Oclgrind, a GPU simulator, for the GPU-style kernel tests), CLBlast, libjpeg-turbo, protoc, and a Python venv (.venv) with onnx, onnxruntime
 # and numpy for the model scripts and the tests. Idempotent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SUDO=""
 [ "$(id -u)" = 0 ] || SUDO=sudo
-packages=(pocl-opencl-icd ocl-icd-opencl-dev opencl-headers libclblast-dev libjpeg-dev libturbojpeg0-dev libpng-dev protobuf-compiler clinfo python3-venv)
+packages=(pocl-opencl-icd ocl-icd-opencl-dev opencl-headers libclblast-dev libjpeg-dev libturbojpeg0-dev libpng-dev protobuf-compiler clinfo python3-venv oclgrind)
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

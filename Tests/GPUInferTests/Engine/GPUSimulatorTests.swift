@@ -1,0 +1,72 @@
+// The GPU-style kernels on a GPU-type device: the Oclgrind simulator (scripts/test-gpu-simulator.sh
+// runs this suite with Oclgrind as the only OpenCL device, API checks and data-race detection on,
+// and fails on any simulator message). Shapes are small: Oclgrind simulates about 10⁷
+// multiply-adds a minute. On any other test device the suite is skipped (the main run covers the
+// GPU style on PoCL through OpVariants). Serialized: Oclgrind runs one kernel at a time per process.
+import Foundation
+import Testing
+@testable import GPUInfer
+
+@Suite(.serialized, .enabled(if: TestDevice.info?.platformName == "Oclgrind", "needs the Oclgrind simulator as the test device"))
+struct GPUSimulatorTests {
+    static let gpu = [OpVariants.style(.gpu)]
+
+    /// One case per GPU-style kernel family, awkward small shapes (tails of every tile).
+    @Test func opsOnTheSimulator() throws {
+        var rng = TestRandom(seed: 77)
+        // Convolutions: direct c4p2 and c1p4, grouped, pointwise (gemm_tile), depthwise 3×3 stride 1 and 2, with a fused ReLU6.
+        try checkOp("Conv", attributes: attrs(["pads": [1, 1, 1, 1]]), inputs: [rng.tensor([1, 3, 7, 6]), rng.tensor([5, 3, 3, 3]), rng.tensor([5])],
+                    constant: [1, 2], rtol: sumTolerance(27), atol: sumTolerance(27), variants: Self.gpu)
+        try checkOp("Conv", attributes: attrs(["group": 2, "strides": [2, 2]]), inputs: [rng.tensor([2, 4, 9, 7]), rng.tensor([6, 2, 3, 3])],
+                    constant: [1], rtol: sumTolerance(18), atol: sumTolerance(18), variants: Self.gpu)
+        try checkOp("Conv", inputs: [rng.tensor([2, 5, 6, 7]), rng.tensor([9, 5, 1, 1]), rng.tensor([9])], constant: [1, 2],
+                    rtol: sumTolerance(5), atol: sumTolerance(5), variants: Self.gpu)
+        for stride in [1, 2] {
+            var a: [String: Any] = ["group": 6, "strides": [stride, stride], "pads": [1, 1, 1, 1]]
+            a[FusedActivation.minAttribute] = Float(0)
+            a[FusedActivation.maxAttribute] = Float(6)
+            try checkOp("Conv", attributes: attrs(a), inputs: [rng.tensor([1, 6, 9, 11], -3, 3), rng.tensor([6, 1, 3, 3]), rng.tensor([6])],
+                        constant: [1, 2], rtol: 3 * sumTolerance(9), atol: 3 * sumTolerance(9), variants: Self.gpu)
+        }
+        // GEMM (gemm_tile), batched MatMul.
+        try checkOp("Gemm", attributes: ["transB": .int(1)], inputs: [rng.tensor([5, 13]), rng.tensor([7, 13]), rng.tensor([7])], constant: [1, 2],
+                    rtol: sumTolerance(13), atol: sumTolerance(13), variants: Self.gpu)
+        try checkOp("MatMul", inputs: [rng.tensor([2, 3, 9]), rng.tensor([2, 9, 5])], rtol: sumTolerance(9), atol: sumTolerance(9), variants: Self.gpu)
+        // Pooling, elementwise with broadcasting, activations, layout, reductions, softmax.
+        try checkOp("MaxPool", attributes: attrs(["kernel_shape": [3, 3], "strides": [2, 2], "pads": [1, 1, 1, 1]]), inputs: [rng.tensor([1, 3, 9, 7])],
+                    variants: Self.gpu)
+        try checkOp("AveragePool", attributes: attrs(["kernel_shape": [2, 2], "strides": [2, 2]]), inputs: [rng.tensor([2, 2, 6, 5])], variants: Self.gpu)
+        try checkOp("GlobalAveragePool", inputs: [rng.tensor([2, 3, 5, 7])], rtol: 1e-5, atol: 1e-6, variants: Self.gpu)
+        try checkOp("Add", inputs: [rng.tensor([2, 3, 4, 5]), rng.tensor([3, 1, 5])], variants: Self.gpu)
+        try checkOp("Mul", inputs: [rng.tensor([2, 3, 17]), rng.tensor([17])], variants: Self.gpu)
+        try checkOp("Sigmoid", inputs: [rng.tensor([3, 11], -6, 6)], rtol: 1e-6, atol: 1e-6, variants: Self.gpu)
+        try checkOp("HardSwish", inputs: [rng.tensor([3, 11], -6, 6)], variants: Self.gpu)
+        try checkOp("Transpose", attributes: attrs(["perm": [0, 2, 3, 1]]), inputs: [rng.tensor([2, 3, 5, 7])], variants: Self.gpu)
+        try checkOp("Concat", attributes: attrs(["axis": 1]), inputs: [rng.tensor([2, 3, 4]), rng.tensor([2, 5, 4])], variants: Self.gpu)
+        try checkOp("ReduceMean", attributes: attrs(["axes": [1], "keepdims": 0]), inputs: [rng.tensor([3, 19, 4])], opset: 13,
+                    rtol: 1e-5, atol: 1e-6, variants: Self.gpu)
+        try checkOp("Softmax", attributes: attrs(["axis": 1]), inputs: [rng.tensor([3, 13], -4, 4)], rtol: 1e-5, atol: 1e-6, variants: Self.gpu)
+    }
+
+    /// The sample CNN (Conv+BN+Relu, MaxPool, residual, depthwise, Clip, pools, Gemm, Softmax)
+    /// against onnxruntime, with the bound of ModelTests.
+    @Test func sampleCNNMatchesOnnxRuntime() throws {
+        let script = "Models/make_sample_cnn.py"
+        let model = try Model(path: try GeneratedData.require("sample_cnn.onnx", script: script))
+        let input = try Npy.read(path: try GeneratedData.require("sample_cnn_b1_input.npy", script: script))
+        let logits = try Npy.read(path: GeneratedData.url("sample_cnn_b1_logits.npy").path)
+        let y = try Session(model: model, runtime: try TestDevice.require(), options: Self.gpu[0]).run(["input": input])
+        checkOutput(y["logits"], logits, maxAbs: 1e-4, "sample CNN on the GPU simulator vs onnxruntime")
+    }
+
+    /// PaddleOCR's MobileNetV3 direction classifier (a released model: HardSwish and HardSigmoid
+    /// fused into its convs, SE blocks, MatMul, Softmax) against onnxruntime, ModelTests' bound.
+    @Test func ppocrClassifierMatchesOnnxRuntime() throws {
+        let script = "Tests/Conformance/fetch_real_models.py", stem = "real/ch_ppocr_mobile_v2.0_cls_infer"
+        let model = try Model(path: try GeneratedData.require("\(stem).onnx", script: script))
+        let input = try Npy.read(path: try GeneratedData.require("\(stem)_input.npy", script: script))
+        let expected = try Npy.read(path: try GeneratedData.require("\(stem)_output.npy", script: script))
+        let y = try Session(model: model, runtime: try TestDevice.require(), options: Self.gpu[0]).run([model.inputs[0].name: input])
+        checkOutput(y[model.outputs[0].name], expected, maxAbs: 1e-4, "PaddleOCR classifier on the GPU simulator vs onnxruntime")
+    }
+}
