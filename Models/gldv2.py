@@ -25,7 +25,7 @@ Gemm on the flattened pooled vector, and their [N, C] output is Unsqueezed to [N
 
 Input `image` float32 [N, 3, H, W] with N, H and W dynamic (RGB, (x/255 - mean)/std with the ImageNet
 mean 0.485,0.456,0.406 and std 0.229,0.224,0.225); output `embedding` float32 [N, 512].
-Preprocessing (metadata `gpuinfer.*`, read by Sources/GPUInfer/Image/Preprocessing.swift): resize so the
+Preprocessing (metadata `gpuinfer.*`, read by Sources/GPUInferVision/Image/Preprocessing.swift): resize so the
 short side is 448 (555 for Inception-v4; if long/short > 3 the short side becomes int(size*3/ratio)),
 aspect kept, each side rounded then floored to a multiple of 32 (at least 32), OpenCV INTER_LANCZOS4,
 no crop; BGR -> RGB, /255, mean/std.
