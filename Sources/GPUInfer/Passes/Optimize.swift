@@ -97,19 +97,16 @@ extension Graph {
         FusedActivation.of(a, opset: opset) { initializers[$0] }
     }
 
-    /// Whether node `ci` is a Conv that can take a fused activation (none yet, no fused residual).
-    private func isPlainConv(_ ci: Int) -> Bool {
-        let c = nodes[ci]
-        return c.opType == "Conv" && c.domain.isEmpty && c.outputs.count == 1 && !FusedActivation.isFused(c)
-            && c.attributes[Conv.residualAttribute] == nil
-    }
-
-    /// Whether node `ci` applies an activation at its store: a plain Conv, or a Gemm or MatMul
-    /// without a fused activation yet (all run their kernels' `act`).
+    /// Whether node `ci` applies an activation at its store and has none yet: a Conv without a
+    /// fused residual, a Gemm or a MatMul (all run their kernels' `act`).
     private func acceptsActivation(_ ci: Int) -> Bool {
         let c = nodes[ci]
-        return isPlainConv(ci) || (["Gemm", "MatMul"].contains(c.opType) && c.domain.isEmpty && c.outputs.count == 1 && !FusedActivation.isFused(c))
+        guard c.domain.isEmpty, c.outputs.count == 1, !FusedActivation.isFused(c) else { return false }
+        return c.opType == "Conv" ? c.attributes[Conv.residualAttribute] == nil : ["Gemm", "MatMul"].contains(c.opType)
     }
+
+    /// Whether node `ci` is a Conv that can take a fused activation (none yet, no fused residual).
+    private func isPlainConv(_ ci: Int) -> Bool { nodes[ci].opType == "Conv" && acceptsActivation(ci) }
 
     /// The HardSwish that paddle2onnx and other exporters write as
     /// `Div(Mul(t, Clip(Add(t, a), 0, h)), h)` (either operand order of the Add and the Mul), starting
@@ -158,26 +155,25 @@ extension Graph {
         for (i, n) in nodes.enumerated() { for v in Set(n.inputs) where !v.isEmpty { users[v, default: []].append(i) } }
         var removed = Set<Int>()
         var fusedCount = 0
+        // Node `ci` takes `activation` and the output of the last fused node; `fusedNodes` go.
+        func fuse(into ci: Int, _ activation: FusedActivation, output: String, removing fusedNodes: [Int]) {
+            var fused = nodes[ci]
+            activation.attach(to: &fused)
+            fused.outputs = [output]
+            nodes[ci] = fused
+            removed.formUnion(fusedNodes)
+            fusedCount += 1
+        }
         for (ai, a) in nodes.enumerated() where !removed.contains(ai) {
             if let chain = hardSwishDivChain(ai, consumers: consumers, producer: producer, users: users), !removed.contains(chain.producer),
                chain.nodes.allSatisfy({ !removed.contains($0) }) {
-                var fused = nodes[chain.producer]
-                chain.activation.attach(to: &fused)
-                fused.outputs = [chain.output]
-                nodes[chain.producer] = fused
-                removed.formUnion(chain.nodes)
-                fusedCount += 1
+                fuse(into: chain.producer, chain.activation, output: chain.output, removing: chain.nodes)
                 continue
             }
             guard let activation = fusableActivation(a), let input = a.inputs.first, let ci = producer[input], !removed.contains(ci),
                   acceptsActivation(ci) else { continue }
             if consumers[input] == 1 {
-                var fused = nodes[ci]
-                activation.attach(to: &fused)
-                fused.outputs = [a.outputs[0]]
-                nodes[ci] = fused
-                removed.insert(ai)
-                fusedCount += 1
+                fuse(into: ci, activation, output: a.outputs[0], removing: [ai])
                 continue
             }
             // x * gate(x): the gate's output feeds only a Mul whose other operand is x.
@@ -186,12 +182,7 @@ extension Graph {
                       !removed.contains(i) && nodes[i].opType == "Mul" && nodes[i].domain.isEmpty && nodes[i].outputs.count == 1
                           && nodes[i].inputs.count == 2 && Set(nodes[i].inputs) == [input, a.outputs[0]]
                   }) else { continue }
-            var fused = nodes[ci]
-            gated.attach(to: &fused)
-            fused.outputs = [nodes[mi].outputs[0]]
-            nodes[ci] = fused
-            removed.formUnion([ai, mi])
-            fusedCount += 1
+            fuse(into: ci, gated, output: nodes[mi].outputs[0], removing: [ai, mi])
         }
         nodes = nodes.enumerated().filter { !removed.contains($0.offset) }.map(\.element)
         return fusedCount

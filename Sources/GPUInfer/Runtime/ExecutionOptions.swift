@@ -104,26 +104,17 @@ public struct ExecutionOptions: Sendable, Equatable {
         /// $GPUINFER_MODELS, colon-separated.
         public static func fromEnvironment(_ env: [String: String] = ProcessInfo.processInfo.environment) -> Folders {
             func flag(_ name: String) -> Bool { env[name].map { $0 == "1" || $0.lowercased() == "true" } ?? false }
-            var base: URL?
-            if let dir = env["GPUINFER_CACHE_DIR"] {
-                base = dir.isEmpty ? nil : URL(fileURLWithPath: dir)
-            } else if let xdg = env["XDG_CACHE_HOME"], !xdg.isEmpty {
-                base = URL(fileURLWithPath: xdg).appendingPathComponent("gpuinfer")
-            } else if let home = env["HOME"], !home.isEmpty {
-                base = URL(fileURLWithPath: home).appendingPathComponent(".cache/gpuinfer")
-            }
+            func nonEmpty(_ name: String) -> String? { env[name].flatMap { $0.isEmpty ? nil : $0 } }
+            // The per-user folder, and $GPUINFER_CACHE_DIR when it names one. An empty
+            // GPUINFER_CACHE_DIR turns the program cache off; the tuning database then stays in the
+            // per-user folder.
+            let user = nonEmpty("XDG_CACHE_HOME").map { URL(fileURLWithPath: $0).appendingPathComponent("gpuinfer") }
+                ?? nonEmpty("HOME").map { URL(fileURLWithPath: $0).appendingPathComponent(".cache/gpuinfer") }
+            let cacheDir = nonEmpty("GPUINFER_CACHE_DIR").map { URL(fileURLWithPath: $0) }
             var folders = Folders()
-            folders.cache = flag("GPUINFER_NO_CACHE") ? nil : base
+            if !flag("GPUINFER_NO_CACHE") { folders.cache = env["GPUINFER_CACHE_DIR"] != nil ? cacheDir : user }
             if !flag("GPUINFER_NO_TUNING") {
-                if let dir = env["GPUINFER_TUNING_DIR"], !dir.isEmpty {
-                    folders.tuning = URL(fileURLWithPath: dir)
-                } else if let dir = env["GPUINFER_CACHE_DIR"], !dir.isEmpty {
-                    folders.tuning = URL(fileURLWithPath: dir).appendingPathComponent("tuning")
-                } else if let xdg = env["XDG_CACHE_HOME"], !xdg.isEmpty {
-                    folders.tuning = URL(fileURLWithPath: xdg).appendingPathComponent("gpuinfer/tuning")
-                } else if let home = env["HOME"], !home.isEmpty {
-                    folders.tuning = URL(fileURLWithPath: home).appendingPathComponent(".cache/gpuinfer/tuning")
-                }
+                folders.tuning = nonEmpty("GPUINFER_TUNING_DIR").map { URL(fileURLWithPath: $0) } ?? (cacheDir ?? user)?.appendingPathComponent("tuning")
             }
             folders.models = (env["GPUINFER_MODELS"] ?? "").split(separator: ":").map(String.init).filter { !$0.isEmpty }
             return folders

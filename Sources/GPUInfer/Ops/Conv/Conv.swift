@@ -131,18 +131,13 @@ struct Conv: ConvolutionOperator {
         return Tensor(shape: geo.output, floats: y)
     }
 
-    /// The algorithm this convolution runs with on `ctx` (`ConvAlgorithm.select`).
-    func algorithm(_ ctx: EncodeContext, _ geo: Geometry, weightKnown: Bool) -> ConvAlgorithm {
-        ConvAlgorithm.select(geo, weightKnown: weightKnown, options: ctx.options, family: ctx.family)
-    }
-
     func encode(_ ctx: EncodeContext, inputs: [DeviceValue?], constants: [Tensor?], outputs: [DeviceValue]) throws {
         let x: DeviceValue = try inputs.required(0, "Conv"), w: DeviceValue = try inputs.required(1, "Conv")
         let bias: DeviceValue? = inputs.optional(2)
         let geo = try geometry(x.type.shape, w.type.shape, bias?.type.shape)
         try ctx.require32BitIndexing([x, w, outputs[0]])
         let weight = constants.count > 1 ? constants[1] : nil
-        let algorithm = algorithm(ctx, geo, weightKnown: weight != nil)
+        let algorithm = ConvAlgorithm.select(geo, weightKnown: weight != nil, options: ctx.options, family: ctx.family)
         let residual: DeviceValue? = hasResidual ? try inputs.required(3, "Conv") : nil
         let y = outputs[0]
         let operands = ConvOperands(x: x, w: w, weight: weight, bias: bias)
