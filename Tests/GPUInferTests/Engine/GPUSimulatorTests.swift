@@ -28,6 +28,17 @@ struct GPUSimulatorTests {
             try checkOp("Conv", attributes: attrs(a), inputs: [rng.tensor([1, 6, 9, 11], -3, 3), rng.tensor([6, 1, 3, 3]), rng.tensor([6])],
                         constant: [1, 2], rtol: 3 * sumTolerance(9), atol: 3 * sumTolerance(9), variants: Self.gpu)
         }
+        // Every fused activation kind through the GPU kernels' act() (direct conv and gemm_tile).
+        for kind in FusedActivation.Kind.allCases {
+            let activation = kind == .clamp ? FusedActivation(lo: 0, hi: 6) : FusedActivation(kind, alpha: kind == .leakyRelu ? 0.1 : 0.2,
+                                                                                                beta: kind == .hardSwishDiv ? 6 : 0.5)
+            for (x, w) in [([1, 3, 5, 4], [4, 3, 3, 3]), ([1, 3, 5, 4], [4, 3, 1, 1])] {
+                let k = w.dropFirst().reduce(1, *)
+                try checkOp("Conv", attributes: activation.attributes.merging(attrs(["pads": w[2] == 3 ? [1, 1, 1, 1] : [0, 0, 0, 0]])) { $1 },
+                            inputs: [rng.tensor(x, -4, 4), rng.tensor(w), rng.tensor([w[0]])], constant: [1, 2],
+                            rtol: 2 * sumTolerance(k) * 4, atol: 2 * sumTolerance(k) * 4, variants: Self.gpu)
+            }
+        }
         // GEMM (gemm_tile), batched MatMul.
         try checkOp("Gemm", attributes: ["transB": .int(1)], inputs: [rng.tensor([5, 13]), rng.tensor([7, 13]), rng.tensor([7])], constant: [1, 2],
                     rtol: sumTolerance(13), atol: sumTolerance(13), variants: Self.gpu)
