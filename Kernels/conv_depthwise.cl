@@ -222,3 +222,63 @@ __kernel void conv2d_dw3x3_flat(__global const float* X, __global const float* W
         }
     }
 }
+
+// GPU-style depthwise DW_KH × DW_KW (any kernel up to 7×7, strides DW_SH, DW_SW, no dilation) with the input
+// tile in local memory: a work-group of DW_TW × DW_TH work-items computes a DW_TW × DW_TH block
+// of one channel plane, one output each. It first copies the block's input window
+// ((DW_TH−1)·DW_SH+DW_KH rows × (DW_TW−1)·DW_SW+DW_KW columns, 0 in the padding; neighbouring
+// work-items load neighbouring addresses), the weights and the bias into local memory, so each
+// input is read from global memory about once (DW_SH·DW_SW times per output) instead of KH·KW times.
+// Sums kh-major then kw (the reference's order), bias and act() at the store.
+// geo (by value, no memory read): C, H, W, OH, OW, ph, pw.
+// Global: [ceil(OW/DW_TW)·DW_TW, ceil(OH/DW_TH)·DW_TH, N·C], local [DW_TW, DW_TH, 1].
+#ifndef DW_TW
+#define DW_TW 16
+#endif
+#ifndef DW_TH
+#define DW_TH 16
+#endif
+#ifndef DW_KH
+#define DW_KH 3
+#endif
+#ifndef DW_KW
+#define DW_KW 3
+#endif
+#ifndef DW_SH
+#define DW_SH 1
+#endif
+#ifndef DW_SW
+#define DW_SW 1
+#endif
+#define DW_LW ((DW_TW - 1) * DW_SW + DW_KW)
+#define DW_LH ((DW_TH - 1) * DW_SH + DW_KH)
+
+__kernel __attribute__((reqd_work_group_size(DW_TW, DW_TH, 1)))
+void conv2d_dw_local(__global const float* X, __global const float* Wt, __global const float* Bias, __global float* Y,
+                     int8 geo, int hasBias, int batch) {
+    const int C = geo.s0, H = geo.s1, W = geo.s2, OH = geo.s3, OW = geo.s4, ph = geo.s5, pw = geo.s6;
+    const int tx = get_local_id(0), ty = get_local_id(1), tid = ty * DW_TW + tx;
+    const int plane = get_group_id(2), c = plane % C;
+    // (plane < batch·C always: dimension 2 is launched exactly.)
+    const int ow0 = get_group_id(0) * DW_TW, oh0 = get_group_id(1) * DW_TH;
+    const int ih0 = oh0 * DW_SH - ph, iw0 = ow0 * DW_SW - pw;
+    __global const float* x = X + plane * H * W;
+    __local float tile[DW_LH][DW_LW];
+    __local float wb[DW_KH * DW_KW + 1];
+    for (int e = tid; e < DW_LH * DW_LW; e += DW_TW * DW_TH) {
+        const int r = e / DW_LW, q = e - r * DW_LW;
+        const int ih = ih0 + r, iw = iw0 + q;
+        tile[r][q] = (ih >= 0 && ih < H && iw >= 0 && iw < W) ? x[ih * W + iw] : 0.0f;
+    }
+    for (int e = tid; e < DW_KH * DW_KW; e += DW_TW * DW_TH) wb[e] = Wt[c * DW_KH * DW_KW + e];
+    if (tid == 0) wb[DW_KH * DW_KW] = hasBias ? Bias[c] : 0.0f;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    const int ow = ow0 + tx, oh = oh0 + ty;
+    if (ow >= OW || oh >= OH) return;
+    float acc = 0.0f;
+    _Pragma("unroll")
+    for (int kh = 0; kh < DW_KH; ++kh)
+        _Pragma("unroll")
+        for (int kw = 0; kw < DW_KW; ++kw) acc += wb[kh * DW_KW + kw] * tile[ty * DW_SH + kh][tx * DW_SW + kw];
+    Y[(plane * OH + oh) * OW + ow] = act(acc + wb[DW_KH * DW_KW]);
+}

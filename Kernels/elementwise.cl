@@ -135,7 +135,20 @@ inline int3 offsets3(int i, int rank, __constant const int* m) {
     return o;
 }
 
-// _c: every input has the output's layout; _s: strided (0 = broadcast) reads through meta.
+// Offsets of element i in A and B for up to 4 merged dims, passed by value (no memory read per
+// element): m = dims (s0–s3, leading ones 1) ‖ A's strides (s4–s7) ‖ B's strides (s8–sb).
+inline int2 offsets2v(int i, int16 m) {
+    int q = i / m.s3, r = i - q * m.s3;
+    int2 o = (int2)(r * m.s7, r * m.sb);
+    i = q; q = i / m.s2; r = i - q * m.s2;
+    o += (int2)(r * m.s6, r * m.sa);
+    i = q; q = i / m.s1; r = i - q * m.s1;
+    o += (int2)(r * m.s5, r * m.s9);
+    return o + (int2)(q * m.s4, q * m.s8);
+}
+
+// _c: every input has the output's layout; _s: strided (0 = broadcast) reads through meta; _b:
+// strided with up to 4 merged dims given by value (offsets2v).
 #define BINARY(NAME, TA, TB, TY, EXPR) \
 __kernel void NAME##_c(int n, __global const TA* A, __global const TB* B, __global TY* Y, int wrap) { \
     int i = get_global_id(0); \
@@ -148,6 +161,13 @@ __kernel void NAME##_s(int n, int rank, __constant const int* meta, __global con
     int i = get_global_id(0); \
     if (i >= n) return; \
     int2 o = offsets2(i, rank, meta); \
+    TA a = A[o.x]; TB b = B[o.y]; \
+    Y[i] = STORE_##TY(EXPR, wrap); \
+} \
+__kernel void NAME##_b(int n, int16 geo, __global const TA* A, __global const TB* B, __global TY* Y, int wrap) { \
+    int i = get_global_id(0); \
+    if (i >= n) return; \
+    int2 o = offsets2v(i, geo); \
     TA a = A[o.x]; TB b = B[o.y]; \
     Y[i] = STORE_##TY(EXPR, wrap); \
 }

@@ -37,7 +37,6 @@ struct Bench: ParsableCommand {
             let session = try Session(model: m, device: deviceOption.selection(), profiling: profile, options: options)
             let feeds = input.isEmpty ? try Self.inputs(for: m, batch: batch, size: Self.parseSize(size)) : try loadInputs(input, model: m)
             let batch = input.isEmpty ? self.batch : (feeds.values.first?.shape.first ?? 1)
-            let flops = try session.flops(for: feeds)
             var savedInputs: [String: String] = [:]
             if let dir = saveInputs {
                 try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
@@ -46,7 +45,9 @@ struct Bench: ParsableCommand {
                     try Npy.write(t, path: savedInputs[name]!)
                 }
             }
+            // The first run builds the plan (programs, weight uploads) and runs it.
             let first = try clock.measure { _ = try session.run(feeds) }
+            let flops = try session.flops(for: feeds)
             for _ in 0..<warmup { _ = try session.run(feeds) }
             let rssAfterWarmup = MemoryStatus.read("VmRSS")
             var latencies: [Double] = []
@@ -62,8 +63,15 @@ struct Bench: ParsableCommand {
                 _ = try session.run(feeds, profile: true)
                 timings = session.lastTimings
             }
+            let builds = session.runtime?.programCache.records ?? []
+            let compiled = builds.filter { !$0.cached }, cached = builds.filter(\.cached)
+            let programs: [String: Any] = [
+                "compiled": compiled.count, "compile_s": compiled.reduce(0) { $0 + $1.seconds },
+                "cached": cached.count, "cached_load_s": cached.reduce(0) { $0 + $1.seconds },
+            ]
             if json {
                 let object: [String: Any] = [
+                    "programs": programs,
                     "model": model, "device": session.deviceDescription, "batch": batch, "iterations": iterations,
                     "load_s": loadTime.seconds, "first_inference_s": first.seconds, "images_per_s": imagesPerSecond,
                     "latency_ms": ["median": median * 1000, "p90": p90 * 1000, "min": latencies[0] * 1000],
@@ -80,6 +88,8 @@ struct Bench: ParsableCommand {
             print("device:           \(session.deviceDescription)")
             print(String(format: "load:             %.3f s", loadTime.seconds))
             print(String(format: "first inference:  %.3f s (includes kernel builds and the plan)", first.seconds))
+            print(String(format: "programs:         %d compiled (%.2f s), %d from the program cache (%.2f s)", compiled.count,
+                         programs["compile_s"] as? Double ?? 0, cached.count, programs["cached_load_s"] as? Double ?? 0))
             print(String(format: "latency (batch %d, %d runs): median %.2f ms, p90 %.2f ms, min %.2f ms", batch, iterations, median * 1000, p90 * 1000, latencies[0] * 1000))
             print("input:            " + feeds.keys.sorted().map { "\($0) \(feeds[$0]!.shape)" }.joined(separator: ", "))
             print(String(format: "throughput:       %.3f images/s, %.1f GFLOP/s effective (%.2f GFLOP per image)",
@@ -89,6 +99,12 @@ struct Bench: ParsableCommand {
             if profile, let choices = try? session.tuningChoices(for: feeds), !choices.isEmpty {
                 let bySource = Dictionary(grouping: choices, by: \.source.rawValue).mapValues(\.count)
                 print("tuned kernels:    " + bySource.keys.sorted().map { "\(bySource[$0]!) \($0)" }.joined(separator: ", ") + " (`gpuinfer tune`)")
+            }
+            if profile, !builds.isEmpty {
+                print("\nprogram builds (kernel file, options; slowest first):")
+                for b in builds.sorted(by: { $0.seconds > $1.seconds }) {
+                    print(pad(String(format: "%.3f s", b.seconds), 10) + pad(b.cached ? "cache" : "source", 8) + b.file + ".cl " + b.options)
+                }
             }
             if profile {
                 let total = timings.reduce(UInt64(0)) { $0 + $1.nanoseconds }

@@ -11,8 +11,9 @@ struct Tune: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Search kernel tile sizes for a model on a device and store the fastest in the tuning database.",
         discussion: """
-            Every distinct tunable kernel shape of the model (blocked convolutions: CO×PX tile; depthwise \
-            3×3: rows per work-item; GEMMs: rows×columns per work-item) is timed in isolation with OpenCL \
+            Every distinct tunable kernel shape of the model (CPU style — blocked convolutions: CO×PX tile; \
+            depthwise 3×3: rows per work-item; GEMMs: rows×columns per work-item; GPU style — implicit-GEMM \
+            convolutions and GEMMs: work-group tile, slice depth and outputs per work-item) is timed in isolation with OpenCL \
             profiling events (median of --repetitions runs), largest share of the model's time first, one \
             parameter at a time. A candidate whose output differs from the defaults' (beyond 1e-3 of the \
             output's largest magnitude) is rejected. The search stops when --time-limit is spent and saves \

@@ -68,6 +68,12 @@ public final class CLKernel: @unchecked Sendable {
         try clCheck(status, "clSetKernelArg(\(index))", kernel: name)
     }
 
+    /// Sets argument `index` to an OpenCL int vector (`values.count` of 2, 4, 8 or 16) by value.
+    public func set(_ index: Int, vector values: [Int32]) throws {
+        let status = values.withUnsafeBytes { raw in clSetKernelArg(kernel, cl_uint(index), raw.count, raw.baseAddress) }
+        try clCheck(status, "clSetKernelArg(\(index))", kernel: name)
+    }
+
     /// Sets argument `index` to a buffer.
     public func set(_ index: Int, buffer: CLBuffer) throws {
         var mem: cl_mem? = buffer.mem
@@ -114,7 +120,7 @@ public final class CLRuntime: @unchecked Sendable {
     let context: cl_context
     let queue: cl_command_queue
     public let profiling: Bool
-    let programCache: ProgramCache
+    public let programCache: ProgramCache
     private let lock = NSLock()
     private var programs: [String: CLProgram] = [:]
     /// Buffers and kernel objects created through this runtime and still alive.

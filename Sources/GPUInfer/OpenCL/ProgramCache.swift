@@ -5,7 +5,8 @@
 // Written to a temporary file and renamed, so readers never see a partial file. The folder is
 // $GPUINFER_CACHE_DIR, else $XDG_CACHE_HOME/gpuinfer, else ~/.cache/gpuinfer; GPUINFER_NO_CACHE=1
 // (or an empty GPUINFER_CACHE_DIR) disables it. A missing, corrupt or rejected entry falls back to
-// compiling from source.
+// compiling from source. Devices whose driver caches programs itself (PoCL,
+// `CLDeviceInfo.driverCachesPrograms`) skip it: there it would only cost time.
 import COpenCL
 import Foundation
 
@@ -20,14 +21,32 @@ public final class ProgramCache: @unchecked Sendable {
     private let lock = NSLock()
     private var _compiles = 0
     private var _hits = 0
+    private var _records: [BuildRecord] = []
+
+    /// One program this cache compiled or loaded: kernel file, build options, wall time, source.
+    public struct BuildRecord: Sendable, Equatable {
+        public let file: String
+        public let options: String
+        public let seconds: Double
+        /// Loaded from a cached binary (else compiled from source).
+        public let cached: Bool
+    }
+
+    /// Every program built through this cache, in order (`gpuinfer bench` reports them).
+    public var records: [BuildRecord] { lock.withLock { _records } }
 
     /// Programs compiled from source since this cache was created.
     public var compiles: Int { lock.withLock { _compiles } }
     /// Programs loaded from a cached binary.
     public var hits: Int { lock.withLock { _hits } }
 
-    public init(directory: URL?) {
+    /// Whether the folder is also used on devices whose driver caches programs itself (tests of
+    /// the cache mechanism on PoCL); by default those devices skip it.
+    public let evenWhereDriverCaches: Bool
+
+    public init(directory: URL?, evenWhereDriverCaches: Bool = false) {
         self.directory = directory
+        self.evenWhereDriverCaches = evenWhereDriverCaches
     }
 
     /// The cache in the folder the environment configures (`ExecutionOptions.Folders`).
@@ -45,13 +64,20 @@ public final class ProgramCache: @unchecked Sendable {
 
     func build(runtime: CLRuntime, name: String, source: String, options: String) throws -> CLProgram {
         let key = Self.key(source: source, options: options, device: runtime.device)
+        let clock = ContinuousClock(), start = clock.now
+        func record(cached: Bool) {
+            let d = clock.now - start
+            let seconds = Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+            _records.append(BuildRecord(file: name, options: options, seconds: seconds, cached: cached))
+        }
+        let directory = runtime.device.driverCachesPrograms && !evenWhereDriverCaches ? nil : self.directory
         if let dir = directory, let binary = readEntry(dir.appendingPathComponent(key + ".clbin")),
            let program = try? fromBinary(runtime: runtime, name: name, binary: binary, options: options) {
-            lock.withLock { _hits += 1 }
+            lock.withLock { _hits += 1; record(cached: true) }
             return program
         }
         let program = try fromSource(runtime: runtime, name: name, source: source, options: options)
-        lock.withLock { _compiles += 1 }
+        lock.withLock { _compiles += 1; record(cached: false) }
         if let dir = directory, let binary = try? binaryOf(program) {
             writeEntry(dir, key: key, binary: binary)
         }

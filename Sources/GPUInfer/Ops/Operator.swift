@@ -70,6 +70,9 @@ public enum KernelArg {
     /// An OpenCL `long`.
     case long(Int64)
     case float(Float)
+    /// An OpenCL `int2`/`int4`/`int8`/`int16` by value (zero-padded to the next of those sizes):
+    /// shapes a kernel reads per work-item without loading them from memory.
+    case ints([Int])
     /// `bytes` of __local memory.
     case local(Int)
 }
@@ -154,6 +157,18 @@ public final class EncodeContext {
             case let .long(v): try kernel.set(i, v)
             case let .float(v): try kernel.set(i, v)
             case let .local(bytes): try kernel.setLocal(i, bytes: bytes)
+            case let .ints(values):
+                guard let width = [2, 4, 8, 16].first(where: { $0 >= values.count }) else {
+                    throw GPUInferError.shapeMismatch(node: node.label, op: node.opType, reason: "kernel argument \(i) of \(kernel.name): \(values.count) ints exceed an int16")
+                }
+                var v = [Int32](repeating: 0, count: width)
+                for (j, x) in values.enumerated() {
+                    guard let x32 = Int32(exactly: x) else {
+                        throw GPUInferError.shapeMismatch(node: node.label, op: node.opType, reason: "kernel argument \(i) of \(kernel.name) (\(x)) exceeds the 32-bit range")
+                    }
+                    v[j] = x32
+                }
+                try kernel.set(i, vector: v)
             }
         }
         if global.contains(0) { return }

@@ -12,19 +12,22 @@ public struct ExecutionOptions: Sendable, Equatable {
     /// The kernel family: work-group GPU kernels or register-blocked CPU kernels.
     public enum KernelStyle: String, Sendable, CaseIterable { case auto, gpu, cpu }
     /// `generic` keeps every convolution on the direct kernels (conv2d_c4p2 / conv2d_c1p4 and the
-    /// pointwise GEMM): no blocked, depthwise, pixel or Winograd kernel.
-    public enum ConvMode: String, Sendable, CaseIterable { case auto, generic }
+    /// pointwise GEMM): no blocked, depthwise, pixel, Winograd or local-memory kernel. `gemm` runs
+    /// every convolution but depthwise 3×3 on the GPU style's local-memory implicit GEMM
+    /// (conv2d_gemm) in any kernel style.
+    public enum ConvMode: String, Sendable, CaseIterable { case auto, generic, gemm }
     /// `gemm` keeps pointwise convolutions on the strided GEMM on every device.
     public enum PointwiseMode: String, Sendable, CaseIterable { case auto, gemm }
-    /// Depthwise 3×3 kernel: `gpu` the GPU kernel on any device, `rows` conv2d_dw3x3_cpu for every stride.
-    public enum DepthwiseMode: String, Sendable, CaseIterable { case auto, gpu, rows }
+    /// Depthwise 3×3 kernel: `local` the GPU style's local-memory tile kernel on any device, `gpu`
+    /// the per-work-item GPU kernel (conv2d_dw3x3), `rows` conv2d_dw3x3_cpu for every stride.
+    public enum DepthwiseMode: String, Sendable, CaseIterable { case auto, local, gpu, rows }
     /// Winograd for 3×3 stride-1 convolutions on the blocked path: the rule, never, wherever it
     /// applies, or F(2×2, 3×3) / F(4×4, 3×3) wherever it applies.
     public enum WinogradMode: String, Sendable, CaseIterable {
         case auto, off = "0", everywhere = "1", f2 = "2", f4 = "4"
     }
     /// GEMM kernel (where its layout condition holds).
-    public enum GemmKernel: String, Sendable, CaseIterable { case auto, tile, dot, rows }
+    public enum GemmKernel: String, Sendable, CaseIterable { case auto, local, tile, dot, rows }
     /// `generic` keeps pooling on the per-element kernels.
     public enum PoolMode: String, Sendable, CaseIterable { case auto, generic }
     /// NetVLAD's WPCA projection kernel.
@@ -60,6 +63,8 @@ public struct ExecutionOptions: Sendable, Equatable {
     public var gemm: GemmKernel = .auto
     /// gemm_dot / gemm_rows tile (R and C 1…8); nil: the tuning database, else the default.
     public var gemmTile: Tile?
+    /// The work-group tile of the local-memory GEMM kernels (gemm_local, conv2d_gemm); beats the tuning database.
+    public var localTile: LocalGemmTile?
     public var pool: PoolMode = .auto
     /// The float8 binary elementwise kernels on CPU-style devices.
     public var elementwiseVector8 = true
@@ -241,7 +246,8 @@ extension ExecutionOptions {
     public static let table: [Entry] = [
         choice("GPUINFER_KERNEL_STYLE", \.kernelStyle,
                "kernel family: gpu = work-group kernels, cpu = register-blocked CPU kernels, auto = the device's type (also --kernel-style)"),
-        choice("GPUINFER_CONV", \.conv, "generic: every convolution on the direct kernels (no blocked, depthwise, pixel or Winograd kernel)"),
+        choice("GPUINFER_CONV", \.conv,
+               "generic: every convolution on the direct kernels (no blocked, depthwise, pixel, Winograd or local-memory kernel); gemm: all but depthwise 3×3 on the local-memory implicit GEMM (the GPU style's)"),
         Entry(name: "GPUINFER_CONV_TILE", values: "COxPX with CO in 4, 8, 16 and PX in 1...16, or empty", defaultValue: "",
               help: "conv2d_blocked tile; beats the tuning database",
               parse: { o, t in
@@ -270,13 +276,13 @@ extension ExecutionOptions {
                   case let .tile(t): t.description
                   }
               }, reset: { $0.convPixelTile = .auto }),
-        choice("GPUINFER_CONV_DW", \.convDepthwise, "depthwise 3×3: gpu = the GPU kernel on any device, rows = conv2d_dw3x3_cpu for every stride"),
+        choice("GPUINFER_CONV_DW", \.convDepthwise, "depthwise 3×3: local = the GPU style's local-memory tile kernel on any device, gpu = the per-work-item GPU kernel, rows = conv2d_dw3x3_cpu for every stride"),
         choice("GPUINFER_CONV_WINOGRAD", \.winograd,
                "Winograd 3×3 (CPU style): auto = where it measured faster, 0 = never, 1 = wherever it applies, 2/4 = F(2×2)/F(4×4) wherever it applies",
                aliases: ["off": .off, "on": .everywhere]),
         integer("GPUINFER_CONV_WINOGRAD_R", \.winogradRows, 1...16, "output channels per work-item of the Winograd GEMM"),
         integer("GPUINFER_CONV_WINOGRAD_KB", \.winogradChunkKiB, 16...(1 << 20), "Winograd workspace budget per chunk of tiles, KiB"),
-        choice("GPUINFER_GEMM", \.gemm, "GEMM kernel where its layout condition holds (tile = the GPU kernel)"),
+        choice("GPUINFER_GEMM", \.gemm, "GEMM kernel where its layout condition holds (local = the GPU style's local-memory tiles, tile = 4×4 per work-item, dot/rows = CPU style)"),
         Entry(name: "GPUINFER_GEMM_TILE", values: "RxC with R and C in 1...8, or empty", defaultValue: "",
               help: "gemm_dot / gemm_rows tile; beats the tuning database",
               parse: { o, t in
@@ -285,6 +291,14 @@ extension ExecutionOptions {
                   return true
               },
               show: { $0.gemmTile?.description ?? "" }, reset: { $0.gemmTile = nil }),
+        Entry(name: "GPUINFER_LOCAL_TILE", values: "TSMxTSNxTSK/WPTMxWPTN (tile rows, columns, depth / rows, columns per work-item), or empty",
+              defaultValue: "", help: "work-group tile of gemm_local and conv2d_gemm (GPU style); beats the tuning database",
+              parse: { o, t in
+                  guard let v = LocalGemmTile(parsing: t), v.fits(maxWorkGroup: 1024, localMemory: 64 << 10) else { return false }
+                  o.localTile = v
+                  return true
+              },
+              show: { $0.localTile?.description ?? "" }, reset: { $0.localTile = nil }),
         choice("GPUINFER_POOL", \.pool, "generic: pooling on the per-element kernels"),
         flag("GPUINFER_ELEMENTWISE_V8", \.elementwiseVector8, "float8 binary elementwise kernels (CPU style)"),
         flag("GPUINFER_TRANSPOSE_TILES", \.transposeTiles, "8×8 tiled transposes (CPU style)"),

@@ -22,8 +22,10 @@ import Testing
         var result: [String: [String]] = [:]
         for f in try FileManager.default.contentsOfDirectory(atPath: dir) where f.hasSuffix(".cl") {
             let text = try String(contentsOfFile: dir + "/" + f, encoding: .utf8)
-            let names = text.components(separatedBy: "__kernel void ").dropFirst().compactMap { $0.split(separator: "(").first.map(String.init) }
-                .map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.contains("#") && $0 != "NAME" }
+            // `__kernel void NAME(` or `__kernel __attribute__((…)) void NAME(` (work-group size attributes).
+            let pattern = try NSRegularExpression(pattern: #"__kernel\s+(?:__attribute__\(\(.*?\)\)\s*)?void\s+([A-Za-z0-9_#]+)\s*\("#)
+            let names = pattern.matches(in: text, range: NSRange(text.startIndex..., in: text))
+                .map { String(text[Range($0.range(at: 1), in: text)!]) }.filter { !$0.contains("#") && $0 != "NAME" }
             result[String(f.dropLast(3))] = names
         }
         return result

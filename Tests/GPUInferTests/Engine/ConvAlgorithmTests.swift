@@ -14,6 +14,27 @@ import Testing
         return ConvShapes(n: n, c: c, cout: cout, group: group, window: win)
     }
 
+    /// `geo` with dilation 2.
+    static func dilated(_ geo: ConvShapes) -> ConvShapes {
+        let w = geo.window
+        let out = zip(w.input, w.kernel).map { i, k in i + 2 * (k / 2) - 2 * (k - 1) }
+        return ConvShapes(n: geo.n, c: geo.c, cout: geo.cout, group: geo.group,
+                          window: Window(input: w.input, kernel: w.kernel, strides: w.strides, dilations: [2, 2], padBegin: w.padBegin,
+                                         padEnd: w.padEnd, output: out))
+    }
+
+    /// `geo` with `strides`.
+    static func strided(_ geo: ConvShapes, _ strides: [Int]) -> ConvShapes {
+        let w = geo.window
+        let out: [Int] = (0..<2).map { (i: Int) -> Int in
+            let span: Int = w.input[i] + w.padBegin[i] + w.padEnd[i] - w.kernel[i]
+            return span / strides[i] + 1
+        }
+        return ConvShapes(n: geo.n, c: geo.c, cout: geo.cout, group: geo.group,
+                          window: Window(input: w.input, kernel: w.kernel, strides: strides, dilations: w.dilations, padBegin: w.padBegin,
+                                         padEnd: w.padEnd, output: out))
+    }
+
     struct Row: Sendable, CustomTestStringConvertible {
         let name: String
         let geo: ConvShapes
@@ -24,27 +45,34 @@ import Testing
     }
 
     static let table: [Row] = [
-        Row(name: "pointwise 64→128 56×56 (SSDLite/ResNet expand)", geo: conv(64, 128, k: 1, hw: (56, 56)), cpu: .pixelBlocked(.init(6, 2)), gpu: .pointwiseGemm),
-        Row(name: "pointwise 256→64 56×56 (ResNet reduce)", geo: conv(256, 64, k: 1, hw: (56, 56)), cpu: .blocked, gpu: .pointwiseGemm),
-        Row(name: "pointwise 32→64 10×10", geo: conv(32, 64, k: 1, hw: (10, 10)), cpu: .blocked, gpu: .pointwiseGemm),
-        Row(name: "pointwise, weight computed at run time", geo: conv(32, 64, k: 1, hw: (10, 10)), weightKnown: false, cpu: .pointwiseGemm, gpu: .pointwiseGemm),
-        Row(name: "3×3 64→64 56×56 (VGG/ResNet body)", geo: conv(64, 64, k: 3, hw: (56, 56)), cpu: .winograd(m: 2), gpu: .direct),
-        Row(name: "3×3 3→64 224×224 (first layer)", geo: conv(3, 64, k: 3, hw: (224, 224)), cpu: .blocked, gpu: .direct),
-        Row(name: "3×3 512→512 5×5 (tiny map)", geo: conv(512, 512, k: 3, hw: (5, 5)), cpu: .blocked, gpu: .direct),
-        Row(name: "3×3 stride 2 64→128", geo: conv(64, 128, k: 3, s: 2, hw: (56, 56)), cpu: .blocked, gpu: .direct),
-        Row(name: "7×7 stride 2 3→64, weight at run time", geo: conv(3, 64, k: 7, s: 2, hw: (224, 224)), weightKnown: false, cpu: .direct, gpu: .direct),
-        Row(name: "grouped 3×3 32 groups of 4 (ResNeXt)", geo: conv(128, 128, k: 3, group: 32, hw: (28, 28)), cpu: .blocked, gpu: .direct),
+        Row(name: "pointwise 64→128 56×56 (SSDLite/ResNet expand)", geo: conv(64, 128, k: 1, hw: (56, 56)), cpu: .pixelBlocked(.init(6, 2)), gpu: .implicitGemm),
+        Row(name: "pointwise 256→64 56×56 (ResNet reduce)", geo: conv(256, 64, k: 1, hw: (56, 56)), cpu: .blocked, gpu: .implicitGemm),
+        Row(name: "pointwise 32→64 10×10", geo: conv(32, 64, k: 1, hw: (10, 10)), cpu: .blocked, gpu: .implicitGemm),
+        Row(name: "pointwise, weight computed at run time", geo: conv(32, 64, k: 1, hw: (10, 10)), weightKnown: false, cpu: .pointwiseGemm, gpu: .implicitGemm),
+        Row(name: "3×3 64→64 56×56 (VGG/ResNet body)", geo: conv(64, 64, k: 3, hw: (56, 56)), cpu: .winograd(m: 2), gpu: .implicitGemm),
+        Row(name: "3×3 3→64 224×224 (first layer)", geo: conv(3, 64, k: 3, hw: (224, 224)), cpu: .blocked, gpu: .implicitGemm),
+        Row(name: "3×3 512→512 5×5 (tiny map)", geo: conv(512, 512, k: 3, hw: (5, 5)), cpu: .blocked, gpu: .implicitGemm),
+        Row(name: "3×3 stride 2 64→128", geo: conv(64, 128, k: 3, s: 2, hw: (56, 56)), cpu: .blocked, gpu: .implicitGemm),
+        Row(name: "7×7 stride 2 3→64, weight at run time", geo: conv(3, 64, k: 7, s: 2, hw: (224, 224)), weightKnown: false, cpu: .direct, gpu: .implicitGemm),
+        Row(name: "grouped 3×3 32 groups of 4 (ResNeXt)", geo: conv(128, 128, k: 3, group: 32, hw: (28, 28)), cpu: .blocked, gpu: .implicitGemm),
         Row(name: "grouped 3×3 groups of 2 outputs", geo: conv(6, 6, k: 3, group: 3, hw: (9, 9)), cpu: .direct, gpu: .direct),
         Row(name: "depthwise 3×3 stride 1 SAME 38×38", geo: conv(32, 32, k: 3, group: 32, hw: (38, 38)), cpu: .depthwise(.flat, stride: 1),
-            gpu: .depthwise(.gpu, stride: 1)),
+            gpu: .depthwiseLocal),
         Row(name: "depthwise 3×3 stride 2", geo: conv(32, 32, k: 3, s: 2, group: 32, hw: (38, 38)), cpu: .depthwise(.rows, stride: 2),
-            gpu: .depthwise(.gpu, stride: 2)),
+            gpu: .depthwiseLocal),
         Row(name: "depthwise 3×3 stride 1 VALID", geo: conv(8, 8, k: 3, p: 0, group: 8, hw: (9, 9)), cpu: .depthwise(.rows, stride: 1),
-            gpu: .depthwise(.gpu, stride: 1)),
-        Row(name: "depthwise 5×5", geo: conv(16, 16, k: 5, group: 16, hw: (20, 20)), cpu: .direct, gpu: .direct),
+            gpu: .depthwiseLocal),
+        Row(name: "depthwise 5×5", geo: conv(16, 16, k: 5, group: 16, hw: (20, 20)), cpu: .direct, gpu: .depthwiseLocal),
     ]
 
-    @Test(arguments: table)
+    static let paddleDepthwise: ConvShapes = strided(conv(16, 16, k: 3, group: 16, hw: (20, 40)), [2, 1])
+    static let dilatedDepthwise: ConvShapes = dilated(conv(16, 16, k: 3, group: 16, hw: (20, 20)))
+    static let moreRows: [Row] = [
+        Row(name: "depthwise 3×3 stride (2, 1) (PaddleOCR)", geo: paddleDepthwise, cpu: .direct, gpu: .depthwiseLocal),
+        Row(name: "depthwise 3×3 dilated 2", geo: dilatedDepthwise, cpu: .direct, gpu: .direct),
+    ]
+
+    @Test(arguments: table + moreRows)
     func algorithmPerKernelStyle(row: Row) {
         #expect(ConvAlgorithm.select(row.geo, weightKnown: row.weightKnown, options: ExecutionOptions(), family: .cpu) == row.cpu, "cpu style")
         #expect(ConvAlgorithm.select(row.geo, weightKnown: row.weightKnown, options: ExecutionOptions(), family: .gpu) == row.gpu, "gpu style")
@@ -66,7 +94,14 @@ import Testing
         #expect(pick(body) { $0.winograd = .f4 } == .winograd(m: 4))
         #expect(pick(first) { $0.winograd = .everywhere } == .winograd(m: 2))
         #expect(pick(first) { $0.winograd = .auto } == .blocked)
-        #expect(pick(body, .gpu) { $0.winograd = .f4 } == .direct)  // Winograd belongs to the CPU family
+        #expect(pick(body, .gpu) { $0.winograd = .f4 } == .implicitGemm)  // Winograd belongs to the CPU family
+        #expect(pick(body, .gpu) { $0.conv = .generic } == .direct && pick(expand, .gpu) { $0.conv = .generic } == .pointwiseGemm)
+        #expect(pick(expand, .gpu) { $0.convPointwise = .gemm } == .pointwiseGemm)
+        #expect(pick(body) { $0.conv = .gemm } == .implicitGemm && pick(expand) { $0.conv = .gemm } == .implicitGemm)
+        #expect(pick(dw) { $0.conv = .gemm } == .depthwise(.flat, stride: 1))
+        #expect(pick(dw) { $0.convDepthwise = .local } == .depthwiseLocal)
+        #expect(pick(dw, .gpu) { $0.convDepthwise = .gpu } == .depthwise(.gpu, stride: 1))
+        #expect(pick(dw, .gpu) { $0.convDepthwise = .rows } == .depthwise(.rows, stride: 1))
         #expect(pick(expand) { $0.convPointwise = .gemm } == .pointwiseGemm)
         #expect(pick(expand) { $0.convPixelTile = .off } == .blocked)
         #expect(pick(expand) { $0.convPixelTile = .tile(.init(4, 3)) } == .pixelBlocked(.init(4, 3)))

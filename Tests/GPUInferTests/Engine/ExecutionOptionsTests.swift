@@ -35,6 +35,12 @@ import Testing
         #expect(try ExecutionOptions.fromEnvironment(["GPUINFER_CONV_WINOGRAD": "0"]).winograd == .off)
         #expect(try ExecutionOptions.fromEnvironment(["GPUINFER_CONV_TILE": ""]).convTile == nil)
         #expect(try ExecutionOptions.fromEnvironment(["GPUINFER_CONV_PX": "off"]).convPixelTile == .off)
+        // The local-memory GEMM tile, and the GPU-style variants of the kernel choices.
+        let local = try ExecutionOptions.fromEnvironment(["GPUINFER_LOCAL_TILE": "32x64x8/2x4", "GPUINFER_CONV": "gemm",
+                                                          "GPUINFER_CONV_DW": "local", "GPUINFER_GEMM": "local"])
+        #expect(local.localTile == LocalGemmTile(tsm: 32, tsn: 64, tsk: 8, wptm: 2, wptn: 4) && local.localTile?.description == "32x64x8/2x4")
+        #expect(local.conv == .gemm && local.convDepthwise == .local && local.gemm == .local)
+        #expect(try ExecutionOptions.fromEnvironment(["GPUINFER_LOCAL_TILE": ""]).localTile == nil)
     }
 
     /// Every bad value is a typed error naming the variable, the value and the allowed values.
@@ -46,6 +52,9 @@ import Testing
         ("GPUINFER_ELEMENTWISE_V8", "maybe"), ("GPUINFER_NETVLAD_WPCA", "columns"), ("GPUINFER_ISQRTCOV_PRODUCT", "x"),
         ("GPUINFER_SEARCH_SCORES", "dense"), ("GPUINFER_COPY_WEIGHTS", "2"), ("GPUINFER_PIPELINE", "2"),
         ("GPUINFER_CONV_WINOGRAD_R", "99999999999999999999999"),
+        // Not the form, not divisible, 2048 work-items, 8 work-items, 64 KiB + of local memory, 0.
+        ("GPUINFER_LOCAL_TILE", "64x64x16"), ("GPUINFER_LOCAL_TILE", "64x64x16/3x4"), ("GPUINFER_LOCAL_TILE", "128x128x8/1x8"),
+        ("GPUINFER_LOCAL_TILE", "8x8x8/2x4"), ("GPUINFER_LOCAL_TILE", "256x256x64/8x8"), ("GPUINFER_LOCAL_TILE", "0x64x16/1x4"),
     ])
     func badValueIsATypedError(name: String, value: String) throws {
         #expect {

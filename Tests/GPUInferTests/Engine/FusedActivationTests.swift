@@ -202,7 +202,8 @@ import Testing
             o.gemm = gemm
             return StridedGemm.selectKernel(dotOK: dot, rowsOK: rows, options: o, family: family)
         }
-        #expect(pick(true, true, .gpu) == .tile && pick(true, false, .gpu) == .tile)
+        #expect(pick(true, true, .gpu) == .local && pick(true, false, .gpu) == .local && pick(false, false, .gpu) == .local)
+        #expect(pick(true, true, .gpu, .tile) == .tile && pick(false, false, .cpu, .local) == .local)
         #expect(pick(true, true, .cpu) == .dot && pick(false, true, .cpu) == .rows && pick(false, false, .cpu) == .tile)
         #expect(pick(true, true, .cpu, .rows) == .rows && pick(true, false, .cpu, .rows) == .tile)
         #expect(pick(true, true, .cpu, .tile) == .tile && pick(false, true, .cpu, .dot) == .tile)

@@ -14,21 +14,36 @@ struct GPUSimulatorTests {
     /// One case per GPU-style kernel family, awkward small shapes (tails of every tile).
     @Test func opsOnTheSimulator() throws {
         var rng = TestRandom(seed: 77)
-        // Convolutions: direct c4p2 and c1p4, grouped, pointwise (gemm_tile), depthwise 3×3 stride 1 and 2, with a fused ReLU6.
+        // Convolutions: the local-memory implicit GEMM (conv2d_gemm) and the direct kernels (c4p2,
+        // c1p4: GPUINFER_CONV=generic) — padded, grouped and strided, pointwise — then the
+        // local-memory depthwise kernel (3×3 stride 1 and 2 with a fused ReLU6, 5×5 stride 2, a
+        // plane of several 16×16 blocks) and the per-work-item one (GPUINFER_CONV_DW=gpu).
+        let convVariants = Self.gpu + [OpVariants.style(.gpu) { $0.conv = .generic }]
         try checkOp("Conv", attributes: attrs(["pads": [1, 1, 1, 1]]), inputs: [rng.tensor([1, 3, 7, 6]), rng.tensor([5, 3, 3, 3]), rng.tensor([5])],
-                    constant: [1, 2], rtol: sumTolerance(27), atol: sumTolerance(27), variants: Self.gpu)
+                    constant: [1, 2], rtol: sumTolerance(27), atol: sumTolerance(27), variants: convVariants)
         try checkOp("Conv", attributes: attrs(["group": 2, "strides": [2, 2]]), inputs: [rng.tensor([2, 4, 9, 7]), rng.tensor([6, 2, 3, 3])],
-                    constant: [1], rtol: sumTolerance(18), atol: sumTolerance(18), variants: Self.gpu)
+                    constant: [1], rtol: sumTolerance(18), atol: sumTolerance(18), variants: convVariants)
         try checkOp("Conv", inputs: [rng.tensor([2, 5, 6, 7]), rng.tensor([9, 5, 1, 1]), rng.tensor([9])], constant: [1, 2],
-                    rtol: sumTolerance(5), atol: sumTolerance(5), variants: Self.gpu)
+                    rtol: sumTolerance(5), atol: sumTolerance(5), variants: convVariants)
+        // conv2d_gemm's tails: 37 output channels (a 64-row tile), 19 input channels × 3×2 = 114
+        // (7 slices of 16, the last partial), 9×10 = 90 pixels (two column tiles), dilation, asymmetric pads.
+        try checkOp("Conv", attributes: attrs(["pads": [1, 0, 2, 1], "dilations": [2, 1]]),
+                    inputs: [rng.tensor([1, 19, 11, 10]), rng.tensor([37, 19, 3, 2]), rng.tensor([37])], constant: [1, 2],
+                    rtol: sumTolerance(114), atol: sumTolerance(114), variants: Self.gpu)
         for stride in [1, 2] {
             var a: [String: Any] = ["group": 6, "strides": [stride, stride], "pads": [1, 1, 1, 1]]
             a[FusedActivation.minAttribute] = Float(0)
             a[FusedActivation.maxAttribute] = Float(6)
             try checkOp("Conv", attributes: attrs(a), inputs: [rng.tensor([1, 6, 9, 11], -3, 3), rng.tensor([6, 1, 3, 3]), rng.tensor([6])],
-                        constant: [1, 2], rtol: 3 * sumTolerance(9), atol: 3 * sumTolerance(9), variants: Self.gpu)
+                        constant: [1, 2], rtol: 3 * sumTolerance(9), atol: 3 * sumTolerance(9),
+                        variants: Self.gpu + [OpVariants.style(.gpu) { $0.convDepthwise = .gpu }])
         }
-        // Every fused activation kind through the GPU kernels' act() (direct conv and gemm_tile).
+        try checkOp("Conv", attributes: attrs(["group": 3, "strides": [2, 2], "pads": [2, 1, 2, 2]]),
+                    inputs: [rng.tensor([2, 3, 13, 12]), rng.tensor([3, 1, 5, 5]), rng.tensor([3])], constant: [1, 2],
+                    rtol: sumTolerance(25), atol: sumTolerance(25), variants: Self.gpu)
+        try checkOp("Conv", attributes: attrs(["group": 2, "pads": [1, 1, 1, 1]]), inputs: [rng.tensor([1, 2, 20, 35]), rng.tensor([2, 1, 3, 3])],
+                    constant: [1], rtol: sumTolerance(9), atol: sumTolerance(9), variants: Self.gpu)
+        // Every fused activation kind through the GPU kernels' act() (conv2d_gemm 3×3 and pointwise).
         for kind in FusedActivation.Kind.allCases {
             let activation = kind == .clamp ? FusedActivation(lo: 0, hi: 6) : FusedActivation(kind, alpha: kind == .leakyRelu ? 0.1 : 0.2,
                                                                                                 beta: kind == .hardSwishDiv ? 6 : 0.5)
@@ -39,10 +54,15 @@ struct GPUSimulatorTests {
                             rtol: 2 * sumTolerance(k) * 4, atol: 2 * sumTolerance(k) * 4, variants: Self.gpu)
             }
         }
-        // GEMM (gemm_tile), batched MatMul.
+        // GEMM (gemm_local, both operand layouts; gemm_tile with GPUINFER_GEMM=tile), batched MatMul,
+        // a forced tile (GPUINFER_LOCAL_TILE) with 8 rows per work-item and a K of several slices.
+        let gemmVariants = Self.gpu + [OpVariants.style(.gpu) { $0.gemm = .tile }]
         try checkOp("Gemm", attributes: ["transB": .int(1)], inputs: [rng.tensor([5, 13]), rng.tensor([7, 13]), rng.tensor([7])], constant: [1, 2],
-                    rtol: sumTolerance(13), atol: sumTolerance(13), variants: Self.gpu)
-        try checkOp("MatMul", inputs: [rng.tensor([2, 3, 9]), rng.tensor([2, 9, 5])], rtol: sumTolerance(9), atol: sumTolerance(9), variants: Self.gpu)
+                    rtol: sumTolerance(13), atol: sumTolerance(13), variants: gemmVariants)
+        try checkOp("Gemm", attributes: ["transA": .int(1)], inputs: [rng.tensor([21, 18]), rng.tensor([21, 70]), rng.tensor([70])],
+                    constant: [1, 2], rtol: sumTolerance(21), atol: sumTolerance(21),
+                    variants: Self.gpu + [OpVariants.style(.gpu) { $0.localTile = LocalGemmTile(tsm: 32, tsn: 16, tsk: 8, wptm: 8, wptn: 1) }])
+        try checkOp("MatMul", inputs: [rng.tensor([2, 3, 9]), rng.tensor([2, 9, 5])], rtol: sumTolerance(9), atol: sumTolerance(9), variants: gemmVariants)
         // Pooling, elementwise with broadcasting, activations, layout, reductions, softmax.
         try checkOp("MaxPool", attributes: attrs(["kernel_shape": [3, 3], "strides": [2, 2], "pads": [1, 1, 1, 1]]), inputs: [rng.tensor([1, 3, 9, 7])],
                     variants: Self.gpu)

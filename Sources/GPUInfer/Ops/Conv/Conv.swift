@@ -6,8 +6,8 @@ import Foundation
 /// Winograd) is `ConvAlgorithm.select`'s choice from the geometry, whether the weight is a
 /// constant, the execution options and the kernel family; each has its encoder file. A fused
 /// activation (`activation`, FusedActivation) is applied at every kernel's store. A residual Add
-/// fused at load (`gpuinfer.residual`, input 3) is added before the activation: in
-/// conv2d_blocked's store, on the other paths by the conv_epilogue kernel after the convolution.
+/// fused at load (`gpuinfer.residual`, input 3) is added before the activation: in the store of
+/// conv2d_blocked and conv2d_gemm, on the other paths by the conv_epilogue kernel after the convolution.
 struct Conv: ConvolutionOperator {
     static let opTypes = ["Conv"]
     /// Set (to 1) by Passes/Optimize.swift `fuseConvResidual`: input 3 is a residual added to the output.
@@ -147,7 +147,7 @@ struct Conv: ConvolutionOperator {
         }
         // (y's shape broadcasts the convolution's and the residual's: equal to both when they are equal.)
         if residual.type.shape == geo.output {
-            // Same shape: conv2d_blocked adds it at its store; the other paths store Σ w·x + b and
+            // Same shape: conv2d_blocked and conv2d_gemm add it at their store; the other paths store Σ w·x + b and
             // conv_epilogue adds it and applies the activation in place.
             if try encodeConvolution(ctx, geo, algorithm, operands, y: y, activation: activation, residual: residual) { return }
             try encodeEpilogue(ctx, y: y, residual: residual)
@@ -168,18 +168,20 @@ struct Conv: ConvolutionOperator {
     }
 
     /// Encodes Σ w·x + b into `y` with `activation` at the store. With a `residual` (shaped like
-    /// `y`) only conv2d_blocked adds it, before the activation, and returns true; the other
+    /// `y`) conv2d_blocked and conv2d_gemm add it, before the activation, and return true; the other
     /// algorithms then store Σ w·x + b without the activation and return false.
     @discardableResult
     private func encodeConvolution(_ ctx: EncodeContext, _ geo: Geometry, _ algorithm: ConvAlgorithm, _ v: ConvOperands, y: DeviceValue,
                                    activation: FusedActivation?, residual: DeviceValue? = nil) throws -> Bool {
-        // Kernels other than conv2d_blocked store Σ w·x + b when there is a residual; conv_epilogue then finishes.
+        // Kernels other than conv2d_blocked / conv2d_gemm store Σ w·x + b when there is a residual; conv_epilogue then finishes.
         let storeActivation = residual == nil ? activation : nil
         switch algorithm {
         case .pointwiseGemm:
             try encodePointwiseGemm(ctx, geo, v, y: y, activation: storeActivation)
         case let .depthwise(kernel, stride):
             try encodeDepthwise(ctx, geo, kernel: kernel, stride: stride, v, y: y, activation: storeActivation)
+        case .depthwiseLocal:
+            try encodeDepthwiseLocal(ctx, geo, v, y: y, activation: storeActivation)
         case let .winograd(m):
             try encodeWinograd(ctx, geo, m: m, weight: try v.constantWeight(ctx), x: v.x, bias: v.bias, y: y, activation: storeActivation)
         case let .pixelBlocked(tile):
@@ -188,6 +190,9 @@ struct Conv: ConvolutionOperator {
         case .blocked:
             try encodeBlocked(ctx, geo, tile: blockedTile(ctx, geo), weight: try v.constantWeight(ctx), x: v.x, bias: v.bias, y: y,
                               activation: activation, residual: residual)
+            return true
+        case .implicitGemm:
+            try encodeImplicitGemm(ctx, geo, v, y: y, activation: activation, residual: residual)
             return true
         case .direct:
             try encodeDirect(ctx, geo, v, y: y, activation: storeActivation)

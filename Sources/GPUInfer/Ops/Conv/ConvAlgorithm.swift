@@ -9,6 +9,10 @@ enum ConvAlgorithm: Equatable, Sendable, CustomStringConvertible {
     case pointwiseGemm
     /// Depthwise 3×3, stride 1 or 2, the 9 weights in registers (ConvDepthwise.swift).
     case depthwise(DepthwiseKernel, stride: Int)
+    /// conv2d_dw_local: depthwise up to 7×7, strides 1 or 2 in each direction; a work-group per
+    /// block of one plane, its input window, weights and bias staged in local memory
+    /// (ConvDepthwise.swift). GPU style.
+    case depthwiseLocal
     /// Winograd F(m×m, 3×3), m = 2 or 4 (ConvWinograd.swift). CPU style, constant weight.
     case winograd(m: Int)
     /// conv1x1_px: ungrouped pointwise on large maps, float8 pixel runs (ConvBlocked.swift). CPU style.
@@ -16,12 +20,15 @@ enum ConvAlgorithm: Equatable, Sendable, CustomStringConvertible {
     /// conv2d_blocked: output-channel blocks × pixel columns in registers, the tile from the tuning
     /// database or the default (ConvBlocked.swift). CPU style, constant weight.
     case blocked
+    /// conv2d_gemm: implicit GEMM with work-group tiles in local memory, bias, residual and
+    /// activation fused (ConvGemm.swift). GPU style.
+    case implicitGemm
     /// The direct kernels conv2d_c4p2 (≥ 4 output channels per group) / conv2d_c1p4 (ConvDirect.swift).
     case direct
 
     /// The depthwise kernels of Kernels/conv_depthwise.cl.
     enum DepthwiseKernel: String, Sendable {
-        /// conv2d_dw3x3: a work-item per 4 consecutive output columns of one plane (GPU style).
+        /// conv2d_dw3x3: a work-item per 4 consecutive output columns of one plane, from global memory.
         case gpu
         /// conv2d_dw3x3_cpu: a work-item per rows × 8 columns as float8 vectors.
         case rows
@@ -33,9 +40,11 @@ enum ConvAlgorithm: Equatable, Sendable, CustomStringConvertible {
         switch self {
         case .pointwiseGemm: "pointwise-gemm"
         case let .depthwise(k, s): "depthwise-\(k.rawValue)-s\(s)"
+        case .depthwiseLocal: "depthwise-local"
         case let .winograd(m): "winograd-f\(m)"
         case let .pixelBlocked(t): "pixel-\(t)"
         case .blocked: "blocked"
+        case .implicitGemm: "implicit-gemm"
         case .direct: "direct"
         }
     }
@@ -45,15 +54,25 @@ enum ConvAlgorithm: Equatable, Sendable, CustomStringConvertible {
     ///    the register-blocked family: Winograd where `winogradTile` says so, conv1x1_px where
     ///    `pixelTile` says so, else conv2d_blocked (pointwise ones too: on PoCL 7–10× faster than
     ///    the GEMM). `convPointwise = .gemm` keeps pointwise ones on the GEMM.
-    /// 2. Otherwise pointwise convolutions run the GEMM, depthwise 3×3 stride 1/2 the depthwise
+    /// 2. GPU style (or `conv = .gemm`): depthwise 3×3 stride 1/2 the depthwise kernels (the
+    ///    local-memory tile), other depthwise ones up to 7×7 the local-memory tile too, grouped
+    ///    ones with fewer than 4 output channels per group the direct kernels, every other
+    ///    convolution the local-memory implicit GEMM — pointwise ones too, whose residual it fuses
+    ///    (the strided GEMM cannot); `convPointwise = .gemm` keeps pointwise ones on the strided GEMM.
+    /// 3. Otherwise pointwise convolutions run the GEMM, depthwise 3×3 stride 1/2 the depthwise
     ///    kernels, the rest the direct kernels. `conv = .generic` allows only the GEMM and direct.
     static func select(_ geo: ConvShapes, weightKnown: Bool, options: ExecutionOptions, family: KernelFamily) -> ConvAlgorithm {
         let generic = options.conv == .generic
         let pointwiseGemm = geo.isPointwise && options.convPointwise == .gemm
-        let blockedFamily = !generic && family == .cpu && weightKnown && (geo.group == 1 || geo.mg >= 4) && !pointwiseGemm
-        if geo.isPointwise && !blockedFamily { return .pointwiseGemm }
-        if !generic, let stride = depthwiseStride(geo) {
-            return .depthwise(depthwiseKernel(geo, stride: stride, options: options, family: family), stride: stride)
+        let tiledFamily = !generic && (options.conv == .gemm || family == .gpu)
+        let blockedFamily = !generic && !tiledFamily && family == .cpu && weightKnown && (geo.group == 1 || geo.mg >= 4) && !pointwiseGemm
+        if geo.isPointwise && (pointwiseGemm || !(blockedFamily || tiledFamily)) { return .pointwiseGemm }
+        if !generic, let stride = depthwiseStride(geo) { return depthwise3x3(geo, stride: stride, options: options, family: family) }
+        if tiledFamily {
+            if isLocalDepthwise(geo) { return .depthwiseLocal }
+            // A grouped convolution with 1–3 output channels per group would leave most rows of the
+            // smallest tile (4) idle: the direct kernel.
+            return geo.group == 1 || geo.mg >= 4 ? .implicitGemm : .direct
         }
         guard blockedFamily else { return .direct }
         if let m = winogradTile(geo, options.winograd) { return .winograd(m: m) }
@@ -70,16 +89,30 @@ enum ConvAlgorithm: Equatable, Sendable, CustomStringConvertible {
         return win.strides[0]
     }
 
-    /// GPU style runs conv2d_dw3x3; CPU style conv2d_dw3x3_cpu (on PoCL 3–8× faster, least on
+    /// Whether conv2d_dw_local runs this 2-D convolution: one input and one output channel per
+    /// group, a kernel of up to 7×7, no dilation, strides 1 or 2 (PaddleOCR's (2, 1) too).
+    static func isLocalDepthwise(_ geo: ConvShapes) -> Bool {
+        let win = geo.window
+        return win.input.count == 2 && geo.group == geo.c && geo.cout == geo.c && geo.cg == 1 && win.kernel.allSatisfy { (1...7).contains($0) }
+            && win.dilations == [1, 1] && win.strides.allSatisfy { (1...2).contains($0) }
+    }
+
+    /// The algorithm of a depthwise 3×3 convolution with this stride. GPU style runs
+    /// conv2d_dw_local; CPU style conv2d_dw3x3_cpu (on PoCL 3–8× faster, least on
     /// small planes such as 19×19), or for stride 1 with the output the input's size (SAME)
     /// conv2d_dw3x3_flat (on PoCL 2–2.5× faster than conv2d_dw3x3_cpu on 38×38 … 5×5 planes, ~1.1×
-    /// on 75×75 and 150×150). `convDepthwise`: `.gpu` the GPU kernel in any style, `.rows`
-    /// conv2d_dw3x3_cpu for every stride.
-    static func depthwiseKernel(_ geo: ConvShapes, stride: Int, options: ExecutionOptions, family: KernelFamily) -> DepthwiseKernel {
-        guard family == .cpu, options.convDepthwise != .gpu else { return .gpu }
+    /// on 75×75 and 150×150). `convDepthwise`: `.local` / `.gpu` those GPU kernels in any style,
+    /// `.rows` conv2d_dw3x3_cpu for every stride.
+    static func depthwise3x3(_ geo: ConvShapes, stride: Int, options: ExecutionOptions, family: KernelFamily) -> ConvAlgorithm {
+        switch options.convDepthwise {
+        case .local: return .depthwiseLocal
+        case .gpu: return .depthwise(.gpu, stride: stride)
+        case .rows: return .depthwise(.rows, stride: stride)
+        case .auto: if family == .gpu { return .depthwiseLocal }
+        }
         let win = geo.window
-        if options.convDepthwise != .rows, stride == 1, win.output == win.input, (0...2).contains(win.padBegin[1]) { return .flat }
-        return .rows
+        if stride == 1, win.output == win.input, (0...2).contains(win.padBegin[1]) { return .depthwise(.flat, stride: 1) }
+        return .depthwise(.rows, stride: stride)
     }
 
     /// The Winograd output tile m (2 or 4), or nil: 2-D 3×3 convolutions with stride 1, dilation

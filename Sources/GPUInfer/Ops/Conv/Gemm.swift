@@ -69,6 +69,12 @@ struct StridedGemm {
                                  .int(c == nil ? 0 : 1), .int(batches)]
         let act = activation.map { " " + $0.options } ?? ""
         switch try variant(ctx) {
+        case .local(let tile):
+            let layout = (aStride.k == 1 ? " -DA_KMAJOR" : "") + (bStride.n == 1 ? " -DB_NMAJOR" : "")
+            let kernel = try ctx.kernel("gemm_local", file: "conv_gemm", options: tile.defines + layout + act)
+            let local = tile.local
+            try ctx.launch(kernel, args + [.ints([m, n, k, aStride.m, aStride.k, bStride.k, bStride.n, cStride.m, cStride.n, rank])], global: [(n + tile.tsn - 1) / tile.tsn * local[0], (m + tile.tsm - 1) / tile.tsm * local[1], batches],
+                           local: local)
         case .tile:
             let kernel = try ctx.kernel("gemm_tile", file: "gemm", options: act)
             let tilesN = (n + 3) / 4, tilesM = (m + 3) / 4
@@ -86,7 +92,9 @@ struct StridedGemm {
 
     /// Which kernel runs this GEMM (see Kernels/gemm.cl).
     enum Variant: Equatable {
-        /// gemm_tile: 4×4 tiles, any strides; GPUs (work-group tiles over coalesced loads).
+        /// gemm_local (Kernels/conv_gemm.cl): work-group tiles staged in local memory, any strides; GPU style.
+        case local(LocalGemmTile)
+        /// gemm_tile: 4×4 tiles per work-item from global memory, any strides.
         case tile
         /// gemm_dot: float8 dot products, `rows` rows × `cols` columns of Y per work-item; needs
         /// A and B contiguous along K.
@@ -97,18 +105,19 @@ struct StridedGemm {
     }
 
     /// The GEMM kernels of Kernels/gemm.cl.
-    enum Kernel: String, Equatable, Sendable { case tile, dot, rows }
+    enum Kernel: String, Equatable, Sendable { case local, tile, dot, rows }
 
     /// The kernel for a GEMM whose A and B are (`dotOK`) both contiguous along K, or whose B is
-    /// (`rowsOK`) contiguous along N: GPU style runs gemm_tile (work-group tiles over coalesced
-    /// loads); CPU style the register-blocked gemm_dot when A and B are contiguous along K (fully
+    /// (`rowsOK`) contiguous along N: GPU style runs gemm_local (work-group tiles staged in local
+    /// memory); CPU style the register-blocked gemm_dot when A and B are contiguous along K (fully
     /// connected layers with transB = 1), else gemm_rows when B is contiguous along N, else
-    /// gemm_tile. `options.gemm` ($GPUINFER_GEMM=tile|dot|rows) forces a kernel where its layout
+    /// gemm_tile. `options.gemm` ($GPUINFER_GEMM=local|tile|dot|rows) forces a kernel where its layout
     /// condition holds (for A/B measurements). A pure function: GemmTests pins it.
     static func selectKernel(dotOK: Bool, rowsOK: Bool, options: ExecutionOptions, family: KernelFamily) -> Kernel {
         switch options.gemm {
+        case .local: return .local
         case .tile: return .tile
-        case .auto where family == .gpu: return .tile
+        case .auto where family == .gpu: return .local
         case .dot where dotOK: return .dot
         case .rows where rowsOK: return .rows
         default: return dotOK && options.gemm != .rows ? .dot : rowsOK && options.gemm != .dot ? .rows : .tile
@@ -121,6 +130,7 @@ struct StridedGemm {
         let dotOK = aStride.k == 1 && bStride.k == 1, rowsOK = bStride.n == 1
         let kernel = Self.selectKernel(dotOK: dotOK, rowsOK: rowsOK, options: ctx.options, family: ctx.family)
         if kernel == .tile { return .tile }
+        if kernel == .local { return .local(try ctx.localGemmTile(tuningKey("gemm_local"), m: m, n: n)) }
         let environment = ctx.options.gemmTile.map { ["R": $0.a, "C": $0.b] }
         let space = TuningSpace(axes: [("R", [1, 2, 4, 8]), ("C", [1, 2, 4, 8])]) { p in
             guard let r = p["R"], let c = p["C"] else { return false }

@@ -131,8 +131,9 @@ enum Elementwise {
     /// The float8 kernels (Kernels/elementwise.cl BINARY_V8) for binary stems; $GPUINFER_ELEMENTWISE_V8=off disables them.
     static let vector8Stems = ["bin_add_f": "binv8_add_f", "bin_sub_f": "binv8_sub_f", "bin_mul_f": "binv8_mul_f", "bin_div_f": "binv8_div_f"]
 
-    /// Launches `<stem>_c` (all inputs at the output index) or `<stem>_s` (strided reads through
-    /// a dims‖strides meta buffer) over `output`, with the inputs' buffers and a trailing wrap code.
+    /// Launches `<stem>_c` (all inputs at the output index), `<stem>_b` (two inputs, strided reads,
+    /// up to 4 merged dims passed by value) or `<stem>_s` (strided reads through a dims‖strides meta
+    /// buffer) over `output`, with the inputs' buffers and a trailing wrap code.
     static func launch(_ ctx: EncodeContext, _ stem: String, inputs: [CLBuffer], shapes: [[Int]], output: DeviceValue) throws {
         let layout = BroadcastLayout(output: output.type.shape, inputs: shapes)
         guard layout.count > 0 else { return }
@@ -152,6 +153,12 @@ enum Elementwise {
         let io = inputs.map(KernelArg.buffer) + [.value(output), .int(wrapCode(output.type.dtype))]
         if layout.isContiguous {
             try ctx.launch1D(ctx.kernel(stem + "_c", file: "elementwise"), [.int(layout.count)] + io, count: layout.count)
+        } else if inputs.count == 2, layout.dims.count <= 4 {
+            // Up to 4 merged dims (a per-channel scale is 2 or 3): the shape by value, not read per element.
+            let pad = 4 - layout.dims.count
+            let geo = [Int](repeating: 1, count: pad) + layout.dims + [Int](repeating: 0, count: pad) + layout.strides[0]
+                + [Int](repeating: 0, count: pad) + layout.strides[1]
+            try ctx.launch1D(ctx.kernel(stem + "_b", file: "elementwise"), [.int(layout.count), .ints(geo)] + io, count: layout.count)
         } else {
             let meta = try ctx.constants(layout.dims + layout.strides.flatMap { $0 })
             try ctx.launch1D(ctx.kernel(stem + "_s", file: "elementwise"),
