@@ -36,6 +36,12 @@ public struct CLDeviceInfo: @unchecked Sendable, CustomStringConvertible {
     /// to save 0.3 s when warm.
     public var driverCachesPrograms: Bool { platformName == "Portable Computing Language" }
 
+    /// Whether the driver compiles a kernel again for every work-group shape it is launched with
+    /// (PoCL: ~0.1 s each). Launches that leave the shape to the driver then get a fixed one
+    /// (`EncodeContext.launch`): PoCL's own choice follows each layer's sizes, which cost SSDLite
+    /// 81 compilations on its first inference.
+    public var compilesPerWorkGroupShape: Bool { platformName == "Portable Computing Language" }
+
     /// Serialises enumeration: PoCL's first-use device initialisation is not thread-safe
     /// (concurrent clGetDeviceIDs calls return CL_DEVICE_NOT_FOUND or crash).
     private static let enumerationLock = NSLock()

@@ -44,46 +44,120 @@ public final class CLBuffer: @unchecked Sendable {
     }
 }
 
-/// A compiled kernel object with its arguments.
+/// A kernel object with its arguments. It may be created before its program has finished
+/// building (programs build in parallel on background threads, `CLRuntime.kernel`): arguments set
+/// before then are recorded and applied, in order, when the kernel object is created — at its
+/// first enqueue or `materialize()`, which waits for the build and rethrows its error.
 public final class CLKernel: @unchecked Sendable {
-    let kernel: cl_kernel
     public let name: String
     private let counts: CLObjectCounts
+    private let lock = NSLock()
+    private var handle: cl_kernel?
+    /// The program build this kernel waits for (nil once created), with its kernel file's name.
+    private var pending: (build: ProgramBuild, file: String)?
+    /// Arguments set before the kernel object exists: index, bytes (nil: `size` bytes of __local memory).
+    private var deferred: [(index: Int, bytes: [UInt8]?, size: Int)] = []
+
     init(kernel: cl_kernel, name: String, counts: CLObjectCounts) {
-        self.kernel = kernel
+        self.handle = kernel
         self.name = name
         self.counts = counts
         counts.kernel(1)
     }
+
+    init(build: ProgramBuild, file: String, name: String, counts: CLObjectCounts) {
+        self.pending = (build, file)
+        self.name = name
+        self.counts = counts
+        counts.kernel(1)
+    }
+
     deinit {
-        clReleaseKernel(kernel)
+        if let handle { clReleaseKernel(handle) }
         counts.kernel(-1)
+    }
+
+    /// The kernel object: waits for its program, creates it and applies the recorded arguments.
+    @discardableResult
+    func materialize() throws -> cl_kernel {
+        lock.lock()
+        defer { lock.unlock() }
+        if let handle { return handle }
+        guard let (build, file) = pending else { throw GPUInferError.openCL(status: CL_INVALID_KERNEL, call: "clCreateKernel", kernel: name) }
+        let program = try build.wait()
+        var status: cl_int = 0
+        guard let k = clCreateKernel(program.program, name, &status), status == CL_SUCCESS else {
+            throw GPUInferError.openCL(status: status, call: "clCreateKernel", kernel: "\(file).cl:\(name)")
+        }
+        handle = k
+        pending = nil
+        for arg in deferred {
+            let status = arg.bytes.map { b in b.withUnsafeBytes { clSetKernelArg(k, cl_uint(arg.index), b.count, $0.baseAddress) } }
+                ?? clSetKernelArg(k, cl_uint(arg.index), arg.size, nil)
+            try clCheck(status, "clSetKernelArg(\(arg.index))", kernel: name)
+        }
+        deferred = []
+        return k
+    }
+
+    private func setBytes(_ index: Int, _ bytes: UnsafeRawBufferPointer) throws {
+        lock.lock()
+        defer { lock.unlock() }
+        guard let handle else {
+            deferred.append((index, Array(bytes), bytes.count))
+            return
+        }
+        try clCheck(clSetKernelArg(handle, cl_uint(index), bytes.count, bytes.baseAddress), "clSetKernelArg(\(index))", kernel: name)
     }
 
     /// Sets argument `index` to a plain value (int, float, long).
     public func set<T: BitwiseCopyable>(_ index: Int, _ value: T) throws {
-        let status = withUnsafeBytes(of: value) { raw in
-            clSetKernelArg(kernel, cl_uint(index), raw.count, raw.baseAddress)
-        }
-        try clCheck(status, "clSetKernelArg(\(index))", kernel: name)
+        try withUnsafeBytes(of: value) { try setBytes(index, $0) }
     }
 
     /// Sets argument `index` to an OpenCL int vector (`values.count` of 2, 4, 8 or 16) by value.
     public func set(_ index: Int, vector values: [Int32]) throws {
-        let status = values.withUnsafeBytes { raw in clSetKernelArg(kernel, cl_uint(index), raw.count, raw.baseAddress) }
-        try clCheck(status, "clSetKernelArg(\(index))", kernel: name)
+        try values.withUnsafeBytes { try setBytes(index, $0) }
     }
 
     /// Sets argument `index` to a buffer.
     public func set(_ index: Int, buffer: CLBuffer) throws {
-        var mem: cl_mem? = buffer.mem
-        let status = clSetKernelArg(kernel, cl_uint(index), MemoryLayout<cl_mem>.size, &mem)
-        try clCheck(status, "clSetKernelArg(\(index))", kernel: name)
+        let mem: cl_mem? = buffer.mem
+        try withUnsafeBytes(of: mem) { try setBytes(index, $0) }
     }
 
     /// Sets argument `index` to `bytes` of __local memory.
     public func setLocal(_ index: Int, bytes: Int) throws {
-        try clCheck(clSetKernelArg(kernel, cl_uint(index), bytes, nil), "clSetKernelArg(\(index), local)", kernel: name)
+        lock.lock()
+        defer { lock.unlock() }
+        guard let handle else {
+            deferred.append((index, nil, bytes))
+            return
+        }
+        try clCheck(clSetKernelArg(handle, cl_uint(index), bytes, nil), "clSetKernelArg(\(index), local)", kernel: name)
+    }
+}
+
+/// A program build running on a background thread, or finished: `wait()` returns the program or
+/// rethrows the build's error.
+final class ProgramBuild: @unchecked Sendable {
+    private let condition = NSCondition()
+    private var result: Result<CLProgram, any Error>?
+
+    func finish(_ r: Result<CLProgram, any Error>) {
+        condition.lock()
+        result = r
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    func wait() throws -> CLProgram {
+        condition.lock()
+        defer { condition.unlock() }
+        while true {
+            if let result { return try result.get() }
+            condition.wait()
+        }
     }
 }
 
@@ -122,7 +196,11 @@ public final class CLRuntime: @unchecked Sendable {
     public let profiling: Bool
     public let programCache: ProgramCache
     private let lock = NSLock()
-    private var programs: [String: CLProgram] = [:]
+    private var programs: [String: ProgramBuild] = [:]
+    /// Background program builds, at most one per processor at a time (OpenCL compilers run each
+    /// build on one thread).
+    private static let buildQueue = DispatchQueue(label: "gpuinfer.program-builds", attributes: .concurrent)
+    private static let buildSlots = DispatchSemaphore(value: max(1, ProcessInfo.processInfo.activeProcessorCount))
     /// Buffers and kernel objects created through this runtime and still alive.
     public let liveObjects = CLObjectCounts()
     /// `ExecutionOptions.copyWeights`: constants are copied even where the device shares host memory.
@@ -252,8 +330,10 @@ public final class CLRuntime: @unchecked Sendable {
     /// plans for new input shapes reuse them).
     public var programCount: Int { lock.withLock { programs.count } }
 
-    /// Builds (or fetches) the program for the kernel file `file` (Kernels/<file>.cl) with `options`.
-    func program(file: String, options: String = "") throws -> CLProgram {
+    /// Starts building (or finds) the program for the kernel file `file` (Kernels/<file>.cl) with
+    /// `options` on a background thread, so the programs of a plan build in parallel while the
+    /// plan is encoded. A failed build is forgotten (a later request tries again).
+    func startProgram(file: String, options: String = "") throws -> ProgramBuild {
         let key = file + "\u{0}" + options
         lock.lock()
         defer { lock.unlock() }
@@ -261,24 +341,34 @@ public final class CLRuntime: @unchecked Sendable {
         guard let body = KernelLibrary.source(file, directory: kernelDirectory) else {
             throw GPUInferError.invalidModel(location: "kernel library", reason: "no kernel file '\(file).cl'")
         }
-        let p = try programCache.build(runtime: self, name: file, source: body, options: KernelLibrary.baseOptions + " " + options)
-        programs[key] = p
-        return p
+        let build = ProgramBuild()
+        programs[key] = build
+        let cache = programCache, fullOptions = KernelLibrary.baseOptions + " " + options
+        Self.buildQueue.async { [self] in
+            Self.buildSlots.wait()
+            let result = Result { try cache.build(runtime: self, name: file, source: body, options: fullOptions) }
+            Self.buildSlots.signal()
+            if case .failure = result { lock.withLock { programs[key] = nil } }
+            build.finish(result)
+        }
+        return build
     }
 
-    /// Creates a fresh kernel object for `name` in Kernels/<file>.cl.
+    /// Builds (or fetches) the program for the kernel file `file` with `options`, waiting for it.
+    func program(file: String, options: String = "") throws -> CLProgram {
+        try startProgram(file: file, options: options).wait()
+    }
+
+    /// A fresh kernel object for `name` in Kernels/<file>.cl. Its program builds in the background;
+    /// the kernel object is created at `CLKernel.materialize()` or its first enqueue.
     public func kernel(_ name: String, file: String, options: String = "") throws -> CLKernel {
-        let p = try program(file: file, options: options)
-        var status: cl_int = 0
-        guard let k = clCreateKernel(p.program, name, &status), status == CL_SUCCESS else {
-            throw GPUInferError.openCL(status: status, call: "clCreateKernel", kernel: "\(file).cl:\(name)")
-        }
-        return CLKernel(kernel: k, name: name, counts: liveObjects)
+        CLKernel(build: try startProgram(file: file, options: options), file: file, name: name, counts: liveObjects)
     }
 
     /// Enqueues `kernel` over `global` work-items (rounded up to a multiple of `local` when given).
     @discardableResult
     public func enqueue(_ kernel: CLKernel, global: [Int], local: [Int]? = nil, wantEvent: Bool = false) throws -> CLEvent? {
+        let handle = try kernel.materialize()
         var g = global.map { max($0, 1) }
         if let local {
             for i in g.indices { g[i] = (g[i] + local[i] - 1) / local[i] * local[i] }
@@ -289,10 +379,10 @@ public final class CLRuntime: @unchecked Sendable {
             return g.withUnsafeBufferPointer { gp in
                 if let local {
                     return local.withUnsafeBufferPointer { lp in
-                        clEnqueueNDRangeKernel(queue, kernel.kernel, cl_uint(g.count), nil, gp.baseAddress, lp.baseAddress, 0, nil, ep)
+                        clEnqueueNDRangeKernel(queue, handle, cl_uint(g.count), nil, gp.baseAddress, lp.baseAddress, 0, nil, ep)
                     }
                 }
-                return clEnqueueNDRangeKernel(queue, kernel.kernel, cl_uint(g.count), nil, gp.baseAddress, nil, 0, nil, ep)
+                return clEnqueueNDRangeKernel(queue, handle, cl_uint(g.count), nil, gp.baseAddress, nil, 0, nil, ep)
             }
         }
         try clCheck(status, "clEnqueueNDRangeKernel", kernel: kernel.name)

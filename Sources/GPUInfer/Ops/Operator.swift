@@ -143,7 +143,8 @@ public final class EncodeContext {
         try runtime.kernel(name, file: file, options: options)
     }
 
-    /// Sets `args` on `kernel` and appends its launch over `global` (rounded up to `local`).
+    /// Sets `args` on `kernel` and appends its launch over `global` (rounded up to `local`; without
+    /// one, to `fixedLocal`'s where that is not nil).
     public func launch(_ kernel: CLKernel, _ args: [KernelArg], global: [Int], local: [Int]? = nil) throws {
         for (i, a) in args.enumerated() {
             switch a {
@@ -172,7 +173,16 @@ public final class EncodeContext {
             }
         }
         if global.contains(0) { return }
-        steps.append(.kernel(kernel, global: global, local: local))
+        steps.append(.kernel(kernel, global: global, local: local ?? fixedLocal(global)))
+    }
+
+    /// The work-group shape of a launch that leaves it to the driver: nil (the driver's choice),
+    /// or on drivers that compile a kernel per work-group shape (`compilesPerWorkGroupShape`) 8
+    /// work-items along the first dimension, one shape for every launch of a kernel. The global
+    /// size is rounded up to it; the kernels skip ids past their ranges.
+    func fixedLocal(_ global: [Int]) -> [Int]? {
+        guard runtime.device.compilesPerWorkGroupShape, !global.isEmpty else { return nil }
+        return [8] + [Int](repeating: 1, count: global.count - 1)
     }
 
     /// Launches a 1-D kernel over `count` items; the kernel must ignore ids ≥ its count argument.

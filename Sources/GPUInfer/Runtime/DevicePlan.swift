@@ -168,6 +168,11 @@ final class DevicePlan: @unchecked Sendable {
             tuningChoices += ctx.tuningChoices
             retained += ctx.retained
         }
+        // The programs built in the background while the nodes were encoded: wait for them and
+        // create every kernel object now, so a build error surfaces here, not at the first run.
+        for (_, step) in steps {
+            if case let .kernel(k, _, _) = step { try k.materialize() }
+        }
         retained += workspace.retained
         activationBytes += workspace.retained.reduce(0) { $0 + $1.bytes }
         for name in Set(storageOf.keys) { if let v = value(name) { values[name] = v } }

@@ -59,8 +59,8 @@ import Testing
         let runtime = try TestDevice.require()
         for (file, names) in kernels where file != "common" {
             guard let name = names.first else { continue }
-            if (try? runtime.kernel(name, file: file)) != nil { continue }
-            #expect(throws: Never.self, "Kernels/\(file).cl") { _ = try runtime.kernel(name, file: file, options: "-DT=float") }
+            if (try? runtime.kernel(name, file: file).materialize()) != nil { continue }
+            #expect(throws: Never.self, "Kernels/\(file).cl") { try runtime.kernel(name, file: file, options: "-DT=float").materialize() }
         }
     }
 

@@ -132,4 +132,74 @@ import Testing
         assertClose(device, reference, rtol: 1e-5, atol: 1e-5, "Conv through a shared weight buffer")  // 45-term fp32 dots
         #expect(model.graph.initializers["in1"]!.floats == before)
     }
+
+    /// Programs build in the background while a plan is encoded; a build that fails still fails
+    /// the plan (a typed error naming the file), not a later run or the process. The kernels come
+    /// from a folder (`GPUINFER_KERNEL_DIR`) holding every kernel file with conv.cl broken.
+    @Test func backgroundBuildErrorFailsThePlan() throws {
+        guard let info = TestDevice.info else { throw GPUInferError.deviceNotFound(requested: "0", available: 0) }
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("gpuinfer-kernels-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let kernels = repoRoot.appendingPathComponent("Kernels")
+        for f in try FileManager.default.contentsOfDirectory(atPath: kernels.path) where f.hasSuffix(".cl") {
+            try FileManager.default.copyItem(at: kernels.appendingPathComponent(f), to: dir.appendingPathComponent(f))
+        }
+        try Data("__kernel void broken(__global float* x) { x[0] = no_such_name; }\n".utf8).write(to: dir.appendingPathComponent("conv.cl"))
+        var options = ExecutionOptions()
+        options.kernelDirectory = dir.path
+        options.conv = .generic
+        let runtime = try CLRuntime(device: info, cache: ProgramCache(directory: nil), options: options)
+        var rng = TestRandom(seed: 3)
+        let model = try singleNodeModel("Conv", attributes: attrs(["pads": [1, 1, 1, 1]]), inputs: [rng.tensor([1, 3, 5, 5]), rng.tensor([4, 3, 3, 3])],
+                                        constant: [1])
+        let session = try Session(model: model, runtime: runtime, options: options)
+        #expect {
+            _ = try session.run(["in0": rng.tensor([1, 3, 5, 5])])
+        } throws: { error in
+            guard case let .buildFailed(program, _, log)? = error as? GPUInferError else { return false }
+            return program == "conv.cl" && log.contains("no_such_name")
+        }
+        // The failed build is forgotten: with the file repaired, the same runtime builds it.
+        try Data(contentsOf: kernels.appendingPathComponent("conv.cl")).write(to: dir.appendingPathComponent("conv.cl"))
+        let y = try #require(try session.run(["in0": rng.tensor([1, 3, 5, 5])])["out0"])
+        #expect(y.shape == [1, 4, 5, 5])
+    }
+
+    /// Kernel objects made before their program is built record their arguments: many kernels of
+    /// one new program, launched with arguments set before the build finished, compute the same.
+    @Test func argumentsSetBeforeTheBuildAreApplied() throws {
+        let runtime = try TestDevice.require()
+        let x = try runtime.buffer([Float](repeating: 2, count: 64))
+        var outputs: [CLBuffer] = []
+        for i in 0..<6 {
+            // A fresh option set: a program nobody has built yet in this runtime.
+            let k = try runtime.kernel("un_clip_f", file: "elementwise", options: "-DGPUINFER_TEST_\(UUID().uuidString.prefix(8).filter(\.isLetter))=\(i)")
+            let y = try runtime.buffer(bytes: 64 * 4)
+            try k.set(0, Int32(64))
+            try k.set(1, buffer: x)
+            try k.set(2, buffer: y)
+            try k.set(3, Float(0))
+            try k.set(4, Float(Float(i) / 2))
+            try k.set(5, Int32(0))
+            try runtime.enqueue(k, global: [64])
+            outputs.append(y)
+        }
+        try runtime.finish()
+        for (i, y) in outputs.enumerated() {
+            #expect(try runtime.read(y, count: 64, as: Float.self) == [Float](repeating: min(2, Float(i) / 2), count: 64))
+        }
+    }
+
+    /// On PoCL every launch that leaves the work-group shape open gets 8 × 1 × …: one compilation
+    /// per kernel instead of one per layer (and SSDLite ran 1.5× faster with it).
+    @Test func fixedWorkGroupShapesOnPoCL() throws {
+        let runtime = try TestDevice.require()
+        let ctx = EncodeContext(runtime: runtime, node: Node(name: "n", opType: "Relu", inputs: [], outputs: []))
+        if runtime.device.compilesPerWorkGroupShape {
+            #expect(ctx.fixedLocal([86, 1, 8]) == [8, 1, 1] && ctx.fixedLocal([3]) == [8])
+        } else {
+            #expect(ctx.fixedLocal([86, 1, 8]) == nil)
+        }
+    }
 }

@@ -133,7 +133,7 @@ struct Pool: Operator {
             let planes = x.type.shape[0] * x.type.shape[1]
             try ctx.launch(try ctx.kernel("pool2d_cpu", file: "pool", options: options),
                            [.value(x), .value(outputs[0]), .buffer(meta), .int(planes), .int(countIncludePad ? 1 : 0)],
-                           global: [w.output[0] * ((w.output[1] + 7) / 8), planes], local: nil)
+                           global: [w.output[0] * ((w.output[1] + 7) / 8), planes], local: [1, 16])  // one shape: one PoCL compilation
             return
         }
         if isMax {
