@@ -9,7 +9,9 @@
 // work-group's loads from local memory and its stores to global memory are contiguous in tx.
 // Every output sums k in increasing order (the reference's order); elements outside the matrix
 // load as 0 (0·0 added to a sum leaves it unchanged) and are not stored. All tile sizes are -D
-// tunables (StridedGemm.localTile / Conv.implicitGemmTile, the tuning database).
+// tunables (LocalGemmTile: defaults, the tuning database, GPUINFER_LOCAL_TILE). The staged tiles
+// have one padding column: work-items that store a tile along k (a row of A, or of B^T) then hit
+// TSK different local-memory banks instead of one.
 
 #ifndef TSM
 #define TSM 64
@@ -63,8 +65,8 @@ void gemm_local(__global const float* A, __global const float* B, __global const
     __global const float* a = A + (rank ? strided_offset(b, rank, dims, dims + rank) : 0);
     __global const float* bp = B + (rank ? strided_offset(b, rank, dims, dims + 2 * rank) : 0);
 
-    __local float As[TSK][TSM];
-    __local float Bs[TSK][TSN];
+    __local float As[TSK][TSM + 1];
+    __local float Bs[TSK][TSN + 1];
     float acc[WPTM][WPTN];
     _Pragma("unroll")
     for (int i = 0; i < WPTM; ++i)
@@ -135,8 +137,8 @@ void conv2d_gemm(__global const float* X, __global const float* Wt, __global con
     __global const float* x = X + (n * C + g * Cg) * H * W;
     __global const float* w = Wt + g * Mg * K;
 
-    __local float As[TSK][TSM];
-    __local float Bs[TSK][TSN];
+    __local float As[TSK][TSM + 1];
+    __local float Bs[TSK][TSN + 1];
     float acc[WPTM][WPTN];
     _Pragma("unroll")
     for (int i = 0; i < WPTM; ++i)

@@ -48,6 +48,7 @@ struct Bench: ParsableCommand {
             // The first run builds the plan (programs, weight uploads) and runs it.
             let first = try clock.measure { _ = try session.run(feeds) }
             let flops = try session.flops(for: feeds)
+            let launches = try session.kernelLaunches(for: feeds)
             for _ in 0..<warmup { _ = try session.run(feeds) }
             let rssAfterWarmup = MemoryStatus.read("VmRSS")
             var latencies: [Double] = []
@@ -71,7 +72,7 @@ struct Bench: ParsableCommand {
             ]
             if json {
                 let object: [String: Any] = [
-                    "programs": programs,
+                    "programs": programs, "kernel_launches": launches,
                     "model": model, "device": session.deviceDescription, "batch": batch, "iterations": iterations,
                     "load_s": loadTime.seconds, "first_inference_s": first.seconds, "images_per_s": imagesPerSecond,
                     "latency_ms": ["median": median * 1000, "p90": p90 * 1000, "min": latencies[0] * 1000],
@@ -88,9 +89,10 @@ struct Bench: ParsableCommand {
             print("device:           \(session.deviceDescription)")
             print(String(format: "load:             %.3f s", loadTime.seconds))
             print(String(format: "first inference:  %.3f s (includes kernel builds and the plan)", first.seconds))
-            print(String(format: "programs:         %d compiled (%.2f s), %d from the program cache (%.2f s)", compiled.count,
+            print(String(format: "programs:         %d built from source (%.2f s; a driver may serve them from its own cache), %d from gpuinfer's program cache (%.2f s)", compiled.count,
                          programs["compile_s"] as? Double ?? 0, cached.count, programs["cached_load_s"] as? Double ?? 0))
             print(String(format: "latency (batch %d, %d runs): median %.2f ms, p90 %.2f ms, min %.2f ms", batch, iterations, median * 1000, p90 * 1000, latencies[0] * 1000))
+            print("kernels:          \(launches) launches per inference, one in-order queue")
             print("input:            " + feeds.keys.sorted().map { "\($0) \(feeds[$0]!.shape)" }.joined(separator: ", "))
             print(String(format: "throughput:       %.3f images/s, %.1f GFLOP/s effective (%.2f GFLOP per image)",
                          imagesPerSecond, gflopsPerSecond, flops / Double(batch) / 1e9))

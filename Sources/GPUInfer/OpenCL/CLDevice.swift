@@ -42,6 +42,11 @@ public struct CLDeviceInfo: @unchecked Sendable, CustomStringConvertible {
     /// 81 compilations on its first inference.
     public var compilesPerWorkGroupShape: Bool { platformName == "Portable Computing Language" }
 
+    /// Whether programs may build on several threads at once (`CLRuntime.startProgram`). OpenCL
+    /// allows it; Oclgrind 21.10 crashes inside LLVM when two builds overlap (seen in CI), so its
+    /// programs build one at a time on the calling thread.
+    public var buildsConcurrently: Bool { platformName != "Oclgrind" }
+
     /// Serialises enumeration: PoCL's first-use device initialisation is not thread-safe
     /// (concurrent clGetDeviceIDs calls return CL_DEVICE_NOT_FOUND or crash).
     private static let enumerationLock = NSLock()

@@ -332,7 +332,8 @@ public final class CLRuntime: @unchecked Sendable {
 
     /// Starts building (or finds) the program for the kernel file `file` (Kernels/<file>.cl) with
     /// `options` on a background thread, so the programs of a plan build in parallel while the
-    /// plan is encoded. A failed build is forgotten (a later request tries again).
+    /// plan is encoded (on devices without `buildsConcurrently`: builds it now). A failed build
+    /// is forgotten (a later request tries again).
     func startProgram(file: String, options: String = "") throws -> ProgramBuild {
         let key = file + "\u{0}" + options
         lock.lock()
@@ -342,8 +343,14 @@ public final class CLRuntime: @unchecked Sendable {
             throw GPUInferError.invalidModel(location: "kernel library", reason: "no kernel file '\(file).cl'")
         }
         let build = ProgramBuild()
-        programs[key] = build
         let cache = programCache, fullOptions = KernelLibrary.baseOptions + " " + options
+        guard device.buildsConcurrently else {
+            // One build at a time, here (the lock is held): a failure is thrown, not kept.
+            build.finish(.success(try cache.build(runtime: self, name: file, source: body, options: fullOptions)))
+            programs[key] = build
+            return build
+        }
+        programs[key] = build
         Self.buildQueue.async { [self] in
             Self.buildSlots.wait()
             let result = Result { try cache.build(runtime: self, name: file, source: body, options: fullOptions) }

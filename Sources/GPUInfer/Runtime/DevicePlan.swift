@@ -44,6 +44,8 @@ final class DevicePlan: @unchecked Sendable {
     /// Floating-point operations per node (by node index) and in all, for one run.
     private(set) var nodeFlops: [Int: Double] = [:]
     var flops: Double { nodeFlops.values.reduce(0, +) }
+    /// Kernel launches per run (host-driven steps such as CLBlast calls not counted).
+    var kernelLaunches: Int { steps.reduce(0) { n, s in if case .kernel = s.step { return n + 1 } else { return n } } }
 
     /// Plans `model` for the inputs' shapes. `constantBuffer` uploads (and caches) constants.
     init(model: Model, inputs sample: [String: Tensor], runtime: CLRuntime, keepAll: Bool, options: ExecutionOptions = ExecutionOptions(),

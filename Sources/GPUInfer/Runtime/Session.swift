@@ -155,6 +155,12 @@ public final class Session: @unchecked Sendable {
         return try plan(for: inputs, keepAll: false).flops
     }
 
+    /// OpenCL kernel launches of one run with these inputs (0 on the reference backend).
+    public func kernelLaunches(for inputs: [String: Tensor]) throws -> Int {
+        guard runtime != nil else { return 0 }
+        return try plan(for: inputs, keepAll: false).kernelLaunches
+    }
+
     func plan(for inputs: [String: Tensor], keepAll: Bool) throws -> DevicePlan {
         guard let runtime else { throw GPUInferError.invalidInput("no OpenCL device") }
         var key = keepAll ? "all|" : "|"

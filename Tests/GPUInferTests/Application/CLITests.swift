@@ -84,6 +84,12 @@ private let generated = repoRoot.appendingPathComponent("Tests/data/generated").
         let expected = 2.0 * Double(12288 * 27 + 2 * 3072 * 108 + 768 * 9 + 1280 * 12 + 10 * 20)
         #expect(abs((o["gflop_per_image"] as? Double ?? 0) * 1e9 - expected) < 0.5)
         #expect((o["gflops_per_s"] as? Double ?? 0) > 0)
+        // One launch at least per node that is not folded away (conv, pool, conv, conv+residual,
+        // dw, pw, pool, global pool, gemm, softmax); at least one program, compiled or from the cache.
+        let launches = try #require(o["kernel_launches"] as? Int)
+        #expect((10...40).contains(launches), "\(launches) launches")
+        let programs = try #require(o["programs"] as? [String: Any])
+        #expect((programs["compiled"] as? Int ?? 0) + (programs["cached"] as? Int ?? 0) >= 1)
         let saved = try #require(o["saved_inputs"] as? [String: String])
         let input = try Npy.read(path: try #require(saved["input"]))
         #expect(input.shape == [3, 3, 32, 32])

@@ -9,8 +9,8 @@ public struct LocalGemmTile: Equatable, Sendable, CustomStringConvertible {
     /// Work-group size [TSN/WPTN, TSM/WPTM, 1].
     var local: [Int] { [tsn / wptn, tsm / wptm, 1] }
     var workItems: Int { (tsn / wptn) * (tsm / wptm) }
-    /// Local memory of one work-group: the two staged tiles.
-    var localBytes: Int { 4 * tsk * (tsm + tsn) }
+    /// Local memory of one work-group: the two staged tiles, each with a padding column.
+    var localBytes: Int { 4 * tsk * (tsm + tsn + 2) }
     var defines: String { "-DTSM=\(tsm) -DTSN=\(tsn) -DTSK=\(tsk) -DWPTM=\(wptm) -DWPTN=\(wptn)" }
     var parameters: [String: Int] { ["TSM": tsm, "TSN": tsn, "TSK": tsk, "WPTM": wptm, "WPTN": wptn] }
     public var description: String { "\(tsm)x\(tsn)x\(tsk)/\(wptm)x\(wptn)" }
