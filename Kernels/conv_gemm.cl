@@ -32,6 +32,16 @@
 #define RTSN (TSN / WPTN)
 #define WGS (RTSM * RTSN)
 
+// The staged tiles (one padding column each) and the WPTM × WPTN accumulators, zeroed.
+#define TILE_STATE(As, Bs, acc)                                             \
+    __local float As[TSK][TSM + 1];                                         \
+    __local float Bs[TSK][TSN + 1];                                         \
+    float acc[WPTM][WPTN];                                                  \
+    _Pragma("unroll")                                                       \
+    for (int i = 0; i < WPTM; ++i)                                          \
+        _Pragma("unroll")                                                   \
+        for (int j = 0; j < WPTN; ++j) acc[i][j] = 0.0f;
+
 // The multiply of one staged slice: acc[i][j] += As[k][row i] · Bs[k][column j] for k in order.
 #define TILE_MULTIPLY(As, Bs, acc, tx, ty)                                  \
     for (int k = 0; k < TSK; ++k) {                                         \
@@ -65,13 +75,7 @@ void gemm_local(__global const float* A, __global const float* B, __global const
     __global const float* a = A + (rank ? strided_offset(b, rank, dims, dims + rank) : 0);
     __global const float* bp = B + (rank ? strided_offset(b, rank, dims, dims + 2 * rank) : 0);
 
-    __local float As[TSK][TSM + 1];
-    __local float Bs[TSK][TSN + 1];
-    float acc[WPTM][WPTN];
-    _Pragma("unroll")
-    for (int i = 0; i < WPTM; ++i)
-        _Pragma("unroll")
-        for (int j = 0; j < WPTN; ++j) acc[i][j] = 0.0f;
+    TILE_STATE(As, Bs, acc)
 
     for (int k0 = 0; k0 < K; k0 += TSK) {
         for (int e = tid; e < TSM * TSK; e += WGS) {
@@ -137,13 +141,7 @@ void conv2d_gemm(__global const float* X, __global const float* Wt, __global con
     __global const float* x = X + (n * C + g * Cg) * H * W;
     __global const float* w = Wt + g * Mg * K;
 
-    __local float As[TSK][TSM + 1];
-    __local float Bs[TSK][TSN + 1];
-    float acc[WPTM][WPTN];
-    _Pragma("unroll")
-    for (int i = 0; i < WPTM; ++i)
-        _Pragma("unroll")
-        for (int j = 0; j < WPTN; ++j) acc[i][j] = 0.0f;
+    TILE_STATE(As, Bs, acc)
 
     for (int k0 = 0; k0 < K; k0 += TSK) {
         for (int e = tid; e < TSM * TSK; e += WGS) {
