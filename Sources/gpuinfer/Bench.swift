@@ -66,10 +66,8 @@ struct Bench: ParsableCommand {
             }
             let builds = session.runtime?.programCache.records ?? []
             let compiled = builds.filter { !$0.cached }, cached = builds.filter(\.cached)
-            let programs: [String: Any] = [
-                "compiled": compiled.count, "compile_s": compiled.reduce(0) { $0 + $1.seconds },
-                "cached": cached.count, "cached_load_s": cached.reduce(0) { $0 + $1.seconds },
-            ]
+            let compileSeconds = compiled.reduce(0) { $0 + $1.seconds }, cachedSeconds = cached.reduce(0) { $0 + $1.seconds }
+            let programs: [String: Any] = ["compiled": compiled.count, "compile_s": compileSeconds, "cached": cached.count, "cached_load_s": cachedSeconds]
             if json {
                 let object: [String: Any] = [
                     "programs": programs, "kernel_launches": launches,
@@ -90,7 +88,7 @@ struct Bench: ParsableCommand {
             print(String(format: "load:             %.3f s", loadTime.seconds))
             print(String(format: "first inference:  %.3f s (includes kernel builds and the plan)", first.seconds))
             print(String(format: "programs:         %d built from source (%.2f s; a driver may serve them from its own cache), %d from gpuinfer's program cache (%.2f s)", compiled.count,
-                         programs["compile_s"] as? Double ?? 0, cached.count, programs["cached_load_s"] as? Double ?? 0))
+                         compileSeconds, cached.count, cachedSeconds))
             print(String(format: "latency (batch %d, %d runs): median %.2f ms, p90 %.2f ms, min %.2f ms", batch, iterations, median * 1000, p90 * 1000, latencies[0] * 1000))
             print("kernels:          \(launches) launches per inference, one in-order queue")
             print("input:            " + feeds.keys.sorted().map { "\($0) \(feeds[$0]!.shape)" }.joined(separator: ", "))

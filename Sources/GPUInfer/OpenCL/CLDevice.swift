@@ -29,18 +29,20 @@ public struct CLDeviceInfo: @unchecked Sendable, CustomStringConvertible {
 
     public var description: String { "\(name) (\(platformName))" }
 
+    private var isPoCL: Bool { platformName == "Portable Computing Language" }
+
     /// Whether the driver keeps its own cache of built programs and gpuinfer's binary cache
     /// (ProgramCache) should stay out of its way: PoCL caches every build in POCL_CACHE_DIR, and
     /// asked for a program's binary it first compiles every kernel of the program for a generic
     /// work-group size (the binary holds them all) — on NetVLAD 13 of a 20 s cold start (2 cores),
     /// to save 0.3 s when warm.
-    public var driverCachesPrograms: Bool { platformName == "Portable Computing Language" }
+    public var driverCachesPrograms: Bool { isPoCL }
 
     /// Whether the driver compiles a kernel again for every work-group shape it is launched with
     /// (PoCL: ~0.1 s each). Launches that leave the shape to the driver then get a fixed one
     /// (`EncodeContext.launch`): PoCL's own choice follows each layer's sizes, which cost SSDLite
     /// 81 compilations on its first inference.
-    public var compilesPerWorkGroupShape: Bool { platformName == "Portable Computing Language" }
+    public var compilesPerWorkGroupShape: Bool { isPoCL }
 
     /// Whether programs may build on several threads at once (`CLRuntime.startProgram`). OpenCL
     /// allows it; Oclgrind 21.10 crashes inside LLVM when two builds overlap (seen in CI), so its

@@ -89,25 +89,39 @@ public final class CLKernel: @unchecked Sendable {
         guard let k = clCreateKernel(program.program, name, &status), status == CL_SUCCESS else {
             throw GPUInferError.openCL(status: status, call: "clCreateKernel", kernel: "\(file).cl:\(name)")
         }
+        do {
+            for arg in deferred {
+                guard let bytes = arg.bytes else { try apply(k, arg.index, size: arg.size, value: nil); continue }
+                try bytes.withUnsafeBytes { try apply(k, arg.index, size: arg.size, value: $0.baseAddress) }
+            }
+        } catch {
+            clReleaseKernel(k)  // not kept half set up: the next call tries again and fails alike
+            throw error
+        }
         handle = k
         pending = nil
-        for arg in deferred {
-            let status = arg.bytes.map { b in b.withUnsafeBytes { clSetKernelArg(k, cl_uint(arg.index), b.count, $0.baseAddress) } }
-                ?? clSetKernelArg(k, cl_uint(arg.index), arg.size, nil)
-            try clCheck(status, "clSetKernelArg(\(arg.index))", kernel: name)
-        }
         deferred = []
         return k
     }
 
-    private func setBytes(_ index: Int, _ bytes: UnsafeRawBufferPointer) throws {
+    private func apply(_ kernel: cl_kernel, _ index: Int, size: Int, value: UnsafeRawPointer?) throws {
+        try clCheck(clSetKernelArg(kernel, cl_uint(index), size, value), "clSetKernelArg(\(index)\(value == nil ? ", local" : ""))", kernel: name)
+    }
+
+    /// Sets argument `index` to `size` bytes at `value` (nil: `size` bytes of __local memory), now
+    /// or, before the kernel object exists, when it is created.
+    private func setArgument(_ index: Int, size: Int, value: UnsafeRawPointer?) throws {
         lock.lock()
         defer { lock.unlock() }
         guard let handle else {
-            deferred.append((index, Array(bytes), bytes.count))
+            deferred.append((index, value.map { Array(UnsafeRawBufferPointer(start: $0, count: size)) }, size))
             return
         }
-        try clCheck(clSetKernelArg(handle, cl_uint(index), bytes.count, bytes.baseAddress), "clSetKernelArg(\(index))", kernel: name)
+        try apply(handle, index, size: size, value: value)
+    }
+
+    private func setBytes(_ index: Int, _ bytes: UnsafeRawBufferPointer) throws {
+        try setArgument(index, size: bytes.count, value: bytes.baseAddress)
     }
 
     /// Sets argument `index` to a plain value (int, float, long).
@@ -128,13 +142,7 @@ public final class CLKernel: @unchecked Sendable {
 
     /// Sets argument `index` to `bytes` of __local memory.
     public func setLocal(_ index: Int, bytes: Int) throws {
-        lock.lock()
-        defer { lock.unlock() }
-        guard let handle else {
-            deferred.append((index, nil, bytes))
-            return
-        }
-        try clCheck(clSetKernelArg(handle, cl_uint(index), bytes, nil), "clSetKernelArg(\(index), local)", kernel: name)
+        try setArgument(index, size: bytes, value: nil)
     }
 }
 

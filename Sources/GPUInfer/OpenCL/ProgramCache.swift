@@ -66,9 +66,7 @@ public final class ProgramCache: @unchecked Sendable {
         let key = Self.key(source: source, options: options, device: runtime.device)
         let clock = ContinuousClock(), start = clock.now
         func record(cached: Bool) {
-            let d = clock.now - start
-            let seconds = Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
-            _records.append(BuildRecord(file: name, options: options, seconds: seconds, cached: cached))
+            _records.append(BuildRecord(file: name, options: options, seconds: (clock.now - start).seconds, cached: cached))
         }
         let directory = runtime.device.driverCachesPrograms && !evenWhereDriverCaches ? nil : self.directory
         if let dir = directory, let binary = readEntry(dir.appendingPathComponent(key + ".clbin")),

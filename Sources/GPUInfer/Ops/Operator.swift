@@ -177,12 +177,13 @@ public final class EncodeContext {
     }
 
     /// The work-group shape of a launch that leaves it to the driver: nil (the driver's choice),
-    /// or on drivers that compile a kernel per work-group shape (`compilesPerWorkGroupShape`) 8
-    /// work-items along the first dimension, one shape for every launch of a kernel. The global
-    /// size is rounded up to it; the kernels skip ids past their ranges.
-    func fixedLocal(_ global: [Int]) -> [Int]? {
+    /// or on drivers that compile a kernel per work-group shape (`compilesPerWorkGroupShape`) one
+    /// shape for every launch of the kernel: `shape` where the kernel names one, else 8 work-items
+    /// along the first dimension. The global size is rounded up to it; the kernels skip ids past
+    /// their ranges.
+    func fixedLocal(_ global: [Int], shape: [Int]? = nil) -> [Int]? {
         guard runtime.device.compilesPerWorkGroupShape, !global.isEmpty else { return nil }
-        return [8] + [Int](repeating: 1, count: global.count - 1)
+        return shape ?? [8] + [Int](repeating: 1, count: global.count - 1)
     }
 
     /// Launches a 1-D kernel over `count` items; the kernel must ignore ids ≥ its count argument.

@@ -83,19 +83,18 @@ extension Conv {
                 : (try ctx.kernel("winograd_input", file: "conv_winograd", options: options),
                    try ctx.kernel("winograd_gemm", file: "conv_winograd", options: options),
                    try ctx.kernel("winograd_output", file: "conv_winograd", options: options))
-            // Fixed work-group shapes (the kernels skip ids past their ranges): PoCL compiles a kernel
-            // once per work-group shape, and its own choice follows each layer's sizes (NetVLAD: 14
-            // compilations of these three kernels, ~0.1 s each, against 3).
+            // On PoCL one work-group shape per kernel (`fixedLocal`: the kernels skip ids past their
+            // ranges): PoCL compiles a kernel once per shape, and its own choice follows each layer's
+            // sizes (NetVLAD: 14 compilations of these three kernels, ~0.1 s each, against 3). The
+            // transforms take one panel × 16 channels, the GEMM (much work per item) one item.
+            let (inputGlobal, gemmGlobal, outputGlobal) = ([chunk / 16, geo.c], [(geo.cout + r - 1) / r, chunk / 16, xi], [chunk / 16, geo.cout])
             try ctx.launch(ki, [.value(x), .buffer(v), .buffer(meta), .int(t0), .int(chunk), .int(total)],
-                           global: [chunk / 16, geo.c], local: Self.winogradLocal)
+                           global: inputGlobal, local: ctx.fixedLocal(inputGlobal, shape: [1, 16]))
             try ctx.launch(kg, [.buffer(packed), .buffer(v), .buffer(mm), .int(geo.c), .int(geo.cout), .int(chunk)],
-                           global: [(geo.cout + r - 1) / r, chunk / 16, xi], local: [1, 1, 1])
+                           global: gemmGlobal, local: ctx.fixedLocal(gemmGlobal, shape: [1, 1, 1]))
             try ctx.launch(ko, [.buffer(mm), .buffer(bias?.buffer ?? x.buffer), .value(y), .buffer(meta), .int(t0), .int(chunk),
                                 .int(total), .int(bias == nil ? 0 : 1)],
-                           global: [chunk / 16, geo.cout], local: Self.winogradLocal)
+                           global: outputGlobal, local: ctx.fixedLocal(outputGlobal, shape: [1, 16]))
         }
     }
-
-    /// The transforms' work-group: one panel × 16 channels.
-    static let winogradLocal = [1, 16]
 }

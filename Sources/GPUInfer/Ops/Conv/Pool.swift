@@ -131,9 +131,10 @@ struct Pool: Operator {
            ctx.options.pool != .generic {
             let options = "-DIS_MAX=\(isMax ? 1 : 0) -DPKH=\(w.kernel[0]) -DPKW=\(w.kernel[1]) -DPSH=\(w.strides[0]) -DPSW=\(w.strides[1])"
             let planes = x.type.shape[0] * x.type.shape[1]
+            let global = [w.output[0] * ((w.output[1] + 7) / 8), planes]
             try ctx.launch(try ctx.kernel("pool2d_cpu", file: "pool", options: options),
                            [.value(x), .value(outputs[0]), .buffer(meta), .int(planes), .int(countIncludePad ? 1 : 0)],
-                           global: [w.output[0] * ((w.output[1] + 7) / 8), planes], local: [1, 16])  // one shape: one PoCL compilation
+                           global: global, local: ctx.fixedLocal(global, shape: [1, 16]))  // 16 planes per work-group on PoCL
             return
         }
         if isMax {
