@@ -16,10 +16,11 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
     ],
     targets: [
-        // System libraries (Debian: ocl-icd-opencl-dev opencl-headers libturbojpeg0-dev libpng-dev).
+        // System libraries (Debian: ocl-icd-opencl-dev opencl-headers libclblast-dev libturbojpeg0-dev libpng-dev).
         .systemLibrary(name: "COpenCL", path: "Sources/COpenCL"),
         .systemLibrary(name: "CTurboJPEG", path: "Sources/CTurboJPEG"),
         .systemLibrary(name: "CPNG", path: "Sources/CPNG"),  // libpng-dev
+        .systemLibrary(name: "CCLBlast", path: "Sources/CCLBlast"),  // libclblast-dev: GEMM on GPU-class devices
 
         // Swift generated from onnx.proto (scripts/generate-onnx-proto.sh regenerates it).
         .target(
@@ -36,7 +37,7 @@ let package = Package(
         // The engine: ONNX import, graph and passes, operators (reference + OpenCL), runtime, tuning.
         .target(
             name: "GPUInfer",
-            dependencies: ["COpenCL", "ONNXProto", "GPUInferKernels", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            dependencies: ["COpenCL", "CCLBlast", "ONNXProto", "GPUInferKernels", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
             path: "Sources/GPUInfer"
         ),
         // Images in and out (JPEG/PNG decoding, preprocessing, drawing), the model zoo, image models and detectors.

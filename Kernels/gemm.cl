@@ -197,3 +197,20 @@ __kernel void gemm_rows(__global const float* A, __global const float* B, __glob
         }
     }
 }
+
+// After a GEMM computed outside these kernels (CLBlast, StridedGemm's `.clblast` variant, which
+// writes Y = alpha·A·B with beta 0): Y = act(Y + beta·C) in place, C addressed as in gemm_tile
+// (meta as above). One work-item per element of Y; consecutive work-items, consecutive columns.
+__kernel void gemm_epilogue(__global float* Y, __global const float* C, __constant const int* meta, float beta,
+                            int hasC, int total) {
+    const int i = (int)get_global_id(0);
+    if (i >= total) return;
+    float v = Y[i];
+    if (hasC) {
+        const int M = meta[0], N = meta[1], rank = meta[9];
+        const int mn = M * N, b = i / mn, r = i - b * mn, m = r / N, n = r - m * N;
+        __constant const int* dims = meta + 10;
+        v += beta * C[strided_offset(b, rank, dims, dims + 3 * rank) + m * meta[7] + n * meta[8]];
+    }
+    Y[i] = act(v);
+}

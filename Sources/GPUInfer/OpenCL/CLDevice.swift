@@ -49,6 +49,21 @@ public struct CLDeviceInfo: @unchecked Sendable, CustomStringConvertible {
     /// programs build one at a time on the calling thread.
     public var buildsConcurrently: Bool { platformName != "Oclgrind" }
 
+    /// Whether CLBlast carries tuned GEMM parameters for this device: GPUs of the vendors its
+    /// database covers (NVIDIA, AMD, Intel, Arm, Qualcomm, Apple, Imagination). Elsewhere its
+    /// untuned defaults lose to our kernels (PoCL CPU: 15–19 GFLOP/s against 60–210, TOOLCHAIN.md),
+    /// and Oclgrind, a simulator, is no tuned GPU either.
+    public var clblastTuned: Bool {
+        guard isGPU else { return false }
+        let v = vendor.lowercased()
+        return ["nvidia", "advanced micro devices", "amd", "intel", "arm", "qualcomm", "apple", "imagination"].contains { v.contains($0) }
+    }
+
+    /// Whether CLBlast may run here at all (`GPUINFER_GEMM=clblast` included): not on Oclgrind
+    /// 21.10, where a process that ran CLBlast corrupts its heap at exit (glibc aborts after every
+    /// result was right), so forcing it there falls back to our GEMM kernels.
+    public var runsCLBlast: Bool { platformName != "Oclgrind" }
+
     /// Serialises enumeration: PoCL's first-use device initialisation is not thread-safe
     /// (concurrent clGetDeviceIDs calls return CL_DEVICE_NOT_FOUND or crash).
     private static let enumerationLock = NSLock()

@@ -27,7 +27,7 @@ public struct ExecutionOptions: Sendable, Equatable {
         case auto, off = "0", everywhere = "1", f2 = "2", f4 = "4"
     }
     /// GEMM kernel (where its layout condition holds).
-    public enum GemmKernel: String, Sendable, CaseIterable { case auto, local, tile, dot, rows }
+    public enum GemmKernel: String, Sendable, CaseIterable { case auto, clblast, local, tile, dot, rows }
     /// `generic` keeps pooling on the per-element kernels.
     public enum PoolMode: String, Sendable, CaseIterable { case auto, generic }
     /// NetVLAD's WPCA projection kernel.
@@ -282,7 +282,7 @@ extension ExecutionOptions {
                aliases: ["off": .off, "on": .everywhere]),
         integer("GPUINFER_CONV_WINOGRAD_R", \.winogradRows, 1...16, "output channels per work-item of the Winograd GEMM"),
         integer("GPUINFER_CONV_WINOGRAD_KB", \.winogradChunkKiB, 16...(1 << 20), "Winograd workspace budget per chunk of tiles, KiB"),
-        choice("GPUINFER_GEMM", \.gemm, "GEMM kernel where its layout condition holds (local = the GPU style's local-memory tiles, tile = 4×4 per work-item, dot/rows = CPU style)"),
+        choice("GPUINFER_GEMM", \.gemm, "GEMM kernel where its layout condition holds (clblast = CLBlast's tuned GEMM, auto on GPUs it knows; local = the GPU style's local-memory tiles, tile = 4×4 per work-item, dot/rows = CPU style)"),
         Entry(name: "GPUINFER_GEMM_TILE", values: "RxC with R and C in 1...8, or empty", defaultValue: "",
               help: "gemm_dot / gemm_rows tile; beats the tuning database",
               parse: { o, t in

@@ -208,5 +208,15 @@ import Testing
         #expect(pick(true, true, .cpu, .rows) == .rows && pick(true, false, .cpu, .rows) == .tile)
         #expect(pick(true, true, .cpu, .tile) == .tile && pick(false, true, .cpu, .dot) == .tile)
         #expect(pick(true, true, .gpu, .dot) == .dot && pick(false, true, .gpu, .rows) == .rows)
+        // CLBlast: on GPUs it has tuned parameters for, where it can express the operands; forced anywhere it can.
+        func clblast(_ ok: Bool, _ tuned: Bool, _ family: KernelFamily, _ gemm: ExecutionOptions.GemmKernel = .auto) -> StridedGemm.Kernel {
+            var o = ExecutionOptions()
+            o.gemm = gemm
+            return StridedGemm.selectKernel(dotOK: true, rowsOK: true, clblastOK: ok, clblastTuned: tuned, options: o, family: family)
+        }
+        #expect(clblast(true, true, .gpu) == .clblast && clblast(true, false, .gpu) == .local && clblast(false, true, .gpu) == .local)
+        #expect(clblast(true, true, .cpu) == .dot && clblast(true, false, .cpu, .clblast) == .clblast)
+        #expect(clblast(false, true, .gpu, .clblast) == .local && clblast(false, true, .cpu, .clblast) == .dot)
+        #expect(clblast(true, true, .gpu, .local) == .local && clblast(true, true, .gpu, .tile) == .tile)
     }
 }

@@ -98,7 +98,8 @@ enum OpVariants {
             ]
         case "Gemm", "MatMul":
             return kernelStyles + [style(.cpu) { $0.gemm = .tile }, style(.cpu) { $0.gemm = .dot }, style(.cpu) { $0.gemm = .rows },
-                                   style(.cpu) { $0.gemmTile = .init(3, 2) }, style(.cpu) { $0.gemm = .local }, style(.gpu) { $0.gemm = .tile }]
+                                   style(.cpu) { $0.gemmTile = .init(3, 2) }, style(.cpu) { $0.gemm = .local }, style(.gpu) { $0.gemm = .tile },
+                                   style(.gpu) { $0.gemm = .clblast }]
         case "MaxPool", "AveragePool":
             return kernelStyles + [style(.cpu) { $0.pool = .generic }]
         case "Add", "Sub", "Mul", "Div":

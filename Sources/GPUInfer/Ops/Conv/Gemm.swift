@@ -20,7 +20,7 @@ struct StridedGemm {
     var batches: Int { batchDims.reduce(1, *) }
 
     /// Offsets of batch b in A, B and C.
-    private func offsets(_ b: Int) -> (Int, Int, Int) {
+    func offsets(_ b: Int) -> (Int, Int, Int) {
         var rest = b, oa = 0, ob = 0, oc = 0
         for d in stride(from: batchDims.count - 1, through: 0, by: -1) {
             let i = rest % batchDims[d]
@@ -69,6 +69,8 @@ struct StridedGemm {
                                  .int(c == nil ? 0 : 1), .int(batches)]
         let act = activation.map { " " + $0.options } ?? ""
         switch try variant(ctx) {
+        case .clblast(let layout):
+            try encodeCLBlast(ctx, layout: layout, a: a, b: b, c: c, y: y)
         case .local(let tile):
             let layout = (aStride.k == 1 ? " -DA_KMAJOR" : "") + (bStride.n == 1 ? " -DB_NMAJOR" : "")
             let kernel = try ctx.kernel("gemm_local", file: "conv_gemm", options: tile.defines + layout + act)
@@ -92,6 +94,8 @@ struct StridedGemm {
 
     /// Which kernel runs this GEMM (see Kernels/gemm.cl).
     enum Variant: Equatable {
+        /// CLBlast's GEMM (CLBlastGemm.swift), then gemm_epilogue for C and the activation.
+        case clblast(CLBlastGemmLayout)
         /// gemm_local (Kernels/conv_gemm.cl): work-group tiles staged in local memory, any strides; GPU style.
         case local(LocalGemmTile)
         /// gemm_tile: 4×4 tiles per work-item from global memory, any strides.
@@ -105,19 +109,24 @@ struct StridedGemm {
     }
 
     /// The GEMM kernels of Kernels/gemm.cl.
-    enum Kernel: String, Equatable, Sendable { case local, tile, dot, rows }
+    enum Kernel: String, Equatable, Sendable { case clblast, local, tile, dot, rows }
 
     /// The kernel for a GEMM whose A and B are (`dotOK`) both contiguous along K, or whose B is
-    /// (`rowsOK`) contiguous along N: GPU style runs gemm_local (work-group tiles staged in local
-    /// memory); CPU style the register-blocked gemm_dot when A and B are contiguous along K (fully
-    /// connected layers with transB = 1), else gemm_rows when B is contiguous along N, else
-    /// gemm_tile. `options.gemm` ($GPUINFER_GEMM=local|tile|dot|rows) forces a kernel where its layout
-    /// condition holds (for A/B measurements). A pure function: GemmTests pins it.
-    static func selectKernel(dotOK: Bool, rowsOK: Bool, options: ExecutionOptions, family: KernelFamily) -> Kernel {
+    /// (`rowsOK`) contiguous along N, which CLBlast can express (`clblastOK`: plain matrices, see
+    /// CLBlastGemmLayout) on a device it has tuned parameters for (`clblastTuned`): GPU style runs
+    /// CLBlast there, else gemm_local (work-group tiles staged in local memory); CPU style the
+    /// register-blocked gemm_dot when A and B are contiguous along K (fully connected layers with
+    /// transB = 1), else gemm_rows when B is contiguous along N, else gemm_tile. `options.gemm`
+    /// ($GPUINFER_GEMM=clblast|local|tile|dot|rows) forces a kernel where its layout condition
+    /// holds (for A/B measurements). A pure function: ExecutionOptionsTests pins it.
+    static func selectKernel(dotOK: Bool, rowsOK: Bool, clblastOK: Bool = false, clblastTuned: Bool = false,
+                             options: ExecutionOptions, family: KernelFamily) -> Kernel {
         switch options.gemm {
+        case .clblast where clblastOK: return .clblast
         case .local: return .local
         case .tile: return .tile
-        case .auto where family == .gpu: return .local
+        case .auto where family == .gpu, .clblast where family == .gpu:
+            return options.gemm == .auto && clblastOK && clblastTuned ? .clblast : .local
         case .dot where dotOK: return .dot
         case .rows where rowsOK: return .rows
         default: return dotOK && options.gemm != .rows ? .dot : rowsOK && options.gemm != .dot ? .rows : .tile
@@ -128,7 +137,10 @@ struct StridedGemm {
     /// default; `options.gemmTile` ($GPUINFER_GEMM_TILE) beats both.
     func variant(_ ctx: EncodeContext) throws -> Variant {
         let dotOK = aStride.k == 1 && bStride.k == 1, rowsOK = bStride.n == 1
-        let kernel = Self.selectKernel(dotOK: dotOK, rowsOK: rowsOK, options: ctx.options, family: ctx.family)
+        let layout = ctx.runtime.device.runsCLBlast ? clblastLayout : nil
+        let kernel = Self.selectKernel(dotOK: dotOK, rowsOK: rowsOK, clblastOK: layout != nil, clblastTuned: ctx.runtime.device.clblastTuned,
+                                       options: ctx.options, family: ctx.family)
+        if kernel == .clblast, let layout { return .clblast(layout) }
         if kernel == .tile { return .tile }
         if kernel == .local { return .local(try ctx.localGemmTile(tuningKey("gemm_local"), m: m, n: n)) }
         let environment = ctx.options.gemmTile.map { ["R": $0.a, "C": $0.b] }
