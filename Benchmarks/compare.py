@@ -49,7 +49,10 @@ def ort_worker(args):
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     t0 = time.perf_counter()
-    session = ort.InferenceSession(args.ort_worker, options, providers=["CPUExecutionProvider"])
+    providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if args.ort_provider == "cuda" else ["CPUExecutionProvider"]
+    session = ort.InferenceSession(args.ort_worker, options, providers=providers)
+    if args.ort_provider == "cuda" and "CUDAExecutionProvider" not in session.get_providers():
+        raise SystemExit("onnxruntime has no working CUDA execution provider here")
     load = time.perf_counter() - t0
     t0 = time.perf_counter()
     session.run(None, inputs)
@@ -85,6 +88,8 @@ def main():
     ap.add_argument("--gpuinfer", default=os.path.join(ROOT, ".build", "release", "gpuinfer"))
     ap.add_argument("--no-build", action="store_true", help="do not run swift build -c release first")
     ap.add_argument("--json", help="also write the results here")
+    ap.add_argument("--ort-provider", choices=["cpu", "cuda"], default="cpu",
+                    help="onnxruntime execution provider (cuda: onnxruntime-gpu's CUDA provider, for GPU devices)")
     # worker mode (internal)
     ap.add_argument("--ort-worker", help=argparse.SUPPRESS)
     ap.add_argument("--feeds", help=argparse.SUPPRESS)
@@ -114,7 +119,7 @@ def main():
         sys.exit("error: none of the models exist")
 
     print(f"device {args.device}: {device['name']} ({device['platform']}), {device['compute_units']} compute units; "
-          f"onnxruntime CPU provider with {threads} threads; {args.rounds} rounds x {args.iterations} iterations", file=sys.stderr)
+          f"onnxruntime {args.ort_provider.upper()} provider ({threads} threads); {args.rounds} rounds x {args.iterations} iterations", file=sys.stderr)
     results = {(n, b): {"gpuinfer": [], "onnxruntime": []} for n, b, _ in cases}
     with tempfile.TemporaryDirectory(prefix="gpuinfer-compare-") as tmp:
         for r in range(args.rounds):
@@ -124,7 +129,7 @@ def main():
                               "--iterations", str(args.iterations), "--warmup", "1", "--models-dir", args.models_dir,
                               "--json", "--save-inputs", feeds_dir])
                 o = run_json([sys.executable, os.path.abspath(__file__), "--ort-worker", path, "--batch", str(batch),
-                              "--threads", str(threads), "--iterations", str(args.iterations),
+                              "--threads", str(threads), "--iterations", str(args.iterations), "--ort-provider", args.ort_provider,
                               "--feeds", json.dumps(g["saved_inputs"])])
                 results[(name, batch)]["gpuinfer"].append(g)
                 results[(name, batch)]["onnxruntime"].append(o)

@@ -75,6 +75,29 @@ func layoutInts(_ v: [Int64]) -> Tensor { Tensor(shape: [v.count], ints: v) }
                     constant: [0], expected: [layoutInts([5, 5, 5])])
     }
 
+    /// RandomUniform (skeleton models' weights, Benchmarks/skeleton.py): the shape, every value in
+    /// [low, high), the same values for the same seed and others for another, awkward shapes
+    /// (empty, scalar), and typed errors for what cannot be drawn.
+    @Test func randomUniform() throws {
+        func draw(_ attributes: [String: Attribute]) throws -> Tensor {
+            try checkOp("RandomUniform", attributes: attributes, inputs: [])[0]
+        }
+        let a = try draw(["shape": .ints([3, 7, 5]), "low": .float(-0.25), "high": .float(2), "seed": .float(3)])
+        #expect(a.shape == [3, 7, 5] && a.floats.allSatisfy { $0 >= -0.25 && $0 < 2 })
+        #expect(Set(a.floats).count > 100)  // 105 draws of 24 bits: distinct
+        let mean = a.floats.reduce(0, +) / Float(a.count)
+        #expect(abs(mean - 0.875) < 0.2)  // 105 uniforms on [-0.25, 2): σ of the mean 0.063
+        #expect(try draw(["shape": .ints([3, 7, 5]), "low": .float(-0.25), "high": .float(2), "seed": .float(3)]).floats == a.floats)
+        #expect(try draw(["shape": .ints([3, 7, 5]), "low": .float(-0.25), "high": .float(2), "seed": .float(4)]).floats != a.floats)
+        #expect(try draw(["shape": .ints([2, 0, 3])]).count == 0)
+        #expect(try draw(["shape": .ints([])]).shape == [])
+        #expect(try draw(["shape": .ints([4]), "low": .float(1.5), "high": .float(1.5)]).floats == [1.5, 1.5, 1.5, 1.5])
+        for bad: [String: Attribute] in [[:], ["shape": .ints([2, -1])], ["shape": .ints([1 << 40, 1 << 40])], ["shape": .ints([2]), "dtype": .int(7)],
+                                         ["shape": .ints([2]), "low": .float(1), "high": .float(0)]] {
+            #expect(throws: GPUInferError.self) { try singleNodeModel("RandomUniform", attributes: bad, inputs: []) }
+        }
+    }
+
     @Test func range() throws {
         try checkOp("Range", inputs: [.scalar(Float(0)), .scalar(Float(1)), .scalar(Float(0.25))], constant: [0, 1, 2],
                     expected: [Tensor(shape: [4], floats: [0, 0.25, 0.5, 0.75])], rtol: 0, atol: 0)

@@ -1,4 +1,4 @@
-// Shape, Size, Constant, ConstantOfShape, Range: values known when a plan is built. The planner
+// Shape, Size, Constant, ConstantOfShape, Range, RandomUniform: values known when a plan is built. The planner
 // always folds them (from input types, or because every input is constant), so encode throws.
 
 /// Shared `encode` of ops the planner always folds.
@@ -92,6 +92,69 @@ struct ConstantOp: Operator {
         [TensorType(value.dtype, value.shape)]
     }
     func reference(_ inputs: [Tensor?]) throws -> [Tensor] { [value] }
+    func encode(_ ctx: EncodeContext, inputs: [DeviceValue?], constants: [Tensor?], outputs: [DeviceValue]) throws {
+        throw foldedOnly(ctx)
+    }
+}
+
+/// RandomUniform: a float tensor of `shape` drawn uniformly from [low, high) — what
+/// Benchmarks/skeleton.py writes in place of a model's weights, so a model of any size travels
+/// as a few hundred KB and runs with weights in each original tensor's range. Deterministic: the
+/// same `seed` (0 when absent; ONNX leaves unseeded values to the runtime) gives the same values
+/// on every run and machine (SplitMix64 of the seed's bits, 24-bit uniforms); onnxruntime draws
+/// other values from the same range.
+struct RandomUniformOp: Operator {
+    static let opTypes = ["RandomUniform"]
+    /// Largest tensor drawn: 2³¹ elements (8 GiB of float32).
+    static let maxElements = 1 << 31
+    let context: LayoutContext
+    let shape: [Int]
+    let low: Float, high: Float, seed: Float
+
+    init(node: Node, opset: Int) throws {
+        context = LayoutContext(node, opset)
+        guard let dims = try node.ints("shape") else { throw context.invalid("missing attribute 'shape'") }
+        guard dims.allSatisfy({ $0 >= 0 }) else { throw context.shapeError("negative dim in shape \(dims)") }
+        var count = 1
+        for d in dims {
+            let (p, overflow) = count.multipliedReportingOverflow(by: d)
+            guard !overflow, p <= Self.maxElements else {
+                throw context.invalid("shape \(dims) has more than \(Self.maxElements) elements")
+            }
+            count = p
+        }
+        let dtype = try node.int("dtype", default: 1)
+        guard dtype == 1 else { throw context.unsupported("dtype \(dtype) (only float32, 1, is implemented)") }
+        shape = dims
+        low = try node.float("low", default: 0)
+        high = try node.float("high", default: 1)
+        seed = try node.float("seed", default: 0)
+        guard low.isFinite, high.isFinite, low <= high else { throw context.invalid("low \(low) and high \(high) must be finite with low ≤ high") }
+    }
+
+    /// The values: SplitMix64 from the seed's bit pattern, the top 24 bits of each draw as u in [0, 1).
+    func values() -> [Float] {
+        let n = shape.reduce(1, *)
+        var state = UInt64(seed.bitPattern) &* 0x9E37_79B9_7F4A_7C15
+        let scale = high - low
+        return [Float](unsafeUninitializedCapacity: n) { buffer, initialized in
+            for i in 0..<n {
+                state &+= 0x9E37_79B9_7F4A_7C15
+                var z = state
+                z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+                z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+                z ^= z >> 31
+                let u = Float(z >> 40) * (1.0 / 16_777_216.0)
+                buffer[i] = min(low + scale * u, high == low ? low : high.nextDown)
+            }
+            initialized = n
+        }
+    }
+
+    func inferTypes(_ inputs: [TensorType?], constants: [Tensor?]) throws -> [TensorType] {
+        [TensorType(.float32, shape)]
+    }
+    func reference(_ inputs: [Tensor?]) throws -> [Tensor] { [Tensor(shape: shape, floats: values())] }
     func encode(_ ctx: EncodeContext, inputs: [DeviceValue?], constants: [Tensor?], outputs: [DeviceValue]) throws {
         throw foldedOnly(ctx)
     }
