@@ -384,15 +384,27 @@ def random_state_dict(arch: str, seed: int) -> dict[str, np.ndarray]:
 
 
 def load_npz(path: str, arch: str) -> dict[str, np.ndarray]:
-    """A state_dict npz, prefixes stripped, checked against the arch's names and shapes."""
-    with np.load(path) as z:
-        v = {}
-        for k in z.files:
-            name = k[len("module."):] if k.startswith("module.") else k
-            name = name.replace(".module.", ".")
-            if name.endswith("num_batches_tracked"):
-                continue
-            v[name] = np.asarray(z[k], np.float32)
+    """A state_dict — an npz, or the PyTorch checkpoint itself (.pth/.pt, zip or legacy format, read
+    by Models/torch_checkpoint.py without torch; a training checkpoint's "state_dict" entry is
+    taken) — prefixes stripped, checked against the arch's names and shapes."""
+    if path.endswith(".npz"):
+        with np.load(path) as z:
+            raw = {k: z[k] for k in z.files}
+    else:
+        from torch_checkpoint import CheckpointError, load_state_dict
+        try:
+            raw = load_state_dict(path)
+        except CheckpointError as e:
+            sys.exit(f"error: mpncov.py: {e}")
+        if any(k.startswith("state_dict.") for k in raw):
+            raw = {k[len("state_dict."):]: t for k, t in raw.items() if k.startswith("state_dict.")}
+    v = {}
+    for k, t in raw.items():
+        name = k[len("module."):] if k.startswith("module.") else k
+        name = name.replace(".module.", ".")
+        if name.endswith("num_batches_tracked"):
+            continue
+        v[name] = np.asarray(t, np.float32)
     last = "classifier.6.weight" if ARCHS[arch] is None else "fc.weight"
     if last not in v:
         sys.exit(f"mpncov.py: {path} has no '{last}': not a {arch} state_dict")
@@ -515,7 +527,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--arch", choices=sorted(ARCHS), default="mpncov_resnet50")
     parser.add_argument("--out", help="default Models/generated/<arch>.onnx")
-    parser.add_argument("--weights", help="npz of a fast-MPN-COV PyTorch state_dict")
+    parser.add_argument("--weights", help="a fast-MPN-COV PyTorch checkpoint (.pth/.pt, read without torch) or an npz of its state_dict")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random weights (without --weights)")
     parser.add_argument("--no-calibrate", action="store_true", help="skip the BN/classifier calibration of random weights")
     parser.add_argument("--plain", action="store_true", help="inline the ISqrtCov function (standard ops only)")

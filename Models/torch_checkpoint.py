@@ -257,15 +257,15 @@ def _tensors(obj, storages: dict, path: str) -> dict[str, np.ndarray]:
         raise CheckpointError(f"the checkpoint holds a {type(obj).__name__}, not a state_dict")
     out: dict[str, np.ndarray] = {}
     for key, value in obj.items():
-        if not isinstance(key, str):
-            raise CheckpointError(f"state_dict key {key!r:.80} is not a string")
-        name = f"{path}{key}"
+        if not isinstance(key, (str, int)) or isinstance(key, bool):
+            raise CheckpointError(f"state_dict key {key!r:.80} is neither a string nor an integer")
+        name = f"{path}{key}"  # integer keys: an optimizer's per-parameter state
         if isinstance(value, dict):
             out.update(_tensors(value, storages, name + "."))
             continue
         if not isinstance(value, _Tensor):
-            if isinstance(value, (int, float, str, bool)) or value is None:
-                continue  # bookkeeping such as num_batches_tracked or an epoch counter
+            if isinstance(value, (int, float, str, bool, list, tuple)) or value is None:
+                continue  # bookkeeping: an epoch counter, the arch name, an optimizer's param_groups
             raise CheckpointError(f"{name}: {type(value).__name__} is not a tensor")
         s = value.storage
         if s.data is None:

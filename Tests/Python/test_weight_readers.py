@@ -221,3 +221,96 @@ class ZooEntryPoint(unittest.TestCase):
         r = subprocess.run([sys.executable, os.path.join(ROOT, "Models", "export.py"), "no_such_model"], capture_output=True, text=True)
         self.assertEqual(r.returncode, 2)
         self.assertIn("unknown zoo model 'no_such_model'", r.stderr)
+
+
+def write_torch_zip(path: str, tree: dict) -> None:
+    """A torch.save zip archive (archive/data.pkl, archive/data/<key>, archive/version) written
+    with the plain pickle module: `tree` is a nested dict whose NumPy arrays become tensors
+    (persistent storage ids and torch._utils._rebuild_tensor_v2, as torch writes them)."""
+    import collections
+    import pickle
+    import types
+    import zipfile
+    torch_module = sys.modules.setdefault("torch", types.ModuleType("torch"))
+    utils = sys.modules.setdefault("torch._utils", types.ModuleType("torch._utils"))
+    storage_types = {np.dtype(np.float32): "FloatStorage", np.dtype(np.int64): "LongStorage"}
+    for name in storage_types.values():
+        if not hasattr(torch_module, name):
+            setattr(torch_module, name, type(name, (), {"__module__": "torch"}))
+    if not hasattr(utils, "_rebuild_tensor_v2"):
+        def _rebuild_tensor_v2(*args):
+            raise AssertionError("never called")
+        _rebuild_tensor_v2.__module__, _rebuild_tensor_v2.__qualname__ = "torch._utils", "_rebuild_tensor_v2"
+        utils._rebuild_tensor_v2 = _rebuild_tensor_v2
+    storages: list[np.ndarray] = []
+
+    class Storage:
+        def __init__(self, key, a):
+            self.key, self.a = key, a
+
+    class Tensor:
+        def __init__(self, a):
+            self.a = np.array(a, order="C")
+            storages.append(self.a)
+            self.storage = Storage(str(len(storages) - 1), self.a)
+
+        def __reduce__(self):
+            stride = tuple(int(np.prod(self.a.shape[i + 1:])) for i in range(self.a.ndim))
+            return utils._rebuild_tensor_v2, (self.storage, 0, self.a.shape, stride, False, collections.OrderedDict())
+
+    def convert(x):
+        if isinstance(x, dict):
+            return collections.OrderedDict((k, convert(v)) for k, v in x.items())
+        return Tensor(x) if isinstance(x, np.ndarray) else x
+
+    class Pickler(pickle.Pickler):
+        def persistent_id(self, o):
+            if isinstance(o, Storage):
+                return ("storage", getattr(torch_module, storage_types[o.a.dtype]), o.key, "cpu", o.a.size)
+            return None
+
+    import io
+    buf = io.BytesIO()
+    Pickler(buf, protocol=2).dump(convert(tree))
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("archive/data.pkl", buf.getvalue())
+        for i, a in enumerate(storages):
+            z.writestr(f"archive/data/{i}", a.astype(a.dtype.newbyteorder("<")).tobytes())
+        z.writestr("archive/version", "3\n")
+
+
+class TorchCheckpoints(unittest.TestCase):
+    def test_mpncov_from_a_training_checkpoint_equals_its_npz(self):
+        sys.path.insert(0, os.path.join(ROOT, "Models"))
+        from torch_checkpoint import CheckpointError, load_state_dict
+        tmp = tempfile.mkdtemp(prefix="gpuinfer-pth-")
+        try:
+            mpncov = os.path.join(ROOT, "Models", "mpncov.py")
+            npz = os.path.join(tmp, "r50.npz")
+            subprocess.run([sys.executable, mpncov, "--arch", "mpncov_resnet50", "--make-synthetic-npz", npz], check=True, capture_output=True)
+            with np.load(npz) as z:
+                sd = {k: z[k] for k in z.files}
+            pth = os.path.join(tmp, "mpncovresnet50.pth.tar")
+            # A training checkpoint: epoch, arch, the state_dict, an optimizer with its own tensors.
+            write_torch_zip(pth, {"epoch": 90, "arch": "mpncovresnet50", "best_prec1": 75.6, "state_dict": sd,
+                                  "optimizer": {"state": {0: {"momentum_buffer": np.ones(3, np.float32)}},
+                                                "param_groups": [{"lr": 0.1, "nesterov": False}]}})
+            back = load_state_dict(pth)
+            self.assertTrue(np.array_equal(back["state_dict.fc.weight"], sd["fc.weight"]))
+            a, b = os.path.join(tmp, "a.onnx"), os.path.join(tmp, "b.onnx")
+            for weights, out in ((npz, a), (pth, b)):
+                subprocess.run([sys.executable, mpncov, "--arch", "mpncov_resnet50", "--weights", weights, "--out", out],
+                               check=True, capture_output=True)
+            import onnx
+            ma, mb = onnx.load(a), onnx.load(b)
+            self.assertEqual([(x.name, x.raw_data) for x in ma.graph.initializer], [(x.name, x.raw_data) for x in mb.graph.initializer])
+            # A truncated archive is refused, naming the problem.
+            data = open(pth, "rb").read()
+            open(pth, "wb").write(data[: len(data) // 3])
+            with self.assertRaises(CheckpointError):
+                load_state_dict(pth)
+            r = subprocess.run([sys.executable, mpncov, "--arch", "mpncov_resnet50", "--weights", pth, "--out", b], capture_output=True, text=True)
+            self.assertNotEqual(r.returncode, 0)
+            self.assertIn("error: mpncov.py:", r.stderr)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
