@@ -46,7 +46,8 @@ def main():
         print(f"| {r['bench']} | {r['batch']} | {x['images_per_s']:.1f} | {x.get('gflops_per_s', 0):.0f} | "
               f"{x['load_s'] + x['first_inference_s']:.2f} | {x.get('kernel_launches', '')} | "
               f"{p.get('compiled', '')} ({p.get('compile_s', 0):.1f}) | {'' if o is None else f'{o:.1f}'} |")
-    print("\nWeights are skeletons (RandomUniform in each tensor's range): speed, not answers. fp16: not implemented.")
+    print("\nZoo weights are skeletons (RandomUniform in each tensor's range: speed, not answers), except "
+          "mobilenetv2_gap and the PaddleOCR models (real). fp16: not implemented.")
 
 
 if __name__ == "__main__":
