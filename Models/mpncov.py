@@ -383,7 +383,7 @@ def random_state_dict(arch: str, seed: int) -> dict[str, np.ndarray]:
     return w
 
 
-def load_npz(path: str, arch: str) -> dict[str, np.ndarray]:
+def load_weights(path: str, arch: str) -> dict[str, np.ndarray]:
     """A state_dict — an npz, or the PyTorch checkpoint itself (.pth/.pt, zip or legacy format, read
     by Models/torch_checkpoint.py without torch; a training checkpoint's "state_dict" entry is
     taken) — prefixes stripped, checked against the arch's names and shapes."""
@@ -552,7 +552,7 @@ def main() -> None:
         print(f"wrote {args.make_synthetic_npz} ({len(sd)} tensors, {time.time() - start:.1f} s)")
         return
     if args.weights:
-        w, label, calibrate = load_npz(args.weights, args.arch), os.path.basename(args.weights), False
+        w, label, calibrate = load_weights(args.weights, args.arch), os.path.basename(args.weights), False
     else:
         print(f"warning: mpncov.py: no --weights given: writing seeded random weights (seed {args.seed}"
               f"{', calibrated on the sample photo' if not args.no_calibrate else ''}); the classes are not meaningful",

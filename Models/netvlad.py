@@ -118,7 +118,7 @@ def random_vlad(rng: np.random.Generator, d: int, k: int) -> tuple[np.ndarray, n
     return (np.float32(60) * c).reshape(1, 1, d, k), (-c).reshape(1, 1, 1, d, k)
 
 
-def load_npz(path: str) -> dict[str, np.ndarray]:
+def load_weights(path: str) -> dict[str, np.ndarray]:
     """Checkpoint variables from an npz — or straight from the TensorFlow checkpoint bundle when
     `path` is its prefix or `.index` file (Models/tensorflow/checkpoint.py, no TensorFlow needed;
     the netvlad_tf_open variables, other variables such as optimizer slots ignored) — checked
@@ -289,7 +289,7 @@ def main() -> None:
         print(f"wrote {args.make_synthetic_npz} ({len(tf_shapes())} variables, {time.time() - start:.1f} s)")
         return
     if args.weights:
-        variables, label = load_npz(args.weights), os.path.basename(args.weights.removesuffix(".index"))
+        variables, label = load_weights(args.weights), os.path.basename(args.weights.removesuffix(".index"))
     else:
         print(f"warning: netvlad.py: no --weights given: writing seeded random weights (seed {args.seed}); "
               "the descriptors are not meaningful for place recognition", file=sys.stderr)

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import glob
-import hashlib
 import os
 import subprocess
 import sys
@@ -29,6 +28,7 @@ import zipfile
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "Models"))
+from fetch_assets import sha256  # noqa: E402
 from reference_outputs import run_onnxruntime, save_npy  # noqa: E402
 
 WHEEL = "rapidocr_onnxruntime-1.4.4-py3-none-any.whl"
@@ -60,14 +60,6 @@ def text_lines_input(shape: tuple[int, ...], seed: int) -> np.ndarray:
     mean = np.array([0.485, 0.456, 0.406], np.float32)[:, None, None]
     std = np.array([0.229, 0.224, 0.225], np.float32)[:, None, None]
     return ((img - mean) / std).astype(np.float32)
-
-
-def sha256(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def find_wheel(tmp: str) -> str:

@@ -5,7 +5,6 @@
 // gemm_epilogue pass (Kernels/gemm.cl). Chosen by StridedGemm.selectKernel.
 import CCLBlast
 import COpenCL
-import Foundation
 
 /// How a StridedGemm maps onto CLBlast's row-major GEMM: the transposes and leading dimensions of
 /// A and B, and the batches as one stride per operand or, where the batch dimensions do not
@@ -36,14 +35,6 @@ struct CLBlastGemmLayout: Equatable, Sendable {
     }
 }
 
-/// CLBlast keeps the programs it builds (and with them their contexts) in a process-wide cache
-/// that its static destructors release at exit — after the driver's own may have run (Oclgrind's
-/// heap then breaks: "malloc(): unsorted double linked list corrupted"). An exit handler
-/// registered at the first call, so it runs before those destructors, empties the cache first.
-enum CLBlastCache {
-    static let releaseAtExit: Void = { atexit { _ = CLBlastClearCache() } }()
-}
-
 extension StridedGemm {
     /// The CLBlast form of this GEMM, or nil where CLBlast cannot express it (see
     /// `CLBlastGemmLayout.matrix`; empty sizes).
@@ -65,8 +56,10 @@ extension StridedGemm {
         return layout
     }
 
-    /// Appends the CLBlast call, then gemm_epilogue where there is a C term or an activation.
-    func encodeCLBlast(_ ctx: EncodeContext, layout: CLBlastGemmLayout, a: CLBuffer, b: CLBuffer, c: CLBuffer?, y: CLBuffer) throws {
+    /// Appends the CLBlast call, then gemm_epilogue where there is a C term or an activation
+    /// (`meta`: the GEMM's shape and strides, as `encode` uploads them for every GEMM kernel).
+    func encodeCLBlast(_ ctx: EncodeContext, layout: CLBlastGemmLayout, a: CLBuffer, b: CLBuffer, c: CLBuffer?, y: CLBuffer,
+                       meta: CLBuffer) throws {
         let (m, n, k, alpha, count) = (m, n, k, alpha, batches)
         let label = ctx.node.label
         let routine: String
@@ -76,7 +69,6 @@ extension StridedGemm {
         case .offsets: routine = "CLBlastSgemmBatched"
         }
         ctx.custom(routine) { runtime in
-            CLBlastCache.releaseAtExit
             var queue: cl_command_queue? = runtime.queue
             let ta = layout.transA ? CLBlastTransposeYes : CLBlastTransposeNo
             let tb = layout.transB ? CLBlastTransposeYes : CLBlastTransposeNo
@@ -101,9 +93,6 @@ extension StridedGemm {
             }
         }
         guard c != nil || activation != nil else { return }
-        let rank = batchDims.count
-        let meta = try ctx.constants([m, n, k, aStride.m, aStride.k, bStride.k, bStride.n, cStride.m, cStride.n, rank]
-            + batchDims + aBatch + bBatch + (cBatch.isEmpty ? [Int](repeating: 0, count: rank) : cBatch))
         let total = count * m * n
         try ctx.launch1D(try ctx.kernel("gemm_epilogue", file: "gemm", options: activation?.options ?? ""),
                          [.buffer(y), .buffer(c ?? y), .buffer(meta), .float(beta), .int(c == nil ? 0 : 1), .int(total)], count: total)

@@ -70,7 +70,7 @@ struct StridedGemm {
         let act = activation.map { " " + $0.options } ?? ""
         switch try variant(ctx) {
         case .clblast(let layout):
-            try encodeCLBlast(ctx, layout: layout, a: a, b: b, c: c, y: y)
+            try encodeCLBlast(ctx, layout: layout, a: a, b: b, c: c, y: y, meta: meta)
         case .local(let tile):
             let layout = (aStride.k == 1 ? " -DA_KMAJOR" : "") + (bStride.n == 1 ? " -DB_NMAJOR" : "")
             let kernel = try ctx.kernel("gemm_local", file: "conv_gemm", options: tile.defines + layout + act)
