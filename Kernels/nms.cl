@@ -68,7 +68,7 @@ __kernel void nms_greedy(__global const float* boxes, __global const float* scor
 }
 
 // counts[0..groups) → exclusive prefix sums in counts[0..groups] (counts[groups] = total). One work-item.
-__kernel void nms_offsets(__global int* counts, int groups) {
+__kernel void nms_offsets(__global int* counts, int groups, __global long* shape, int shape_offset) {
     if (get_global_id(0) != 0) return;
     int total = 0;
     for (int g = 0; g < groups; ++g) {
@@ -77,6 +77,8 @@ __kernel void nms_offsets(__global int* counts, int groups) {
         total += c;
     }
     counts[groups] = total;
+    shape[shape_offset] = total;
+    shape[shape_offset + 1] = 3;
 }
 
 // Output rows (batch, class, box) at their offsets; rows past the total are −1 (trimmed by the host).
@@ -96,4 +98,11 @@ __kernel void nms_write(__global const int* selected, __global const int* offset
         out[t * 3 + 1] = -1;
         out[t * 3 + 2] = -1;
     }
+}
+
+// The shape of an output that can hold no row (max_output_boxes_per_class ≤ 0, no boxes, no class).
+__kernel void nms_none(__global long* shape, int shape_offset) {
+    if (get_global_id(0) != 0) return;
+    shape[shape_offset] = 0;
+    shape[shape_offset + 1] = 3;
 }

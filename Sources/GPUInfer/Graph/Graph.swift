@@ -26,9 +26,13 @@ public struct Node: Sendable, Equatable {
     public var inputs: [String]
     public var outputs: [String]
     public var attributes: [String: Attribute]
+    /// For a node of an `If` branch (inlined at load): the conditions under which it runs, outermost
+    /// first. The node runs when every `cond` is `value`; otherwise it never runs (see `IfOp`).
+    public var guards: [NodeGuard] = []
 
     public init(name: String, opType: String, domain: String = "", inputs: [String], outputs: [String],
-                attributes: [String: Attribute] = [:]) {
+                attributes: [String: Attribute] = [:], guards: [NodeGuard] = []) {
+        self.guards = guards
         self.name = name
         self.opType = opType
         self.domain = domain == "ai.onnx" ? "" : domain
@@ -39,6 +43,16 @@ public struct Node: Sendable, Equatable {
 
     /// A label for messages: the node name, or its op type and first output.
     public var label: String { name.isEmpty ? "\(opType)->\(outputs.first ?? "?")" : name }
+}
+
+/// A condition a node of an `If` branch runs under: the boolean scalar `cond` equals `value`.
+public struct NodeGuard: Sendable, Equatable {
+    public var cond: String
+    public var value: Bool
+    public init(cond: String, value: Bool) {
+        self.cond = cond
+        self.value = value
+    }
 }
 
 /// Declared type of a graph input or output; `nil` dims are symbolic (dynamic).
@@ -116,15 +130,17 @@ public struct Graph: Sendable {
             }
         }
         for n in nodes {
-            for inp in n.inputs where !available.contains(inp) && producer[inp] == nil {
+            for inp in n.inputs + n.guards.map(\.cond) where !available.contains(inp) && producer[inp] == nil {
                 throw GPUInferError.invalidModel(location: "node '\(n.label)' (\(n.opType))", reason: "input '\(inp)' is not produced by any node, initializer or graph input")
             }
         }
         // Kahn's algorithm, keeping the original order among ready nodes.
-        var pending = nodes.map { n in Set(n.inputs.filter { !available.contains($0) }).count }
+        // A node of an If branch also depends on the conditions guarding it.
+        func dependencies(_ n: Node) -> Set<String> { Set(n.inputs + n.guards.map(\.cond)).subtracting(available) }
+        var pending = nodes.map { dependencies($0).count }
         var consumers: [String: [Int]] = [:]
         for (i, n) in nodes.enumerated() {
-            for inp in Set(n.inputs) where !available.contains(inp) { consumers[inp, default: []].append(i) }
+            for inp in dependencies(n) { consumers[inp, default: []].append(i) }
         }
         var ready = (0..<nodes.count).filter { pending[$0] == 0 }
         var order: [Int] = []

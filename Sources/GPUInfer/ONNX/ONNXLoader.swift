@@ -98,7 +98,8 @@ public enum ONNXLoader {
             inputs.append(try valueInfo(vi, context: context))
         }
         let outputs = try g.output.map { try valueInfo($0, context: context) }
-        let nodes = try g.node.enumerated().map { i, n in try node(n, index: i, context: context) }
+        var nodes: [Node] = []
+        for (i, n) in g.node.enumerated() { nodes += try expand(n, index: i, context: context, renames: [:], guards: [], depth: 0) }
         var functions: [String: GraphFunction] = [:]
         for f in model.functions {
             var fopsets: [String: Int] = [:]
@@ -172,6 +173,63 @@ public enum ONNXLoader {
         }
         return Node(name: n.name.isEmpty ? "\(n.opType)_\(index)" : n.name, opType: n.opType, domain: n.domain,
                     inputs: n.input, outputs: n.output, attributes: attrs)
+    }
+
+    /// Nested `If`s deeper than this are refused (a hostile file could nest thousands).
+    static let maxIfDepth = 16
+
+    /// The nodes of one graph node: itself, or for an `If` the nodes of both branches, renamed
+    /// into the outer graph and guarded by the condition, then an `If` node that picks the taken
+    /// branch's outputs (`IfOp`). `renames` maps names local to enclosing branches.
+    static func expand(_ n: Onnx_NodeProto, index: Int, context: Context, renames: [String: String], guards: [NodeGuard], depth: Int) throws -> [Node] {
+        var proto = n
+        proto.input = n.input.map { renames[$0] ?? $0 }
+        let isIf = n.opType == "If" && (n.domain.isEmpty || n.domain == "ai.onnx")
+        guard isIf else {
+            var node = try node(proto, index: index, context: context)
+            node.guards = guards
+            return [node]
+        }
+        let label = n.name.isEmpty ? "If_\(index)" : n.name
+        guard depth < maxIfDepth else {
+            throw GPUInferError.invalidModel(location: "\(context.name) node '\(label)'", reason: "If branches nested more than \(maxIfDepth) deep")
+        }
+        guard proto.input.count == 1, !proto.input[0].isEmpty else {
+            throw GPUInferError.invalidModel(location: "\(context.name) node '\(label)' (If)", reason: "needs exactly one input, the condition")
+        }
+        let cond = proto.input[0]
+        var nodes: [Node] = []
+        var branchOutputs: [[String]] = []
+        for (attr, taken) in [("then_branch", true), ("else_branch", false)] {
+            guard let a = n.attribute.first(where: { $0.name == attr }), a.hasG else {
+                throw GPUInferError.invalidModel(location: "\(context.name) node '\(label)' (If)", reason: "has no \(attr) graph")
+            }
+            let g = a.g
+            let scope = "\(label)/\(taken ? "then" : "else")/"
+            var local = renames
+            var constants: [Node] = []
+            for t in g.initializer {
+                local[t.name] = scope + t.name
+                // A branch initializer becomes a Constant node of the branch.
+                constants.append(Node(name: scope + t.name, opType: "Constant", inputs: [], outputs: [scope + t.name],
+                                      attributes: ["value": .tensor(try tensor(t, context: context))], guards: guards + [NodeGuard(cond: cond, value: taken)]))
+            }
+            for bn in g.node { for o in bn.output where !o.isEmpty { local[o] = scope + o } }
+            nodes += constants
+            for (i, bn) in g.node.enumerated() {
+                var renamed = bn
+                renamed.output = bn.output.map { $0.isEmpty ? "" : scope + $0 }
+                renamed.name = scope + (bn.name.isEmpty ? "\(bn.opType)_\(i)" : bn.name)
+                nodes += try expand(renamed, index: i, context: context, renames: local, guards: guards + [NodeGuard(cond: cond, value: taken)], depth: depth + 1)
+            }
+            branchOutputs.append(g.output.map { local[$0.name] ?? $0.name })
+        }
+        guard branchOutputs[0].count == branchOutputs[1].count, branchOutputs[0].count == n.output.count else {
+            throw GPUInferError.invalidModel(location: "\(context.name) node '\(label)' (If)",
+                                             reason: "the branches have \(branchOutputs[0].count) and \(branchOutputs[1].count) outputs, the node \(n.output.count)")
+        }
+        nodes.append(Node(name: label, opType: "If", inputs: [cond] + branchOutputs[0] + branchOutputs[1], outputs: n.output, guards: guards))
+        return nodes
     }
 
     static func attribute(_ a: Onnx_AttributeProto, node: String, context: Context) throws -> Attribute {

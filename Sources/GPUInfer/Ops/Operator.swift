@@ -12,11 +12,12 @@ public protocol Operator: Sendable {
     /// Input indices whose values must be known when a plan is built (shapes, axes, pads…).
     /// The device encoder gets these as host tensors in `constants` and no device buffer.
     static var constantInputs: [Int] { get }
-    /// Whether dimension 0 of the outputs' inferred types is only an upper bound (data-dependent
-    /// row counts, as in NonMaxSuppression): the reference returns the actual rows, the device
-    /// pads the rows past the last one with −1 and the plan trims them when reading an output.
-    /// Such outputs cannot feed other nodes on the device.
-    static var outputRowsAreUpperBound: Bool { get }
+    /// Whether the outputs' shapes depend on input values (NonMaxSuppression, NonZero, Unique…).
+    /// `inferTypes` then gives upper bounds of the same rank; the reference returns the real
+    /// shapes; `encode` writes each output packed in its real shape at the start of its buffer
+    /// and the real dimensions, as `long`s, at `EncodeContext.outputShape(_:)`. The plan reads those
+    /// few bytes after the segment that ends with the node and plans the consumers for them.
+    static var hasDataDependentShape: Bool { get }
 
     /// Parses and validates attributes. Throws `unsupportedOp` for attribute values the engine
     /// does not implement, so that a model fails at load time, not mid-run.
@@ -47,7 +48,7 @@ public protocol Operator: Sendable {
 public extension Operator {
     static var domain: String { "" }
     static var constantInputs: [Int] { [] }
-    static var outputRowsAreUpperBound: Bool { false }
+    static var hasDataDependentShape: Bool { false }
     var aliases: [Int: Int] { [:] }
     func foldFromTypes(_ inputs: [TensorType?]) -> [Tensor]? { nil }
     func flops(_ inputs: [TensorType?], outputs: [TensorType]) -> Double { 0 }
@@ -101,6 +102,9 @@ public final class EncodeContext {
     private(set) var tuningChoices: [TuningChoice] = []
     /// The execution options the plan is built with.
     public let options: ExecutionOptions
+    /// Where this node's data-dependent output shapes go (`Operator.hasDataDependentShape`): the
+    /// plan's shape buffer and the offset, in `long`s, of each output's dimensions.
+    var shapeSlots: (buffer: CLBuffer, offsets: [Int])?
     /// The kernel family (`options.kernelFamily(for:)`): every op's kernel choice asks this, never the device type.
     public let family: KernelFamily
     /// Whether the GPU-style (work-group) kernels run.
@@ -247,6 +251,15 @@ public final class EncodeContext {
     /// Appends host-driven work (for example a CLBlast call) that runs in queue order.
     public func custom(_ name: String, _ body: @escaping @Sendable (CLRuntime) throws -> Void) {
         steps.append(.custom(name, body))
+    }
+
+    /// The buffer and the offset (in `long`s) where a data-dependent node writes output `index`'s
+    /// real dimensions (`Operator.hasDataDependentShape`).
+    public func outputShape(_ index: Int) throws -> (buffer: CLBuffer, offset: Int) {
+        guard let shapeSlots, index < shapeSlots.offsets.count else {
+            throw error("output \(index) has no slot for a data-dependent shape (the op does not declare hasDataDependentShape)")
+        }
+        return (shapeSlots.buffer, shapeSlots.offsets[index])
     }
 
     /// An error about this node.

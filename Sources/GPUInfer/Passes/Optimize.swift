@@ -11,7 +11,8 @@ extension Graph {
         let graphInputs = Set(runtimeInputs.map(\.name))
         for node in nodes {
             let inputsConstant = node.inputs.allSatisfy { $0.isEmpty || (initializers[$0] != nil && !graphInputs.contains($0)) }
-            guard inputsConstant, node.domain.isEmpty, OpRegistry.supports(node.opType) else {
+            // Nodes of an If branch run only when it is taken: never folded ahead of the condition.
+            guard inputsConstant, node.guards.isEmpty, node.domain.isEmpty, OpRegistry.supports(node.opType) else {
                 kept.append(node)
                 continue
             }

@@ -1,8 +1,55 @@
 // The OpenCL scheduler: for one set of input shapes it fixes the node order, assigns buffers by
 // liveness (values whose lifetimes do not overlap share a buffer), binds every kernel's
 // arguments once, and then runs as a list of enqueues on one in-order queue with no host round
-// trip between nodes.
+// trip between nodes. A graph whose shapes depend on computed values (NonMaxSuppression →
+// Gather, NonZero, a TopK whose k is counted on the device) runs as a chain of such plans: each
+// segment ends where a shape or a plan-time value must be known, the few bytes that say it are
+// read back, and the next segment — planned for those sizes, cached per size — continues on
+// the buffers the earlier ones left on the device.
 import Foundation
+
+/// What the cuts between plan segments cost in one run (`Session.lastCuts`).
+public struct CutStatistics: Sendable {
+    /// Segments after the first one that ran.
+    public var cuts = 0
+    /// Bytes read back to plan them (shapes and plan-time values; no tensor data).
+    public var bytesRead = 0
+    /// Host time from the device finishing a segment to the next one being ready to enqueue
+    /// (the read back and the lookup, or the planning of a size not seen before), summed.
+    public var nanosecondsBetween: UInt64 = 0
+    /// Segments that had to be planned in this run (sizes not in the cache).
+    public var plansBuilt = 0
+}
+
+/// What the segments of one chain share: how they are built, their buffer pools and the cache of
+/// continuations. Runs of a chain are serialised by `lock`.
+final class PlanChain: @unchecked Sendable {
+    let model: Model
+    let runtime: CLRuntime
+    let keepAll: Bool
+    let options: ExecutionOptions
+    let shared: SharedConstants?
+    let tuning: TuningDatabase?
+    let constantBuffer: (String, Tensor) throws -> DeviceValue
+    let lock = NSLock()
+    /// Activation and workspace buffers of the continuation segments, one pool per depth: the
+    /// segments of one depth (one per size seen) never run at the same time, so they share them.
+    var pools: [Int: (slots: PlanWorkspace, workspace: PlanWorkspace)] = [:]
+    /// At most this many continuation segments are cached per segment (least recently used dropped).
+    static let maxContinuations = 64
+    var lastCuts = CutStatistics()
+
+    init(model: Model, runtime: CLRuntime, keepAll: Bool, options: ExecutionOptions, shared: SharedConstants?, tuning: TuningDatabase?,
+         constantBuffer: @escaping (String, Tensor) throws -> DeviceValue) {
+        self.model = model
+        self.runtime = runtime
+        self.keepAll = keepAll
+        self.options = options
+        self.shared = shared
+        self.tuning = tuning
+        self.constantBuffer = constantBuffer
+    }
+}
 
 /// Time spent in one node, from OpenCL profiling events.
 public struct NodeTiming: Sendable {
@@ -19,24 +66,31 @@ public struct NodeTiming: Sendable {
 final class DevicePlan: @unchecked Sendable {
     enum Source {
         case device(DeviceValue)
-        /// A value whose dimension 0 is an upper bound: rows from the first one starting with −1 are dropped.
-        case bounded(DeviceValue)
         case constant(Tensor)
         case input(String)
     }
 
     let runtime: CLRuntime
     private(set) var steps: [(node: Int, step: PlanStep)] = []
+    /// The graph inputs this plan uploads (the first segment only).
     private(set) var inputs: [String: DeviceValue] = [:]
+    /// Values computed by earlier segments (and the graph inputs), with their real shapes.
+    let external: [String: DeviceValue]
+    /// The graph outputs and where to read them (the last segment only).
     private(set) var outputs: [(name: String, source: Source)] = []
-    /// Every value's device storage (all of them in `keepAll` mode), for node-by-node checks.
+    /// The values this segment computes that stay valid after it: graph outputs, values later
+    /// segments use (every value in `keepAll` mode, for node-by-node checks).
     private(set) var values: [String: DeviceValue] = [:]
     private var retained: [CLBuffer] = []
-    private let lock = NSLock()
-    let model: Model
+    let chain: PlanChain
+    var model: Model { chain.model }
     let spec: Specialization
-    /// Values whose dimension 0 is only an upper bound (see `Operator.outputRowsAreUpperBound`).
-    private(set) var boundedValues = Set<String>()
+    /// Where the data-dependent nodes of this segment write their outputs' real shapes.
+    private var shapeBuffer: CLBuffer?
+    private var shapeSlots: [(name: String, offset: Int, rank: Int)] = []
+    /// Continuation segments by the sizes and values read back, least recently used first.
+    private var continuations: [String: DevicePlan] = [:]
+    private var continuationOrder: [String] = []
     /// Bytes of activation memory after buffer reuse, plus the workspace the nodes share.
     private(set) var activationBytes = 0
     /// The tunable kernel parameters every node was built with, in node order.
@@ -47,13 +101,25 @@ final class DevicePlan: @unchecked Sendable {
     /// Kernel launches per run (host-driven steps such as CLBlast calls not counted).
     var kernelLaunches: Int { steps.reduce(0) { n, s in if case .kernel = s.step { return n + 1 } else { return n } } }
 
-    /// Plans `model` for the inputs' shapes. `constantBuffer` uploads (and caches) constants.
-    init(model: Model, inputs sample: [String: Tensor], runtime: CLRuntime, keepAll: Bool, options: ExecutionOptions = ExecutionOptions(),
-         shared: SharedConstants? = nil, tuning: TuningDatabase? = nil, constantBuffer: (String, Tensor) throws -> DeviceValue) throws {
+    /// Plans the first segment of `model` for the inputs' shapes. `constantBuffer` uploads (and caches) constants.
+    convenience init(model: Model, inputs sample: [String: Tensor], runtime: CLRuntime, keepAll: Bool, options: ExecutionOptions = ExecutionOptions(),
+                     shared: SharedConstants? = nil, tuning: TuningDatabase? = nil,
+                     constantBuffer: @escaping (String, Tensor) throws -> DeviceValue) throws {
+        let chain = PlanChain(model: model, runtime: runtime, keepAll: keepAll, options: options, shared: shared, tuning: tuning, constantBuffer: constantBuffer)
+        try self.init(segment: try model.specialize(sample), sample: sample, external: [:], chain: chain)
+    }
+
+    /// Plans one segment: `spec`'s live nodes, reading `external` values left by earlier segments.
+    init(segment spec: Specialization, sample: [String: Tensor], external: [String: DeviceValue], chain: PlanChain) throws {
+        let model = chain.model, runtime = chain.runtime, keepAll = chain.keepAll
         self.runtime = runtime
-        self.model = model
-        spec = try model.specialize(sample)
+        self.chain = chain
+        self.spec = spec
+        self.external = external
         nodeFlops = model.nodeFlops(spec)
+        let constantBuffer = chain.constantBuffer
+        let pool = spec.depth > 0 ? chain.pools[spec.depth, default: (PlanWorkspace(), PlanWorkspace())] : nil
+        if let pool { chain.pools[spec.depth] = pool }
         let nodes = model.graph.nodes
         let live = spec.liveNodes
 
@@ -61,11 +127,15 @@ final class DevicePlan: @unchecked Sendable {
         var storageOf: [String: Int] = [:]
         var storageBytes: [Int] = []
         var storageExternal: [Int: DeviceValue] = [:]  // graph inputs and constants
-        func deviceInput(_ name: String) throws -> Int {
+        func deviceInput(_ input: String) throws -> Int {
+            let name = spec.resolve(input)
             if let s = storageOf[name] { return s }
             let value: DeviceValue
             if let c = spec.constants[name] {
                 value = try constantBuffer(name, c)
+                retained.append(value.buffer)  // a derived constant lives only in this plan
+            } else if let v = external[name] {
+                value = v
             } else if let t = spec.types[name], sample[name] != nil {
                 value = DeviceValue(buffer: try runtime.buffer(bytes: t.count * t.dtype.deviceByteSize), type: t)
                 inputs[name] = value
@@ -82,6 +152,12 @@ final class DevicePlan: @unchecked Sendable {
         var firstDef: [Int: Int] = [:]
         var lastUse: [Int: Int] = [:]
         let graphOutputs = Set(model.graph.outputs.map(\.name))
+        // Values that must outlive this segment: graph outputs, what later segments read.
+        var keep = graphOutputs.union(spec.readBack).union(spec.dynamicValues)
+        for i in spec.deferred { keep.formUnion(nodes[i].inputs.filter { !$0.isEmpty }) }
+        keep = Set(keep.map(spec.resolve))
+        // Graph inputs only later segments read are uploaded with the others, by the first one.
+        for name in keep.sorted() where sample[name] != nil && spec.constants[name] == nil { _ = try deviceInput(name) }
         for (pos, i) in live.enumerated() {
             let node = nodes[i]
             let op = model.operators[i]
@@ -102,7 +178,7 @@ final class DevicePlan: @unchecked Sendable {
                     firstDef[s] = pos
                 }
                 lastUse[storageOf[name]!] = max(lastUse[storageOf[name]!] ?? pos, pos)
-                if graphOutputs.contains(name) || keepAll { lastUse[storageOf[name]!] = Int.max }
+                if keep.contains(name) || keepAll { lastUse[storageOf[name]!] = Int.max }
             }
         }
 
@@ -130,27 +206,43 @@ final class DevicePlan: @unchecked Sendable {
             }
             for s in releaseAt[pos] ?? [] { if let slot = slotOfStorage[s] { free.append(slot) } }
         }
-        let slots = try slotBytes.map { try runtime.buffer(bytes: $0) }
+        let slots = try slotBytes.enumerated().map { i, bytes in
+            try pool?.slots.buffer(i, bytes: bytes, runtime: runtime) ?? runtime.buffer(bytes: bytes)
+        }
         retained += slots
         activationBytes = slotBytes.reduce(0, +)
 
-        func value(_ name: String) -> DeviceValue? {
+        func value(_ input: String) -> DeviceValue? {
+            let name = spec.resolve(input)
             guard let s = storageOf[name], let t = spec.types[name] else { return nil }
             if let ext = storageExternal[s] { return DeviceValue(buffer: ext.buffer, type: t) }
             guard let slot = slotOfStorage[s] else { return nil }
             return DeviceValue(buffer: slots[slot], type: t)
         }
 
-        let workspace = PlanWorkspace()
+        let workspace = pool?.workspace ?? PlanWorkspace()
+        // One slot of `long`s per dimension of every data-dependent output.
+        var slotOffsets: [Int: [Int]] = [:]
+        for i in live where type(of: model.operators[i]).hasDataDependentShape {
+            var offsets: [Int] = []
+            for name in nodes[i].outputs {
+                let rank = name.isEmpty ? 0 : spec.types[name]?.shape.count ?? 0
+                offsets.append(shapeSlots.reduce(0) { $0 + $1.rank })
+                shapeSlots.append((name, offsets.last ?? 0, rank))
+            }
+            slotOffsets[i] = offsets
+        }
+        let shapeLongs = shapeSlots.reduce(0) { $0 + $1.rank }
+        if shapeLongs > 0 {
+            let b = try runtime.buffer(bytes: shapeLongs * 8)
+            retained.append(b)
+            shapeBuffer = b
+        }
+        shapeSlots.removeAll { $0.name.isEmpty }
         for i in live {
             let node = nodes[i]
             let op = model.operators[i]
             let constIdx = Set(type(of: op).constantInputs)
-            if let j = node.inputs.firstIndex(where: { boundedValues.contains($0) }) {
-                throw GPUInferError.unsupportedOp(op: node.opType, domain: node.domain, node: node.label, opset: model.graph.opset,
-                                                  reason: "input \(j) ('\(node.inputs[j])') has a data-dependent number of rows, which the device plan cannot consume (only a graph output can have one)")
-            }
-            if type(of: op).outputRowsAreUpperBound { boundedValues.formUnion(node.outputs.filter { !$0.isEmpty }) }
             let ins: [DeviceValue?] = node.inputs.enumerated().map { j, name in
                 name.isEmpty || constIdx.contains(j) ? nil : value(name)
             }
@@ -164,7 +256,8 @@ final class DevicePlan: @unchecked Sendable {
                     outs.append(DeviceValue(buffer: b, type: t))
                 }
             }
-            let ctx = EncodeContext(runtime: runtime, node: node, options: options, shared: shared, workspace: workspace, tuning: tuning)
+            let ctx = EncodeContext(runtime: runtime, node: node, options: chain.options, shared: chain.shared, workspace: workspace, tuning: chain.tuning)
+            if let offsets = slotOffsets[i], let shapeBuffer { ctx.shapeSlots = (shapeBuffer, offsets) }
             try op.encode(ctx, inputs: ins, constants: consts, outputs: outs)
             steps += ctx.steps.map { (i, $0) }
             tuningChoices += ctx.tuningChoices
@@ -175,26 +268,91 @@ final class DevicePlan: @unchecked Sendable {
         for (_, step) in steps {
             if case let .kernel(k, _, _) = step { try k.materialize() }
         }
-        retained += workspace.retained
+        if pool == nil { retained += workspace.retained }
         activationBytes += workspace.retained.reduce(0) { $0 + $1.bytes }
-        for name in Set(storageOf.keys) { if let v = value(name) { values[name] = v } }
-        for o in model.graph.outputs {
-            if let c = spec.constants[o.name] {
-                outputs.append((o.name, .constant(c)))
-            } else if let v = value(o.name) {
-                outputs.append((o.name, boundedValues.contains(o.name) ? .bounded(v) : .device(v)))
-            } else if sample[o.name] != nil {
-                outputs.append((o.name, .input(o.name)))
-            } else {
-                throw GPUInferError.invalidModel(location: "output '\(o.name)'", reason: "is not computed by the plan")
+        for i in live {
+            for name in nodes[i].outputs where !name.isEmpty && (keepAll || keep.contains(name)) {
+                if let v = value(name) { values[name] = v }
+            }
+        }
+        if !spec.continues {
+            for o in model.graph.outputs {
+                if let c = spec.constants[o.name] {
+                    outputs.append((o.name, .constant(c)))
+                } else if let v = values[spec.resolve(o.name)] ?? value(o.name) ?? external[spec.resolve(o.name)],
+                          !model.inputs.contains(where: { $0.name == spec.resolve(o.name) }) {
+                    outputs.append((o.name, .device(v)))
+                } else if model.inputs.contains(where: { $0.name == spec.resolve(o.name) }) {
+                    outputs.append((o.name, .input(spec.resolve(o.name))))
+                } else {
+                    throw GPUInferError.invalidModel(location: "output '\(o.name)'", reason: "is not computed by the plan")
+                }
             }
         }
     }
 
-    /// Runs the plan. With `profile` (and a profiling queue) per-node timings are returned too.
-    func run(_ feeds: [String: Tensor], profile: Bool = false) throws -> (outputs: [String: Tensor], timings: [NodeTiming]) {
-        lock.lock()
-        defer { lock.unlock() }
+    /// Reads this segment's data-dependent shapes and the values later nodes need at plan time:
+    /// a few bytes, no tensor data.
+    private func readSizes() throws -> (shapes: [String: [Int]], values: [String: Tensor], key: String, bytes: Int) {
+        var shapes: [String: [Int]] = [:], values: [String: Tensor] = [:]
+        var key = "", bytes = 0
+        if let shapeBuffer, !shapeSlots.isEmpty {
+            let count = shapeBuffer.bytes / 8
+            let longs = try runtime.read(shapeBuffer, count: count, as: Int64.self)
+            bytes += count * 8
+            for slot in shapeSlots {
+                let dims = longs[slot.offset..<slot.offset + slot.rank].map { Int(clamping: $0) }
+                shapes[slot.name] = dims
+                key += "\(slot.name)\(dims);"
+            }
+        }
+        for name in spec.readBack {
+            guard let v = self.values[name] ?? external[name] ?? inputs[name] else {
+                throw GPUInferError.invalidModel(location: "value '\(name)'", reason: "is needed at plan time but no segment kept it")
+            }
+            let t = try read(v)
+            bytes += t.count * (t.dtype.isFloat ? 4 : 8)
+            values[name] = t
+            key += "\(name)=\(t.dtype.isFloat ? t.floats.description : t.ints.description);"
+        }
+        return (shapes, values, key, bytes)
+    }
+
+    /// The segment after this one for the sizes just read: cached, or planned now.
+    private func continuation(shapes: [String: [Int]], values readValues: [String: Tensor], key: String, cuts: inout CutStatistics) throws -> DevicePlan {
+        if let next = continuations[key] {
+            if continuationOrder.last != key, let i = continuationOrder.firstIndex(of: key) { continuationOrder.append(continuationOrder.remove(at: i)) }
+            return next
+        }
+        let nextSpec = try model.continueSpecialization(spec, shapes: shapes, values: readValues)
+        var passed: [String: DeviceValue] = [:]
+        for (name, v) in external.merging(inputs, uniquingKeysWith: { a, _ in a }).merging(values, uniquingKeysWith: { _, b in b }) {
+            guard let t = nextSpec.types[name] else { continue }
+            passed[name] = DeviceValue(buffer: v.buffer, type: t)
+        }
+        let next = try DevicePlan(segment: nextSpec, sample: [:], external: passed, chain: chain)
+        cuts.plansBuilt += 1
+        while continuations.count >= PlanChain.maxContinuations, !continuationOrder.isEmpty {
+            continuations[continuationOrder.removeFirst()] = nil
+        }
+        continuations[key] = next
+        continuationOrder.append(key)
+        return next
+    }
+
+    /// The result of one run: the graph outputs, per-node timings (with `profile`), and the
+    /// segments that ran, first to last.
+    struct RunResult {
+        var outputs: [String: Tensor]
+        var timings: [NodeTiming]
+        var segments: [DevicePlan]
+    }
+
+    /// Runs the plan, and the segments its data-dependent shapes lead to. With `profile` (and a
+    /// profiling queue) per-node timings are returned too.
+    func run(_ feeds: [String: Tensor], profile: Bool = false) throws -> RunResult {
+        chain.lock.lock()
+        defer { chain.lock.unlock() }
         for (name, buffer) in inputs {
             guard let t = feeds[name] else { throw GPUInferError.invalidInput("missing input '\(name)'") }
             guard t.shape == buffer.type.shape else {
@@ -203,15 +361,29 @@ final class DevicePlan: @unchecked Sendable {
             if buffer.type.dtype.isFloat { try runtime.write(buffer.buffer, t.floats) } else { try runtime.write(buffer.buffer, t.ints) }
         }
         var events: [(Int, String, CLEvent)] = []
-        for (node, step) in steps {
-            if let e = try step.enqueue(on: runtime, timed: profile && runtime.profiling) { events.append((node, step.name, e)) }
+        var segment = self
+        var segments = [self]
+        var cuts = CutStatistics()
+        while true {
+            for (node, step) in segment.steps {
+                if let e = try step.enqueue(on: runtime, timed: profile && runtime.profiling) { events.append((node, step.name, e)) }
+            }
+            guard segment.spec.continues else { break }
+            try runtime.finish()
+            let start = DispatchTime.now().uptimeNanoseconds
+            let sizes = try segment.readSizes()
+            segment = try segment.continuation(shapes: sizes.shapes, values: sizes.values, key: sizes.key, cuts: &cuts)
+            cuts.cuts += 1
+            cuts.bytesRead += sizes.bytes
+            cuts.nanosecondsBetween += DispatchTime.now().uptimeNanoseconds - start
+            segments.append(segment)
         }
+        chain.lastCuts = cuts
         var result: [String: Tensor] = [:]
-        for (name, source) in outputs {
+        for (name, source) in segment.outputs {
             switch source {
             case let .constant(t): result[name] = t
             case let .device(v): result[name] = try read(v)
-            case let .bounded(v): result[name] = try readRows(v)
             case let .input(n): result[name] = feeds[n]
             }
         }
@@ -220,29 +392,20 @@ final class DevicePlan: @unchecked Sendable {
             try runtime.finish()
             var byNode: [Int: NodeTiming] = [:]
             var order: [Int] = []
+            let flops = segments.reduce(into: [Int: Double]()) { f, s in f.merge(s.nodeFlops) { a, _ in a } }
             for (node, kernel, e) in events {
                 let ns = try e.durationNanoseconds()
                 if byNode[node] == nil {
                     order.append(node)
                     byNode[node] = NodeTiming(node: model.graph.nodes[node].label, op: model.graph.nodes[node].opType, kernels: [], nanoseconds: 0,
-                                               flops: nodeFlops[node] ?? 0)
+                                               flops: flops[node] ?? 0)
                 }
                 byNode[node]!.nanoseconds += ns
                 if !byNode[node]!.kernels.contains(kernel) { byNode[node]!.kernels.append(kernel) }
             }
             timings = order.compactMap { byNode[$0] }
         }
-        return (result, timings)
-    }
-
-    /// Reads a value whose rows past the data-dependent count start with −1, without those rows.
-    func readRows(_ v: DeviceValue) throws -> Tensor {
-        let t = try read(v)
-        guard let rows = v.type.shape.first, rows > 0, !t.dtype.isFloat else { return t }
-        let width = t.count / rows
-        var used = 0
-        while used < rows && t.ints[used * width] != -1 { used += 1 }
-        return Tensor(shape: [used] + v.type.shape.dropFirst(), ints: Array(t.ints.prefix(used * width)), dtype: t.dtype)
+        return RunResult(outputs: result, timings: timings, segments: segments)
     }
 
     /// Reads a device value back into a host tensor.

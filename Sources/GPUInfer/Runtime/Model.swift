@@ -157,59 +157,178 @@ public final class Model: @unchecked Sendable {
         return flops
     }
 
+    /// The first segment for concrete inputs: types and plan-time constants of every value that
+    /// can be known before anything runs, and the nodes to run. Nodes downstream of a
+    /// data-dependent shape (`Operator.hasDataDependentShape`) or needing a device-computed value
+    /// at plan time are left for the segments `continueSpecialization` makes once those are read.
     func specialize(_ inputs: [String: Tensor]) throws -> Specialization {
         let inTypes = try inputTypes(inputs)
-        var types = inTypes
-        var constants = graph.initializers
-        for (k, v) in graph.initializers { types[k] = TensorType(v.dtype, v.shape) }
+        var spec = Specialization(types: inTypes, constants: graph.initializers, liveNodes: [])
+        for (k, v) in graph.initializers { spec.types[k] = TensorType(v.dtype, v.shape) }
         // Integer inputs (shapes, indices) and inputs read as parameters (Resize scales, Clip
         // bounds…) are plan-time constants: their values are part of the plan's key.
-        for (name, t) in inputs where isBaked(name, t) { constants[name] = t.cast(to: inTypes[name]?.dtype ?? t.dtype) }
-        var live: [Int] = []
-        for (i, node) in graph.nodes.enumerated() {
+        for (name, t) in inputs where isBaked(name, t) { spec.constants[name] = t.cast(to: inTypes[name]?.dtype ?? t.dtype) }
+        spec.deferred = Array(graph.nodes.indices)
+        try planSegment(&spec)
+        return spec
+    }
+
+    /// The segment after `previous`, once its data-dependent shapes (`shapes`, by value name) and
+    /// read-back values (`values`) are known. The values computed so far become `earlier`.
+    func continueSpecialization(_ previous: Specialization, shapes: [String: [Int]], values: [String: Tensor]) throws -> Specialization {
+        var spec = previous
+        spec.depth += 1
+        for name in previous.dynamicValues {
+            guard let shape = shapes[name], let bound = previous.types[name] else {
+                throw GPUInferError.invalidModel(location: "value '\(name)'", reason: "its data-dependent shape was not read back")
+            }
+            guard shape.count == bound.shape.count, zip(shape, bound.shape).allSatisfy({ $0 >= 0 && $0 <= $1 }) else {
+                throw GPUInferError.invalidModel(location: "value '\(name)'", reason: "the device reported shape \(shape), outside its bound \(bound.shape)")
+            }
+            spec.types[name] = TensorType(bound.dtype, shape)
+        }
+        for name in previous.readBack {
+            guard let t = values[name] else { throw GPUInferError.invalidModel(location: "value '\(name)'", reason: "was not read back") }
+            spec.constants[name] = t
+        }
+        for i in previous.liveNodes { for name in graph.nodes[i].outputs where !name.isEmpty { spec.earlier.insert(name) } }
+        spec.liveNodes = []
+        spec.dynamicValues = []
+        spec.readBack = []
+        try planSegment(&spec)
+        return spec
+    }
+
+    /// Elements a device value may have to be read back as a plan-time value (a shape, a k, a
+    /// count): anything larger is a tensor, not a size, and stays refused.
+    static let maxReadBackElements = 4096
+
+    /// Moves the deferred nodes of `spec` that can be planned now into `liveNodes` (or folds
+    /// them), leaving the rest deferred.
+    private func planSegment(_ spec: inout Specialization) throws {
+        let todo = spec.deferred
+        spec.deferred = []
+        var pending = Set<String>()  // values this segment cannot know
+        var readBack = Set<String>()
+        func defer_(_ i: Int) {
+            spec.deferred.append(i)
+            for name in graph.nodes[i].outputs where !name.isEmpty { pending.insert(name) }
+        }
+        for i in todo {
+            let node = graph.nodes[i]
             let op = operators[i]
-            let inTs = node.inputs.map { $0.isEmpty ? nil : types[$0] }
-            let inCs = node.inputs.map { $0.isEmpty ? nil : constants[$0] }
-            for (j, name) in node.inputs.enumerated() where !name.isEmpty && types[name] == nil {
+            // A value computed on the device (in this segment or an earlier one) that is needed
+            // when planning: read back after this segment, when small.
+            func producedOnDevice(_ name: String) -> Bool {
+                let name = spec.resolve(name)
+                return spec.earlier.contains(name) || spec.liveNodes.contains { graph.nodes[$0].outputs.contains(name) }
+            }
+            // Nodes of If branches: run, wait for the condition, or never run (the other branch).
+            var skip = false, waits = false
+            for g in node.guards {
+                if pending.contains(g.cond) { waits = true; break }
+                guard let c = spec.constants[g.cond] else {
+                    guard producedOnDevice(g.cond), (spec.types[g.cond]?.count ?? 0) == 1 else {
+                        throw GPUInferError.unsupportedOp(op: node.opType, domain: node.domain, node: node.label, opset: graph.opset,
+                                                          reason: "the If condition '\(g.cond)' of its branch is neither known nor a device-computed boolean")
+                    }
+                    readBack.insert(spec.resolve(g.cond))
+                    waits = true
+                    break
+                }
+                if (c.count == 1 && c.double(at: 0) != 0) != g.value { skip = true; break }
+            }
+            if waits { defer_(i); continue }
+            if skip { continue }
+            if let branch = op as? IfOp {
+                let cond = node.inputs[0]
+                if pending.contains(cond) { defer_(i); continue }
+                guard let c = spec.constants[cond] else {
+                    guard producedOnDevice(cond), (spec.types[cond]?.count ?? 0) == 1 else {
+                        throw GPUInferError.unsupportedOp(op: "If", domain: "", node: node.label, opset: graph.opset,
+                                                          reason: "the condition '\(cond)' is neither known nor a device-computed boolean")
+                    }
+                    readBack.insert(spec.resolve(cond))
+                    defer_(i)
+                    continue
+                }
+                let taken = try branch.taken(c)
+                if taken.contains(where: { pending.contains(node.inputs[$0]) }) { defer_(i); continue }
+                // The outputs are the taken branch's values: constants, or new names for them.
+                for (name, j) in zip(node.outputs, taken) where !name.isEmpty {
+                    let source = spec.resolve(node.inputs[j])
+                    guard let t = spec.types[source] else {
+                        throw GPUInferError.invalidModel(location: "If '\(node.label)'", reason: "branch output '\(source)' has no known type")
+                    }
+                    spec.types[name] = t
+                    if let value = spec.constants[source] { spec.constants[name] = value } else { spec.renames[name] = source }
+                }
+                continue
+            }
+            if node.inputs.contains(where: { pending.contains($0) }) { defer_(i); continue }
+            let inTs = node.inputs.map { $0.isEmpty ? nil : spec.types[$0] }
+            let inCs = node.inputs.map { $0.isEmpty ? nil : spec.constants[$0] }
+            for (j, name) in node.inputs.enumerated() where !name.isEmpty && spec.types[name] == nil {
                 throw GPUInferError.invalidModel(location: "node '\(node.label)' (\(node.opType))", reason: "input \(j) '\(name)' has no known type")
             }
-            let allConstant = node.inputs.allSatisfy { $0.isEmpty || constants[$0] != nil }
+            let dynamic = type(of: op).hasDataDependentShape
+            let allConstant = node.inputs.allSatisfy { $0.isEmpty || spec.constants[$0] != nil }
             let foldedFromTypes = op.foldFromTypes(inTs)
             if allConstant || foldedFromTypes != nil {
                 // Type inference first: it validates dtypes and shapes before the reference runs.
                 let expected = try inferTypes(op, node, inTs, inCs)
                 let outs = try foldedFromTypes ?? op.reference(inCs)
-                let bounded = type(of: op).outputRowsAreUpperBound
                 for (name, (t, e)) in zip(node.outputs, zip(outs, expected)) where !name.isEmpty && t.shape != e.shape
-                    && !(bounded && rowsWithinBound(t.shape, e.shape)) {
+                    && !(dynamic && shapeWithinBound(t.shape, e.shape)) {
                     throw GPUInferError.shapeMismatch(node: node.label, op: node.opType, reason: "folded value '\(name)' has shape \(t.shape), shape inference said \(e.shape)")
                 }
                 for (name, t) in zip(node.outputs, outs) where !name.isEmpty {
-                    constants[name] = t
-                    types[name] = TensorType(t.dtype, t.shape)
+                    spec.constants[name] = t
+                    spec.types[name] = TensorType(t.dtype, t.shape)
                 }
                 continue
             }
-            for idx in type(of: op).constantInputs where idx < node.inputs.count && !node.inputs[idx].isEmpty && constants[node.inputs[idx]] == nil {
-                throw GPUInferError.unsupportedOp(op: node.opType, domain: node.domain, node: node.label, opset: graph.opset,
-                                                  reason: "input \(idx) ('\(node.inputs[idx])') must be a constant or computable from shapes")
+            // Inputs needed at plan time that only the device computes (a k from a count, a shape
+            // from a reduction): read back after this segment, the node planned in the next.
+            for idx in type(of: op).constantInputs where idx < node.inputs.count && !node.inputs[idx].isEmpty && spec.constants[node.inputs[idx]] == nil {
+                let name = node.inputs[idx]
+                guard producedOnDevice(name), let t = spec.types[name], t.count <= Self.maxReadBackElements else {
+                    let why = spec.types[name].map { $0.count > Self.maxReadBackElements ? " (\($0.count) elements computed on the device: too many to read back as a plan-time value)" : "" } ?? ""
+                    throw GPUInferError.unsupportedOp(op: node.opType, domain: node.domain, node: node.label, opset: graph.opset,
+                                                      reason: "input \(idx) ('\(name)') must be a constant or computable from shapes\(why)")
+                }
+                readBack.insert(spec.resolve(name))
+                waits = true
             }
+            if waits { defer_(i); continue }
             let outTs = try inferTypes(op, node, inTs, inCs)
             for (name, t) in zip(node.outputs, outTs) where !name.isEmpty {
                 guard Shape.checkedCount(t.shape) != nil else {
                     throw GPUInferError.shapeMismatch(node: node.label, op: node.opType, reason: "invalid output shape \(t.shape)")
                 }
-                types[name] = t
+                spec.types[name] = t
             }
-            live.append(i)
+            spec.liveNodes.append(i)
+            if dynamic {
+                // The outputs' types are upper bounds; their consumers wait for the real shapes.
+                for name in node.outputs where !name.isEmpty {
+                    spec.dynamicValues.append(name)
+                    pending.insert(name)
+                }
+            }
         }
-        return Specialization(types: types, constants: constants, liveNodes: live)
+        spec.readBack = readBack.sorted()
+        if !spec.deferred.isEmpty && spec.liveNodes.isEmpty && spec.readBack.isEmpty {
+            let node = graph.nodes[spec.deferred[0]]
+            throw GPUInferError.unsupportedOp(op: node.opType, domain: node.domain, node: node.label, opset: graph.opset,
+                                              reason: "its inputs can never be planned (segment \(spec.depth) made no progress)")
+        }
     }
 }
 
-/// Whether `actual` equals `bound` except for a dimension 0 that is at most the bound's.
-func rowsWithinBound(_ actual: [Int], _ bound: [Int]) -> Bool {
-    actual.count == bound.count && !actual.isEmpty && actual[0] <= bound[0] && actual.dropFirst() == bound.dropFirst()
+/// Whether `actual` has `bound`'s rank and no dimension above the bound's.
+func shapeWithinBound(_ actual: [Int], _ bound: [Int]) -> Bool {
+    actual.count == bound.count && zip(actual, bound).allSatisfy { $0 <= $1 }
 }
 
 /// Runs an operator's type inference, attributing any error to its node.
@@ -222,9 +341,37 @@ private func inferTypes(_ op: any Operator, _ node: Node, _ inTs: [TensorType?],
     }
 }
 
-/// Types and constants for one set of input shapes.
+/// Types and constants for one set of input shapes, and the nodes of one plan segment. A graph
+/// whose shapes depend on computed values runs as a chain of segments: each one ends where a
+/// shape (`dynamicValues`) or a plan-time value (`readBack`) must be read from the device.
 struct Specialization {
     var types: [String: TensorType]
     var constants: [String: Tensor]
+    /// The nodes this segment runs, in graph order.
     var liveNodes: [Int]
+    /// Nodes left for later segments, in graph order.
+    var deferred: [Int] = []
+    /// Outputs of this segment's data-dependent nodes: their `types` are upper bounds, the device
+    /// writes the real shapes, which the next segment starts from.
+    var dynamicValues: [String] = []
+    /// Values this segment (or an earlier one) computes that later nodes need at plan time.
+    var readBack: [String] = []
+    /// Values computed by earlier segments.
+    var earlier: Set<String> = []
+    /// 0 for the first segment.
+    var depth = 0
+    /// Outputs of resolved `If` nodes: the taken branch's value each one is.
+    var renames: [String: String] = [:]
+
+    /// The value `name` is (itself, or the branch value an If output stands for).
+    func resolve(_ name: String) -> String {
+        var n = name
+        for _ in 0..<64 {
+            guard let r = renames[n] else { break }
+            n = r
+        }
+        return n
+    }
+    /// Whether another segment follows (sizes or values to read back, or nodes left).
+    var continues: Bool { !dynamicValues.isEmpty || !readBack.isEmpty || !deferred.isEmpty }
 }

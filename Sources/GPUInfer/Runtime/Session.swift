@@ -55,6 +55,7 @@ public final class Session: @unchecked Sendable {
     private let lock = NSLock()
     private var plans: [String: DevicePlan] = [:]
     private var deviceConstants: [String: DeviceValue] = [:]
+    private let constantsLock = NSLock()
     /// Weights in device form (repacked for a kernel) shared by the plans of every input signature.
     public let sharedConstants = SharedConstants()
     /// Number of plans held (one per input signature seen, at most `maxCachedPlans`).
@@ -76,7 +77,7 @@ public final class Session: @unchecked Sendable {
         }
     }
     /// Number of model initializers uploaded to the device (each once per session).
-    public var uploadedInitializers: Int { lock.withLock { deviceConstants.count } }
+    public var uploadedInitializers: Int { constantsLock.withLock { deviceConstants.count } }
     /// Per-node timings of the last profiled run.
     public private(set) var lastTimings: [NodeTiming] = []
 
@@ -117,23 +118,42 @@ public final class Session: @unchecked Sendable {
     public func run(_ inputs: [String: Tensor], profile: Bool = false) throws -> [String: Tensor] {
         guard runtime != nil else { return try ReferenceExecutor().run(model, inputs: inputs) }
         let plan = try plan(for: inputs, keepAll: false)
-        let (outputs, timings) = try plan.run(inputs, profile: profile)
-        if profile {
-            lock.lock()
-            lastTimings = timings
-            lock.unlock()
-        }
-        return outputs
+        let result = try plan.run(inputs, profile: profile)
+        lock.lock()
+        if profile { lastTimings = result.timings }
+        _lastCuts = plan.chain.lastCuts
+        lock.unlock()
+        return result.outputs
+    }
+
+    private var _lastCuts = CutStatistics()
+    /// What the last run spent between plan segments: a graph with data-dependent shapes
+    /// (NonMaxSuppression → Gather, NonZero…) runs in segments, each planned for the sizes the
+    /// one before it computed; zero cuts for every other graph.
+    public var lastCuts: CutStatistics { lock.withLock { _lastCuts } }
+
+    /// Every value of one device run (`runKeepingAll`): intermediate values with their real
+    /// shapes, the plan-time constants, and the nodes that ran on the device in order.
+    struct KeptValues {
+        var values: [String: Tensor]
+        var constants: [String: Tensor]
+        var nodes: [Int]
     }
 
     /// Runs on the device keeping every intermediate value; returns them all by name.
-    func runKeepingAll(_ inputs: [String: Tensor]) throws -> [String: Tensor] {
+    func runKeepingAll(_ inputs: [String: Tensor]) throws -> KeptValues {
         let plan = try plan(for: inputs, keepAll: true)
-        _ = try plan.run(inputs)
+        let run = try plan.run(inputs)
+        guard let last = run.segments.last else { throw GPUInferError.invalidInput("the plan ran no segment") }
         var all: [String: Tensor] = [:]
-        for (name, v) in plan.values { all[name] = plan.boundedValues.contains(name) ? try plan.readRows(v) : try plan.read(v) }
-        for (k, v) in plan.spec.constants where all[k] == nil { all[k] = v }
-        return all
+        for segment in run.segments {
+            for (name, v) in segment.values {
+                guard let t = last.spec.types[name] else { continue }
+                all[name] = try segment.read(DeviceValue(buffer: v.buffer, type: t))
+            }
+        }
+        for (k, v) in last.spec.constants where all[k] == nil { all[k] = v }
+        return KeptValues(values: all, constants: last.spec.constants, nodes: run.segments.flatMap(\.spec.liveNodes))
     }
 
     /// Bytes of activation buffers (and the workspace its nodes share) in the plan for these inputs.
@@ -178,12 +198,17 @@ public final class Session: @unchecked Sendable {
         }
         // Make room first, so the dropped plan's buffers are freed before the new ones are made.
         while plans.count >= _maxCachedPlans, !planOrder.isEmpty { plans[planOrder.removeFirst()] = nil }
-        let p = try DevicePlan(model: model, inputs: inputs, runtime: runtime, keepAll: keepAll, options: options, shared: sharedConstants, tuning: tuning) { name, tensor in
-            if let v = deviceConstants[name], v.type.shape == tensor.shape { return v }
-            let buffer = tensor.dtype.isFloat ? try runtime.constantBuffer(tensor.floats) : try runtime.constantBuffer(tensor.ints)
-            let v = DeviceValue(buffer: buffer, type: TensorType(tensor.dtype, tensor.shape))
-            if model.graph.initializers[name] != nil { deviceConstants[name] = v }
-            return v
+        // Continuation segments are planned during runs, outside `lock`: the uploaded
+        // initializers have their own lock.
+        let p = try DevicePlan(model: model, inputs: inputs, runtime: runtime, keepAll: keepAll, options: options, shared: sharedConstants, tuning: tuning) {
+            [model, constantsLock, weak self] name, tensor in
+            try constantsLock.withLock {
+                if let v = self?.deviceConstants[name], v.type.shape == tensor.shape { return v }
+                let buffer = tensor.dtype.isFloat ? try runtime.constantBuffer(tensor.floats) : try runtime.constantBuffer(tensor.ints)
+                let v = DeviceValue(buffer: buffer, type: TensorType(tensor.dtype, tensor.shape))
+                if model.graph.initializers[name] != nil { self?.deviceConstants[name] = v }
+                return v
+            }
         }
         plans[key] = p
         planOrder.append(key)

@@ -30,13 +30,13 @@ public enum Verifier {
         guard session.runtime != nil else { throw GPUInferError.invalidInput("verify needs an OpenCL device, not the cpu reference backend") }
         let model = session.model
         let endToEnd = try ReferenceExecutor().runAll(model, inputs: inputs, keepAll: true)
-        let device = try session.runKeepingAll(inputs)
-        let spec = try model.specialize(inputs)
+        let kept = try session.runKeepingAll(inputs)
+        let device = kept.values
         var result: [NodeComparison] = []
-        for i in spec.liveNodes {
+        for i in kept.nodes {
             let node = model.graph.nodes[i]
             let nodeInputs: [Tensor?] = node.inputs.map { name in
-                name.isEmpty ? nil : spec.constants[name] ?? device[name] ?? inputs[name]
+                name.isEmpty ? nil : kept.constants[name] ?? device[name] ?? inputs[name]
             }
             let isolated = try model.operators[i].reference(nodeInputs)
             for (o, name) in node.outputs.enumerated() where !name.isEmpty && o < isolated.count {

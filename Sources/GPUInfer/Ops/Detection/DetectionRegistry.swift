@@ -3,5 +3,8 @@
 extension OpRegistry {
     static let detectionOps: [any Operator.Type] = [
         NonMaxSuppression.self,
+        NonZero.self,
+        Compress.self,
+        Unique.self,
     ]
 }

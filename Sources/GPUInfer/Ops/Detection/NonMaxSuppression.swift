@@ -19,13 +19,13 @@
 /// * at most max_output_boxes_per_class boxes per (batch, class).
 ///
 /// The number of selected boxes depends on the data. Shape inference gives the upper bound
-/// `N·C·min(max_output_boxes_per_class, B)` rows (`outputRowsAreUpperBound`); the device fills
-/// rows past the last selection with −1 and the plan trims them when the value is read back, so
-/// the op can be a graph output on the device but cannot feed other device nodes.
+/// `N·C·min(max_output_boxes_per_class, B)` rows (`hasDataDependentShape`); the device writes
+/// the selected rows first and their count to the plan's shape slot, which the next plan
+/// segment — the Gathers of boxes, scores and classes — is planned for.
 struct NonMaxSuppression: Operator {
     static let opTypes = ["NonMaxSuppression"]
     static let constantInputs = [2, 3, 4]
-    static let outputRowsAreUpperBound = true
+    static let hasDataDependentShape = true
     let centerPointBox: Bool
     let label: String
 
@@ -130,7 +130,12 @@ struct NonMaxSuppression: Operator {
         let boxes: DeviceValue = try inputs.required(0, "NonMaxSuppression")
         let scores: DeviceValue = try inputs.required(1, "NonMaxSuppression")
         let p = try params(boxes: boxes.type.shape, scores: scores.type.shape, constants: constants)
-        guard p.bound > 0 else { return }
+        guard p.bound > 0 else {
+            // Nothing can be selected: the shape slot says [0, 3].
+            let shape = try ctx.outputShape(0)
+            try ctx.launch1D(try ctx.kernel("nms_none", file: "nms"), [.buffer(shape.buffer), .int(shape.offset)], count: 1)
+            return
+        }
         let groups = p.n * p.c
         for count in [groups * p.b, p.bound * 3] where count > Int(Int32.max) {
             throw ctx.error("\(count) elements exceed the 32-bit index range of the NonMaxSuppression kernels")
@@ -147,7 +152,9 @@ struct NonMaxSuppression: Operator {
                          [.value(boxes), .value(scores), .buffer(sorted), .buffer(selected), .buffer(counts), .int(groups), .int(p.c),
                           .int(p.b), .int(p.keep), .int(hasScore), .float(p.score ?? 0), .float(p.iou)],
                          count: groups)
-        try ctx.launch1D(try ctx.kernel("nms_offsets", file: "nms", options: options), [.buffer(counts), .int(groups)], count: 1)
+        let shape = try ctx.outputShape(0)
+        try ctx.launch1D(try ctx.kernel("nms_offsets", file: "nms", options: options),
+                         [.buffer(counts), .int(groups), .buffer(shape.buffer), .int(shape.offset)], count: 1)
         try ctx.launch1D(try ctx.kernel("nms_write", file: "nms", options: options),
                          [.buffer(selected), .buffer(counts), .value(outputs[0]), .int(p.bound), .int(groups), .int(p.c), .int(p.keep)],
                          count: p.bound)
