@@ -14,6 +14,7 @@ import Testing
 @testable import GPUInfer
 
 @Suite struct CumSumTests {
+    /// The axis input: a scalar int64.
     func axis(_ a: Int64) -> Tensor { .scalar(a) }
 
     @Test func documentationExamples() throws {

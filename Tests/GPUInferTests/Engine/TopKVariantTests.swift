@@ -8,6 +8,7 @@ import Testing
 @testable import GPUInfer
 
 @Suite struct TopKVariantTests {
+    /// The K input: a 1-element int64 tensor.
     func kTensor(_ k: Int) -> Tensor { Tensor(shape: [1], ints: [Int64(k)]) }
 
     /// Values in −4…4 rounded (ties everywhere) with a NaN at every 97th position.
@@ -68,22 +69,32 @@ import Testing
         }
     }
 
-    /// Detection post-processing: 20011 scores, k = 300, through a session (the selector picks the
-    /// work-group kernel) in both kernel styles.
+    /// Detection post-processing: 20011 scores, k = 300, through a session in both kernel styles
+    /// (the GPU style picks the work-group kernel, the CPU style the insertion).
     @Test func detectionSizedRow() throws {
         var rng = TestRandom(seed: 53)
-        #expect(TopK.variant(rows: 1, length: 20011, k: 300) == .workGroup)
+        #expect(TopK.variant(rows: 1, length: 20011, k: 300, gpuStyle: true) == .workGroup)
+        #expect(TopK.variant(rows: 1, length: 20011, k: 300, gpuStyle: false) == .rows)
         try checkOp("TopK", inputs: [rng.tensor([1, 20011], 0, 1), kTensor(300)], constant: [1], outputs: 2, rtol: 0, atol: 0)
         try checkOp("TopK", attributes: ["largest": .int(0)], inputs: [scores([20011], &rng), kTensor(300)], constant: [1], outputs: 2,
                     rtol: 0, atol: 0)
+        // k = 1000: the work-group kernel in both styles.
+        #expect(TopK.variant(rows: 1, length: 20011, k: 1000, gpuStyle: false) == .workGroup)
+        try checkOp("TopK", inputs: [scores([1, 20011], &rng), kTensor(1000)], constant: [1], outputs: 2, rtol: 0, atol: 0)
     }
 
     @Test func selectorTable() {
-        #expect(TopK.variant(rows: 1000, length: 256, k: 256) == .rows)
-        #expect(TopK.variant(rows: 1, length: 257, k: 1) == .workGroup)
-        #expect(TopK.variant(rows: 256, length: 20000, k: 8) == .rows)
-        #expect(TopK.variant(rows: 255, length: 20000, k: 8) == .workGroup)
-        #expect(TopK.variant(rows: 256, length: 20000, k: 9) == .workGroup)
+        for gpu in [false, true] {
+            #expect(TopK.variant(rows: 1000, length: 256, k: 256, gpuStyle: gpu) == .rows)
+            #expect(TopK.variant(rows: 256, length: 20000, k: 8, gpuStyle: gpu) == .rows)
+            #expect(TopK.variant(rows: 1, length: 20011, k: 20011, gpuStyle: gpu) == .workGroup)
+        }
+        #expect(TopK.variant(rows: 1, length: 257, k: 1, gpuStyle: true) == .workGroup)
+        #expect(TopK.variant(rows: 255, length: 20000, k: 8, gpuStyle: true) == .workGroup)
+        #expect(TopK.variant(rows: 256, length: 20000, k: 9, gpuStyle: true) == .workGroup)
+        #expect(TopK.variant(rows: 255, length: 20000, k: 8, gpuStyle: false) == .rows)
+        #expect(TopK.variant(rows: 1, length: 1 << 15, k: 256, gpuStyle: false) == .rows)
+        #expect(TopK.variant(rows: 1, length: 1 << 15, k: 257, gpuStyle: false) == .workGroup)
         #expect(TopK.chunk(maxWorkGroupSize: 4096) == 512)
         #expect(TopK.chunk(maxWorkGroupSize: 100) == 128)
     }

@@ -61,6 +61,7 @@ struct ScatterElements: Operator {
         }
     }
 
+    /// `acc` combined with `v` for integers (wrapping add and multiply, as the device's `long`).
     func combine(_ acc: Int64, _ v: Int64) -> Int64 {
         switch reduction {
         case .none: v

@@ -39,6 +39,7 @@ struct RoiAlign: Operator {
         halfPixel = transform == "half_pixel"
     }
 
+    /// A shape error naming this node.
     func error(_ reason: String) -> GPUInferError { .shapeMismatch(node: node.label, op: "RoiAlign", reason: reason) }
 
     func inferTypes(_ inputs: [TensorType?], constants: [Tensor?]) throws -> [TensorType] {
