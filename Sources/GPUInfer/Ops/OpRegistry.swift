@@ -2,7 +2,7 @@
 // its Kernels/<name>.cl, its test, and one line in its family's registry list.
 
 enum OpRegistry {
-    static let types: [any Operator.Type] = [Identity.self, IfOp.self] + elementwiseOps + convOps + layoutOps + reduceOps + detectionOps + fusedOps
+    static let types: [any Operator.Type] = [Identity.self, IfOp.self] + elementwiseOps + convOps + layoutOps + reduceOps + detectionOps + visionOps + fusedOps
 
     /// Operators keyed by `domain::opType` ("" domain for standard ONNX ops).
     static let byKey: [String: any Operator.Type] = {

@@ -77,6 +77,23 @@ struct GPUSimulatorTests {
         try checkOp("ReduceMean", attributes: attrs(["axes": [1], "keepdims": 0]), inputs: [rng.tensor([3, 19, 4])], opset: 13,
                     rtol: 1e-5, atol: 1e-6, variants: Self.gpu)
         try checkOp("Softmax", attributes: attrs(["axis": 1]), inputs: [rng.tensor([3, 13], -4, 4)], rtol: 1e-5, atol: 1e-6, variants: Self.gpu)
+        // CumSum: the per-row scan and the blocked scan (a 2500-element row); integer-valued data
+        // keeps every partial sum exact in fp32, so both orders must match the reference exactly.
+        let ramp = Tensor(shape: [1, 2500], floats: rng.tensor([1, 2500], -4, 4).floats.map { $0.rounded() })
+        try checkOp("CumSum", attributes: ["reverse": .int(1)], inputs: [ramp, .scalar(Int64(1))], constant: [1], rtol: 0, atol: 0, variants: Self.gpu)
+        try checkOp("CumSum", attributes: ["exclusive": .int(1)], inputs: [rng.tensor([3, 7, 5]), .scalar(Int64(1))], constant: [1],
+                    rtol: 0, atol: 0, variants: Self.gpu)
+        // ScatterElements with duplicate indices under add; TopK's work-group kernel (two chunks
+        // and one merge level) on rows of 600 with ties; RoiAlign in both modes.
+        try checkOp("ScatterElements", attributes: ["axis": .int(1), "reduction": .string("add")],
+                    inputs: [rng.tensor([3, 4]), rng.ints([2, 6], -4, 3), rng.tensor([2, 6])], opset: 18, rtol: 0, atol: 0, variants: Self.gpu)
+        try checkOp("TopK", inputs: [Tensor(shape: [2, 600], floats: rng.tensor([2, 600], -9, 9).floats.map { $0.rounded() }),
+                                     Tensor(shape: [1], ints: [7])], constant: [1], outputs: 2, rtol: 0, atol: 0, variants: Self.gpu)
+        for mode in ["avg", "max"] {
+            try checkOp("RoiAlign", attributes: ["mode": .string(mode), "output_height": .int(2), "output_width": .int(3)],
+                        inputs: [rng.tensor([2, 2, 7, 6]), Tensor(shape: [2, 4], floats: [0.3, 1.2, 4.6, 5.3, -1.7, 2.2, 3.1, 8.4]),
+                                 Tensor(shape: [2], ints: [1, 0])], opset: 16, rtol: 0, atol: 1e-5, variants: Self.gpu)
+        }
     }
 
     /// The sample CNN (Conv+BN+Relu, MaxPool, residual, depthwise, Clip, pools, Gemm, Softmax)

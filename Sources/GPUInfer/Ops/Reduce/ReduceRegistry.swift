@@ -3,5 +3,6 @@
 extension OpRegistry {
     static let reduceOps: [any Operator.Type] = [
         Reduce.self, Softmax.self, ArgMax.self, TopK.self, LpNormalization.self, Normalization.self,
+        CumSum.self,
     ]
 }
