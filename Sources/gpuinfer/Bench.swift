@@ -1,6 +1,7 @@
 // `gpuinfer bench MODEL --device N [--batch B] [--iterations I] [--warmup W] [--profile] [--json]`:
-// load time, first-inference time, latency statistics, images/s and (with --profile) where the
-// device time goes, node by node, from OpenCL profiling events.
+// load time, first-inference time, latency statistics, images/s, what the cuts of a graph with
+// data-dependent shapes cost (sizes read back, host time between plan segments) and (with
+// --profile) where the device time goes, node by node, from OpenCL profiling events.
 import ArgumentParser
 import Foundation
 import GPUInfer
@@ -53,6 +54,9 @@ struct Bench: ParsableCommand {
             let rssAfterWarmup = MemoryStatus.read("VmRSS")
             var latencies: [Double] = []
             for _ in 0..<iterations { latencies.append(try clock.measure { _ = try session.run(feeds) }.seconds) }
+            // The last timed run's cuts (graphs with data-dependent shapes run in segments).
+            let cuts = session.lastCuts
+            let perCutMicroseconds = cuts.cuts > 0 ? Double(cuts.nanosecondsBetween) / Double(cuts.cuts) / 1e3 : 0
             latencies.sort()
             let median = latencies[latencies.count / 2]
             let p90 = latencies[min(latencies.count - 1, Int((Double(latencies.count) * 0.9).rounded(.up)) - 1)]
@@ -71,6 +75,8 @@ struct Bench: ParsableCommand {
             if json {
                 let object: [String: Any] = [
                     "programs": programs, "kernel_launches": launches,
+                    "cuts": ["per_inference": cuts.cuts, "bytes_read": cuts.bytesRead, "us_between_segments": perCutMicroseconds,
+                             "plans_built_in_last_run": cuts.plansBuilt],
                     "model": model, "device": session.deviceDescription, "batch": batch, "iterations": iterations,
                     "load_s": loadTime.seconds, "first_inference_s": first.seconds, "images_per_s": imagesPerSecond,
                     "latency_ms": ["median": median * 1000, "p90": p90 * 1000, "min": latencies[0] * 1000],
@@ -90,7 +96,11 @@ struct Bench: ParsableCommand {
             print(String(format: "programs:         %d built from source (%.2f s; a driver may serve them from its own cache), %d from gpuinfer's program cache (%.2f s)", compiled.count,
                          compileSeconds, cached.count, cachedSeconds))
             print(String(format: "latency (batch %d, %d runs): median %.2f ms, p90 %.2f ms, min %.2f ms", batch, iterations, median * 1000, p90 * 1000, latencies[0] * 1000))
-            print("kernels:          \(launches) launches per inference, one in-order queue")
+            print("kernels:          \(launches) launches per inference (first segment), one in-order queue")
+            if cuts.cuts > 0 {
+                print(String(format: "segments:         %d cuts per inference (data-dependent shapes): %d bytes of sizes read back, %.0f µs between segments per cut",
+                             cuts.cuts, cuts.bytesRead, perCutMicroseconds))
+            }
             print("input:            " + feeds.keys.sorted().map { "\($0) \(feeds[$0]!.shape)" }.joined(separator: ", "))
             print(String(format: "throughput:       %.3f images/s, %.1f GFLOP/s effective (%.2f GFLOP per image)",
                          imagesPerSecond, gflopsPerSecond, flops / Double(batch) / 1e9))

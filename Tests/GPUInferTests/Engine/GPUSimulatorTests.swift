@@ -117,4 +117,17 @@ struct GPUSimulatorTests {
         let y = try Session(model: model, runtime: try TestDevice.require(), options: Self.gpu[0]).run([model.inputs[0].name: input])
         checkOutput(y[model.outputs[0].name], expected, maxAbs: 1e-4, "PaddleOCR classifier on the GPU simulator vs onnxruntime")
     }
+
+    /// Graphs with data-dependent shapes (DataDependentShapeTests' fixtures) in plan segments:
+    /// NMS → Gather/GatherND/Concat/Reshape, NonZero → GatherND → reductions, TopK with k from an
+    /// NMS count, Compress, Unique along an axis, a nested If, torchvision's SSDlite
+    /// post-processing (90 NonZero → GatherND → TopK, If around NMS), against onnxruntime with
+    /// DataDependentShapeTests' tolerances.
+    @Test(arguments: ["nms_gather_concat", "nonzero_gathernd_reduce", "topk_k_from_nms", "compress_mask", "unique_axis0", "if_else_nested",
+                      "empty_selection", "torchvision_ssdlite_postprocess"])
+    func dataDependentGraphsMatchOnnxRuntime(name: String) throws {
+        let (model, feeds, expected) = try DataDependentShapeTests.load(name)
+        let session = Session(model: model, runtime: try TestDevice.require(), options: Self.gpu[0])
+        DataDependentShapeTests.check(try session.run(feeds), expected, "\(name) on the GPU simulator")
+    }
 }
