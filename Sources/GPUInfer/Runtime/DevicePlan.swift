@@ -89,8 +89,8 @@ final class DevicePlan: @unchecked Sendable {
     private var shapeBuffer: CLBuffer?
     private var shapeSlots: [(name: String, offset: Int, rank: Int)] = []
     /// Continuation segments by the sizes and values read back, least recently used first.
-    private var continuations: [String: DevicePlan] = [:]
-    private var continuationOrder: [String] = []
+    private var continuations: [[Int64]: DevicePlan] = [:]
+    private var continuationOrder: [[Int64]] = []
     /// Bytes of activation memory after buffer reuse, plus the workspace the nodes share.
     private(set) var activationBytes = 0
     /// The tunable kernel parameters every node was built with, in node order.
@@ -292,20 +292,16 @@ final class DevicePlan: @unchecked Sendable {
     }
 
     /// Reads this segment's data-dependent shapes and the values later nodes need at plan time:
-    /// a few bytes, no tensor data.
-    private func readSizes() throws -> (shapes: [String: [Int]], values: [String: Tensor], key: String, bytes: Int) {
-        var shapes: [String: [Int]] = [:], values: [String: Tensor] = [:]
-        var key = "", bytes = 0
+    /// a few bytes, no tensor data. `key` is every long read (the shape slots' layout is fixed per
+    /// segment), then each value's bits: it names the continuation.
+    private func readSizes() throws -> (longs: [Int64], values: [String: Tensor], key: [Int64], bytes: Int) {
+        var longs: [Int64] = [], values: [String: Tensor] = [:]
+        var bytes = 0
         if let shapeBuffer, !shapeSlots.isEmpty {
-            let count = shapeBuffer.bytes / 8
-            let longs = try runtime.read(shapeBuffer, count: count, as: Int64.self)
-            bytes += count * 8
-            for slot in shapeSlots {
-                let dims = longs[slot.offset..<slot.offset + slot.rank].map { Int(clamping: $0) }
-                shapes[slot.name] = dims
-                key += "\(slot.name)\(dims);"
-            }
+            longs = try runtime.read(shapeBuffer, count: shapeBuffer.bytes / 8, as: Int64.self)
+            bytes += shapeBuffer.bytes
         }
+        var key = longs
         for name in spec.readBack {
             guard let v = self.values[name] ?? external[name] ?? inputs[name] else {
                 throw GPUInferError.invalidModel(location: "value '\(name)'", reason: "is needed at plan time but no segment kept it")
@@ -313,17 +309,20 @@ final class DevicePlan: @unchecked Sendable {
             let t = try read(v)
             bytes += t.count * (t.dtype.isFloat ? 4 : 8)
             values[name] = t
-            key += "\(name)=\(t.dtype.isFloat ? t.floats.description : t.ints.description);"
+            key.append(Int64(t.count))
+            key += t.dtype.isFloat ? t.floats.map { Int64($0.bitPattern) } : t.ints
         }
-        return (shapes, values, key, bytes)
+        return (longs, values, key, bytes)
     }
 
     /// The segment after this one for the sizes just read: cached, or planned now.
-    private func continuation(shapes: [String: [Int]], values readValues: [String: Tensor], key: String, cuts: inout CutStatistics) throws -> DevicePlan {
+    private func continuation(longs: [Int64], values readValues: [String: Tensor], key: [Int64], cuts: inout CutStatistics) throws -> DevicePlan {
         if let next = continuations[key] {
             if continuationOrder.last != key, let i = continuationOrder.firstIndex(of: key) { continuationOrder.append(continuationOrder.remove(at: i)) }
             return next
         }
+        var shapes: [String: [Int]] = [:]
+        for slot in shapeSlots { shapes[slot.name] = longs[slot.offset..<slot.offset + slot.rank].map { Int(clamping: $0) } }
         let nextSpec = try model.continueSpecialization(spec, shapes: shapes, values: readValues)
         var passed: [String: DeviceValue] = [:]
         for (name, v) in external.merging(inputs, uniquingKeysWith: { a, _ in a }).merging(values, uniquingKeysWith: { _, b in b }) {
@@ -372,7 +371,7 @@ final class DevicePlan: @unchecked Sendable {
             try runtime.finish()
             let start = DispatchTime.now().uptimeNanoseconds
             let sizes = try segment.readSizes()
-            segment = try segment.continuation(shapes: sizes.shapes, values: sizes.values, key: sizes.key, cuts: &cuts)
+            segment = try segment.continuation(longs: sizes.longs, values: sizes.values, key: sizes.key, cuts: &cuts)
             cuts.cuts += 1
             cuts.bytesRead += sizes.bytes
             cuts.nanosecondsBetween += DispatchTime.now().uptimeNanoseconds - start
