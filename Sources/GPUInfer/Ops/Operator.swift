@@ -18,6 +18,15 @@ public protocol Operator: Sendable {
     /// and the real dimensions, as `long`s, at `EncodeContext.outputShape(_:)`. The plan reads those
     /// few bytes after the segment that ends with the node and plans the consumers for them.
     static var hasDataDependentShape: Bool { get }
+    /// For a data-dependent op: whether dimension 0 is the only one of output `output` that
+    /// depends on values (NonMaxSuppression's rows), so row-local consumers can run on its bound.
+    func onlyRowsDependOnData(output: Int) -> Bool
+    /// Whether each row (index along dimension 0) of every output is computed from the same row of
+    /// the inputs that have it and from the other inputs whole — elementwise ops, views, Gather,
+    /// Concat, Slice… Such a node runs on inputs whose row count is only bounded on the device
+    /// (the rows past the real count hold garbage, which its kernels must read without leaving
+    /// their buffers) when its shape inference moves its outputs' dimension 0 with theirs.
+    static var isRowLocal: Bool { get }
 
     /// Parses and validates attributes. Throws `unsupportedOp` for attribute values the engine
     /// does not implement, so that a model fails at load time, not mid-run.
@@ -49,6 +58,8 @@ public extension Operator {
     static var domain: String { "" }
     static var constantInputs: [Int] { [] }
     static var hasDataDependentShape: Bool { false }
+    func onlyRowsDependOnData(output: Int) -> Bool { false }
+    static var isRowLocal: Bool { false }
     var aliases: [Int: Int] { [:] }
     func foldFromTypes(_ inputs: [TensorType?]) -> [Tensor]? { nil }
     func flops(_ inputs: [TensorType?], outputs: [TensorType]) -> Double { 0 }

@@ -86,7 +86,7 @@ final class DevicePlan: @unchecked Sendable {
     var model: Model { chain.model }
     let spec: Specialization
     /// Where the data-dependent nodes of this segment write their outputs' real shapes.
-    private var shapeBuffer: CLBuffer?
+    private(set) var shapeBuffer: CLBuffer?
     private var shapeSlots: [(name: String, offset: Int, rank: Int)] = []
     /// Continuation segments by the sizes and values read back, least recently used first.
     private var continuations: [[Int64]: DevicePlan] = [:]
@@ -315,6 +315,20 @@ final class DevicePlan: @unchecked Sendable {
         return (longs, values, key, bytes)
     }
 
+    /// The real shapes of this segment's data-dependent values and of the values row-bounded by
+    /// them, from the longs of its shape buffer.
+    func realShapes(_ longs: [Int64]) -> [String: [Int]] {
+        var shapes: [String: [Int]] = [:]
+        for slot in shapeSlots where slot.offset + slot.rank <= longs.count {
+            shapes[slot.name] = longs[slot.offset..<slot.offset + slot.rank].map { Int(clamping: $0) }
+        }
+        for (name, source) in spec.rowBound {
+            guard let rows = shapes[source]?.first, let bound = spec.types[name], !bound.shape.isEmpty else { continue }
+            shapes[name] = [min(rows, bound.shape[0])] + bound.shape.dropFirst()
+        }
+        return shapes
+    }
+
     /// The segment after this one for the sizes just read: cached, or planned now.
     private func continuation(longs: [Int64], values readValues: [String: Tensor], key: [Int64], cuts: inout CutStatistics) throws -> DevicePlan {
         if let next = continuations[key] {
@@ -345,6 +359,8 @@ final class DevicePlan: @unchecked Sendable {
         var outputs: [String: Tensor]
         var timings: [NodeTiming]
         var segments: [DevicePlan]
+        /// Real shapes of the last segment's data-dependent and row-bounded values.
+        var finalShapes: [String: [Int]]
     }
 
     /// Runs the plan, and the segments its data-dependent shapes lead to. With `profile` (and a
@@ -377,12 +393,25 @@ final class DevicePlan: @unchecked Sendable {
             cuts.nanosecondsBetween += DispatchTime.now().uptimeNanoseconds - start
             segments.append(segment)
         }
+        // Outputs of the last segment's data-dependent nodes (and the values row-bounded by
+        // them) are read in their real shapes, which its shape buffer holds.
+        var finalShapes: [String: [Int]] = [:]
+        if !segment.spec.dynamicValues.isEmpty, let shapeBuffer = segment.shapeBuffer {
+            let longs = try runtime.read(shapeBuffer, count: shapeBuffer.bytes / 8, as: Int64.self)
+            cuts.bytesRead += shapeBuffer.bytes
+            finalShapes = segment.realShapes(longs)
+        }
         chain.lastCuts = cuts
         var result: [String: Tensor] = [:]
         for (name, source) in segment.outputs {
             switch source {
             case let .constant(t): result[name] = t
-            case let .device(v): result[name] = try read(v)
+            case let .device(v):
+                if let shape = finalShapes[segment.spec.resolve(name)] {
+                    result[name] = try read(DeviceValue(buffer: v.buffer, type: TensorType(v.type.dtype, shape)))
+                } else {
+                    result[name] = try read(v)
+                }
             case let .input(n): result[name] = feeds[n]
             }
         }
@@ -404,7 +433,7 @@ final class DevicePlan: @unchecked Sendable {
             }
             timings = order.compactMap { byNode[$0] }
         }
-        return RunResult(outputs: result, timings: timings, segments: segments)
+        return RunResult(outputs: result, timings: timings, segments: segments, finalShapes: finalShapes)
     }
 
     /// Reads a device value back into a host tensor.

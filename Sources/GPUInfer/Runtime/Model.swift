@@ -187,6 +187,11 @@ public final class Model: @unchecked Sendable {
             }
             spec.types[name] = TensorType(bound.dtype, shape)
         }
+        for (name, source) in previous.rowBound {
+            guard let rows = shapes[source]?.first, let bound = spec.types[name], !bound.shape.isEmpty else { continue }
+            spec.types[name] = TensorType(bound.dtype, [rows] + bound.shape.dropFirst())
+        }
+        spec.rowBound = [:]
         for name in previous.readBack {
             guard let t = values[name] else { throw GPUInferError.invalidModel(location: "value '\(name)'", reason: "was not read back") }
             spec.constants[name] = t
@@ -253,7 +258,13 @@ public final class Model: @unchecked Sendable {
                     continue
                 }
                 let taken = try branch.taken(c)
-                if taken.contains(where: { pending.contains(node.inputs[$0]) }) { defer_(i); continue }
+                // A taken value that is pending stays pending under its new name; one whose rows
+                // only are pending (`rowBound`) keeps that bound.
+                if taken.contains(where: { pending.contains(node.inputs[$0]) && spec.rowBound[spec.resolve(node.inputs[$0])] == nil }) { defer_(i); continue }
+                for (name, j) in zip(node.outputs, taken) where !name.isEmpty && pending.contains(node.inputs[j]) {
+                    spec.rowBound[name] = spec.rowBound[spec.resolve(node.inputs[j])]
+                    pending.insert(name)
+                }
                 // The outputs are the taken branch's values: constants, or new names for them.
                 for (name, j) in zip(node.outputs, taken) where !name.isEmpty {
                     let source = spec.resolve(node.inputs[j])
@@ -265,7 +276,22 @@ public final class Model: @unchecked Sendable {
                 }
                 continue
             }
-            if node.inputs.contains(where: { pending.contains($0) }) { defer_(i); continue }
+            if node.inputs.contains(where: { pending.contains($0) }) {
+                // Inputs whose rows only are pending (`rowBound`): a row-local node runs on their
+                // bounds without a cut, its outputs bounded by the same count.
+                if let source = try boundedRowsSource(node, op, pending: pending, spec: spec) {
+                    for (name, t) in zip(node.outputs, try inferTypes(op, node, node.inputs.map { $0.isEmpty ? nil : spec.types[$0] },
+                                                                     node.inputs.map { $0.isEmpty ? nil : spec.constants[$0] })) where !name.isEmpty {
+                        spec.types[name] = t
+                        spec.rowBound[name] = source
+                        pending.insert(name)
+                    }
+                    spec.liveNodes.append(i)
+                    continue
+                }
+                defer_(i)
+                continue
+            }
             let inTs = node.inputs.map { $0.isEmpty ? nil : spec.types[$0] }
             let inCs = node.inputs.map { $0.isEmpty ? nil : spec.constants[$0] }
             for (j, name) in node.inputs.enumerated() where !name.isEmpty && spec.types[name] == nil {
@@ -310,10 +336,12 @@ public final class Model: @unchecked Sendable {
             }
             spec.liveNodes.append(i)
             if dynamic {
-                // The outputs' types are upper bounds; their consumers wait for the real shapes.
-                for name in node.outputs where !name.isEmpty {
+                // The outputs' types are upper bounds; their consumers wait for the real shapes
+                // (row-local ones only for the row count, where that is all that varies).
+                for (o, name) in node.outputs.enumerated() where !name.isEmpty {
                     spec.dynamicValues.append(name)
                     pending.insert(name)
+                    if op.onlyRowsDependOnData(output: o) { spec.rowBound[name] = name }
                 }
             }
         }
@@ -323,6 +351,42 @@ public final class Model: @unchecked Sendable {
             throw GPUInferError.unsupportedOp(op: node.opType, domain: node.domain, node: node.label, opset: graph.opset,
                                               reason: "its inputs can never be planned (segment \(spec.depth) made no progress)")
         }
+    }
+}
+
+extension Model {
+    /// The data-dependent value whose row count bounds every pending input of `node`, when the
+    /// node can run on those inputs' upper bounds and give outputs whose first rows are right:
+    /// the op is row-local (`Operator.isRowLocal`), its pending inputs are all row-bounded by one
+    /// value and none is read at plan time, and every output's dimension 0 is the inputs' (checked
+    /// by inferring the types again with a different row count: the outputs must follow it).
+    fileprivate func boundedRowsSource(_ node: Node, _ op: any Operator, pending: Set<String>, spec: Specialization) throws -> String? {
+        guard type(of: op).isRowLocal else { return nil }
+        let constantIdx = Set(type(of: op).constantInputs)
+        var source: String?
+        var bounded: [Int] = []
+        for (j, name) in node.inputs.enumerated() where !name.isEmpty && pending.contains(name) {
+            guard !constantIdx.contains(j), let s = spec.rowBound[spec.resolve(name)], source == nil || source == s,
+                  let t = spec.types[spec.resolve(name)], !t.shape.isEmpty else { return nil }
+            source = s
+            bounded.append(j)
+        }
+        guard let source, let rows = spec.types[spec.resolve(node.inputs[bounded[0]])]?.shape[0],
+              bounded.allSatisfy({ spec.types[spec.resolve(node.inputs[$0])]?.shape[0] == rows }) else { return nil }
+        let inCs = node.inputs.map { $0.isEmpty ? nil : spec.constants[$0] }
+        func outputs(rows r: Int) -> [TensorType]? {
+            let inTs = node.inputs.enumerated().map { j, name -> TensorType? in
+                guard !name.isEmpty, var t = spec.types[spec.resolve(name)] else { return nil }
+                if bounded.contains(j) { t = TensorType(t.dtype, [r] + t.shape.dropFirst()) }
+                return t
+            }
+            return try? op.inferTypes(inTs, constants: inCs)
+        }
+        let probe = rows + 7
+        guard let atBound = outputs(rows: rows), let atProbe = outputs(rows: probe), atBound.count == atProbe.count,
+              zip(atBound, atProbe).allSatisfy({ $0.shape.first == rows && $1.shape.first == probe && $0.shape.dropFirst() == $1.shape.dropFirst() })
+        else { return nil }
+        return source
     }
 }
 
@@ -352,7 +416,8 @@ struct Specialization {
     /// Nodes left for later segments, in graph order.
     var deferred: [Int] = []
     /// Outputs of this segment's data-dependent nodes: their `types` are upper bounds, the device
-    /// writes the real shapes, which the next segment starts from.
+    /// writes the real shapes, which the next segment starts from (or, after the last segment,
+    /// the outputs are read with).
     var dynamicValues: [String] = []
     /// Values this segment (or an earlier one) computes that later nodes need at plan time.
     var readBack: [String] = []
@@ -373,5 +438,8 @@ struct Specialization {
         return n
     }
     /// Whether another segment follows (sizes or values to read back, or nodes left).
-    var continues: Bool { !dynamicValues.isEmpty || !readBack.isEmpty || !deferred.isEmpty }
+    var continues: Bool { !readBack.isEmpty || !deferred.isEmpty }
+    /// Values of this segment planned at a row bound: dimension 0 is the real row count of the
+    /// data-dependent value named (their first rows are right, the rest garbage).
+    var rowBound: [String: String] = [:]
 }

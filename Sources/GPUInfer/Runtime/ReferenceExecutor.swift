@@ -26,7 +26,8 @@ public struct ReferenceExecutor: Sendable {
             if !keepAll {
                 for (pos, i) in spec.liveNodes.enumerated() { for name in model.graph.nodes[i].inputs { lastUse[spec.resolve(name)] = pos } }
             }
-            let dynamic = Set(spec.dynamicValues)
+            let dynamic = Set(spec.dynamicValues).union(spec.rowBound.keys)
+            var shapes: [String: [Int]] = [:]  // real shapes of the data-dependent values
             for (pos, i) in spec.liveNodes.enumerated() {
                 let node = model.graph.nodes[i]
                 let ins = node.inputs.map { $0.isEmpty ? nil : values[spec.resolve($0)] }
@@ -41,6 +42,7 @@ public struct ReferenceExecutor: Sendable {
                         throw GPUInferError.shapeMismatch(node: node.label, op: node.opType, reason: "reference produced \(t.shape), shape inference said \(expected.shape)")
                     }
                     values[name] = t
+                    if spec.dynamicValues.contains(name) { shapes[name] = t.shape }
                 }
                 if !keepAll {
                     for name in node.inputs.map(spec.resolve) where lastUse[name] == pos && !laterUse.contains(name) && spec.constants[name] == nil {
@@ -49,8 +51,7 @@ public struct ReferenceExecutor: Sendable {
                 }
             }
             guard spec.continues else { break }
-            var shapes: [String: [Int]] = [:], readBack: [String: Tensor] = [:]
-            for name in spec.dynamicValues { if let t = values[name] { shapes[name] = t.shape } }
+            var readBack: [String: Tensor] = [:]
             for name in spec.readBack { readBack[name] = values[name] }
             let done = spec
             spec = try model.continueSpecialization(done, shapes: shapes, values: readBack)

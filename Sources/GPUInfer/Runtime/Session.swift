@@ -149,7 +149,8 @@ public final class Session: @unchecked Sendable {
         for segment in run.segments {
             for (name, v) in segment.values {
                 guard let t = last.spec.types[name] else { continue }
-                all[name] = try segment.read(DeviceValue(buffer: v.buffer, type: t))
+                let shape = run.finalShapes[name] ?? t.shape
+                all[name] = try segment.read(DeviceValue(buffer: v.buffer, type: TensorType(t.dtype, shape)))
             }
         }
         for (k, v) in last.spec.constants where all[k] == nil { all[k] = v }

@@ -11,6 +11,8 @@
 struct Compress: Operator {
     static let opTypes = ["Compress"]
     static let hasDataDependentShape = true
+    /// Along axis 0 (or flattened) only the row count varies.
+    func onlyRowsDependOnData(output: Int) -> Bool { axis == nil || axis == 0 }
     let axis: Int?
     let label: String
 

@@ -26,6 +26,9 @@ struct NonMaxSuppression: Operator {
     static let opTypes = ["NonMaxSuppression"]
     static let constantInputs = [2, 3, 4]
     static let hasDataDependentShape = true
+    /// Only the row count varies: the Gathers of boxes, scores and classes after it run on the
+    /// bound without a plan cut (rows past the count are −1, which the Gather kernels wrap).
+    func onlyRowsDependOnData(output: Int) -> Bool { true }
     let centerPointBox: Bool
     let label: String
 

@@ -14,6 +14,8 @@
 struct Unique: Operator {
     static let opTypes = ["Unique"]
     static let hasDataDependentShape = true
+    /// indices, inverse_indices and counts are 1-D; Y varies in its rows only without an axis or along axis 0.
+    func onlyRowsDependOnData(output: Int) -> Bool { output != 0 || axis == nil || axis == 0 }
     let axis: Int?
     let sorted: Bool
     let label: String

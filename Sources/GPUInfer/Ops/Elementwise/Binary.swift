@@ -114,6 +114,8 @@ struct BinaryKind: Sendable {
 /// Add, Sub, Mul, Div, Pow, Mod, PRelu, Equal, Less(OrEqual), Greater(OrEqual), And, Or, Xor.
 struct Binary: Operator {
     static let opTypes = BinaryKind.table.keys.sorted() + ["Mod"]
+    /// Row-local (`Operator.isRowLocal`): runs on row-bounded inputs without a plan cut.
+    static let isRowLocal = true
 
     let opType: String
     let kind: BinaryKind
@@ -158,6 +160,8 @@ struct Binary: Operator {
 /// y = ((x₀ ⊗ x₁) ⊗ x₂) …, then ÷ n for Mean.
 struct Variadic: Operator {
     static let opTypes = ["Max", "Min", "Sum", "Mean"]
+    /// Row-local (`Operator.isRowLocal`): runs on row-bounded inputs without a plan cut.
+    static let isRowLocal = true
 
     let opType: String
     let kind: BinaryKind

@@ -4,6 +4,8 @@
 /// Cast (target from the `to` attribute) and CastLike (target = input 1's type).
 struct Cast: Operator {
     static let opTypes = ["Cast", "CastLike"]
+    /// Row-local (`Operator.isRowLocal`): runs on row-bounded inputs without a plan cut.
+    static let isRowLocal = true
 
     /// Target type for Cast; nil for CastLike.
     let to: DType?

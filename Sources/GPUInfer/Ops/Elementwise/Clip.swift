@@ -5,6 +5,8 @@
 /// time are read from their device buffers.
 struct Clip: Operator {
     static let opTypes = ["Clip"]
+    /// Row-local (`Operator.isRowLocal`): runs on row-bounded inputs without a plan cut.
+    static let isRowLocal = true
 
     /// Bounds from attributes (opset < 11); nil means they come from inputs 1 and 2.
     let attributeBounds: (lo: Float, hi: Float)?

@@ -72,6 +72,8 @@ struct Unary: Operator {
         x / (1 + exp(-2 * (0.79788456080286536 * (x + 0.044715 * x * x * x))))
     })
     static let opTypes = table.keys.sorted()
+    /// Row-local (`Operator.isRowLocal`): runs on row-bounded inputs without a plan cut.
+    static let isRowLocal = true
 
     let opType: String
     let kind: UnaryKind

@@ -3,6 +3,8 @@
 /// Where on float or integer X/Y with a bool condition.
 struct Where: Operator {
     static let opTypes = ["Where"]
+    /// Row-local (`Operator.isRowLocal`): runs on row-bounded inputs without a plan cut.
+    static let isRowLocal = true
     init(node: Node, opset: Int) throws {}
 
     func inferTypes(_ inputs: [TensorType?], constants: [Tensor?]) throws -> [TensorType] {

@@ -4,6 +4,8 @@
 /// Concat along `axis` (negative allowed); every other dim must match.
 struct Concat: Operator {
     static let opTypes = ["Concat"]
+    /// Row-local (`Operator.isRowLocal`): runs on row-bounded inputs without a plan cut.
+    static let isRowLocal = true
     let context: LayoutContext
     let axis: Int
 

@@ -20,6 +20,8 @@ extension LayoutContext {
 /// Gather: out = data[:, …, indices, …] with indices replacing dim `axis`.
 struct Gather: Operator {
     static let opTypes = ["Gather"]
+    /// Row-local (`Operator.isRowLocal`): runs on row-bounded inputs without a plan cut.
+    static let isRowLocal = true
     let context: LayoutContext
     let axis: Int
 

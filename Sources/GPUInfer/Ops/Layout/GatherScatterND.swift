@@ -24,6 +24,8 @@ struct NDIndexing {
 /// GatherND: out[b, m, r] = data[b, indices[b, m, :], r] (ONNX opset 11/12/13).
 struct GatherND: Operator {
     static let opTypes = ["GatherND"]
+    /// Row-local (`Operator.isRowLocal`): runs on row-bounded inputs without a plan cut.
+    static let isRowLocal = true
     let context: LayoutContext
     let batchDims: Int
 

@@ -4,6 +4,8 @@
 /// Slice of the input: per dim, a first index, a step and a count.
 struct Slice: Operator {
     static let opTypes = ["Slice"]
+    /// Row-local (`Operator.isRowLocal`): runs on row-bounded inputs without a plan cut.
+    static let isRowLocal = true
     static let constantInputs = [1, 2, 3, 4]
     let context: LayoutContext
     /// starts, ends, axes from attributes (opset < 10).

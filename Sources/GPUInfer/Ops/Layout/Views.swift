@@ -29,6 +29,8 @@ extension ViewOperator {
 /// input dim unless `allowzero`=1, one −1 is inferred.
 struct Reshape: ViewOperator {
     static let opTypes = ["Reshape"]
+    /// Row-local (`Operator.isRowLocal`): runs on row-bounded inputs without a plan cut.
+    static let isRowLocal = true
     static let constantInputs = [1]
     let context: LayoutContext
     let allowZero: Bool
@@ -73,6 +75,8 @@ struct Reshape: ViewOperator {
 /// Flatten: [d0…d(axis−1)] × [d(axis)…] as a 2-D tensor; axis in [−r, r].
 struct Flatten: ViewOperator {
     static let opTypes = ["Flatten"]
+    /// Row-local (`Operator.isRowLocal`): runs on row-bounded inputs without a plan cut.
+    static let isRowLocal = true
     let context: LayoutContext
     let axis: Int
 
@@ -92,6 +96,8 @@ struct Flatten: ViewOperator {
 /// Squeeze: removes the listed unit dims (axes input from opset 13, attribute before), or all.
 struct Squeeze: ViewOperator {
     static let opTypes = ["Squeeze"]
+    /// Row-local (`Operator.isRowLocal`): runs on row-bounded inputs without a plan cut.
+    static let isRowLocal = true
     static let constantInputs = [1]
     let context: LayoutContext
     let attributeAxes: [Int]?
@@ -113,6 +119,8 @@ struct Squeeze: ViewOperator {
 /// Unsqueeze: inserts unit dims at the listed positions of the output (axes input from opset 13).
 struct Unsqueeze: ViewOperator {
     static let opTypes = ["Unsqueeze"]
+    /// Row-local (`Operator.isRowLocal`): runs on row-bounded inputs without a plan cut.
+    static let isRowLocal = true
     static let constantInputs = [1]
     let context: LayoutContext
     let attributeAxes: [Int]?
