@@ -6,5 +6,6 @@ extension OpRegistry {
         NetVLAD.self,
         ISqrtCov.self,
         SSDDetectionOutput.self,
+        GeM.self,
     ]
 }

@@ -10,6 +10,8 @@ public struct OptimizationReport: Sendable {
     /// Residual Adds (with a following activation) fused into the Conv before them.
     public var residualsFused = 0
     public var deadNodesRemoved = 0
+    /// Generalized-mean pooling patterns replaced by one `ai.gpuinfer::GeM` node.
+    public var gemFused = 0
 }
 
 /// Choices made when a model is loaded.
@@ -58,6 +60,7 @@ public final class Model: @unchecked Sendable {
             if let key = n.outputs.first { made[key] = (n, op) }
         }
         report.constantNodesFolded = try g.foldConstants()
+        if options.useFusedKernels { report.gemFused = g.fuseGeM() }
         if options.foldBatchNorm { report.batchNormsFolded = g.foldBatchNormIntoConv() }
         if options.fuseActivations { report.activationsFused = g.fuseConvActivation() }
         // fuseResiduals false (ExecutionOptions.fuseResiduals, $GPUINFER_FUSE_RESIDUAL=0) keeps residual Adds as nodes.

@@ -118,6 +118,18 @@ struct GPUSimulatorTests {
         checkOutput(y[model.outputs[0].name], expected, maxAbs: 1e-4, "PaddleOCR classifier on the GPU simulator vs onnxruntime")
     }
 
+    /// GeM's work-group kernel (gem_local) on planes shorter and longer than the work-group.
+    @Test func gemOnTheSimulator() throws {
+        var rng = TestRandom(seed: 31)
+        for shape in [[1, 3, 5, 7], [2, 2, 9, 11]] {
+            let x = rng.tensor(shape, -0.5, 2)
+            let model = try GeMTests.gemModel(eps: 1e-6, p: 3, q: 1.0 / 3)
+            let reference = try #require(try ReferenceExecutor().run(model, inputs: ["x": x])["y"])
+            let device = try #require(try Session(model: model, runtime: try TestDevice.require(), options: Self.gpu[0]).run(["x": x])["y"])
+            assertClose(device, reference, rtol: Float(shape[2] * shape[3] + 32) * 0x1p-24, atol: 1e-7, "GeM \(shape) on the GPU simulator")
+        }
+    }
+
     /// Graphs with data-dependent shapes (DataDependentShapeTests' fixtures) in plan segments:
     /// NMS → Gather/GatherND/Concat/Reshape, NonZero → GatherND → reductions, TopK with k from an
     /// NMS count, Compress, Unique along an axis, a nested If, torchvision's SSDlite
