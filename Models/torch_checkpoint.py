@@ -36,6 +36,12 @@ REBUILD = ("torch._utils", "_rebuild_tensor")
 REBUILD_PARAMETER = ("torch._utils", "_rebuild_parameter")
 ORDERED_DICT = ("collections", "OrderedDict")
 ALLOWED_CALLABLES = {REBUILD_V2, REBUILD, REBUILD_PARAMETER, ORDERED_DICT}
+#: NumPy objects a training checkpoint may carry as bookkeeping next to its state_dict (e.g. the
+#: deep-visual-geo-localization-benchmark's "recalls" array and numpy-float "best_r5"): their
+#: globals, REDUCE and BUILD give an inert placeholder — nothing is constructed — and are skipped.
+NUMPY_INERT = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+               ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
+               ("numpy", "ndarray"), ("numpy", "dtype")}
 LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 MAX_MEMO = 1 << 20
 MAX_STACK = 1 << 20
@@ -63,6 +69,10 @@ class _Storage:
     def __init__(self, key: str, dtype, count: int) -> None:
         self.key, self.dtype, self.count = key, dtype, count
         self.data: np.ndarray | None = None
+
+
+class _Inert:
+    """A NumPy bookkeeping object (NUMPY_INERT), never built; `_tensors` skips it."""
 
 
 class _Tensor:
@@ -213,16 +223,22 @@ def interpret(data: bytes, storages: dict, what: str):
                     attr, module = pop(), pop()
                 if not isinstance(module, str) or not isinstance(attr, str):
                     raise CheckpointError(f"{where}: bad global")
-                if (module, attr) not in ALLOWED_CALLABLES and not (module == "torch" and attr in STORAGE_DTYPES):
+                if ((module, attr) not in ALLOWED_CALLABLES and (module, attr) not in NUMPY_INERT
+                        and not (module == "torch" and attr in STORAGE_DTYPES)):
                     raise CheckpointError(f"{where}: global {module}.{attr} is not allowed in a tensor checkpoint")
                 stack.append(_Global(module, attr))
             elif name == "REDUCE":
                 args, fn = pop(), pop()
+                if isinstance(fn, _Global) and (fn.module, fn.name) in NUMPY_INERT and isinstance(args, tuple):
+                    stack.append(_Inert())
+                    continue
                 if not isinstance(fn, _Global) or (fn.module, fn.name) not in ALLOWED_CALLABLES:
                     raise CheckpointError(f"{where}: REDUCE of {fn!r:.80}")
                 stack.append(_call(fn, args, where))
             elif name == "BUILD":
                 state = pop()
+                if stack and isinstance(stack[-1], _Inert):
+                    continue
                 if not stack or not isinstance(stack[-1], OrderedDict) or not isinstance(state, dict):
                     raise CheckpointError(f"{where}: BUILD is only allowed on an OrderedDict (its _metadata)")
             elif name == "BINPERSID":
@@ -264,7 +280,7 @@ def _tensors(obj, storages: dict, path: str) -> dict[str, np.ndarray]:
             out.update(_tensors(value, storages, name + "."))
             continue
         if not isinstance(value, _Tensor):
-            if isinstance(value, (int, float, str, bool, list, tuple)) or value is None:
+            if isinstance(value, (int, float, str, bool, list, tuple, _Inert)) or value is None:
                 continue  # bookkeeping: an epoch counter, the arch name, an optimizer's param_groups
             raise CheckpointError(f"{name}: {type(value).__name__} is not a tensor")
         s = value.storage
