@@ -29,6 +29,9 @@ ZOO = {
     "ssdlite_person": (["ssdlite.py", "--person"], "--frozen-graph", True),
     "mobilenetv2_gap": (["mobilenet_v2.py", "--head", "gap", "--real-weights"], "--weights", True),
     "mobilenet_v2": (["mobilenet_v2.py"], None, False),
+    "resnet18_gem": (["vpr.py", "resnet18_gem"], "--weights", False),
+    "resnet18_netvlad": (["vpr.py", "resnet18_netvlad"], "--weights", False),
+    "vgg16_gem": (["vpr.py", "vgg16_gem"], "--weights", False),
 }
 
 

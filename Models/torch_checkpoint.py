@@ -7,7 +7,9 @@ each storage as an 8-byte element count and its raw bytes).
 The object pickle is *interpreted*, never unpickled: a small stack machine runs only the opcodes a
 tensor state_dict needs (containers, strings, numbers, memo, persistent storage ids) and calls only
 an allow-list of constructors — `collections.OrderedDict` and torch's tensor/parameter rebuild
-functions, whose effect it reproduces itself. Anything else (another global, REDUCE of anything
+functions, whose effect it reproduces itself. NumPy arrays, scalars and dtypes that a training
+checkpoint keeps as bookkeeping (e.g. recall values) become inert placeholders — never constructed —
+and are skipped. Anything else (another global, REDUCE of anything
 else, INST/OBJ/NEWOBJ, extensions, a storage that is not plain numbers, sizes beyond the file) is
 refused with a CheckpointError that says what and where. Nothing from the file is ever executed.
 
@@ -41,7 +43,8 @@ ALLOWED_CALLABLES = {REBUILD_V2, REBUILD, REBUILD_PARAMETER, ORDERED_DICT}
 #: globals, REDUCE and BUILD give an inert placeholder — nothing is constructed — and are skipped.
 NUMPY_INERT = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
                ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
-               ("numpy", "ndarray"), ("numpy", "dtype")}
+               ("numpy", "ndarray"), ("numpy", "dtype"),
+               ("_codecs", "encode")}  # protocol 2 pickles an array's raw bytes as _codecs.encode(str, "latin1")
 LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 MAX_MEMO = 1 << 20
 MAX_STACK = 1 << 20

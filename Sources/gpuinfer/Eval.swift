@@ -18,11 +18,17 @@ private func embedFolder(_ folder: String, into path: String, model: ImageModel,
                          maxPixels: Int, lookahead: Int, quiet: Bool, label: String) throws -> (index: RetrievalIndex, imagesPerSecond: Double, embedded: Int) {
     let manifest = (path as NSString).appendingPathComponent(RetrievalIndex.manifestFile)
     let progress = (path as NSString).appendingPathComponent(FolderIndexer.progressFile)
+    // A finished index of this model over exactly the images the folder holds now is reused.
     if FileManager.default.fileExists(atPath: manifest), !FileManager.default.fileExists(atPath: progress),
        let index = try? RetrievalIndex.load(from: path), index.model == modelName, index.root.map({ URL(fileURLWithPath: $0).standardizedFileURL.path })
         == URL(fileURLWithPath: folder).standardizedFileURL.path {
-        FileHandleWriter.write("\(label): \(index.count) images already embedded in \(path)\n")
-        return (index, 0, 0)
+        let images = Set(try FolderIndexer.listFiles(in: folder, excluding: path).images)
+        let known = Set(index.files).union(index.skipped.map(\.path))
+        if images.isSubset(of: known), Set(index.files).isSubset(of: images) {
+            FileHandleWriter.write("\(label): \(index.count) images already embedded in \(path)\n")
+            return (index, 0, 0)
+        }
+        FileHandleWriter.write("\(label): \(folder) changed since \(path) was built: embedding it again\n")
     }
     let indexer = try FolderIndexer(model: model, modelName: modelName, modelFingerprint: fingerprint, folder: folder, output: path, batchSize: batch)
     indexer.maxPixels = maxPixels

@@ -11,7 +11,8 @@ and BN statistic, saves the benchmark's checkpoint layouts —
   state_dict.pth   the bare state_dict without prefix, legacy (non-zip) format
 — exports each with `vpr.py --weights`, and compares onnxruntime with the torch forward (eval mode)
 at 480x640 and 353x517, batch 2. Also checks --gem-pattern reducemean, --plain, --l2 after_pool,
-and that a checkpoint holding a NumPy array (the benchmark's "recalls") is refused, not unpickled.
+and a training checkpoint that also holds NumPy bookkeeping (the benchmark's "recalls" array and
+numpy-float "best_r5"), which the reader skips as inert placeholders.
 
 usage: /path/to/torch-venv/bin/python Tests/Models/check_vpr_torch.py [--dir /tmp/vpr_torch_check]
 (that interpreter also needs numpy, onnx and onnxruntime). Exit status 1 on any mismatch.
@@ -198,15 +199,28 @@ def main() -> int:
                 failures += not ok
                 print(f"{'ok  ' if ok else 'FAIL'} {name:17s} l2={l2:11s} {pattern:17s} plain={plain!s:5s} {os.path.basename(path)[-14:]:14s} "
                       f"{h}x{w}: shape {list(got.shape)}, max |ort - torch| {err:.2e} (rel {rel:.1e})")
-    # A training checkpoint with the benchmark's "recalls" (a NumPy array) must be refused, not unpickled.
+    # The benchmark's own training checkpoints also hold "recalls" (a NumPy array) and "best_r5" (a NumPy
+    # float): the reader keeps them as inert placeholders (nothing is unpickled) and takes the model.
+    net = Net("resnet18_gem", "before_pool")
+    randomize(net, 7)
+    net.eval()
     bad = os.path.join(a.dir, "with_recalls.pth")
-    torch.save({"model_state_dict": Net("resnet18_gem", "before_pool").state_dict(), "recalls": np.zeros(4)}, bad)
+    torch.save({"epoch_num": 1, "model_state_dict": nn.DataParallel(net).state_dict(), "recalls": np.array([80.1, 90.2, 93.0, 95.5]),
+                "best_r5": np.float64(90.2), "not_improved_num": 0}, bad)
     try:
-        load_state_dict(bad)
-        print("FAIL a checkpoint with a NumPy array was read")
-        failures += 1
+        tensors = load_state_dict(bad)
+        out = os.path.join(a.dir, "with_recalls.onnx")
+        vpr.export("resnet18_gem", out, weights=bad)
+        x = images(480, 640, 0)
+        with torch.no_grad():
+            ref = net(torch.from_numpy(x)).numpy()
+        err = float(np.abs(run_onnxruntime(out, {"image": x})["descriptor"] - ref).max())
+        ok = err < 1e-5 and not any("recalls" in k or "best_r5" in k for k in tensors)
+        failures += not ok
+        print(f"{'ok  ' if ok else 'FAIL'} with_recalls.pth (NumPy recalls, best_r5): {len(tensors)} tensors read, max |ort - torch| {err:.2e}")
     except CheckpointError as e:
-        print(f"ok   refused with_recalls.pth: {e}")
+        print(f"FAIL with_recalls.pth refused: {e}")
+        failures += 1
     print("all ok" if failures == 0 else f"{failures} failure(s)")
     return 1 if failures else 0
 
