@@ -118,6 +118,18 @@ struct GPUSimulatorTests {
         checkOutput(y[model.outputs[0].name], expected, maxAbs: 1e-4, "PaddleOCR classifier on the GPU simulator vs onnxruntime")
     }
 
+    /// The SSDLite head's function body inlined (`--plain`: NonMaxSuppression → GatherND,
+    /// ScatterND, TopK … in plan segments) against onnxruntime, SSDLiteTests' tolerance.
+    @Test func inlinedSSDLiteHeadMatchesOnnxRuntime() throws {
+        let name = "head_small"
+        let path = try GeneratedData.require("ssdlite/\(name).onnx", script: SSDLiteTests.script)
+        func npy(_ s: String) throws -> Tensor { try Npy.read(path: GeneratedData.url("ssdlite/\(name)_\(s).npy").path) }
+        let model = try Model(path: path, options: LoadOptions(useFusedKernels: false))
+        let feeds = ["box_encodings": try npy("box_encodings"), "class_logits": try npy("class_logits")]
+        let y = try #require(try Session(model: model, runtime: try TestDevice.require(), options: Self.gpu[0]).run(feeds)["DetectionOutput"])
+        SSDLiteTests.checkDetections(y, try npy("expected"), "\(name): inlined body on the GPU simulator vs onnxruntime")
+    }
+
     /// GeM's work-group kernel (gem_local) on planes shorter and longer than the work-group.
     @Test func gemOnTheSimulator() throws {
         var rng = TestRandom(seed: 31)
