@@ -17,7 +17,7 @@ struct Info: ParsableCommand {
             var counts: [String: Int] = [:]
             for n in m.graph.nodes { counts[n.opType, default: 0] += 1 }
             print("nodes: \(m.graph.nodes.count) (" + counts.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ") + ")")
-            print("load passes: \(m.report.constantNodesFolded) constant nodes folded, \(m.report.batchNormsFolded) BatchNormalization folded into Conv, \(m.report.activationsFused) activations fused into Conv, \(m.report.residualsFused) residual Add fused into Conv, \(m.report.deadNodesRemoved) dead nodes removed")
+            print("load passes: \(m.report.constantNodesFolded) constant nodes folded, \(m.report.batchNormsFolded) BatchNormalization folded into Conv, \(m.report.activationsFused) activations fused into Conv, \(m.report.residualsFused) residual Add fused into Conv, \(m.report.gemFused) GeM patterns fused, \(m.report.deadNodesRemoved) dead nodes removed")
             for (k, v) in m.metadata.sorted(by: { $0.key < $1.key }) { print("metadata \(k): \(v)") }
         }
     }
