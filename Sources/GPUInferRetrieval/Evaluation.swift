@@ -55,7 +55,7 @@ public enum PlaceRecognitionEvaluation {
         guard let data = FileManager.default.contents(atPath: path) else { throw GPUInferError.io(path: path, reason: "cannot read") }
         guard let text = String(data: data, encoding: .utf8) else { throw EvaluationError.badFile(path: path, line: 1, reason: "not UTF-8 text") }
         var result: [String: UTMCoordinate] = [:]
-        for (i, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+        for (i, raw) in text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).enumerated() {
             let line = raw.trimmingCharacters(in: .whitespacesAndNewlines)
             if line.isEmpty { continue }
             let cells = line.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
@@ -134,7 +134,7 @@ public enum RetrievalEvaluation {
     public static func readSolution(path: String) throws -> Solution {
         guard let data = FileManager.default.contents(atPath: path) else { throw GPUInferError.io(path: path, reason: "cannot read") }
         guard let text = String(data: data, encoding: .utf8) else { throw EvaluationError.badFile(path: path, line: 1, reason: "not UTF-8 text") }
-        let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
+        let lines = text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
         guard let header = lines.first?.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces).lowercased() }), header.count >= 2, header[0] == "id" else {
             throw EvaluationError.badFile(path: path, line: 1, reason: "expected a header id,images[,Usage] or id,landmarks[,Usage]")
         }
@@ -208,7 +208,7 @@ public enum RetrievalEvaluation {
             throw GPUInferError.io(path: path, reason: "cannot read as UTF-8 text")
         }
         var retrieval: [String: [String]] = [:], recognition: [String: (label: String, confidence: Double)] = [:]
-        let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
+        let lines = text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
         let header = lines.first?.lowercased() ?? ""
         let isRecognition = header.hasPrefix("id,landmarks")
         guard isRecognition || header.hasPrefix("id,images") else {

@@ -69,6 +69,10 @@ import Testing
         }
         let solution = try RetrievalEvaluation.readSolution(path: try write("sol.csv", "id,images,Usage\nq1,a b,Public\nq2,c,Private\nq3,d,Ignored\n"))
         #expect(solution.kind == .retrieval && solution.truth == ["q1": ["a", "b"], "q2": ["c"]])
+        // Windows line ends (a "\r\n" is one Character in Swift: lines split on newlines of any kind).
+        let crlf = try RetrievalEvaluation.readSolution(path: try write("crlf.csv", "id,images,Usage\r\nq1,a b,Public\r\nq2,c,Private\r\n"))
+        #expect(crlf.truth == ["q1": ["a", "b"], "q2": ["c"]])
+        #expect(try PlaceRecognitionEvaluation.readCoordinates(csv: try write("crlf-utm.csv", "a.jpg,1,2\r\nb.jpg,3,4\r\n")).count == 2)
         let recognition = try RetrievalEvaluation.readSolution(path: try write("rec.csv", "id,landmarks,Usage\nq1,7,Public\nq2,,Private\n"))
         #expect(recognition.kind == .recognition && recognition.truth == ["q1": ["7"], "q2": []])
         let submission = try RetrievalEvaluation.readSubmission(path: try write("sub.csv", "id,landmarks\nq1,7 0.5\nq2,\n"))

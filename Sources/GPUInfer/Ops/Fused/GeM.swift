@@ -18,14 +18,18 @@ struct GeM: Operator {
     /// Set by the fusion of a `ReduceMean(axes=[2,3])` pattern: the input must have this rank (a
     /// mean over two axes is a mean over all spatial dims only for 4-D inputs).
     static let rankAttribute = "gpuinfer.rank"
+    /// Set by the fusion of a whole-map `AveragePool`: the spatial dims the window covers.
+    static let windowAttribute = "gpuinfer.window"
     let eps: Float
     let rank: Int
+    let window: [Int]?
     let label: String
 
     init(node: Node, opset: Int) throws {
         eps = try node.float("eps", default: 1e-6)
         guard eps.isFinite else { throw node.attributeError("eps", "must be finite, got \(eps)") }
         rank = try node.int(Self.rankAttribute, default: 0)
+        window = try node.ints(Self.windowAttribute)
         label = node.label
     }
 
@@ -43,7 +47,10 @@ struct GeM: Operator {
         let x: TensorType = try inputs.required(0, "GeM")
         try requireFloat([x], label)
         guard x.shape.count >= 3 else { throw fail("input \(x.shape) needs spatial dims") }
-        guard rank == 0 || x.shape.count == rank else { throw fail("input \(x.shape) must have rank \(rank) (the fused ReduceMean averaged axes 2 and 3)") }
+        guard rank == 0 || x.shape.count == rank else { throw fail("input \(x.shape) must have rank \(rank) (the fused pattern averaged \(rank - 2) spatial axes)") }
+        if let window, Array(x.shape.dropFirst(2)) != window {
+            throw fail("input \(x.shape): the fused AveragePool's window \(window) must cover the whole map (the model was exported for that size)")
+        }
         _ = try exponents(constants)
         return [TensorType(.float32, Array(x.shape.prefix(2)) + [Int](repeating: 1, count: x.shape.count - 2))]
     }
