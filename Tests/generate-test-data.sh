@@ -44,7 +44,7 @@ elif [ -n "$torch_wheel" ]; then
     # torchvision 0.28 is the release built for torch 2.13; the wheel satisfies its torch==2.13.0.
     if { [ -x .venv-torch/bin/python ] || "${PYTHON_FOR_VENV:-python3}" -m venv .venv-torch; } \
         && .venv-torch/bin/python -m pip install -q --disable-pip-version-check "$torch_wheel" torchvision==0.28.0 onnx onnxruntime numpy \
-        && .venv-torch/bin/python Models/torchvision_ssdlite.py > /dev/null; then
+        && PYTHONWARNINGS=ignore .venv-torch/bin/python Models/torchvision_ssdlite.py > /dev/null; then
         echo "exported $torch_model"
     else
         echo "warning: the torchvision export failed; TorchvisionSSDLiteTests will be skipped (its committed post-processing graph is still tested)" >&2
