@@ -65,6 +65,9 @@ public final class FolderIndexer {
     public var maxPixels = ImageDecoder.defaultMaxPixels
     /// Batches decoded ahead of the one on the device (0: decode each batch when its turn comes).
     public var lookahead = ImageBatchPipeline.defaultLookahead
+    /// The candidate files (relative to `folder`), in this order, instead of the folder's listing:
+    /// a shard's slice (`ShardedIndex`) or a `--file-list`. Missing or unreadable ones are skipped.
+    public var files: [String]?
 
     public init(model: ImageModel, modelName: String, modelFingerprint: String = "", folder: String, output: String, batchSize: Int = 8) throws {
         guard batchSize >= 1 else { throw GPUInferError.invalidInput("batch size must be at least 1") }
@@ -240,7 +243,7 @@ public final class FolderIndexer {
         } else if fm.fileExists(atPath: manifestPath) && !fm.fileExists(atPath: progressPath) {
             throw RetrievalIndexError.alreadyExists(path: output)
         }
-        let listing = try Self.listFiles(in: folder, excluding: output)
+        let listing = try files.map { (images: $0, others: [SkippedFile]()) } ?? Self.listFiles(in: folder, excluding: output)
         var state: Resumed
         if let resumed = try resume() {
             state = resumed

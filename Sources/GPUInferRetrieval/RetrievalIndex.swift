@@ -152,8 +152,15 @@ public struct RetrievalIndex: Sendable, Equatable {
         }
     }
 
-    /// Reads and checks the index folder at `path`.
+    /// Reads and checks the index folder at `path`: one folder (format 1) or the shards of a
+    /// sharded index (format 2, `ShardedIndex`), concatenated in shard order.
     public static func load(from path: String) throws -> RetrievalIndex {
+        if ShardedIndex.isSharded(path) { return try ShardedIndex.load(path) }
+        return try loadFormat1(from: path)
+    }
+
+    /// Reads and checks a format-1 index folder.
+    static func loadFormat1(from path: String) throws -> RetrievalIndex {
         let manifestPath = (path as NSString).appendingPathComponent(manifestFile)
         guard FileManager.default.fileExists(atPath: manifestPath) else {
             var isDirectory: ObjCBool = false

@@ -13,7 +13,7 @@ struct GPUInferCommand: ParsableCommand {
             CommandGroup(name: "Engine", subcommands: [Devices.self, Run.self, Verify.self, Info.self, Bench.self, Tune.self, OptionsCommand.self]),
             // The model zoo on images (GPUInferVision) and retrieval over image folders (GPUInferRetrieval).
             CommandGroup(name: "Applications", subcommands: [NetVLADCommand.self, MPNCOVCommand.self, SSDLiteCommand.self, IndexCommand.self,
-                                                             SearchCommand.self, CompareCommand.self, BenchSearch.self, EvalCommand.self]),
+                                                             SearchCommand.self, CompareCommand.self, BenchSearch.self, EvalCommand.self, MergeCommand.self]),
         ]
     )
 }

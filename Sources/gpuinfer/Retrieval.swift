@@ -53,11 +53,24 @@ struct IndexCommand: ParsableCommand {
     @Option(help: "Images per inference (an interrupted run keeps its own).") var batch: Int = 8
     @Flag(help: "Discard an interrupted run or an existing index in --output and start again.") var restart = false
     @Option(help: "Stop after this many batches (rerun to continue).") var maxBatches: Int?
+    @Option(help: "Build shard I of N (e.g. 0/4) of a sharded index: a deterministic slice (whole batches) of the sorted file list, into DB/shards/.") var shard: String?
+    @Option(help: "Index the files listed in FILE (one path relative to DIR per line) instead of every image under DIR.") var fileList: String?
     @Flag(help: "No progress bar.") var quiet = false
 
     func validate() throws {
         guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
         guard maxBatches.map({ $0 >= 1 }) ?? true else { throw ValidationError("--max-batches must be at least 1") }
+        if let shard { do { _ = try ShardedIndex.Spec(parsing: shard) } catch { throw ValidationError("\(error)") } }
+        if fileList != nil && shard == nil { throw ValidationError("--file-list goes with --shard (an unsharded index takes every image under DIR)") }
+    }
+
+    /// The relative paths listed in --file-list (blank lines and # comments ignored).
+    func listedFiles() throws -> [String]? {
+        guard let fileList else { return nil }
+        guard let data = FileManager.default.contents(atPath: fileList), let text = String(data: data, encoding: .utf8) else {
+            throw GPUInferError.io(path: fileList, reason: "cannot read as UTF-8 text")
+        }
+        return text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty && !$0.hasPrefix("#") }
     }
 
     func run() throws {
@@ -65,6 +78,27 @@ struct IndexCommand: ParsableCommand {
             let (imageModel, fingerprint) = try imageOptions.load(model, device: deviceOption)
             // A path is stored absolute, so `search` finds the model from any working directory.
             let modelName = model.hasSuffix(".onnx") || model.contains("/") ? URL(fileURLWithPath: model).standardizedFileURL.path : model
+            if let shard {
+                let spec = try ShardedIndex.Spec(parsing: shard)
+                var drew = false
+                let r = try ShardedIndex.indexShard(model: imageModel, modelName: modelName, fingerprint: fingerprint, folder: dir, db: output, spec: spec,
+                                                    batch: batch, fileList: try listedFiles(), maxPixels: imageOptions.maxPixels,
+                                                    lookahead: try deviceOption.executionOptions().pipelineLookahead, maxBatches: maxBatches) { p in
+                    guard !quiet else { return }
+                    FileHandleWriter.write("\rshard \(spec): \(p.done)/\(p.total) images, \(p.failed) failed, " + String(format: "%.2f images/s ", p.imagesPerSecond))
+                    drew = true
+                }
+                if drew { FileHandleWriter.write("\n") }
+                if r.alreadyComplete {
+                    print("shard \(spec) is already complete (\(r.rows ?? 0) rows); \(r.shardsDone) of \(spec.count) shards done")
+                } else if let rows = r.rows {
+                    for s in r.indexing?.skipped ?? [] { print("skipped \(s.path): \(s.reason)") }
+                    print("indexed shard \(spec): files \(r.files.lowerBound)..<\(r.files.upperBound), \(rows) row(s) into \(output); \(r.shardsDone) of \(spec.count) shards done")
+                } else {
+                    print("shard \(spec) stopped after \(maxBatches ?? 0) batch(es): run the same command again to continue")
+                }
+                return
+            }
             let indexer = try FolderIndexer(model: imageModel, modelName: modelName, modelFingerprint: fingerprint, folder: dir, output: output, batchSize: batch)
             indexer.maxPixels = imageOptions.maxPixels
             indexer.lookahead = try deviceOption.executionOptions().pipelineLookahead
@@ -114,28 +148,39 @@ struct SearchCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            let index = try RetrievalIndex.load(from: db)
-            let (imageModel, _) = try imageOptions.load(model ?? index.model, device: deviceOption)
+            // A sharded index is searched shard by shard (bounded memory), merged exactly.
+            let sharded = ShardedIndex.isSharded(db)
+            let index = sharded ? nil : try RetrievalIndex.load(from: db)
+            let shardInfo = sharded ? try ShardedIndex.shards(db, verify: false) : nil
+            let indexModel = index?.model ?? shardInfo?.model ?? ""
+            let indexDimension = index?.dimension ?? shardInfo?.dimension ?? 0
+            let root = index?.root ?? shardInfo?.root
+            let (imageModel, _) = try imageOptions.load(model ?? indexModel, device: deviceOption)
             let (images, failures) = imageOptions.decode(queries)
             if !images.isEmpty {
                 let embedded = try imageModel.embed(images: images.map(\.image), batchSize: batch)
                 let dimension = embedded.rank == 2 ? embedded.shape[1] : 0
-                guard dimension == index.dimension else {
-                    throw RetrievalIndexError.mismatch(path: db, reason: "the index holds \(index.dimension)-d descriptors (model '\(index.model)'), model '\(model ?? index.model)' gives \(dimension)-d ones")
+                guard dimension == indexDimension else {
+                    throw RetrievalIndexError.mismatch(path: db, reason: "the index holds \(indexDimension)-d descriptors (model '\(indexModel)'), model '\(model ?? indexModel)' gives \(dimension)-d ones")
                 }
-                let searcher = try IndexSearcher(index: index, runtime: imageModel.session.runtime, options: imageModel.session.options)
-                let results = try searcher.search(queries: embedded, k: k)
+                let results: [[RetrievalMatch]]
+                if let index {
+                    results = try IndexSearcher(index: index, runtime: imageModel.session.runtime, options: imageModel.session.options).search(queries: embedded, k: k)
+                } else {
+                    results = try ShardedSearcher(db: db, runtime: imageModel.session.runtime, options: imageModel.session.options).search(queries: embedded, k: k)
+                }
+                func fullPath(_ file: String) -> String { root.map { ($0 as NSString).appendingPathComponent(file) } ?? file }
                 for ((_, path, _), matches) in zip(images, results) {
                     if json {
                         let object: [String: Any] = ["query": path, "results": matches.map {
-                            ["rank": $0.rank, "score": Double($0.score), "index": $0.index, "file": index.path($0.index)] as [String: Any]
+                            ["rank": $0.rank, "score": Double($0.score), "index": $0.index, "file": fullPath($0.file)] as [String: Any]
                         }]
                         print(String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]), as: UTF8.self))
                         continue
                     }
                     print("query: \(path)")
                     print("  rank  score     file")
-                    for m in matches { print(String(format: "  %4d  %.6f  ", m.rank, m.score) + index.path(m.index)) }
+                    for m in matches { print(String(format: "  %4d  %.6f  ", m.rank, m.score) + fullPath(m.file)) }
                 }
             }
             if failures > 0 {
@@ -260,5 +305,22 @@ struct BenchSearch: ParsableCommand {
             }
         }
         return out
+    }
+}
+
+struct MergeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "merge", abstract: "Compact the shards of a sharded index into one index folder.",
+        discussion: "Every shard is checked against its sha256; the result is the index an unsharded run writes, byte for byte.")
+
+    @Argument(help: "Sharded index folder.") var db: String
+    @Option(name: .shortAndLong, help: "Index folder to write.") var output: String
+
+    func run() throws {
+        try reportingErrors {
+            guard ShardedIndex.isSharded(db) else { throw RetrievalIndexError.mismatch(path: db, reason: "not a sharded index (nothing to merge)") }
+            let index = try ShardedIndex.merge(db, output: output)
+            print("merged \(index.count) row(s) (\(index.dimension)-d) into \(output)")
+        }
     }
 }

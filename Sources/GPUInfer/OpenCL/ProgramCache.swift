@@ -171,8 +171,9 @@ public final class ProgramCache: @unchecked Sendable {
     }
 }
 
-/// SHA-256 (FIPS 180-4), for cache keys.
-enum SHA256 {
+/// SHA-256 (FIPS 180-4): program-cache keys, index shard checksums. `Hasher` takes the message
+/// in pieces (files of any size in bounded memory).
+public enum SHA256 {
     private static let k: [UInt32] = [
         0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
         0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
@@ -184,18 +185,30 @@ enum SHA256 {
         0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
     ]
 
-    static func digest(_ message: [UInt8]) -> [UInt8] {
-        var h: [UInt32] = [0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19]
-        var m = message
-        let bitLength = UInt64(message.count) * 8
-        m.append(0x80)
-        while m.count % 64 != 56 { m.append(0) }
-        for i in (0..<8).reversed() { m.append(UInt8((bitLength >> (8 * UInt64(i))) & 0xff)) }
-        var w = [UInt32](repeating: 0, count: 64)
-        for chunk in stride(from: 0, to: m.count, by: 64) {
+    /// An incremental SHA-256.
+    public struct Hasher {
+        private var h: [UInt32] = [0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19]
+        private var pending: [UInt8] = []
+        private var length: UInt64 = 0
+        private var w = [UInt32](repeating: 0, count: 64)
+
+        public init() {}
+
+        public mutating func update<C: Collection>(_ bytes: C) where C.Element == UInt8 {
+            length &+= UInt64(bytes.count)
+            pending.append(contentsOf: bytes)
+            var start = 0
+            while pending.count - start >= 64 {
+                compress(start)
+                start += 64
+            }
+            if start > 0 { pending.removeFirst(start) }
+        }
+
+        private mutating func compress(_ chunk: Int) {
             for i in 0..<16 {
                 let j = chunk + 4 * i
-                w[i] = UInt32(m[j]) << 24 | UInt32(m[j + 1]) << 16 | UInt32(m[j + 2]) << 8 | UInt32(m[j + 3])
+                w[i] = UInt32(pending[j]) << 24 | UInt32(pending[j + 1]) << 16 | UInt32(pending[j + 2]) << 8 | UInt32(pending[j + 3])
             }
             for i in 16..<64 {
                 let s0 = w[i - 15].rotr(7) ^ w[i - 15].rotr(18) ^ (w[i - 15] >> 3)
@@ -206,7 +219,7 @@ enum SHA256 {
             for i in 0..<64 {
                 let s1 = e.rotr(6) ^ e.rotr(11) ^ e.rotr(25)
                 let ch = (e & f) ^ (~e & g)
-                let t1 = hh &+ s1 &+ ch &+ k[i] &+ w[i]
+                let t1 = hh &+ s1 &+ ch &+ SHA256.k[i] &+ w[i]
                 let s0 = a.rotr(2) ^ a.rotr(13) ^ a.rotr(22)
                 let maj = (a & b) ^ (a & c) ^ (b & c)
                 let t2 = s0 &+ maj
@@ -215,11 +228,44 @@ enum SHA256 {
             h[0] &+= a; h[1] &+= b; h[2] &+= c; h[3] &+= d
             h[4] &+= e; h[5] &+= f; h[6] &+= g; h[7] &+= hh
         }
-        return h.flatMap { v in (0..<4).map { UInt8((v >> (24 - 8 * UInt32($0))) & 0xff) } }
+
+        /// The digest of everything passed to `update`.
+        public mutating func finalize() -> [UInt8] {
+            let bitLength = length &* 8
+            var tail: [UInt8] = [0x80]
+            while (pending.count + tail.count) % 64 != 56 { tail.append(0) }
+            for i in (0..<8).reversed() { tail.append(UInt8((bitLength >> (8 * UInt64(i))) & 0xff)) }
+            let saved = length
+            update(tail)
+            length = saved
+            return h.flatMap { v in (0..<4).map { UInt8((v >> (24 - 8 * UInt32($0))) & 0xff) } }
+        }
     }
 
-    static func hex(_ message: [UInt8]) -> String {
-        digest(message).map { String($0, radix: 16).count == 1 ? "0" + String($0, radix: 16) : String($0, radix: 16) }.joined()
+    public static func digest(_ message: [UInt8]) -> [UInt8] {
+        var hasher = Hasher()
+        hasher.update(message)
+        return hasher.finalize()
+    }
+
+    public static func hex(_ message: [UInt8]) -> String { hexString(digest(message)) }
+
+    static func hexString(_ digest: [UInt8]) -> String {
+        digest.map { String($0, radix: 16).count == 1 ? "0" + String($0, radix: 16) : String($0, radix: 16) }.joined()
+    }
+
+    /// The hex digest of a file, read in 4 MiB pieces.
+    public static func file(_ path: String) throws -> String {
+        guard let handle = FileHandle(forReadingAtPath: path) else { throw GPUInferError.io(path: path, reason: "cannot open to checksum") }
+        defer { try? handle.close() }
+        var hasher = Hasher()
+        while true {
+            let chunk: Data
+            do { chunk = try handle.read(upToCount: 4 << 20) ?? Data() } catch { throw GPUInferError.io(path: path, reason: "cannot read: \(error)") }
+            if chunk.isEmpty { break }
+            hasher.update(chunk)
+        }
+        return hexString(hasher.finalize())
     }
 }
 
