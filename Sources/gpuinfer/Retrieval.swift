@@ -55,13 +55,16 @@ struct IndexCommand: ParsableCommand {
     @Option(help: "Stop after this many batches (rerun to continue).") var maxBatches: Int?
     @Option(help: "Build shard I of N (e.g. 0/4) of a sharded index: a deterministic slice (whole batches) of the sorted file list, into DB/shards/.") var shard: String?
     @Option(help: "Index the files listed in FILE (one path relative to DIR per line) instead of every image under DIR.") var fileList: String?
+    @Flag(help: "Serve shards: read one I/N per line on stdin, build that shard with the model kept loaded, answer one JSON line per shard on stdout (for drivers such as scripts/ray_index.py); ends at end of input.")
+    var serveShards = false
     @Flag(help: "No progress bar.") var quiet = false
 
     func validate() throws {
         guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
+        if serveShards && shard != nil { throw ValidationError("--serve-shards reads the shards from stdin: leave out --shard") }
         guard maxBatches.map({ $0 >= 1 }) ?? true else { throw ValidationError("--max-batches must be at least 1") }
         if let shard { do { _ = try ShardedIndex.Spec(parsing: shard) } catch { throw ValidationError("\(error)") } }
-        if fileList != nil && shard == nil { throw ValidationError("--file-list goes with --shard (an unsharded index takes every image under DIR)") }
+        if fileList != nil && shard == nil && !serveShards { throw ValidationError("--file-list goes with --shard or --serve-shards (an unsharded index takes every image under DIR)") }
     }
 
     /// The relative paths listed in --file-list (blank lines and # comments ignored).
@@ -78,6 +81,35 @@ struct IndexCommand: ParsableCommand {
             let (imageModel, fingerprint) = try imageOptions.load(model, device: deviceOption)
             // A path is stored absolute, so `search` finds the model from any working directory.
             let modelName = model.hasSuffix(".onnx") || model.contains("/") ? URL(fileURLWithPath: model).standardizedFileURL.path : model
+            if serveShards {
+                // One long-lived process per device: the model and its programs stay loaded.
+                let files = try listedFiles()
+                let lookahead = try deviceOption.executionOptions().pipelineLookahead
+                while let line = readLine() {
+                    let text = line.trimmingCharacters(in: .whitespaces)
+                    if text.isEmpty { continue }
+                    var answer: [String: Any] = ["shard": text]
+                    let start = Date()
+                    do {
+                        let spec = try ShardedIndex.Spec(parsing: text)
+                        let r = try ShardedIndex.indexShard(model: imageModel, modelName: modelName, fingerprint: fingerprint, folder: dir, db: output, spec: spec,
+                                                            batch: batch, fileList: files, maxPixels: imageOptions.maxPixels, lookahead: lookahead)
+                        answer["rows"] = r.rows ?? 0
+                        answer["files"] = r.files.count
+                        answer["already_complete"] = r.alreadyComplete
+                        answer["shards_done"] = r.shardsDone
+                        answer["images_per_s"] = r.indexing?.imagesPerSecond ?? 0
+                        answer["skipped"] = (r.indexing?.skipped ?? []).map { ["path": $0.path, "reason": $0.reason] }
+                    } catch {
+                        answer["error"] = "\(error)"
+                    }
+                    answer["seconds"] = Date().timeIntervalSince(start)
+                    let data = try JSONSerialization.data(withJSONObject: answer, options: [.sortedKeys, .withoutEscapingSlashes])
+                    // Written straight to the descriptor: the driver waits for each line.
+                    FileHandle.standardOutput.write(data + Data("\n".utf8))
+                }
+                return
+            }
             if let shard {
                 let spec = try ShardedIndex.Spec(parsing: shard)
                 var drew = false
