@@ -10,5 +10,7 @@ bash Tests/generate-test-data.sh
 # The Python weight readers (TensorFlow checkpoints and frozen graphs, against TensorFlow's own files).
 .venv/bin/python -m unittest discover -s Tests/Python
 swift build --build-tests
+# End-to-end tests of the built binary with Python drivers (scripts/ray_index.py: Ray sharding, merge).
+.venv/bin/python -m unittest discover -s Tests/Integration
 swift test --skip-build
 scripts/test-gpu-simulator.sh

@@ -27,7 +27,7 @@ public enum RetrievalIndexError: Error, Equatable, Sendable, CustomStringConvert
         case let .corrupt(path, reason): "\(path): corrupt index file: \(reason)"
         case let .truncated(path, expected, actual): "\(path): truncated index file: \(actual) bytes, expected \(expected)"
         case let .mismatch(path, reason): "\(path): index files disagree: \(reason)"
-        case let .unsupportedVersion(path, found, supported): "\(path): index format version \(found) is not supported (this build reads version \(supported))"
+        case let .unsupportedVersion(path, found, supported): "\(path): index format version \(found) is not supported (this build reads versions 1 to \(supported))"
         case let .invalidDescriptors(reason): "invalid descriptors: \(reason)"
         case let .alreadyExists(path): "\(path): a finished index is already there (pass --restart to rebuild it, or choose another --output)"
         }

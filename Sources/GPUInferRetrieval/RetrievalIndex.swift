@@ -180,7 +180,7 @@ public struct RetrievalIndex: Sendable, Equatable {
             throw RetrievalIndexError.corrupt(path: manifestPath, reason: "format is '\(manifest.format)', not '\(formatName)'")
         }
         guard manifest.version == formatVersion else {
-            throw RetrievalIndexError.unsupportedVersion(path: manifestPath, found: manifest.version, supported: formatVersion)
+            throw RetrievalIndexError.unsupportedVersion(path: manifestPath, found: manifest.version, supported: ShardedIndex.formatVersion)
         }
         guard manifest.dimension >= 1, manifest.count >= 0 else {
             throw RetrievalIndexError.corrupt(path: manifestPath, reason: "dimension \(manifest.dimension), count \(manifest.count)")

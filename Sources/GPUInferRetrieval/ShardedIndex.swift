@@ -279,39 +279,77 @@ public enum ShardedIndex {
     }
 }
 
-/// Searches a sharded index one shard at a time (memory: one shard and the running top-k), with
-/// an exact merge by (score, global row): the same results as searching the merged index.
-public final class ShardedSearcher {
+/// Searches a sharded index one shard at a time per device (memory: a shard per device and the
+/// running top-k), with an exact merge by (score, global row): the same results as searching the
+/// merged index. With several devices, shard i goes to device i mod count; the devices run at
+/// the same time.
+public final class ShardedSearcher: @unchecked Sendable {
     public let db: String
-    public let runtime: CLRuntime?
+    public let runtimes: [CLRuntime?]
     public let options: ExecutionOptions
     public let model: String
     public let dimension: Int
     private let shards: [ShardedIndex.Shard]
 
-    public init(db: String, runtime: CLRuntime?, options: ExecutionOptions = ExecutionOptions()) throws {
+    /// One device (nil: the CPU reference).
+    public convenience init(db: String, runtime: CLRuntime?, options: ExecutionOptions = ExecutionOptions()) throws {
+        try self.init(db: db, runtimes: [runtime], options: options)
+    }
+
+    public init(db: String, runtimes: [CLRuntime?], options: ExecutionOptions = ExecutionOptions()) throws {
+        guard !runtimes.isEmpty else { throw GPUInferError.invalidInput("no device to search on") }
         let (list, model, dimension, _) = try ShardedIndex.shards(db)
         self.db = db
-        self.runtime = runtime
+        self.runtimes = runtimes
         self.options = options
         self.model = model
         self.dimension = dimension
         shards = list
     }
 
+    typealias Hit = (score: Float, row: Int, file: String)
+
+    static func merge(_ a: [Hit], _ b: [Hit], k: Int) -> [Hit] {
+        var merged = a + b
+        merged.sort { $0.score > $1.score || ($0.score == $1.score && $0.row < $1.row) }
+        return Array(merged.prefix(k))
+    }
+
     /// The best `k` rows for each query ([Q, dimension]), files relative to the indexed folder.
     public func search(queries: Tensor, k: Int) throws -> [[RetrievalMatch]] {
         let q = queries.rank == 2 ? queries.shape[0] : 0
-        var best = [[(score: Float, row: Int, file: String)]](repeating: [], count: q)
-        for shard in shards where shard.rows > 0 {
-            let index = try RetrievalIndex.loadFormat1(from: shard.path)
-            let matches = try IndexSearcher(index: index, runtime: runtime, options: options).search(queries: queries, k: min(k, index.count))
-            for (i, list) in matches.enumerated() {
-                var merged = best[i] + list.map { (score: $0.score, row: shard.rowOffset + $0.index, file: $0.file) }
-                merged.sort { $0.score > $1.score || ($0.score == $1.score && $0.row < $1.row) }
-                best[i] = Array(merged.prefix(k))
+        let devices = runtimes.count
+        /// Each device's running top-k (or its error), filled by the concurrent workers.
+        final class Results: @unchecked Sendable {
+            let lock = NSLock()
+            var perDevice: [[[Hit]]]
+            var errors: [Error?]
+            init(devices: Int, queries: Int) {
+                perDevice = [[[Hit]]](repeating: [[Hit]](repeating: [], count: queries), count: devices)
+                errors = [Error?](repeating: nil, count: devices)
             }
         }
+        let results = Results(devices: devices, queries: q)
+        let shards = self.shards, runtimes = self.runtimes, options = self.options
+        DispatchQueue.concurrentPerform(iterations: devices) { d in
+            var best = [[Hit]](repeating: [], count: q)
+            do {
+                for (i, shard) in shards.enumerated() where i % devices == d && shard.rows > 0 {
+                    let index = try RetrievalIndex.loadFormat1(from: shard.path)
+                    let matches = try IndexSearcher(index: index, runtime: runtimes[d], options: options).search(queries: queries, k: min(k, index.count))
+                    for (j, list) in matches.enumerated() {
+                        best[j] = Self.merge(best[j], list.map { (score: $0.score, row: shard.rowOffset + $0.index, file: $0.file) }, k: k)
+                    }
+                }
+                results.lock.withLock { results.perDevice[d] = best }
+            } catch {
+                results.lock.withLock { results.errors[d] = error }
+            }
+        }
+        if let error = results.errors.compactMap({ $0 }).first { throw error }
+        let perDevice = results.perDevice
+        var best = [[Hit]](repeating: [], count: q)
+        for d in 0..<devices { for j in 0..<q { best[j] = Self.merge(best[j], perDevice[d][j], k: k) } }
         return best.map { list in list.enumerated().map { RetrievalMatch(rank: $0.offset + 1, index: $0.element.row, score: $0.element.score, file: $0.element.file) } }
     }
 }

@@ -187,7 +187,14 @@ struct SearchCommand: ParsableCommand {
             let indexModel = index?.model ?? shardInfo?.model ?? ""
             let indexDimension = index?.dimension ?? shardInfo?.dimension ?? 0
             let root = index?.root ?? shardInfo?.root
-            let (imageModel, _) = try imageOptions.load(model ?? indexModel, device: deviceOption)
+            // --device 0,1: the queries are embedded on the first device, a sharded index is searched on all.
+            let deviceNames = deviceOption.device.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
+            var first = deviceOption
+            first.device = deviceNames.first ?? "auto"
+            if deviceNames.count > 1 && !sharded {
+                throw ValidationError("several devices (--device \(deviceOption.device)) search a sharded index (index --shard); \(db) is one folder")
+            }
+            let (imageModel, _) = try imageOptions.load(model ?? indexModel, device: first)
             let (images, failures) = imageOptions.decode(queries)
             if !images.isEmpty {
                 let embedded = try imageModel.embed(images: images.map(\.image), batchSize: batch)
@@ -199,7 +206,11 @@ struct SearchCommand: ParsableCommand {
                 if let index {
                     results = try IndexSearcher(index: index, runtime: imageModel.session.runtime, options: imageModel.session.options).search(queries: embedded, k: k)
                 } else {
-                    results = try ShardedSearcher(db: db, runtime: imageModel.session.runtime, options: imageModel.session.options).search(queries: embedded, k: k)
+                    var runtimes: [CLRuntime?] = [imageModel.session.runtime]
+                    for name in deviceNames.dropFirst() {
+                        runtimes.append(try DeviceSelection(parsing: name).resolve().map { try CLRuntime(device: $0, options: imageModel.session.options) })
+                    }
+                    results = try ShardedSearcher(db: db, runtimes: runtimes, options: imageModel.session.options).search(queries: embedded, k: k)
                 }
                 func fullPath(_ file: String) -> String { root.map { ($0 as NSString).appendingPathComponent(file) } ?? file }
                 for ((_, path, _), matches) in zip(images, results) {

@@ -103,7 +103,11 @@ import Testing
             try Self.editManifest($0) { $0["count"] = nil }
         }
         try check("other format", { if case .corrupt = $0 { true } else { false } }) { try Self.editManifest($0) { $0["format"] = "faiss" } }
-        try check("future version", { if case .unsupportedVersion(_, 2, 1) = $0 { true } else { false } }) {
+        try check("future version", { if case .unsupportedVersion(_, 3, 2) = $0 { true } else { false } }) {
+            try Self.editManifest($0) { $0["version"] = 3 }
+        }
+        // Version 2 is the sharded format: a one-folder manifest claiming it is refused as corrupt.
+        try check("version 2 without shards", { if case let .corrupt(p, reason) = $0 { p.hasSuffix("manifest.json") && reason.contains("sharded") } else { false } }) {
             try Self.editManifest($0) { $0["version"] = 2 }
         }
         try check("descriptors escape the folder", { if case .corrupt = $0 { true } else { false } }) {

@@ -58,6 +58,13 @@ import Testing
         // The CLI's search on both gives the same lines.
         let s1 = try gpuinfer(["search", plain, p.query, "-k", "7", "--device", "0"]), s2 = try gpuinfer(["search", sharded, p.query, "-k", "7", "--device", "0"])
         #expect(s1.status == 0 && s1.out == s2.out, "\(s1.out)\n---\n\(s2.out)\(s2.err)")
+        // Two devices (here two contexts on the same one) take alternate shards; same lines.
+        let s3 = try gpuinfer(["search", sharded, p.query, "-k", "7", "--device", "0,0"])
+        #expect(s3.status == 0 && s3.out == s1.out, "\(s3.out)\(s3.err)")
+        let runtimes: [CLRuntime?] = [try TestDevice.require(), try CLRuntime(device: try #require(TestDevice.info))]
+        #expect(try ShardedSearcher(db: sharded, runtimes: runtimes).search(queries: queries, k: 6) == IndexSearcher(index: a, runtime: try TestDevice.require()).search(queries: queries, k: 6))
+        let several = try gpuinfer(["search", plain, p.query, "--device", "0,0"])
+        #expect(several.status != 0 && several.err.contains("sharded"), "\(several.err)")
         // merge writes the unsharded index's descriptors and file list byte for byte.
         let m = try gpuinfer(["merge", sharded, "--output", p.work + "/merged"])
         #expect(m.status == 0, "\(m.err)")
