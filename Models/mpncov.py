@@ -76,10 +76,11 @@ import time
 
 import numpy as np
 import onnx
-from onnx import TensorProto, helper, numpy_helper
+from onnx import TensorProto, helper
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from onnx_export import check_arrays, model_calling_function  # noqa: E402
+from graph_builder import GraphBuilder  # noqa: E402
+from onnx_export import FunctionBody, check_arrays, model_calling_function  # noqa: E402
 from reference_outputs import run_onnxruntime, save_npy  # noqa: E402
 
 OPSET = 17
@@ -91,7 +92,6 @@ INPUT = 224
 RESIZE_SHORT = 256
 MEAN = np.array([0.485, 0.456, 0.406], np.float32)
 STD = np.array([0.229, 0.224, 0.225], np.float32)
-BN_EPS = 1e-5
 ARCHS = {"mpncov_resnet50": [3, 4, 6, 3], "mpncov_resnet101": [3, 4, 23, 3], "mpncov_vggd": None}
 VGG_CFG = [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512]  # pool5 removed
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -144,14 +144,8 @@ def isqrtcov_numpy(features: np.ndarray, iter_n: int = ITER_N) -> np.ndarray:
 def isqrtcov_function(c: int, iter_n: int = ITER_N) -> onnx.FunctionProto:
     """ai.gpuinfer::ISqrtCov in standard ops for C channels (see the module docstring)."""
     assert iter_n >= 2
-    nodes: list[onnx.NodeProto] = []
-
-    def op(op_type: str, inputs: list[str], output: str, **attrs) -> str:
-        nodes.append(helper.make_node(op_type, inputs, [output], **attrs))
-        return output
-
-    def const(name: str, a: np.ndarray) -> str:
-        return op("Constant", [], name, value=numpy_helper.from_array(a, name))
+    body = FunctionBody()
+    op, const = body.op, body.const
 
     eye = const("eye", np.eye(c, dtype=np.float32))
     eye3 = const("eye3", 3 * np.eye(c, dtype=np.float32))
@@ -176,7 +170,7 @@ def isqrtcov_function(c: int, iter_n: int = ITER_N) -> onnx.FunctionProto:
     flat = op("Reshape", [ys, const("shape_n_cc", np.array([0, -1], np.int64))], "flat")
     index = np.nonzero(np.triu(np.ones((c, c))).reshape(c * c))[0].astype(np.int64)
     op("Gather", [flat, const("triu_index", index)], "representation", axis=1)
-    return helper.make_function(DOMAIN, "ISqrtCov", ["features"], ["representation"], nodes,
+    return helper.make_function(DOMAIN, "ISqrtCov", ["features"], ["representation"], body.nodes,
                                 [helper.make_opsetid("", OPSET)], attributes=["iterN"])
 
 
@@ -207,71 +201,8 @@ def build_head(c: int, h: int, w: int, iter_n: int = ITER_N, plain: bool = False
 # ---------------------------------------------------------------------------------------------
 # Networks: one description drives both the ONNX graph and (for calibration) a NumPy forward.
 
-def np_conv(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, stride: int, pad: int) -> np.ndarray:
-    """Cross-correlation NCHW x OIHW in float32 (im2col via sliding windows + tensordot)."""
-    kh, kw = w.shape[2:]
-    if kh == 1 and kw == 1 and pad == 0:
-        y = np.tensordot(x[:, :, ::stride, ::stride], w[:, :, 0, 0], axes=([1], [1])).transpose(0, 3, 1, 2)
-    else:
-        xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
-        win = np.lib.stride_tricks.sliding_window_view(xp, (kh, kw), axis=(2, 3))[:, :, ::stride, ::stride]
-        y = np.tensordot(win, w, axes=([1, 4, 5], [1, 2, 3])).transpose(0, 3, 1, 2)
-    y = np.ascontiguousarray(y, np.float32)
-    return y if b is None else y + b[None, :, None, None]
-
-
-class Net:
-    """Appends ONNX nodes; with `values` (a dict holding the input), also runs them in NumPy and,
-    when `calibrate`, sets each BN's statistics from its input before applying it."""
-
-    def __init__(self, w: dict[str, np.ndarray], rng: np.random.Generator | None, values: dict | None, calibrate: bool):
-        self.w, self.rng, self.values, self.calibrate = w, rng, values, calibrate
-        self.nodes: list[onnx.NodeProto] = []
-
-    def _node(self, op_type: str, inputs: list[str], output: str, **attrs) -> str:
-        self.nodes.append(helper.make_node(op_type, inputs, [output], name=output, **attrs))
-        return output
-
-    def conv(self, x: str, name: str, stride: int = 1, pad: int = 0, bias: bool = False) -> str:
-        inputs = [x, f"{name}.weight"] + ([f"{name}.bias"] if bias else [])
-        k = self.w[f"{name}.weight"].shape[2]
-        out = self._node("Conv", inputs, name, kernel_shape=[k, k], strides=[stride, stride], pads=[pad] * 4)
-        if self.values is not None:
-            self.values[out] = np_conv(self.values[x], self.w[f"{name}.weight"], self.w.get(f"{name}.bias") if bias else None, stride, pad)
-        return out
-
-    def bn(self, x: str, name: str) -> str:
-        out = self._node("BatchNormalization", [x] + [f"{name}.{p}" for p in ("weight", "bias", "running_mean", "running_var")],
-                         name, epsilon=BN_EPS)
-        if self.values is not None:
-            v = self.values[x]
-            if self.calibrate:
-                self.w[f"{name}.running_mean"] = v.mean(axis=(0, 2, 3)).astype(np.float32)
-                self.w[f"{name}.running_var"] = v.var(axis=(0, 2, 3)).astype(np.float32)
-            g = self.w[f"{name}.weight"] / np.sqrt(self.w[f"{name}.running_var"] + np.float32(BN_EPS))
-            self.values[out] = ((v - self.w[f"{name}.running_mean"][None, :, None, None]) * g[None, :, None, None]
-                                + self.w[f"{name}.bias"][None, :, None, None]).astype(np.float32)
-        return out
-
-    def relu(self, x: str) -> str:
-        out = self._node("Relu", [x], x + ".relu")
-        if self.values is not None:
-            self.values[out] = np.maximum(self.values[x], 0)
-        return out
-
-    def add(self, a: str, b: str, name: str) -> str:
-        out = self._node("Add", [a, b], name)
-        if self.values is not None:
-            self.values[out] = self.values[a] + self.values[b]
-        return out
-
-    def maxpool(self, x: str, name: str, k: int, s: int, pad: int) -> str:
-        out = self._node("MaxPool", [x], name, kernel_shape=[k, k], strides=[s, s], pads=[pad] * 4)
-        if self.values is not None:
-            xp = np.pad(self.values[x], ((0, 0), (0, 0), (pad, pad), (pad, pad)), constant_values=-np.inf)
-            win = np.lib.stride_tricks.sliding_window_view(xp, (k, k), axis=(2, 3))[:, :, ::s, ::s]
-            self.values[out] = win.max(axis=(4, 5))
-        return out
+class Net(GraphBuilder):
+    """The networks' layers (Models/graph_builder.py), plus conv+BN+ReLU, ISqrtCov and Linear."""
 
     def conv_bn_relu(self, x: str, conv: str, bn: str, stride: int = 1, pad: int = 0, bias: bool = False, relu: bool = True) -> str:
         y = self.bn(self.conv(x, conv, stride, pad, bias), bn)
@@ -292,7 +223,7 @@ class Net:
                 y0 = self.values[x] @ w.T
                 w *= np.float32(target_std / max(float(y0.std()), 1e-12))
             self.values[out] = self.values[x] @ w.T + b
-        return self._node("Gemm", [x, f"{name}.weight", f"{name}.bias"], out, transB=1)
+        return self.node("Gemm", [x, f"{name}.weight", f"{name}.bias"], out, transB=1)
 
 
 def resnet_shapes(depths: list[int], classes: int = NUM_CLASSES) -> dict[str, tuple[int, ...]]:
@@ -418,7 +349,7 @@ def load_weights(path: str, arch: str) -> dict[str, np.ndarray]:
 
 def build_graph(arch: str, w: dict[str, np.ndarray], values: dict | None = None, calibrate: bool = False) -> Net:
     """The network's nodes (and, with `values` = {"image": x}, its NumPy forward)."""
-    net = Net(w, None, values, calibrate)
+    net = Net(w, values, calibrate)
     if ARCHS[arch] is None:
         x, i = "image", 0
         for v in VGG_CFG:

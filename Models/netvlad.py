@@ -63,10 +63,10 @@ import time
 
 import numpy as np
 import onnx
-from onnx import TensorProto, helper, numpy_helper
+from onnx import TensorProto, helper
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from onnx_export import check_arrays, model_calling_function  # noqa: E402
+from onnx_export import FunctionBody, check_arrays, model_calling_function  # noqa: E402
 from reference_outputs import run_onnxruntime, save_npy  # noqa: E402
 
 OPSET = 17
@@ -162,20 +162,8 @@ def tensor(name: str, a: np.ndarray) -> TensorProto:
 
 def netvlad_function() -> onnx.FunctionProto:
     """ai.gpuinfer::NetVLAD in standard ops (see the module docstring for the recipe)."""
-    nodes: list[onnx.NodeProto] = []
-
-    def op(op_type: str, inputs: list[str], output: str, **attrs) -> str:
-        nodes.append(helper.make_node(op_type, inputs, [output], **attrs))
-        return output
-
-    def ints(name: str, values: list[int]) -> str:
-        return op("Constant", [], name, value=numpy_helper.from_array(np.array(values, np.int64), name))
-
-    def eps(attr: str) -> str:
-        n = helper.make_node("Constant", [], [attr + "_t"])
-        n.attribute.append(onnx.AttributeProto(name="value_float", ref_attr_name=attr, type=onnx.AttributeProto.FLOAT))
-        nodes.append(n)
-        return attr + "_t"
+    body = FunctionBody()
+    op, ints, eps = body.op, body.ints, body.attr_float
 
     def sum_squares(x: str, axis: str) -> str:
         return op("ReduceSum", [op("Mul", [x, x], x + "_sq"), axis], x + "_ss", keepdims=1)
@@ -200,7 +188,7 @@ def netvlad_function() -> onnx.FunctionProto:
     y = op("Gemm", [v_global, "wpca_weight", "wpca_bias"], "y", transB=1)          # [N,O]
     l2(y, ax1, "out_eps", True, "descriptor")
     return helper.make_function(DOMAIN, "NetVLAD", ["features", "assignment", "centroids", "wpca_weight", "wpca_bias"],
-                                ["descriptor"], nodes, [helper.make_opsetid("", OPSET)],
+                                ["descriptor"], body.nodes, [helper.make_opsetid("", OPSET)],
                                 attributes=["pre_eps", "intra_eps", "global_eps", "out_eps"])
 
 

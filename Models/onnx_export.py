@@ -1,5 +1,5 @@
-"""What the exporters share: checking checkpoint arrays, and wrapping a graph that calls one
-model-local function into a model."""
+"""What the exporters share: checking checkpoint arrays, building the body of a model-local
+function, and wrapping a graph that calls one into a model."""
 from __future__ import annotations
 
 import sys
@@ -7,7 +7,31 @@ import sys
 import numpy as np
 import onnx
 import onnx.inliner
-from onnx import helper
+from onnx import helper, numpy_helper
+
+
+class FunctionBody:
+    """The nodes of a model-local function's body, each appended by one call that returns its output."""
+
+    def __init__(self) -> None:
+        self.nodes: list[onnx.NodeProto] = []
+
+    def op(self, op_type: str, inputs: list[str], output: str, **attrs) -> str:
+        self.nodes.append(helper.make_node(op_type, inputs, [output], **attrs))
+        return output
+
+    def const(self, name: str, a: np.ndarray) -> str:
+        return self.op("Constant", [], name, value=numpy_helper.from_array(a, name))
+
+    def ints(self, name: str, values: list[int]) -> str:
+        return self.const(name, np.array(values, np.int64))
+
+    def attr_float(self, attr: str) -> str:
+        """A float Constant `ATTR_t` holding the function's attribute `attr`."""
+        n = helper.make_node("Constant", [], [attr + "_t"])
+        n.attribute.append(onnx.AttributeProto(name="value_float", ref_attr_name=attr, type=onnx.AttributeProto.FLOAT))
+        self.nodes.append(n)
+        return attr + "_t"
 
 
 def model_calling_function(graph: onnx.GraphProto, metadata: dict[str, str], function: onnx.FunctionProto,

@@ -91,14 +91,14 @@ from onnx import TensorProto, helper, numpy_helper
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from onnx_export import model_calling_function  # noqa: E402
+from graph_builder import GraphBuilder, np_conv  # noqa: E402
+from onnx_export import FunctionBody, model_calling_function  # noqa: E402
 
 OPSET = 17
 DOMAIN = "ai.gpuinfer"
 NAMES = {"resnet18_gem": ("resnet18", "gem"), "resnet18_netvlad": ("resnet18", "netvlad"), "vgg16_gem": ("vgg16", "gem")}
 MEAN = (0.485, 0.456, 0.406)
 STD = (0.229, 0.224, 0.225)
-BN_EPS = 1e-5
 GEM_EPS = 1e-6
 L2_EPS = 1e-12
 GEM_P = 3.0
@@ -250,19 +250,6 @@ def load_weights(path: str, name: str, l2: str) -> dict[str, np.ndarray]:
 # ---------------------------------------------------------------------------------------------
 # NumPy forward (calibration of random weights only)
 
-def np_conv(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, stride: int, pad: int) -> np.ndarray:
-    """Cross-correlation NCHW x OIHW in float32 (sliding windows + tensordot)."""
-    kh, kw = w.shape[2:]
-    if kh == 1 and kw == 1 and pad == 0:
-        y = np.tensordot(x[:, :, ::stride, ::stride], w[:, :, 0, 0], axes=([1], [1])).transpose(0, 3, 1, 2)
-    else:
-        xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
-        win = np.lib.stride_tricks.sliding_window_view(xp, (kh, kw), axis=(2, 3))[:, :, ::stride, ::stride]
-        y = np.tensordot(win, w, axes=([1, 4, 5], [1, 2, 3])).transpose(0, 3, 1, 2)
-    y = np.ascontiguousarray(y, np.float32)
-    return y if b is None else y + b[None, :, None, None]
-
-
 def preprocess_photo(path: str, height: int, width: int) -> np.ndarray:
     """[1,3,H,W]: RGB, bilinear resize (PIL), /255, ImageNet mean/std."""
     from PIL import Image
@@ -275,72 +262,29 @@ def preprocess_photo(path: str, height: int, width: int) -> np.ndarray:
 # ---------------------------------------------------------------------------------------------
 # Graph
 
-class Builder:
-    """Appends ONNX nodes; with `x` (a NumPy input) also runs the backbone in float32, setting each
-    BN's statistics from its input when `calibrate`."""
+class Builder(GraphBuilder):
+    """The backbones and heads; with `x` (a NumPy input) also runs the backbone in float32, setting
+    each BN's statistics from its input when `calibrate` (and normalizing each biased conv's outputs:
+    VGG has no BN)."""
 
     def __init__(self, w: dict[str, np.ndarray], x: np.ndarray | None = None, calibrate: bool = False) -> None:
-        self.w, self.calibrate = w, calibrate
-        self.nodes: list[onnx.NodeProto] = []
+        super().__init__(w, None if x is None else {"image": x}, calibrate)
         self.consts: dict[str, np.ndarray] = {}
-        self.values: dict[str, np.ndarray] | None = None if x is None else {"image": x}
-
-    def node(self, op_type: str, inputs: list[str], output: str, **attrs) -> str:
-        self.nodes.append(helper.make_node(op_type, inputs, [output], name=output, **attrs))
-        return output
 
     def const(self, name: str, a: np.ndarray) -> str:
         self.consts[name] = np.asarray(a, np.float32)
         return name
 
-    def conv(self, x: str, name: str, stride: int = 1, pad: int = 0, bias: bool = False) -> str:
+    def conv_values(self, x: str, name: str, stride: int, pad: int, bias: bool) -> np.ndarray:
+        if not (self.calibrate and bias):
+            return super().conv_values(x, name, stride, pad, bias)
+        # data-dependent init of a conv without BN: unit variance, zero mean per channel
         wt = self.w[f"{name}.weight"]
-        k = wt.shape[2]
-        out = self.node("Conv", [x, f"{name}.weight"] + ([f"{name}.bias"] if bias else []), name,
-                        kernel_shape=[k, k], strides=[stride, stride], pads=[pad] * 4)
-        if self.values is not None:
-            y = np_conv(self.values[x], wt, None, stride, pad)
-            if self.calibrate and bias:
-                # data-dependent init of a conv without BN: unit variance, zero mean per channel
-                mean, std = y.mean(axis=(0, 2, 3)), np.maximum(y.std(axis=(0, 2, 3)), 1e-6)
-                self.w[f"{name}.weight"] = wt = (wt / std[:, None, None, None]).astype(np.float32)
-                self.w[f"{name}.bias"] = (-mean / std).astype(np.float32)
-                y = y / std[None, :, None, None]
-            self.values[out] = y if not bias else y + self.w[f"{name}.bias"][None, :, None, None]
-        return out
-
-    def bn(self, x: str, name: str) -> str:
-        out = self.node("BatchNormalization", [x] + [f"{name}.{p}" for p in ("weight", "bias", "running_mean", "running_var")],
-                        name, epsilon=BN_EPS)
-        if self.values is not None:
-            v = self.values[x]
-            if self.calibrate:
-                self.w[f"{name}.running_mean"] = v.mean(axis=(0, 2, 3)).astype(np.float32)
-                self.w[f"{name}.running_var"] = v.var(axis=(0, 2, 3)).astype(np.float32)
-            g = self.w[f"{name}.weight"] / np.sqrt(self.w[f"{name}.running_var"] + np.float32(BN_EPS))
-            self.values[out] = ((v - self.w[f"{name}.running_mean"][None, :, None, None]) * g[None, :, None, None]
-                                + self.w[f"{name}.bias"][None, :, None, None]).astype(np.float32)
-        return out
-
-    def relu(self, x: str) -> str:
-        out = self.node("Relu", [x], x + ".relu")
-        if self.values is not None:
-            self.values[out] = np.maximum(self.values[x], 0)
-        return out
-
-    def add(self, a: str, b: str, name: str) -> str:
-        out = self.node("Add", [a, b], name)
-        if self.values is not None:
-            self.values[out] = self.values[a] + self.values[b]
-        return out
-
-    def maxpool(self, x: str, name: str, k: int, s: int, pad: int) -> str:
-        out = self.node("MaxPool", [x], name, kernel_shape=[k, k], strides=[s, s], pads=[pad] * 4)
-        if self.values is not None:
-            xp = np.pad(self.values[x], ((0, 0), (0, 0), (pad, pad), (pad, pad)), constant_values=-np.inf)
-            win = np.lib.stride_tricks.sliding_window_view(xp, (k, k), axis=(2, 3))[:, :, ::s, ::s]
-            self.values[out] = win.max(axis=(4, 5))
-        return out
+        y = np_conv(self.values[x], wt, None, stride, pad)
+        mean, std = y.mean(axis=(0, 2, 3)), np.maximum(y.std(axis=(0, 2, 3)), 1e-6)
+        self.w[f"{name}.weight"] = (wt / std[:, None, None, None]).astype(np.float32)
+        self.w[f"{name}.bias"] = (-mean / std).astype(np.float32)
+        return y / std[None, :, None, None] + self.w[f"{name}.bias"][None, :, None, None]
 
     # -- backbones --------------------------------------------------------------------------
     def resnet18(self, x: str) -> str:
@@ -388,22 +332,13 @@ class Builder:
 def netvlad_function() -> onnx.FunctionProto:
     """ai.gpuinfer::NetVLADTorch(features [N,D,H,W], assignment [K,D,1,1], centroids [K,D]) ->
     descriptor [N,K*D]; attribute eps (F.normalize's, 1e-12). See the module docstring."""
-    nodes: list[onnx.NodeProto] = []
-
-    def op(op_type: str, inputs: list[str], output: str, **attrs) -> str:
-        nodes.append(helper.make_node(op_type, inputs, [output], **attrs))
-        return output
-
-    def ints(name: str, values: list[int]) -> str:
-        return op("Constant", [], name, value=numpy_helper.from_array(np.array(values, np.int64), name))
-
-    eps_node = helper.make_node("Constant", [], ["eps_t"])
-    eps_node.attribute.append(onnx.AttributeProto(name="value_float", ref_attr_name="eps", type=onnx.AttributeProto.FLOAT))
-    nodes.append(eps_node)
+    body = FunctionBody()
+    op, ints = body.op, body.ints
+    eps = body.attr_float("eps")
 
     def normalize(x: str, axis: str, out: str) -> str:
         ss = op("ReduceSum", [op("Mul", [x, x], x + "_sq"), axis], x + "_ss", keepdims=1)
-        norm = op("Max", [op("Sqrt", [ss], x + "_l2"), "eps_t"], x + "_norm")
+        norm = op("Max", [op("Sqrt", [ss], x + "_l2"), eps], x + "_norm")
         return op("Div", [x, norm], out)
 
     ax1, ax2 = ints("axis1", [1]), ints("axis2", [2])
@@ -418,7 +353,7 @@ def netvlad_function() -> onnx.FunctionProto:
     v_intra = normalize(v, ax2, "v_intra")
     v_flat = op("Reshape", [v_intra, ints("flat2", [0, -1])], "v_flat")               # [N,K*D], k*D+d
     normalize(v_flat, ax1, "descriptor")
-    return helper.make_function(DOMAIN, "NetVLADTorch", ["features", "assignment", "centroids"], ["descriptor"], nodes,
+    return helper.make_function(DOMAIN, "NetVLADTorch", ["features", "assignment", "centroids"], ["descriptor"], body.nodes,
                                 [helper.make_opsetid("", OPSET)], attributes=["eps"])
 
 

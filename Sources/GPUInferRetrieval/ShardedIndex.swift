@@ -155,6 +155,31 @@ public enum ShardedIndex {
         return ShardReport(spec: spec, alreadyComplete: false, rows: index.count, files: range, indexing: report, shardsDone: done)
     }
 
+    /// Adds descriptors made elsewhere (normalized rows of `index`, files relative to its root)
+    /// as finished shard `spec` of `db`, registered like an indexed one. Returns the shards listed.
+    public static func writeShard(_ index: RetrievalIndex, db: String, spec: Spec, batch: Int = 1, fileOffset: Int, fingerprint: String = "") throws -> Int {
+        let dbPath = URL(fileURLWithPath: db).standardizedFileURL.path
+        let folder = (dbPath as NSString).appendingPathComponent(shardsFolder)
+        do { try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) } catch {
+            throw GPUInferError.io(path: folder, reason: "cannot create: \(error.localizedDescription)")
+        }
+        let final = shardPath(dbPath, spec.index)
+        guard !FileManager.default.fileExists(atPath: final) else { throw RetrievalIndexError.alreadyExists(path: final) }
+        let working = (folder as NSString).appendingPathComponent("." + name(spec.index) + ".partial")
+        try? FileManager.default.removeItem(atPath: working)
+        try index.save(to: working)
+        let shard = ShardManifest(shard: spec.index, shardCount: spec.count, batch: batch, fileOffset: fileOffset, fileCount: index.count,
+                                  rows: index.count, dimension: index.dimension, model: index.model, fingerprint: fingerprint,
+                                  sha256: try SHA256.file((working as NSString).appendingPathComponent(RetrievalIndex.descriptorsFile)),
+                                  filesSha256: try SHA256.file((working as NSString).appendingPathComponent(RetrievalIndex.filesFile)))
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+        try RetrievalIndex.writeAtomically(try encoder.encode(shard), (working as NSString).appendingPathComponent(shardManifestFile))
+        guard rename(working, final) == 0 else { throw GPUInferError.io(path: final, reason: "cannot rename the shard into place: \(String(cString: strerror(errno)))") }
+        let template = Manifest(model: index.model, fingerprint: fingerprint, dimension: 0, root: index.root ?? "", batch: batch, shardCount: spec.count, shards: [])
+        return try register(dbPath, template: template, shard: shard)
+    }
+
     static func readShardManifest(_ shard: String) throws -> ShardManifest {
         let path = (shard as NSString).appendingPathComponent(shardManifestFile)
         guard let data = FileManager.default.contents(atPath: path) else { throw RetrievalIndexError.missingFile(path: path) }
@@ -257,7 +282,7 @@ public enum ShardedIndex {
     /// The whole sharded index in memory (rows in shard order: the unsharded index's order).
     public static func load(_ db: String) throws -> RetrievalIndex {
         let (list, model, dimension, root) = try shards(db)
-        var index = try RetrievalIndex(dimension: max(dimension, 1), model: model, root: root)
+        var index = try RetrievalIndex(dimension: max(dimension, 1), model: model, root: root.isEmpty ? nil : root)
         for shard in list {
             let part = try RetrievalIndex.loadFormat1(from: shard.path)
             guard part.dimension == index.dimension else {

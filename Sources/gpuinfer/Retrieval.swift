@@ -271,6 +271,8 @@ struct BenchSearch: ParsableCommand {
     @Option(help: "Largest database chunk in bytes (default: the device's max allocation, ≤ 256 MiB).") var chunkBytes: Int?
     @Option(help: "An index folder to search instead of random vectors.") var db: String?
     @Flag(help: "Stream the database chunks through one device buffer on every search instead of keeping them resident.") var streamed = false
+    @Option(help: "Write the synthetic database as a sharded index of this many shards under --work and search it shard by shard (bounded memory: one shard at a time).") var shards: Int?
+    @Option(help: "Folder for the sharded synthetic database (--shards).") var work: String?
     @Flag(help: "Also time the CPU reference on one query and check the device's top-k against it.") var check = false
     @OptionGroup var deviceOption: DeviceOption
 
@@ -278,8 +280,49 @@ struct BenchSearch: ParsableCommand {
         guard entries >= 1, dim >= 1, queries >= 1, k >= 1, iterations >= 1 else { throw ValidationError("sizes must be at least 1") }
     }
 
+    /// --shards: writes the database shard by shard, then times `ShardedSearcher` (memory: one shard).
+    func runSharded(_ count: Int) throws {
+        guard let work else { throw ValidationError("--shards needs --work DIR for the database") }
+        guard count >= 1, count <= entries else { throw ValidationError("--shards must be between 1 and --entries") }
+        guard let info = try deviceOption.selection().resolve() else { throw ValidationError("bench-search measures an OpenCL device; pass --device N") }
+        let clock = ContinuousClock()
+        let options = try deviceOption.executionOptions()
+        let runtime = try CLRuntime(device: info, options: options)
+        let db = work + "/synthetic-\(entries)x\(dim)-\(count)"
+        print("device:    \(info.name) (\(info.platformName))")
+        print("database:  \(entries) × \(dim) float32 (\(String(format: "%.1f", Double(entries * dim * 4) / 1e6)) MB) in \(count) shards under \(db)")
+        if !ShardedIndex.isSharded(db) || (try? ShardedIndex.shards(db, verify: false)) == nil {
+            try? FileManager.default.removeItem(atPath: db)
+            let written = try clock.measure {
+                for i in 0..<count {
+                    let lo = i * entries / count, hi = (i + 1) * entries / count
+                    var part = try RetrievalIndex(dimension: dim, model: "synthetic")
+                    try part.add(descriptors: Self.randomUnitRows(hi - lo, dim, seed: 1 + UInt64(i)), files: (lo..<hi).map { "r\($0)" })
+                    _ = try ShardedIndex.writeShard(part, db: db, spec: try ShardedIndex.Spec(index: i, count: count), fileOffset: lo)
+                }
+            }
+            print(String(format: "written:   %.1f s", written.seconds))
+        }
+        let qs = Self.randomUnitRows(queries, dim, seed: 2)
+        var searcher: ShardedSearcher?
+        let open = try clock.measure { searcher = try ShardedSearcher(db: db, runtimes: [runtime], options: options) }
+        guard let searcher else { return }
+        print(String(format: "opened:    %.1f s (every shard's sha256 checked)", open.seconds))
+        let queriesTensor = Tensor(shape: [queries, dim], floats: qs)
+        let first = try clock.measure { _ = try searcher.search(queries: queriesTensor, k: k) }
+        print(String(format: "first:     %.3f s (includes kernel builds)", first.seconds))
+        var times: [Double] = []
+        for _ in 0..<iterations { times.append(try clock.measure { _ = try searcher.search(queries: queriesTensor, k: k) }.seconds) }
+        times.sort()
+        let median = times[times.count / 2]
+        print(String(format: "batch of %d queries, k=%d: median %.3f s, min %.3f s over %d runs -> %.1f queries/s (each shard read, checked and uploaded per batch)",
+                     queries, k, median, times[0], iterations, Double(queries) / median))
+        print(String(format: "memory:    peak RSS %.0f MB (the database is %.0f MB)", MemoryStatus.read("VmHWM"), Double(entries * dim * 4) / 1e6))
+    }
+
     func run() throws {
         try reportingErrors {
+            if let shards { try runSharded(shards); return }
             let clock = ContinuousClock()
             var rows = entries, dimension = dim
             var database: [Float]

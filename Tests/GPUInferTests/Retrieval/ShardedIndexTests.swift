@@ -80,6 +80,37 @@ import Testing
         #expect(bad.status == 1 && bad.err.contains("s-00001") && bad.err.contains("sha256"), "\(bad.err)")
     }
 
+    /// Descriptors written as shards (`writeShard`), with exact ties across shard boundaries
+    /// (the same row in shards 0, 1 and 3) and k beyond a shard: the sharded search equals the
+    /// search of the concatenated index, ties ranked by global row, on the device and the CPU.
+    @Test func writtenShardsSearchLikeOneIndex() throws {
+        let work = FileManager.default.temporaryDirectory.appendingPathComponent("gpuinfer-shards-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: work) }
+        var rng = TestRandom(seed: 3)
+        let d = 13, sizes = [5, 1, 7, 4]
+        var all = try RetrievalIndex(dimension: d, model: "m")
+        let twin = rng.tensor([d]).floats
+        var offset = 0
+        for (i, n) in sizes.enumerated() {
+            var rows = rng.tensor([n, d]).floats
+            if i != 2 { rows.replaceSubrange(0..<d, with: twin) }
+            var part = try RetrievalIndex(dimension: d, model: "m")
+            try part.add(descriptors: rows, files: (offset..<offset + n).map { "f\($0)" })
+            try all.add(descriptors: rows, files: (offset..<offset + n).map { "f\($0)" })
+            _ = try ShardedIndex.writeShard(part, db: work, spec: try ShardedIndex.Spec(index: i, count: sizes.count), fileOffset: offset)
+            offset += n
+        }
+        let queries = Tensor(shape: [2, d], floats: twin + rng.tensor([d]).floats)
+        for runtime in [try TestDevice.require(), nil] as [CLRuntime?] {
+            let one = try IndexSearcher(index: all, runtime: runtime).search(queries: queries, k: 9)
+            let many = try ShardedSearcher(db: work, runtime: runtime).search(queries: queries, k: 9)
+            #expect(one == many, "\(one.map { $0.map(\.index) }) vs \(many.map { $0.map(\.index) })")
+            #expect(Array(many[0].prefix(3).map(\.index)) == [0, 5, 13], "ties by global row: \(many[0].map(\.index))")
+        }
+        #expect(try RetrievalIndex.load(from: work) == all)
+        #expect(throws: RetrievalIndexError.self) { _ = try ShardedIndex.writeShard(all, db: work, spec: try ShardedIndex.Spec(index: 0, count: 4), fileOffset: 0) }
+    }
+
     /// Two processes building the two shards at the same time: the manifest lists both.
     @Test func concurrentShardsLoseNothing() throws {
         let p = try Self.paths()
