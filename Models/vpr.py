@@ -165,11 +165,12 @@ def expected_shapes(name: str, l2: str = "before_pool") -> dict[str, tuple[int, 
 # ---------------------------------------------------------------------------------------------
 # Weights
 
-def random_weights(name: str, seed: int) -> dict[str, np.ndarray]:
-    """Seeded weights in state_dict names and layouts (before calibration / NetVLAD init)."""
+def random_weights(name: str, seed: int, l2: str = "before_pool") -> dict[str, np.ndarray]:
+    """Seeded weights in state_dict names and layouts (before calibration / NetVLAD init); the GeM
+    p's name follows `l2` (aggregation.1.p before_pool, aggregation.0.p otherwise)."""
     rng = np.random.default_rng(seed)
     w: dict[str, np.ndarray] = {}
-    for k, shape in expected_shapes(name).items():
+    for k, shape in expected_shapes(name, l2).items():
         if k.endswith(".running_mean"):
             a = np.zeros(shape, np.float32)
         elif k.endswith(".running_var"):
@@ -443,7 +444,7 @@ def export(name: str, out: str, weights: str | None = None, seed: int = 0, heigh
     if weights:
         w, label, calibrate = load_weights(weights, name, l2), os.path.basename(weights), False
     else:
-        w, label, calibrate = random_weights(name, seed), f"random-seed-{seed}", True
+        w, label, calibrate = random_weights(name, seed, l2), f"random-seed-{seed}", True
     model = build(name, w, label, height, width, l2, gem_pattern, plain, calibrate, seed)
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     onnx.save(model, out)
