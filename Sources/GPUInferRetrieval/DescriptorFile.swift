@@ -1,15 +1,23 @@
-// Streaming reader and writer for the index's float32 [N, D] .npy descriptor matrix: the body is
+// Streaming reader and writer for the index's float32 (or float16) [N, D] .npy descriptor matrix: the body is
 // copied straight between the file and a [Float] (a 100,000 × 4096 matrix is 1.6 GB, too big for
 // the general `Npy` reader, which builds intermediate arrays), and every malformation is a typed
 // `RetrievalIndexError`.
 import GPUInfer
 import Foundation
 
+/// How an index stores its descriptors on disk: float32, or float16 (half the bytes; a unit
+/// vector's components lose at most 2⁻¹¹ of their value, so a cosine moves by at most ~5e-4).
+public enum DescriptorStorage: String, Sendable, Codable, CaseIterable {
+    case float32 = "f32", float16 = "f16"
+    var descr: String { self == .float32 ? "<f4" : "<f2" }
+    public var bytes: Int { self == .float32 ? 4 : 2 }
+}
+
 enum DescriptorFile {
-    /// Writes `values` (row-major [rows, dimension]) as a version 1.0 `<f4` .npy, through a
-    /// temporary file renamed into place.
-    static func write(_ values: [Float], rows: Int, dimension: Int, path: String) throws {
-        var header = "{'descr': '<f4', 'fortran_order': False, 'shape': (\(rows), \(dimension)), }"
+    /// Writes `values` (row-major [rows, dimension]) as a version 1.0 `<f4` (or `<f2`) .npy,
+    /// through a temporary file renamed into place.
+    static func write(_ values: [Float], rows: Int, dimension: Int, path: String, storage: DescriptorStorage = .float32) throws {
+        var header = "{'descr': '\(storage.descr)', 'fortran_order': False, 'shape': (\(rows), \(dimension)), }"
         while (10 + header.utf8.count + 1) % 64 != 0 { header += " " }
         header += "\n"
         var data = Data([0x93] + Array("NUMPY".utf8) + [1, 0, UInt8(header.utf8.count & 0xff), UInt8(header.utf8.count >> 8)])
@@ -20,10 +28,18 @@ enum DescriptorFile {
         }
         do {
             try handle.seekToEnd()
-            try values.withUnsafeBytes { raw in
-                let step = 1 << 26
-                for offset in stride(from: 0, to: raw.count, by: step) {
-                    try handle.write(contentsOf: Data(UnsafeRawBufferPointer(rebasing: raw[offset..<min(offset + step, raw.count)])))
+            if storage == .float16 {
+                let step = 1 << 24
+                for offset in stride(from: 0, to: values.count, by: step) {
+                    let half = values[offset..<min(offset + step, values.count)].map { Float16($0) }
+                    try half.withUnsafeBytes { try handle.write(contentsOf: Data($0)) }
+                }
+            } else {
+                try values.withUnsafeBytes { raw in
+                    let step = 1 << 26
+                    for offset in stride(from: 0, to: raw.count, by: step) {
+                        try handle.write(contentsOf: Data(UnsafeRawBufferPointer(rebasing: raw[offset..<min(offset + step, raw.count)])))
+                    }
                 }
             }
             try handle.close()
@@ -35,14 +51,14 @@ enum DescriptorFile {
         }
     }
 
-    /// Reads a `<f4` C-order 2-D .npy: returns (values, rows, dimension).
-    static func read(path: String) throws -> (values: [Float], rows: Int, dimension: Int) {
+    /// Reads a `<f4` or `<f2` C-order 2-D .npy: returns (values as float32, rows, dimension, storage).
+    static func read(path: String) throws -> (values: [Float], rows: Int, dimension: Int, storage: DescriptorStorage) {
         guard let handle = FileHandle(forReadingAtPath: path) else {
             throw FileManager.default.fileExists(atPath: path) ? GPUInferError.io(path: path, reason: "cannot read") as Error
                 : RetrievalIndexError.missingFile(path: path)
         }
         defer { try? handle.close() }
-        func corrupt(_ reason: String) -> RetrievalIndexError { .corrupt(path: path, reason: "not a float32 [N, D] .npy: \(reason)") }
+        func corrupt(_ reason: String) -> RetrievalIndexError { .corrupt(path: path, reason: "not a float32/float16 [N, D] .npy: \(reason)") }
         let fileSize = Int((try? handle.seekToEnd()) ?? 0)
         try? handle.seek(toOffset: 0)
         let prefix = [UInt8]((try? handle.read(upToCount: 12)) ?? Data())
@@ -59,7 +75,10 @@ enum DescriptorFile {
         try? handle.seek(toOffset: UInt64(headerStart))
         let header = String(decoding: (try? handle.read(upToCount: headerLength)) ?? Data(), as: UTF8.self)
         let compact = header.filter { !$0.isWhitespace }.replacingOccurrences(of: "\"", with: "'")
-        guard compact.contains("'descr':'<f4'") else { throw corrupt("element type is not little-endian float32 ('<f4')") }
+        let storage: DescriptorStorage
+        if compact.contains("'descr':'<f4'") { storage = .float32 } else if compact.contains("'descr':'<f2'") { storage = .float16 } else {
+            throw corrupt("element type is not little-endian float32 ('<f4') or float16 ('<f2')")
+        }
         guard compact.contains("'fortran_order':False") else { throw corrupt("not C order") }
         guard let open = compact.range(of: "'shape':("), let close = compact[open.upperBound...].firstIndex(of: ")") else {
             throw corrupt("header has no shape")
@@ -71,11 +90,28 @@ enum DescriptorFile {
         let (count, overflow) = rows.multipliedReportingOverflow(by: dimension)
         guard !overflow, count <= 1 << 34 else { throw corrupt("shape (\(rows), \(dimension)) is too large") }
         let body = headerStart + headerLength
-        let expected = body + count * 4
+        let expected = body + count * storage.bytes
         if fileSize < expected { throw RetrievalIndexError.truncated(path: path, expectedBytes: expected, actualBytes: fileSize) }
         if fileSize > expected { throw corrupt("\(fileSize - expected) bytes after the data") }
         try? handle.seek(toOffset: UInt64(body))
         var failure: Error?
+        if storage == .float16 {
+            // Pieces of 16 Mi halves, widened exactly to float32.
+            var values: [Float] = []
+            values.reserveCapacity(count)
+            var read = 0
+            while read < count {
+                let n = min(1 << 24, count - read)
+                guard let chunk = try? handle.read(upToCount: n * 2), chunk.count == n * 2 else {
+                    throw RetrievalIndexError.truncated(path: path, expectedBytes: expected, actualBytes: body + read * 2)
+                }
+                chunk.withUnsafeBytes { raw in
+                    for i in 0..<n { values.append(Float(Float16(bitPattern: raw.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)))) }
+                }
+                read += n
+            }
+            return (values, rows, dimension, storage)
+        }
         let values = [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
             let raw = UnsafeMutableRawBufferPointer(buffer)
             var offset = 0
@@ -91,7 +127,7 @@ enum DescriptorFile {
             initialized = count
         }
         if let failure { throw failure }
-        return (values, rows, dimension)
+        return (values, rows, dimension, storage)
     }
 
     /// Moves `temp` over `path` (replacing it).

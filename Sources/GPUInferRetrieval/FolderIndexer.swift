@@ -68,6 +68,8 @@ public final class FolderIndexer {
     /// The candidate files (relative to `folder`), in this order, instead of the folder's listing:
     /// a shard's slice (`ShardedIndex`) or a `--file-list`. Missing or unreadable ones are skipped.
     public var files: [String]?
+    /// How the finished index stores its descriptors.
+    public var storage: DescriptorStorage = .float32
 
     public init(model: ImageModel, modelName: String, modelFingerprint: String = "", folder: String, output: String, batchSize: Int = 8) throws {
         guard batchSize >= 1 else { throw GPUInferError.invalidInput("batch size must be at least 1") }
@@ -323,6 +325,9 @@ public final class FolderIndexer {
         index.descriptors = values
         index.files = state.files
         index.skipped = skipped
+        index.storage = storage
+        // Stored as halves: the index returned holds what loading it gives back.
+        if storage == .float16 { index.descriptors = index.descriptors.map { Float(Float16($0)) } }
         try index.save(to: output)
         try? fm.removeItem(atPath: partialPath)
         try? fm.removeItem(atPath: progressPath)

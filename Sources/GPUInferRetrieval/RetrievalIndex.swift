@@ -47,6 +47,8 @@ public struct RetrievalIndex: Sendable, Equatable {
     public var root: String?
     /// Files the indexer skipped (kept for the record).
     public var skipped: [SkippedFile] = []
+    /// How `save` writes the descriptors (float16 halves the bytes; loading widens them exactly).
+    public var storage: DescriptorStorage = .float32
     /// Row-major [count, dimension], every row of unit L2 norm.
     public internal(set) var descriptors: [Float] = []
     /// The file of each row, relative to `root`.
@@ -131,7 +133,7 @@ public struct RetrievalIndex: Sendable, Equatable {
         }
         let manifestPath = (path as NSString).appendingPathComponent(Self.manifestFile)
         try? fm.removeItem(atPath: manifestPath)
-        try DescriptorFile.write(descriptors, rows: count, dimension: dimension, path: (path as NSString).appendingPathComponent(Self.descriptorsFile))
+        try DescriptorFile.write(descriptors, rows: count, dimension: dimension, path: (path as NSString).appendingPathComponent(Self.descriptorsFile), storage: storage)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         var lines = Data()
@@ -189,7 +191,7 @@ public struct RetrievalIndex: Sendable, Equatable {
             throw RetrievalIndexError.corrupt(path: manifestPath, reason: "'\(name)' is not a file name inside the index folder")
         }
         let descriptorsPath = (path as NSString).appendingPathComponent(manifest.descriptors)
-        let (values, rows, dimension) = try DescriptorFile.read(path: descriptorsPath)
+        let (values, rows, dimension, storage) = try DescriptorFile.read(path: descriptorsPath)
         guard rows == manifest.count, dimension == manifest.dimension else {
             throw RetrievalIndexError.mismatch(path: descriptorsPath, reason: "shape (\(rows), \(dimension)), manifest says (\(manifest.count), \(manifest.dimension))")
         }
@@ -212,6 +214,7 @@ public struct RetrievalIndex: Sendable, Equatable {
         }
         var index = try RetrievalIndex(dimension: dimension, model: manifest.model, root: manifest.root)
         index.descriptors = values
+        index.storage = storage
         index.files = files
         index.skipped = manifest.skipped ?? []
         return index

@@ -102,7 +102,8 @@ public enum ShardedIndex {
     /// Builds (or finishes) shard `spec` of `folder` into `db`, then registers it.
     public static func indexShard(model: ImageModel, modelName: String, fingerprint: String, folder: String, db: String, spec: Spec, batch: Int,
                                   fileList: [String]? = nil, maxPixels: Int = ImageDecoder.defaultMaxPixels, lookahead: Int = ImageBatchPipeline.defaultLookahead,
-                                  maxBatches: Int? = nil, progress: ((IndexingProgress) -> Void)? = nil) throws -> ShardReport {
+                                  maxBatches: Int? = nil, storage: DescriptorStorage = .float32,
+                                  progress: ((IndexingProgress) -> Void)? = nil) throws -> ShardReport {
         guard batch >= 1 else { throw GPUInferError.invalidInput("batch size must be at least 1") }
         let root = URL(fileURLWithPath: folder).standardizedFileURL.path
         let dbPath = URL(fileURLWithPath: db).standardizedFileURL.path
@@ -131,6 +132,7 @@ public enum ShardedIndex {
         let working = ((dbPath as NSString).appendingPathComponent(shardsFolder) as NSString).appendingPathComponent("." + name(spec.index) + ".partial")
         let indexer = try FolderIndexer(model: model, modelName: modelName, modelFingerprint: fingerprint, folder: root, output: working, batchSize: batch)
         indexer.files = Array(all[range])
+        indexer.storage = storage
         indexer.maxPixels = maxPixels
         indexer.lookahead = lookahead
         let report = try indexer.run(maxBatches: maxBatches, progress: progress)

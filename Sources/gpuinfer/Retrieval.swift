@@ -55,6 +55,7 @@ struct IndexCommand: ParsableCommand {
     @Option(help: "Stop after this many batches (rerun to continue).") var maxBatches: Int?
     @Option(help: "Build shard I of N (e.g. 0/4) of a sharded index: a deterministic slice (whole batches) of the sorted file list, into DB/shards/.") var shard: String?
     @Option(help: "Index the files listed in FILE (one path relative to DIR per line) instead of every image under DIR.") var fileList: String?
+    @Option(help: "Descriptor storage: f32, or f16 (half the bytes; cosines move by at most ~5e-4).") var dtype: String = "f32"
     @Flag(help: "Serve shards: read one I/N per line on stdin, build that shard with the model kept loaded, answer one JSON line per shard on stdout (for drivers such as scripts/ray_index.py); ends at end of input.")
     var serveShards = false
     @Flag(help: "No progress bar.") var quiet = false
@@ -62,6 +63,7 @@ struct IndexCommand: ParsableCommand {
     func validate() throws {
         guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
         if serveShards && shard != nil { throw ValidationError("--serve-shards reads the shards from stdin: leave out --shard") }
+        guard DescriptorStorage(rawValue: dtype) != nil else { throw ValidationError("--dtype must be f32 or f16, got '\(dtype)'") }
         guard maxBatches.map({ $0 >= 1 }) ?? true else { throw ValidationError("--max-batches must be at least 1") }
         if let shard { do { _ = try ShardedIndex.Spec(parsing: shard) } catch { throw ValidationError("\(error)") } }
         if fileList != nil && shard == nil && !serveShards { throw ValidationError("--file-list goes with --shard or --serve-shards (an unsharded index takes every image under DIR)") }
@@ -93,7 +95,8 @@ struct IndexCommand: ParsableCommand {
                     do {
                         let spec = try ShardedIndex.Spec(parsing: text)
                         let r = try ShardedIndex.indexShard(model: imageModel, modelName: modelName, fingerprint: fingerprint, folder: dir, db: output, spec: spec,
-                                                            batch: batch, fileList: files, maxPixels: imageOptions.maxPixels, lookahead: lookahead)
+                                                            batch: batch, fileList: files, maxPixels: imageOptions.maxPixels, lookahead: lookahead,
+                                                            storage: DescriptorStorage(rawValue: dtype) ?? .float32)
                         answer["rows"] = r.rows ?? 0
                         answer["files"] = r.files.count
                         answer["already_complete"] = r.alreadyComplete
@@ -115,7 +118,8 @@ struct IndexCommand: ParsableCommand {
                 var drew = false
                 let r = try ShardedIndex.indexShard(model: imageModel, modelName: modelName, fingerprint: fingerprint, folder: dir, db: output, spec: spec,
                                                     batch: batch, fileList: try listedFiles(), maxPixels: imageOptions.maxPixels,
-                                                    lookahead: try deviceOption.executionOptions().pipelineLookahead, maxBatches: maxBatches) { p in
+                                                    lookahead: try deviceOption.executionOptions().pipelineLookahead, maxBatches: maxBatches,
+                                                    storage: DescriptorStorage(rawValue: dtype) ?? .float32) { p in
                     guard !quiet else { return }
                     FileHandleWriter.write("\rshard \(spec): \(p.done)/\(p.total) images, \(p.failed) failed, " + String(format: "%.2f images/s ", p.imagesPerSecond))
                     drew = true
@@ -134,6 +138,7 @@ struct IndexCommand: ParsableCommand {
             let indexer = try FolderIndexer(model: imageModel, modelName: modelName, modelFingerprint: fingerprint, folder: dir, output: output, batchSize: batch)
             indexer.maxPixels = imageOptions.maxPixels
             indexer.lookahead = try deviceOption.executionOptions().pipelineLookahead
+            indexer.storage = DescriptorStorage(rawValue: dtype) ?? .float32
             var drew = false
             let report = try indexer.run(restart: restart, maxBatches: maxBatches) { p in
                 guard !quiet else { return }
@@ -273,6 +278,7 @@ struct BenchSearch: ParsableCommand {
     @Flag(help: "Stream the database chunks through one device buffer on every search instead of keeping them resident.") var streamed = false
     @Option(help: "Write the synthetic database as a sharded index of this many shards under --work and search it shard by shard (bounded memory: one shard at a time).") var shards: Int?
     @Option(help: "Folder for the sharded synthetic database (--shards).") var work: String?
+    @Option(help: "Storage of the sharded synthetic database: f32 or f16.") var dtype: String = "f32"
     @Flag(help: "Also time the CPU reference on one query and check the device's top-k against it.") var check = false
     @OptionGroup var deviceOption: DeviceOption
 
@@ -288,15 +294,17 @@ struct BenchSearch: ParsableCommand {
         let clock = ContinuousClock()
         let options = try deviceOption.executionOptions()
         let runtime = try CLRuntime(device: info, options: options)
-        let db = work + "/synthetic-\(entries)x\(dim)-\(count)"
+        guard let storage = DescriptorStorage(rawValue: dtype) else { throw ValidationError("--dtype must be f32 or f16") }
+        let db = work + "/synthetic-\(entries)x\(dim)-\(count)-\(dtype)"
         print("device:    \(info.name) (\(info.platformName))")
-        print("database:  \(entries) × \(dim) float32 (\(String(format: "%.1f", Double(entries * dim * 4) / 1e6)) MB) in \(count) shards under \(db)")
+        print("database:  \(entries) × \(dim) \(dtype) (\(String(format: "%.1f", Double(entries * dim * storage.bytes) / 1e6)) MB on disk) in \(count) shards under \(db)")
         if !ShardedIndex.isSharded(db) || (try? ShardedIndex.shards(db, verify: false)) == nil {
             try? FileManager.default.removeItem(atPath: db)
             let written = try clock.measure {
                 for i in 0..<count {
                     let lo = i * entries / count, hi = (i + 1) * entries / count
                     var part = try RetrievalIndex(dimension: dim, model: "synthetic")
+                    part.storage = storage
                     try part.add(descriptors: Self.randomUnitRows(hi - lo, dim, seed: 1 + UInt64(i)), files: (lo..<hi).map { "r\($0)" })
                     _ = try ShardedIndex.writeShard(part, db: db, spec: try ShardedIndex.Spec(index: i, count: count), fileOffset: lo)
                 }
@@ -317,7 +325,7 @@ struct BenchSearch: ParsableCommand {
         let median = times[times.count / 2]
         print(String(format: "batch of %d queries, k=%d: median %.3f s, min %.3f s over %d runs -> %.1f queries/s (each shard read, checked and uploaded per batch)",
                      queries, k, median, times[0], iterations, Double(queries) / median))
-        print(String(format: "memory:    peak RSS %.0f MB (the database is %.0f MB)", MemoryStatus.read("VmHWM"), Double(entries * dim * 4) / 1e6))
+        print(String(format: "memory:    peak RSS %.0f MB (the database is %.0f MB as float32)", MemoryStatus.read("VmHWM"), Double(entries * dim * 4) / 1e6))
     }
 
     func run() throws {

@@ -111,6 +111,52 @@ import Testing
         #expect(throws: RetrievalIndexError.self) { _ = try ShardedIndex.writeShard(all, db: work, spec: try ShardedIndex.Spec(index: 0, count: 4), fileOffset: 0) }
     }
 
+    /// float16 storage: half the bytes, loading widens the halves exactly, every cosine within
+    /// 1e-3 of float32's (a unit vector's components lose at most 2⁻¹¹ of their value: the
+    /// cosine moves by at most 2⁻¹¹·Σ|q_i·x_i| ≤ 4.9e-4); sharded f16 equals unsharded f16; `index --dtype f16`.
+    @Test func float16Storage() throws {
+        let work = FileManager.default.temporaryDirectory.appendingPathComponent("gpuinfer-f16-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: work) }
+        var rng = TestRandom(seed: 9)
+        let d = 300, n = 211
+        var full = try RetrievalIndex(dimension: d, model: "m")
+        try full.add(descriptors: rng.tensor([n, d]).floats, files: (0..<n).map { "f\($0)" })
+        var half = full
+        half.storage = .float16
+        try full.save(to: work + "/f32")
+        try half.save(to: work + "/f16")
+        let size = { (p: String) in ((try? FileManager.default.attributesOfItem(atPath: p + "/" + RetrievalIndex.descriptorsFile))?[.size] as? NSNumber)?.intValue ?? 0 }
+        #expect(size(work + "/f16") - 128 == (size(work + "/f32") - 128) / 2)
+        let loaded = try RetrievalIndex.load(from: work + "/f16")
+        #expect(loaded.storage == .float16 && loaded.descriptors == full.descriptors.map { Float(Float16($0)) })
+        let queries = rng.tensor([7, d])
+        let exact = try IndexSearcher(index: full, runtime: try TestDevice.require()).search(queries: queries, k: n)
+        let approx = try IndexSearcher(index: loaded, runtime: try TestDevice.require()).search(queries: queries, k: n)
+        for (a, b) in zip(exact, approx) {
+            var scores: [Int: Float] = [:]
+            for m in a { scores[m.index] = m.score }
+            for m in b { #expect(abs(m.score - (scores[m.index] ?? 9)) <= 1e-3, "row \(m.index): \(m.score) vs \(scores[m.index] ?? 9)") }
+        }
+        // Sharded float16 = unsharded float16.
+        for (i, range) in [0..<100, 100..<211].enumerated() {
+            var part = try RetrievalIndex(dimension: d, model: "m")
+            part.storage = .float16
+            try part.add(descriptors: Array(full.descriptors[range.lowerBound * d..<range.upperBound * d]), files: range.map { "f\($0)" })
+            _ = try ShardedIndex.writeShard(part, db: work + "/sharded", spec: try ShardedIndex.Spec(index: i, count: 2), fileOffset: range.lowerBound)
+        }
+        #expect(try ShardedSearcher(db: work + "/sharded", runtime: try TestDevice.require()).search(queries: queries, k: 9)
+                == IndexSearcher(index: loaded, runtime: try TestDevice.require()).search(queries: queries, k: 9))
+        // The CLI: index --dtype f16, then search it.
+        let p = try Self.paths()
+        let r = try gpuinfer(["index", "--device", "0", p.model, p.photos, "--output", work + "/cli", "--dtype", "f16", "--quiet"])
+        #expect(r.status == 0, "\(r.err)")
+        #expect(try RetrievalIndex.load(from: work + "/cli").storage == .float16)
+        let s = try gpuinfer(["search", work + "/cli", p.query, "-k", "1", "--device", "0"])
+        #expect(s.status == 0 && s.out.contains("grace_hopper.jpg"), "\(s.out)\(s.err)")
+        let bad = try gpuinfer(["index", "--device", "0", p.model, p.photos, "--output", work + "/bad", "--dtype", "f8"])
+        #expect(bad.status != 0 && bad.err.contains("--dtype"), "\(bad.err)")
+    }
+
     /// Two processes building the two shards at the same time: the manifest lists both.
     @Test func concurrentShardsLoseNothing() throws {
         let p = try Self.paths()
