@@ -39,6 +39,14 @@ public enum EvaluationError: Error, Equatable, Sendable, CustomStringConvertible
     }
 }
 
+/// The lines of a UTF-8 text file, trimmed, blank ones kept (line numbers stay right); any
+/// newline ends a line ("\r\n" is one Character in Swift).
+func textLines(_ path: String) throws -> [String] {
+    guard let data = FileManager.default.contents(atPath: path) else { throw GPUInferError.io(path: path, reason: "cannot read") }
+    guard let text = String(data: data, encoding: .utf8) else { throw EvaluationError.badFile(path: path, line: 1, reason: "not UTF-8 text") }
+    return text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
+}
+
 /// recall@N of visual place recognition.
 public enum PlaceRecognitionEvaluation {
     /// The benchmark's file-name convention: `…/@UTM_east@UTM_north@UTM_zone_number@…@.jpg`, the
@@ -52,11 +60,8 @@ public enum PlaceRecognitionEvaluation {
     /// Reads `path,utm_east,utm_north` lines (a header line is skipped; paths as written, matched
     /// against image paths relative to the folder or absolute).
     public static func readCoordinates(csv path: String) throws -> [String: UTMCoordinate] {
-        guard let data = FileManager.default.contents(atPath: path) else { throw GPUInferError.io(path: path, reason: "cannot read") }
-        guard let text = String(data: data, encoding: .utf8) else { throw EvaluationError.badFile(path: path, line: 1, reason: "not UTF-8 text") }
         var result: [String: UTMCoordinate] = [:]
-        for (i, raw) in text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).enumerated() {
-            let line = raw.trimmingCharacters(in: .whitespacesAndNewlines)
+        for (i, line) in try textLines(path).enumerated() {
             if line.isEmpty { continue }
             let cells = line.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
             guard cells.count == 3 else { throw EvaluationError.badFile(path: path, line: i + 1, reason: "expected path,utm_east,utm_north, got \(cells.count) fields") }
@@ -132,9 +137,7 @@ public enum RetrievalEvaluation {
 
     /// Reads a Kaggle solution CSV.
     public static func readSolution(path: String) throws -> Solution {
-        guard let data = FileManager.default.contents(atPath: path) else { throw GPUInferError.io(path: path, reason: "cannot read") }
-        guard let text = String(data: data, encoding: .utf8) else { throw EvaluationError.badFile(path: path, line: 1, reason: "not UTF-8 text") }
-        let lines = text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
+        let lines = try textLines(path)
         guard let header = lines.first?.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces).lowercased() }), header.count >= 2, header[0] == "id" else {
             throw EvaluationError.badFile(path: path, line: 1, reason: "expected a header id,images[,Usage] or id,landmarks[,Usage]")
         }
@@ -204,11 +207,8 @@ public enum RetrievalEvaluation {
     /// Reads a Kaggle submission: `id,images` (space-separated ids, best first) for retrieval or
     /// `id,landmarks` ("label confidence") for recognition.
     public static func readSubmission(path: String) throws -> (retrieval: [String: [String]], recognition: [String: (label: String, confidence: Double)]) {
-        guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
-            throw GPUInferError.io(path: path, reason: "cannot read as UTF-8 text")
-        }
         var retrieval: [String: [String]] = [:], recognition: [String: (label: String, confidence: Double)] = [:]
-        let lines = text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
+        let lines = try textLines(path)
         let header = lines.first?.lowercased() ?? ""
         let isRecognition = header.hasPrefix("id,landmarks")
         guard isRecognition || header.hasPrefix("id,images") else {

@@ -139,21 +139,8 @@ public enum ShardedIndex {
         guard let index = report.index else {
             return ShardReport(spec: spec, alreadyComplete: false, rows: nil, files: range, indexing: report, shardsDone: 0)
         }
-        let shard = ShardManifest(shard: spec.index, shardCount: spec.count, batch: batch, fileOffset: range.lowerBound, fileCount: range.count,
-                                  rows: index.count, dimension: index.dimension, model: modelName, fingerprint: fingerprint,
-                                  sha256: try SHA256.file((working as NSString).appendingPathComponent(RetrievalIndex.descriptorsFile)),
-                                  filesSha256: try SHA256.file((working as NSString).appendingPathComponent(RetrievalIndex.filesFile)))
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
-        try RetrievalIndex.writeAtomically(try encoder.encode(shard), (working as NSString).appendingPathComponent(shardManifestFile))
-        if rename(working, final) != 0 {
-            // Another process finished the same shard first: keep its copy (the same bytes).
-            guard fm.fileExists(atPath: (final as NSString).appendingPathComponent(shardManifestFile)) else {
-                throw GPUInferError.io(path: final, reason: "cannot rename the finished shard into place: \(String(cString: strerror(errno)))")
-            }
-            try? fm.removeItem(atPath: working)
-        }
-        let done = try register(dbPath, template: template, shard: shard)
+        let done = try seal(index, working: working, db: dbPath, spec: spec, batch: batch, fileOffset: range.lowerBound, fileCount: range.count,
+                            model: modelName, fingerprint: fingerprint, template: template, keepExisting: true)
         return ShardReport(spec: spec, alreadyComplete: false, rows: index.count, files: range, indexing: report, shardsDone: done)
     }
 
@@ -170,16 +157,31 @@ public enum ShardedIndex {
         let working = (folder as NSString).appendingPathComponent("." + name(spec.index) + ".partial")
         try? FileManager.default.removeItem(atPath: working)
         try index.save(to: working)
-        let shard = ShardManifest(shard: spec.index, shardCount: spec.count, batch: batch, fileOffset: fileOffset, fileCount: index.count,
-                                  rows: index.count, dimension: index.dimension, model: index.model, fingerprint: fingerprint,
+        let template = Manifest(model: index.model, fingerprint: fingerprint, dimension: 0, root: index.root ?? "", batch: batch, shardCount: spec.count, shards: [])
+        return try seal(index, working: working, db: dbPath, spec: spec, batch: batch, fileOffset: fileOffset, fileCount: index.count,
+                        model: index.model, fingerprint: fingerprint, template: template, keepExisting: false)
+    }
+
+    /// Finishes a shard whose index folder `working` is written: its shard.json (with the files'
+    /// sha256s), the rename into place, the registration. With `keepExisting` a shard another
+    /// process renamed into place first (the same bytes) is kept. Returns the shards listed.
+    private static func seal(_ index: RetrievalIndex, working: String, db: String, spec: Spec, batch: Int, fileOffset: Int, fileCount: Int,
+                             model: String, fingerprint: String, template: Manifest, keepExisting: Bool) throws -> Int {
+        let final = shardPath(db, spec.index)
+        let shard = ShardManifest(shard: spec.index, shardCount: spec.count, batch: batch, fileOffset: fileOffset, fileCount: fileCount,
+                                  rows: index.count, dimension: index.dimension, model: model, fingerprint: fingerprint,
                                   sha256: try SHA256.file((working as NSString).appendingPathComponent(RetrievalIndex.descriptorsFile)),
                                   filesSha256: try SHA256.file((working as NSString).appendingPathComponent(RetrievalIndex.filesFile)))
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
         try RetrievalIndex.writeAtomically(try encoder.encode(shard), (working as NSString).appendingPathComponent(shardManifestFile))
-        guard rename(working, final) == 0 else { throw GPUInferError.io(path: final, reason: "cannot rename the shard into place: \(String(cString: strerror(errno)))") }
-        let template = Manifest(model: index.model, fingerprint: fingerprint, dimension: 0, root: index.root ?? "", batch: batch, shardCount: spec.count, shards: [])
-        return try register(dbPath, template: template, shard: shard)
+        if rename(working, final) != 0 {
+            guard keepExisting, FileManager.default.fileExists(atPath: (final as NSString).appendingPathComponent(shardManifestFile)) else {
+                throw GPUInferError.io(path: final, reason: "cannot rename the finished shard into place: \(String(cString: strerror(errno)))")
+            }
+            try? FileManager.default.removeItem(atPath: working)
+        }
+        return try register(db, template: template, shard: shard)
     }
 
     static func readShardManifest(_ shard: String) throws -> ShardManifest {

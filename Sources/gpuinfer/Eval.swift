@@ -19,8 +19,8 @@ private func embedFolder(_ folder: String, into path: String, model: ImageModel,
     let manifest = (path as NSString).appendingPathComponent(RetrievalIndex.manifestFile)
     let progress = (path as NSString).appendingPathComponent(FolderIndexer.progressFile)
     // A finished index of this model over exactly the images the folder holds now is reused.
-    if FileManager.default.fileExists(atPath: manifest), !FileManager.default.fileExists(atPath: progress),
-       let index = try? RetrievalIndex.load(from: path), index.model == modelName, index.root.map({ URL(fileURLWithPath: $0).standardizedFileURL.path })
+    let finished = FileManager.default.fileExists(atPath: manifest) && !FileManager.default.fileExists(atPath: progress)
+    if finished, let index = try? RetrievalIndex.load(from: path), index.model == modelName, index.root.map({ URL(fileURLWithPath: $0).standardizedFileURL.path })
         == URL(fileURLWithPath: folder).standardizedFileURL.path {
         let images = Set(try FolderIndexer.listFiles(in: folder, excluding: path).images)
         let known = Set(index.files).union(index.skipped.map(\.path))
@@ -34,7 +34,6 @@ private func embedFolder(_ folder: String, into path: String, model: ImageModel,
     indexer.maxPixels = maxPixels
     indexer.lookahead = lookahead
     var drew = false
-    let finished = FileManager.default.fileExists(atPath: manifest) && !FileManager.default.fileExists(atPath: progress)
     let report = try indexer.run(restart: finished) { p in
         guard !quiet else { return }
         FileHandleWriter.write("\r\(label): \(p.done)/\(p.total) images, \(p.failed) failed, " + String(format: "%.2f images/s ", p.imagesPerSecond))

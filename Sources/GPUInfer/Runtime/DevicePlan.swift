@@ -335,9 +335,7 @@ final class DevicePlan: @unchecked Sendable {
             if continuationOrder.last != key, let i = continuationOrder.firstIndex(of: key) { continuationOrder.append(continuationOrder.remove(at: i)) }
             return next
         }
-        var shapes: [String: [Int]] = [:]
-        for slot in shapeSlots { shapes[slot.name] = longs[slot.offset..<slot.offset + slot.rank].map { Int(clamping: $0) } }
-        let nextSpec = try model.continueSpecialization(spec, shapes: shapes, values: readValues)
+        let nextSpec = try model.continueSpecialization(spec, shapes: realShapes(longs), values: readValues)
         var passed: [String: DeviceValue] = [:]
         for (name, v) in external.merging(inputs, uniquingKeysWith: { a, _ in a }).merging(values, uniquingKeysWith: { _, b in b }) {
             guard let t = nextSpec.types[name] else { continue }

@@ -231,35 +231,29 @@ public final class Model: @unchecked Sendable {
                 let name = spec.resolve(name)
                 return spec.earlier.contains(name) || spec.liveNodes.contains { graph.nodes[$0].outputs.contains(name) }
             }
+            // A boolean condition's value, or nil while it must wait: computed later (pending),
+            // or read back after this segment (a scalar the device computes).
+            func condition(_ cond: String, _ described: String) throws -> Tensor? {
+                if pending.contains(cond) { return nil }
+                if let c = spec.constants[cond] { return c }
+                guard producedOnDevice(cond), (spec.types[cond]?.count ?? 0) == 1 else {
+                    throw GPUInferError.unsupportedOp(op: node.opType, domain: node.domain, node: node.label, opset: graph.opset,
+                                                      reason: "\(described) is neither known nor a device-computed boolean")
+                }
+                readBack.insert(spec.resolve(cond))
+                return nil
+            }
             // Nodes of If branches: run, wait for the condition, or never run (the other branch).
             var skip = false, waits = false
             for g in node.guards {
-                if pending.contains(g.cond) { waits = true; break }
-                guard let c = spec.constants[g.cond] else {
-                    guard producedOnDevice(g.cond), (spec.types[g.cond]?.count ?? 0) == 1 else {
-                        throw GPUInferError.unsupportedOp(op: node.opType, domain: node.domain, node: node.label, opset: graph.opset,
-                                                          reason: "the If condition '\(g.cond)' of its branch is neither known nor a device-computed boolean")
-                    }
-                    readBack.insert(spec.resolve(g.cond))
-                    waits = true
-                    break
-                }
+                guard let c = try condition(g.cond, "the If condition '\(g.cond)' of its branch") else { waits = true; break }
                 if (c.count == 1 && c.double(at: 0) != 0) != g.value { skip = true; break }
             }
             if waits { defer_(i); continue }
             if skip { continue }
             if let branch = op as? IfOp {
                 let cond = node.inputs[0]
-                if pending.contains(cond) { defer_(i); continue }
-                guard let c = spec.constants[cond] else {
-                    guard producedOnDevice(cond), (spec.types[cond]?.count ?? 0) == 1 else {
-                        throw GPUInferError.unsupportedOp(op: "If", domain: "", node: node.label, opset: graph.opset,
-                                                          reason: "the condition '\(cond)' is neither known nor a device-computed boolean")
-                    }
-                    readBack.insert(spec.resolve(cond))
-                    defer_(i)
-                    continue
-                }
+                guard let c = try condition(cond, "the condition '\(cond)'") else { defer_(i); continue }
                 let taken = try branch.taken(c)
                 // A taken value that is pending stays pending under its new name; one whose rows
                 // only are pending (`rowBound`) keeps that bound.

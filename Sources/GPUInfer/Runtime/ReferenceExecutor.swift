@@ -26,7 +26,8 @@ public struct ReferenceExecutor: Sendable {
             if !keepAll {
                 for (pos, i) in spec.liveNodes.enumerated() { for name in model.graph.nodes[i].inputs { lastUse[spec.resolve(name)] = pos } }
             }
-            let dynamic = Set(spec.dynamicValues).union(spec.rowBound.keys)
+            let dataDependent = Set(spec.dynamicValues)
+            let dynamic = dataDependent.union(spec.rowBound.keys)
             var shapes: [String: [Int]] = [:]  // real shapes of the data-dependent values
             for (pos, i) in spec.liveNodes.enumerated() {
                 let node = model.graph.nodes[i]
@@ -42,7 +43,7 @@ public struct ReferenceExecutor: Sendable {
                         throw GPUInferError.shapeMismatch(node: node.label, op: node.opType, reason: "reference produced \(t.shape), shape inference said \(expected.shape)")
                     }
                     values[name] = t
-                    if spec.dynamicValues.contains(name) { shapes[name] = t.shape }
+                    if dataDependent.contains(name) { shapes[name] = t.shape }
                 }
                 if !keepAll {
                     for name in node.inputs.map(spec.resolve) where lastUse[name] == pos && !laterUse.contains(name) && spec.constants[name] == nil {
