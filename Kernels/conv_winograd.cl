@@ -105,27 +105,43 @@ __kernel void winograd_input(__global const float* X, __global float* V, __const
 }
 
 // M[ξ][k][t] = Σ_c U[ξ][k][c] · V[ξ][c][t] over c in order: each work-item a GEMM_R channels ×
-// TB tiles block in GEMM_R float16 accumulators (per c: one float16 load of V, GEMM_R broadcasts
-// of U). Global: [ceil(Cout/GEMM_R), chunk/TB, XI].
+// GEMM_V·TB tiles block (GEMM_V consecutive panels) in GEMM_R·GEMM_V float16 accumulators (per c:
+// GEMM_V float16 loads of V, GEMM_R broadcasts of U). The chunk holds a multiple of GEMM_V panels.
+// Global: [ceil(Cout/GEMM_R), chunk/(TB·GEMM_V), XI].
+#ifndef GEMM_V
+#define GEMM_V 1
+#endif
 __kernel void winograd_gemm(__global const float* U, __global const float* V, __global float* M, int C, int Cout, int chunk) {
     const int kb = get_global_id(0), tb = get_global_id(1), x = get_global_id(2);
     const int kBlocks = (Cout + GEMM_R - 1) / GEMM_R, panels = chunk / TB;
-    if (kb >= kBlocks || tb >= panels || x >= XI) return;
+    if (kb >= kBlocks || tb * GEMM_V >= panels || x >= XI) return;
     __global const float* u = U + (x * kBlocks + kb) * C * GEMM_R;
-    __global const float16* v = (__global const float16*)(V + (x * panels + tb) * C * TB);
-    float16 acc[GEMM_R];
+    __global const float16* v = (__global const float16*)(V + (x * panels + tb * GEMM_V) * C * TB);
+    float16 acc[GEMM_R][GEMM_V];
     _Pragma("unroll")
-    for (int r = 0; r < GEMM_R; ++r) acc[r] = (float16)(0.0f);
-    for (int c = 0; c < C; ++c, u += GEMM_R) {
-        const float16 vv = v[c];
+    for (int r = 0; r < GEMM_R; ++r) {
         _Pragma("unroll")
-        for (int r = 0; r < GEMM_R; ++r) acc[r] += u[r] * vv;
+        for (int j = 0; j < GEMM_V; ++j) acc[r][j] = (float16)(0.0f);
+    }
+    for (int c = 0; c < C; ++c, u += GEMM_R) {
+        float16 vv[GEMM_V];
+        _Pragma("unroll")
+        for (int j = 0; j < GEMM_V; ++j) vv[j] = v[j * C + c];
+        _Pragma("unroll")
+        for (int r = 0; r < GEMM_R; ++r) {
+            const float ur = u[r];
+            _Pragma("unroll")
+            for (int j = 0; j < GEMM_V; ++j) acc[r][j] += ur * vv[j];
+        }
     }
     const int k0 = kb * GEMM_R;
-    __global float16* out = (__global float16*)(M + (x * Cout + k0) * chunk + tb * TB);
+    __global float16* out = (__global float16*)(M + (x * Cout + k0) * chunk + tb * GEMM_V * TB);
     _Pragma("unroll")
     for (int r = 0; r < GEMM_R; ++r)
-        if (k0 + r < Cout) out[r * (chunk / TB)] = acc[r];
+        if (k0 + r < Cout) {
+            _Pragma("unroll")
+            for (int j = 0; j < GEMM_V; ++j) out[r * panels + j] = acc[r][j];
+        }
 }
 
 // Y tiles = act(Aᵀ M A + bias) for one panel of TB tiles of output channel k (tiles in the

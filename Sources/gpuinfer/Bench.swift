@@ -125,6 +125,20 @@ struct Bench: ParsableCommand {
                           + pad(String(format: "%.1f%%", 100 * Double(t.nanoseconds) / Double(max(total, 1))), 8)
                           + pad(t.gflopsPerSecond.map { String(format: "%.1f", $0) } ?? "-", 9) + t.kernels.joined(separator: ","))
                 }
+                var byKernel: [String: (ns: UInt64, launches: Int, nodes: Int)] = [:]
+                for t in timings {
+                    for (k, v) in t.kernelTimes {
+                        byKernel[k, default: (0, 0, 0)].ns += v.nanoseconds
+                        byKernel[k, default: (0, 0, 0)].launches += v.launches
+                        byKernel[k, default: (0, 0, 0)].nodes += 1
+                    }
+                }
+                print("\nper-kernel device time:")
+                print(pad("kernel", 36) + pad("nodes", 8) + pad("launches", 10) + pad("ms", 10) + "share")
+                for (k, v) in byKernel.sorted(by: { $0.value.ns > $1.value.ns }) {
+                    print(pad(k, 36) + pad("\(v.nodes)", 8) + pad("\(v.launches)", 10) + pad(String(format: "%.3f", Double(v.ns) / 1e6), 10)
+                          + String(format: "%.1f%%", 100 * Double(v.ns) / Double(max(total, 1))))
+                }
                 var byOp: [String: (ns: UInt64, nodes: Int)] = [:]
                 for t in timings { byOp[t.op, default: (0, 0)].ns += t.nanoseconds; byOp[t.op, default: (0, 0)].nodes += 1 }
                 print("\nper-op-type device time:")

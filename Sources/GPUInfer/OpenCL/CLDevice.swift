@@ -24,10 +24,15 @@ public struct CLDeviceInfo: @unchecked Sendable, CustomStringConvertible {
     /// The device computes in host memory (`CL_DEVICE_HOST_UNIFIED_MEMORY`) and is a CPU: buffers
     /// can wrap host arrays (`CL_MEM_USE_HOST_PTR`) instead of copying them.
     public let sharesHostMemory: Bool
+    /// `CL_DEVICE_NATIVE_VECTOR_WIDTH_FLOAT`: floats per native vector (PoCL: 16 on AVX-512, 8 on AVX2).
+    public let nativeFloatVectorWidth: Int
     let platformID: cl_platform_id
     let deviceID: cl_device_id
 
     public var description: String { "\(name) (\(platformName))" }
+
+    /// What the CPU-style kernels are sized for on this device (`ExecutionOptions.cpuProfile` overrides it).
+    public var cpuProfile: CPUProfile { CPUProfile.detect(name: name, nativeFloatWidth: nativeFloatVectorWidth, isGPU: isGPU) }
 
     private var isPoCL: Bool { platformName == "Portable Computing Language" }
 
@@ -101,6 +106,7 @@ public struct CLDeviceInfo: @unchecked Sendable, CustomStringConvertible {
                 let wg: Int = deviceValue(device, cl_device_info(CL_DEVICE_MAX_WORK_GROUP_SIZE)) ?? 1
                 let local: cl_ulong = deviceValue(device, cl_device_info(CL_DEVICE_LOCAL_MEM_SIZE)) ?? 0
                 let unified: cl_bool = deviceValue(device, cl_device_info(CL_DEVICE_HOST_UNIFIED_MEMORY)) ?? 0
+                let floatWidth: cl_uint = deviceValue(device, cl_device_info(CL_DEVICE_NATIVE_VECTOR_WIDTH_FLOAT)) ?? 0
                 result.append(CLDeviceInfo(
                     index: result.count, platformName: pname, platformVersion: pversion,
                     name: deviceString(device, cl_device_info(CL_DEVICE_NAME)),
@@ -109,7 +115,8 @@ public struct CLDeviceInfo: @unchecked Sendable, CustomStringConvertible {
                     deviceVersion: deviceString(device, cl_device_info(CL_DEVICE_VERSION)),
                     type: typeName, isGPU: typeName == "GPU", computeUnits: Int(units),
                     globalMemory: UInt64(mem), maxAllocation: UInt64(alloc), maxWorkGroupSize: wg,
-                    localMemory: UInt64(local), sharesHostMemory: unified != 0 && typeName == "CPU", platformID: platform, deviceID: device))
+                    localMemory: UInt64(local), sharesHostMemory: unified != 0 && typeName == "CPU",
+                    nativeFloatVectorWidth: Int(floatWidth), platformID: platform, deviceID: device))
             }
         }
         return result

@@ -120,6 +120,8 @@ public final class EncodeContext {
     public let family: KernelFamily
     /// Whether the GPU-style (work-group) kernels run.
     public var gpuStyle: Bool { family == .gpu }
+    /// What the CPU-style kernels' tiles are sized for (`options.cpuProfile(for:)`).
+    public var cpuProfile: CPUProfile { options.cpuProfile(for: runtime.device) }
 
     init(runtime: CLRuntime, node: Node, options: ExecutionOptions = ExecutionOptions(), shared: SharedConstants? = nil,
          workspace: PlanWorkspace? = nil, tuning: TuningDatabase? = nil, candidate: (key: TuningKey, parameters: [String: Int])? = nil) {

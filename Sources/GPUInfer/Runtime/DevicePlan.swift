@@ -57,6 +57,8 @@ public struct NodeTiming: Sendable {
     public var op: String
     public var kernels: [String]
     public var nanoseconds: UInt64
+    /// Device time per kernel name (summed over its launches in this node), and launches.
+    public var kernelTimes: [String: (nanoseconds: UInt64, launches: Int)] = [:]
     /// Floating-point operations of the node (`Operator.flops`), 0 where it only moves values.
     public var flops: Double = 0
     /// Effective GFLOP/s of the node, nil where it has no arithmetic or took no measurable time.
@@ -427,6 +429,8 @@ final class DevicePlan: @unchecked Sendable {
                                                flops: flops[node] ?? 0)
                 }
                 byNode[node]!.nanoseconds += ns
+                byNode[node]!.kernelTimes[kernel, default: (0, 0)].nanoseconds += ns
+                byNode[node]!.kernelTimes[kernel, default: (0, 0)].launches += 1
                 if !byNode[node]!.kernels.contains(kernel) { byNode[node]!.kernels.append(kernel) }
             }
             timings = order.compactMap { byNode[$0] }

@@ -46,15 +46,18 @@ public struct ExecutionOptions: Sendable, Equatable {
     public enum PixelTile: Sendable, Equatable { case auto, off, tile(Tile) }
 
     public var kernelStyle: KernelStyle = .auto
+    /// The CPU profile the CPU-style kernels are sized for; nil: the device's (`CLDeviceInfo.cpuProfile`).
+    public var cpuProfile: CPUProfile.ISA?
     public var conv: ConvMode = .auto
-    /// conv2d_blocked's tile (CO 4, 8 or 16 × PX 1…16); nil: the tuning database, else the default.
+    /// conv2d_blocked's tile (CO 4, 8 or 16 × PX 1…24); nil: the tuning database, else the default.
     public var convTile: Tile?
     public var convPointwise: PointwiseMode = .auto
     public var convPixelTile: PixelTile = .auto
     public var convDepthwise: DepthwiseMode = .auto
     public var winograd: WinogradMode = .auto
-    /// Output channels per work-item of the Winograd GEMM (1…16).
-    public var winogradRows = 6
+    /// The Winograd GEMM's register block: output channels (1…24) × panels of 16 tiles (1…4) per
+    /// work-item; nil: the tuning database, else the CPU profile's default.
+    public var winogradTile: Tile?
     /// Budget of the Winograd workspace per chunk of tiles, in KiB (the two buffers stay in L2).
     public var winogradChunkKiB = 1024
     /// Tiles per Winograd chunk (a multiple of 16) instead of the budget's, for tests that must
@@ -167,6 +170,11 @@ public struct ExecutionOptions: Sendable, Equatable {
         }
     }
 
+    /// The CPU profile for `device`: the forced one, else the device's.
+    public func cpuProfile(for device: CLDeviceInfo) -> CPUProfile {
+        cpuProfile.map(CPUProfile.init) ?? device.cpuProfile
+    }
+
     /// The current value of each option, in `table` order, as its variable would spell it.
     public var settings: [(name: String, value: String)] { Self.table.map { ($0.name, $0.show(self)) } }
 
@@ -246,12 +254,24 @@ extension ExecutionOptions {
     public static let table: [Entry] = [
         choice("GPUINFER_KERNEL_STYLE", \.kernelStyle,
                "kernel family: gpu = work-group kernels, cpu = register-blocked CPU kernels, auto = the device's type (also --kernel-style)"),
+        Entry(name: "GPUINFER_CPU_PROFILE", values: "auto, " + CPUProfile.ISA.allCases.map(\.rawValue).joined(separator: ", "), defaultValue: "auto",
+              help: "vector ISA the CPU-style kernels' tiles are sized for (auto: read from the device: PoCL's CPU name and native vector width)",
+              parse: { o, t in
+                  if t.lowercased() == "auto" {
+                      o.cpuProfile = nil
+                      return true
+                  }
+                  guard let v = CPUProfile.ISA(rawValue: t.lowercased()) else { return false }
+                  o.cpuProfile = v
+                  return true
+              },
+              show: { $0.cpuProfile?.rawValue ?? "auto" }, reset: { $0.cpuProfile = nil }),
         choice("GPUINFER_CONV", \.conv,
                "generic: every convolution on the direct kernels (no blocked, depthwise, pixel, Winograd or local-memory kernel); gemm: all but depthwise 3×3 on the local-memory implicit GEMM (the GPU style's)"),
-        Entry(name: "GPUINFER_CONV_TILE", values: "COxPX with CO in 4, 8, 16 and PX in 1...16, or empty", defaultValue: "",
+        Entry(name: "GPUINFER_CONV_TILE", values: "COxPX with CO in 4, 8, 16 and PX in 1...24, or empty", defaultValue: "",
               help: "conv2d_blocked tile; beats the tuning database",
               parse: { o, t in
-                  guard let v = tile(t, [4, 8, 16], 1...16) else { return false }
+                  guard let v = tile(t, [4, 8, 16], 1...24) else { return false }
                   o.convTile = v
                   return true
               },
@@ -280,7 +300,14 @@ extension ExecutionOptions {
         choice("GPUINFER_CONV_WINOGRAD", \.winograd,
                "Winograd 3×3 (CPU style): auto = where it measured faster, 0 = never, 1 = wherever it applies, 2/4 = F(2×2)/F(4×4) wherever it applies",
                aliases: ["off": .off, "on": .everywhere]),
-        integer("GPUINFER_CONV_WINOGRAD_R", \.winogradRows, 1...16, "output channels per work-item of the Winograd GEMM"),
+        Entry(name: "GPUINFER_CONV_WINOGRAD_R", values: "R or RxV with R in 1...24 and V in 1...4, or empty", defaultValue: "",
+              help: "Winograd GEMM block: R output channels × V panels of 16 tiles per work-item; beats the tuning database",
+              parse: { o, t in
+                  guard let v = tile(t.contains("x") ? t : t + "x1", Array(1...24), 1...4) else { return false }
+                  o.winogradTile = v
+                  return true
+              },
+              show: { $0.winogradTile?.description ?? "" }, reset: { $0.winogradTile = nil }),
         integer("GPUINFER_CONV_WINOGRAD_KB", \.winogradChunkKiB, 16...(1 << 20), "Winograd workspace budget per chunk of tiles, KiB"),
         choice("GPUINFER_GEMM", \.gemm, "GEMM kernel where its layout condition holds (clblast = CLBlast's tuned GEMM, auto on GPUs it knows; local = the GPU style's local-memory tiles, tile = 4×4 per work-item, dot/rows = CPU style)"),
         Entry(name: "GPUINFER_GEMM_TILE", values: "RxC with R and C in 1...8, or empty", defaultValue: "",

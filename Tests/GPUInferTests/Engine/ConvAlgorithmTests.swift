@@ -45,7 +45,7 @@ import Testing
     }
 
     static let table: [Row] = [
-        Row(name: "pointwise 64→128 56×56 (SSDLite/ResNet expand)", geo: conv(64, 128, k: 1, hw: (56, 56)), cpu: .pixelBlocked(.init(6, 2)), gpu: .implicitGemm),
+        Row(name: "pointwise 64→128 56×56 (SSDLite/ResNet expand)", geo: conv(64, 128, k: 1, hw: (56, 56)), cpu: .pixelBlocked(nil), gpu: .implicitGemm),
         Row(name: "pointwise 256→64 56×56 (ResNet reduce)", geo: conv(256, 64, k: 1, hw: (56, 56)), cpu: .blocked, gpu: .implicitGemm),
         Row(name: "pointwise 32→64 10×10", geo: conv(32, 64, k: 1, hw: (10, 10)), cpu: .blocked, gpu: .implicitGemm),
         Row(name: "pointwise, weight computed at run time", geo: conv(32, 64, k: 1, hw: (10, 10)), weightKnown: false, cpu: .pointwiseGemm, gpu: .implicitGemm),
@@ -124,7 +124,7 @@ import Testing
                             driverVersion: d.driverVersion, deviceVersion: d.deviceVersion, type: isGPU ? "GPU" : "CPU", isGPU: isGPU,
                             computeUnits: d.computeUnits, globalMemory: d.globalMemory, maxAllocation: d.maxAllocation,
                             maxWorkGroupSize: d.maxWorkGroupSize, localMemory: d.localMemory, sharesHostMemory: false,
-                            platformID: d.platformID, deviceID: d.deviceID)
+                            nativeFloatVectorWidth: d.nativeFloatVectorWidth, platformID: d.platformID, deviceID: d.deviceID)
     }
 }
 

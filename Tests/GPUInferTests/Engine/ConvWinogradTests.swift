@@ -104,17 +104,20 @@ import Testing
 
     /// Options that run every applicable convolution through Winograd F(m×m) (CPU style, the
     /// family Winograd belongs to), with `chunk` tiles per chunk when given.
-    static func winograd(_ m: Int, chunk: Int? = nil) -> ExecutionOptions {
+    static func winograd(_ m: Int, chunk: Int? = nil, profile: CPUProfile.ISA? = nil, block: ExecutionOptions.Tile? = nil) -> ExecutionOptions {
         var options = ExecutionOptions()
         options.kernelStyle = .cpu
         options.winograd = m == 4 ? .f4 : .f2
         options.winogradChunkTiles = chunk
+        options.cpuProfile = profile
+        options.winogradTile = block
         return options
     }
 
     /// Runs the case through the Winograd kernels (tile m, optional tiles per chunk) on the device
     /// and compares every element with the Conv reference within `deviceTolerance`.
-    func check(_ t: Case, m: Int, chunk: Int? = nil, seed: UInt64, sourceLocation: SourceLocation = #_sourceLocation) throws {
+    func check(_ t: Case, m: Int, chunk: Int? = nil, profile: CPUProfile.ISA? = nil, block: ExecutionOptions.Tile? = nil, seed: UInt64,
+               sourceLocation: SourceLocation = #_sourceLocation) throws {
         var rng = TestRandom(seed: seed)
         let c = t.x[1]
         let x = rng.tensor(t.x), w = rng.tensor([t.cout, c, 3, 3]), b = rng.tensor([t.cout])
@@ -123,7 +126,7 @@ import Testing
         let inputs: [Tensor?] = [x, w] + (t.bias ? [b] : [])
         let model = try singleNodeModel("Conv", attributes: attrs(a), inputs: inputs, constant: [1, 2])
         let reference = try ReferenceExecutor().run(model, inputs: ["in0": x])["out0"]!
-        let device = try Session(model: model, runtime: try TestDevice.require(sourceLocation: sourceLocation), options: Self.winograd(m, chunk: chunk))
+        let device = try Session(model: model, runtime: try TestDevice.require(sourceLocation: sourceLocation), options: Self.winograd(m, chunk: chunk, profile: profile, block: block))
             .run(["in0": x])["out0"]!
         guard device.shape == reference.shape else {
             Issue.record("shape \(device.shape) != \(reference.shape)", sourceLocation: sourceLocation)
@@ -185,6 +188,17 @@ import Testing
     @Test(arguments: [2, 4]) func chunkedTiles(m: Int) throws {
         try check(Case(x: [2, 17, 28, 28], cout: 33, pads: [1, 1, 1, 1], relu: true), m: m, chunk: 16, seed: 40)
         try check(Case(x: [1, 3, 13, 13], cout: 7, pads: [2, 1, 0, 1]), m: m, chunk: 32, seed: 41)
+    }
+
+    /// The GEMM's register blocks: each CPU profile's default (AVX2 6×1, AVX-512 8×2) and forced
+    /// awkward ones (R not dividing Cout, V panels not dividing the tiles, one chunk and several).
+    @Test(arguments: [CPUProfile.ISA.avx2, .avx512]) func gemmBlocksOfEachProfile(profile: CPUProfile.ISA) throws {
+        try check(Case(x: [2, 17, 9, 11], cout: 33, pads: [1, 1, 1, 1], relu: true), m: 2, profile: profile, seed: 60)
+        try check(Case(x: [1, 20, 28, 13], cout: 19, pads: [1, 0, 1, 2]), m: 2, chunk: 48, profile: profile, seed: 61)
+        try check(Case(x: [1, 5, 13, 13], cout: 7, pads: [1, 1, 1, 1]), m: 4, profile: profile, seed: 62)
+        for block in [ExecutionOptions.Tile(5, 3), .init(12, 2), .init(24, 1), .init(1, 4)] {
+            try check(Case(x: [2, 9, 21, 10], cout: 26, pads: [1, 1, 1, 1], bias: false), m: 2, chunk: 64, profile: profile, block: block, seed: 63)
+        }
     }
 
     /// Two Winograd convolutions in one plan share the workspace (the second needs more of it, so

@@ -21,10 +21,13 @@ import Testing
             "GPUINFER_GEMM": "dot", "GPUINFER_GEMM_TILE": "2x4", "GPUINFER_POOL": "generic", "GPUINFER_ELEMENTWISE_V8": "off",
             "GPUINFER_TRANSPOSE_TILES": "0", "GPUINFER_NETVLAD_WPCA": "workgroup", "GPUINFER_ISQRTCOV_PRODUCT": "tile",
             "GPUINFER_SEARCH_SCORES": "tiled", "GPUINFER_COPY_WEIGHTS": "1", "GPUINFER_FUSE_RESIDUAL": "0", "GPUINFER_FUSE_ACTIVATIONS": "off", "GPUINFER_PIPELINE": "0",
-            "GPUINFER_KERNEL_DIR": "/tmp/k", "GPUINFER_CACHE_DIR": "/tmp/c", "GPUINFER_MODELS": "/a:/b",
+            "GPUINFER_KERNEL_DIR": "/tmp/k", "GPUINFER_CACHE_DIR": "/tmp/c", "GPUINFER_MODELS": "/a:/b", "GPUINFER_CPU_PROFILE": "AVX2",
         ])
+        #expect(o.cpuProfile == .avx2)
+        #expect(try ExecutionOptions.fromEnvironment(["GPUINFER_CONV_WINOGRAD_R": "12x2"]).winogradTile == .init(12, 2))
+        #expect(try ExecutionOptions.fromEnvironment(["GPUINFER_CPU_PROFILE": "auto"]).cpuProfile == nil)
         #expect(o.kernelStyle == .gpu && o.conv == .generic && o.convTile == .init(8, 3) && o.convPixelTile == .tile(.init(4, 2)))
-        #expect(o.convDepthwise == .rows && o.winograd == .f4 && o.winogradRows == 8 && o.winogradChunkKiB == 256)
+        #expect(o.convDepthwise == .rows && o.winograd == .f4 && o.winogradTile == .init(8, 1) && o.winogradChunkKiB == 256)
         #expect(o.gemm == .dot && o.gemmTile == .init(2, 4) && o.pool == .generic && !o.elementwiseVector8 && !o.transposeTiles)
         #expect(o.netvladWPCA == .workgroup && o.isqrtcovProduct == .tile && o.searchScores == .tiled && o.copyWeights && !o.fuseResiduals)
         #expect(o.pipelineLookahead == 0 && o.kernelDirectory == "/tmp/k")
@@ -45,13 +48,14 @@ import Testing
 
     /// Every bad value is a typed error naming the variable, the value and the allowed values.
     @Test(arguments: [
-        ("GPUINFER_KERNEL_STYLE", "fpga"), ("GPUINFER_CONV", "fast"), ("GPUINFER_CONV_TILE", "3x5"), ("GPUINFER_CONV_TILE", "16x17"),
+        ("GPUINFER_KERNEL_STYLE", "fpga"), ("GPUINFER_CONV", "fast"), ("GPUINFER_CONV_TILE", "3x5"), ("GPUINFER_CONV_TILE", "16x25"),
         ("GPUINFER_CONV_TILE", "8"), ("GPUINFER_CONV_TILE", "8x"), ("GPUINFER_CONV_PX", "9x1"), ("GPUINFER_CONV_DW", "cols"),
         ("GPUINFER_CONV_WINOGRAD", "3"), ("GPUINFER_CONV_WINOGRAD_R", "0"), ("GPUINFER_CONV_WINOGRAD_R", "six"),
         ("GPUINFER_CONV_WINOGRAD_KB", "1"), ("GPUINFER_GEMM", "blas"), ("GPUINFER_GEMM_TILE", "9x1"), ("GPUINFER_POOL", "x"),
         ("GPUINFER_ELEMENTWISE_V8", "maybe"), ("GPUINFER_NETVLAD_WPCA", "columns"), ("GPUINFER_ISQRTCOV_PRODUCT", "x"),
         ("GPUINFER_SEARCH_SCORES", "dense"), ("GPUINFER_COPY_WEIGHTS", "2"), ("GPUINFER_PIPELINE", "2"),
-        ("GPUINFER_CONV_WINOGRAD_R", "99999999999999999999999"),
+        ("GPUINFER_CONV_WINOGRAD_R", "99999999999999999999999"), ("GPUINFER_CONV_WINOGRAD_R", "8x5"), ("GPUINFER_CONV_WINOGRAD_R", "25x1"),
+        ("GPUINFER_CPU_PROFILE", "avx1024"), ("GPUINFER_CPU_PROFILE", "AVX-512"),
         // Not the form, not divisible, 2048 work-items, 8 work-items, 64 KiB + of local memory, 0.
         ("GPUINFER_LOCAL_TILE", "64x64x16"), ("GPUINFER_LOCAL_TILE", "64x64x16/3x4"), ("GPUINFER_LOCAL_TILE", "128x128x8/1x8"),
         ("GPUINFER_LOCAL_TILE", "8x8x8/2x4"), ("GPUINFER_LOCAL_TILE", "256x256x64/8x8"), ("GPUINFER_LOCAL_TILE", "0x64x16/1x4"),

@@ -93,12 +93,13 @@ enum OpVariants {
                 style(.cpu) { $0.conv = .generic }, style(.cpu) { $0.winograd = .off }, style(.cpu) { $0.convPointwise = .gemm },
                 style(.cpu) { $0.convPixelTile = .off }, style(.cpu) { $0.convDepthwise = .rows }, style(.cpu) { $0.convDepthwise = .gpu },
                 style(.cpu) { $0.convTile = .init(4, 3) }, style(.cpu) { $0.convPixelTile = .tile(.init(3, 1)) },
+                style(.cpu) { $0.cpuProfile = .avx2 }, style(.cpu) { $0.cpuProfile = .avx512 }, style(.cpu) { $0.convTile = .init(16, 13) },
                 style(.cpu) { $0.conv = .gemm }, style(.cpu) { $0.convDepthwise = .local },
                 style(.gpu) { $0.conv = .generic }, style(.gpu) { $0.convDepthwise = .gpu }, style(.gpu) { $0.convPointwise = .gemm },
             ]
         case "Gemm", "MatMul":
             return kernelStyles + [style(.cpu) { $0.gemm = .tile }, style(.cpu) { $0.gemm = .dot }, style(.cpu) { $0.gemm = .rows },
-                                   style(.cpu) { $0.gemmTile = .init(3, 2) }, style(.cpu) { $0.gemm = .local }, style(.gpu) { $0.gemm = .tile },
+                                   style(.cpu) { $0.gemmTile = .init(3, 2) }, style(.cpu) { $0.cpuProfile = .avx2 }, style(.cpu) { $0.cpuProfile = .avx512 }, style(.cpu) { $0.gemm = .local }, style(.gpu) { $0.gemm = .tile },
                                    style(.gpu) { $0.gemm = .clblast }]
         case "MaxPool", "AveragePool":
             return kernelStyles + [style(.cpu) { $0.pool = .generic }]

@@ -185,7 +185,7 @@ struct Conv: ConvolutionOperator {
         case let .winograd(m):
             try encodeWinograd(ctx, geo, m: m, weight: try v.constantWeight(ctx), x: v.x, bias: v.bias, y: y, activation: storeActivation)
         case let .pixelBlocked(tile):
-            try encodePixelBlocked(ctx, geo, tile: (tile.a, tile.b), weight: try v.constantWeight(ctx), x: v.x, bias: v.bias, y: y,
+            try encodePixelBlocked(ctx, geo, tile: pixelTile(ctx, geo, forced: tile), weight: try v.constantWeight(ctx), x: v.x, bias: v.bias, y: y,
                                    activation: storeActivation)
         case .blocked:
             try encodeBlocked(ctx, geo, tile: blockedTile(ctx, geo), weight: try v.constantWeight(ctx), x: v.x, bias: v.bias, y: y,

@@ -15,8 +15,9 @@ enum ConvAlgorithm: Equatable, Sendable, CustomStringConvertible {
     case depthwiseLocal
     /// Winograd F(m×m, 3×3), m = 2 or 4 (ConvWinograd.swift). CPU style, constant weight.
     case winograd(m: Int)
-    /// conv1x1_px: ungrouped pointwise on large maps, float8 pixel runs (ConvBlocked.swift). CPU style.
-    case pixelBlocked(ExecutionOptions.Tile)
+    /// conv1x1_px: ungrouped pointwise on large maps, float8 pixel runs (ConvBlocked.swift). CPU
+    /// style. The tile forced by the options, or nil: the tuning database's, else the CPU profile's.
+    case pixelBlocked(ExecutionOptions.Tile?)
     /// conv2d_blocked: output-channel blocks × pixel columns in registers, the tile from the tuning
     /// database or the default (ConvBlocked.swift). CPU style, constant weight.
     case blocked
@@ -42,7 +43,7 @@ enum ConvAlgorithm: Equatable, Sendable, CustomStringConvertible {
         case let .depthwise(k, s): "depthwise-\(k.rawValue)-s\(s)"
         case .depthwiseLocal: "depthwise-local"
         case let .winograd(m): "winograd-f\(m)"
-        case let .pixelBlocked(t): "pixel-\(t)"
+        case let .pixelBlocked(t): "pixel-\(t?.description ?? "auto")"
         case .blocked: "blocked"
         case .implicitGemm: "implicit-gemm"
         case .direct: "direct"
@@ -148,19 +149,18 @@ enum ConvAlgorithm: Equatable, Sendable, CustomStringConvertible {
         return forced || work < 9 * geo.n * geo.window.output.reduce(1, *) ? m : nil
     }
 
-    /// The (output channels, float8 pixel vectors) tile of conv1x1_px, or nil for conv2d_blocked:
-    /// ungrouped pointwise convolutions with at most 160 input channels on planes of at least 2048
-    /// pixels (1024 with at most 64 input channels), where storing whole float8 runs of output rows
-    /// beats conv2d_blocked's scalar per-channel stores (on PoCL SSDLite's 150×150 and 75×75
-    /// pointwise layers run 1.5–2.5× faster, 38×38 32→192 ~1.4×, ResNet's 56×56 64→64 and 64→256
-    /// 1.2–1.5×); with more input channels (ResNet's 56×56 256→64, 512→128) or on 10×10 planes
-    /// conv2d_blocked is as fast or faster (more weight reuse). 6 channels × 2 vectors: 12 float8
-    /// accumulators + 2 loads + a broadcast fit AVX2's 16 registers; best or tied on SSDLite's
-    /// layers (4 × 3 was faster on 16→96 only).
-    static func pixelTile(_ geo: ConvShapes, _ mode: ExecutionOptions.PixelTile) -> ExecutionOptions.Tile? {
+    /// Whether conv1x1_px runs this convolution (`.pixelBlocked` with the forced tile, nil for the
+    /// profile's or the tuning database's), or nil for conv2d_blocked: ungrouped pointwise
+    /// convolutions with at most 160 input channels on planes of at least 2048 pixels (1024 with at
+    /// most 64 input channels), where storing whole float8 runs of output rows beats
+    /// conv2d_blocked's scalar per-channel stores (on PoCL SSDLite's 150×150 and 75×75 pointwise
+    /// layers run 1.5–2.5× faster, 38×38 32→192 ~1.4×, ResNet's 56×56 64→64 and 64→256 1.2–1.5×);
+    /// with more input channels (ResNet's 56×56 256→64, 512→128) or on 10×10 planes conv2d_blocked
+    /// is as fast or faster (more weight reuse).
+    static func pixelTile(_ geo: ConvShapes, _ mode: ExecutionOptions.PixelTile) -> ExecutionOptions.Tile?? {
         let hw = geo.window.input.reduce(1, *)
         guard geo.isPointwise, geo.group == 1, mode != .off, geo.c <= 160, hw >= 2048 || (hw >= 1024 && geo.c <= 64) else { return nil }
-        if case let .tile(t) = mode { return t }
-        return ExecutionOptions.Tile(6, 2)
+        if case let .tile(t) = mode { return .some(t) }
+        return .some(nil)
     }
 }

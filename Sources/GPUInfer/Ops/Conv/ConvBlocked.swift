@@ -5,21 +5,38 @@ import Foundation
 extension Conv {
     /// The (output channels, columns) tile of conv2d_blocked. The channel block is 16, or the
     /// smallest of 4 and 8 that holds a group's output channels when they are fewer (grouped
-    /// convolutions such as ResNeXt's 64 groups of 4–32); 5 columns: 10 float16 accumulators + the
-    /// weight vector fit AVX2's 16 registers (7 spill, measured). The tile does not depend on the
-    /// input size, so a second input size of a session builds no new program. A tuning database
-    /// entry (`gpuinfer tune`) replaces the default; `options.convTile` ($GPUINFER_CONV_TILE) beats both.
+    /// convolutions such as ResNeXt's 64 groups of 4–32); the columns follow the CPU profile
+    /// (`CPUProfile.blockedColumns`: 5 on AVX2, where 10 float16 accumulators + the weight vector
+    /// fit 16 registers). The tile does not depend on the input size, so a second input size of a
+    /// session builds no new program. A tuning database entry (`gpuinfer tune`, which searches up
+    /// to the profile's `blockedColumnsMax`) replaces the default; `options.convTile`
+    /// ($GPUINFER_CONV_TILE) beats both.
     func blockedTile(_ ctx: EncodeContext, _ geo: Geometry) -> (co: Int, px: Int) {
         let forced = ctx.options.convTile.map { ["CO": $0.a, "PX": $0.b] }
-        let mg = geo.mg
-        let space = TuningSpace(axes: [("PX", [2, 3, 4, 5, 6, 7, 8]), ("CO", [4, 8, 16])]) { p in
+        let mg = geo.mg, profile = ctx.cpuProfile
+        let columns = Array(2...8) + (profile.blockedColumnsMax > 8 ? [10, 12, 14, 16, 20, 24].filter { $0 <= profile.blockedColumnsMax } : [])
+        let space = TuningSpace(axes: [("PX", columns), ("CO", [4, 8, 16])]) { p in
             // A channel block at least twice the group's output channels would compute mostly padding.
             guard let co = p["CO"], let px = p["PX"] else { return false }
-            return [4, 8, 16].contains(co) && (co == 4 || co < 2 * mg) && (1...16).contains(px)
+            return [4, 8, 16].contains(co) && (co == 4 || co < 2 * mg) && (1...profile.blockedColumnsMax).contains(px)
         }
+        let px = profile.blockedColumns
         let p = ctx.tunedParameters(tuningKey(geo, family: "conv_blocked", kernel: "conv_blocked"),
-                                    defaults: ["CO": mg <= 4 ? 4 : mg <= 8 ? 8 : 16, "PX": 5], space: space, environment: forced)
-        return (p["CO"] ?? 16, p["PX"] ?? 5)
+                                    defaults: ["CO": mg <= 4 ? 4 : mg <= 8 ? 8 : 16, "PX": px], space: space, environment: forced)
+        return (p["CO"] ?? 16, p["PX"] ?? px)
+    }
+
+    /// conv1x1_px's tile (output channels × float8 pixel vectors): `forced` (the options'), else the
+    /// tuning database's, else the CPU profile's (`CPUProfile.pixelTile`).
+    func pixelTile(_ ctx: EncodeContext, _ geo: Geometry, forced: ExecutionOptions.Tile?) -> (co: Int, px: Int) {
+        let profile = ctx.cpuProfile, d = profile.pixelTile
+        let space = TuningSpace(axes: [("PX", [1, 2, 3, 4]), ("CO", [2, 3, 4, 6, 8])]) { p in
+            guard let co = p["CO"], let px = p["PX"] else { return false }
+            return (1...8).contains(co) && (1...4).contains(px) && profile.pixelTileFits(co: co, px: px)
+        }
+        let p = ctx.tunedParameters(tuningKey(geo, family: "conv1x1_px", kernel: "conv_blocked"), defaults: ["CO": d.a, "PX": d.b], space: space,
+                                    environment: forced.map { ["CO": $0.a, "PX": $0.b] })
+        return (p["CO"] ?? d.a, p["PX"] ?? d.b)
     }
 
     /// The tuning database key of this convolution for a kernel family: everything its best

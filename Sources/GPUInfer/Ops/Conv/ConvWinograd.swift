@@ -55,16 +55,34 @@ extension Conv {
     /// below about 1 MB together (so they stay in L2 between the kernels: 1.5–3× faster than 16 MB
     /// chunks on 200×300 and 25×37 maps; `options.winogradChunkKiB`, $GPUINFER_CONV_WINOGRAD_KB, overrides it); the
     /// transformed weight is built once per session.
+    /// The Winograd GEMM's register block (output channels R × panels V of 16 tiles):
+    /// `options.winogradTile`, else the tuning database's, else the CPU profile's default.
+    func winogradBlock(_ ctx: EncodeContext, _ geo: Geometry, m: Int) -> (rows: Int, panels: Int) {
+        let profile = ctx.cpuProfile
+        let forced = ctx.options.winogradTile.map { ["R": $0.a, "V": $0.b] }
+        let space = TuningSpace(axes: [("R", [4, 6, 8, 10, 12, 16, 24]), ("V", [1, 2, 3])]) { p in
+            guard let r = p["R"], let v = p["V"] else { return false }
+            return profile.winogradBlockFits(r: r, v: v)
+        }
+        let d = profile.winogradBlock
+        let p = ctx.tunedParameters(tuningKey(geo, family: "conv_winograd_f\(m)", kernel: "conv_winograd"), defaults: ["R": d.a, "V": d.b],
+                                    space: space, environment: forced)
+        return (p["R"] ?? d.a, p["V"] ?? d.b)
+    }
+
     func encodeWinograd(_ ctx: EncodeContext, _ geo: Geometry, m: Int, weight: Tensor, x: DeviceValue, bias: DeviceValue?,
                         y: DeviceValue, activation: FusedActivation?) throws {
         let win = geo.window
         let (H, W, OH, OW) = (win.input[0], win.input[1], win.output[0], win.output[1])
-        let a = m + 2, xi = a * a, r = ctx.options.winogradRows
+        let a = m + 2, xi = a * a
+        let (r, panels) = winogradBlock(ctx, geo, m: m)
         let tilesH = (OH + m - 1) / m, tilesW = (OW + m - 1) / m
         let total = geo.n * tilesH * tilesW
         let budget = ctx.options.winogradChunkKiB << 10
-        let fit = max(16, budget / (4 * xi * (geo.c + geo.cout)) / 16 * 16)
-        let chunk = min((total + 15) / 16 * 16, ctx.options.winogradChunkTiles.map { max(16, $0 / 16 * 16) } ?? fit)
+        // Chunks hold whole GEMM blocks of `panels` panels of 16 tiles.
+        let unit = 16 * panels
+        let fit = max(unit, budget / (4 * xi * (geo.c + geo.cout)) / unit * unit)
+        let chunk = min((total + unit - 1) / unit * unit, ctx.options.winogradChunkTiles.map { max(unit, $0 / unit * unit) } ?? fit)
         guard xi * chunk * max(geo.c, geo.cout) < Int(Int32.max) else { throw ctx.error("Winograd workspace exceeds the 32-bit index range") }
         let weightName = node.inputs.count > 1 ? node.inputs[1] : ""
         let packed = try ctx.sharedConstants(key: "conv_winograd|\(weightName)|\(weight.shape)|\(m)|\(r)") {
@@ -72,7 +90,7 @@ extension Conv {
         }
         let v = try ctx.workspace(0, bytes: xi * chunk * geo.c * 4)
         let mm = try ctx.workspace(1, bytes: xi * chunk * geo.cout * 4)
-        let options = "-DWINO_M=\(m) -DGEMM_R=\(r)" + (activation.map { " " + $0.options } ?? "")
+        let options = "-DWINO_M=\(m) -DGEMM_R=\(r) -DGEMM_V=\(panels)" + (activation.map { " " + $0.options } ?? "")
         let input = try ctx.kernel("winograd_input", file: "conv_winograd", options: options)
         let gemm = try ctx.kernel("winograd_gemm", file: "conv_winograd", options: options)
         let output = try ctx.kernel("winograd_output", file: "conv_winograd", options: options)
@@ -87,7 +105,7 @@ extension Conv {
             // ranges): PoCL compiles a kernel once per shape, and its own choice follows each layer's
             // sizes (NetVLAD: 14 compilations of these three kernels, ~0.1 s each, against 3). The
             // transforms take one panel × 16 channels, the GEMM (much work per item) one item.
-            let (inputGlobal, gemmGlobal, outputGlobal) = ([chunk / 16, geo.c], [(geo.cout + r - 1) / r, chunk / 16, xi], [chunk / 16, geo.cout])
+            let (inputGlobal, gemmGlobal, outputGlobal) = ([chunk / 16, geo.c], [(geo.cout + r - 1) / r, chunk / unit, xi], [chunk / 16, geo.cout])
             try ctx.launch(ki, [.value(x), .buffer(v), .buffer(meta), .int(t0), .int(chunk), .int(total)],
                            global: inputGlobal, local: ctx.fixedLocal(inputGlobal, shape: [1, 16]))
             try ctx.launch(kg, [.buffer(packed), .buffer(v), .buffer(mm), .int(geo.c), .int(geo.cout), .int(chunk)],
