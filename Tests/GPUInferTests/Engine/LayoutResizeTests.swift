@@ -50,6 +50,18 @@ import Testing
         }
     }
 
+    /// Nearest ×2 upsampling as detectors' necks export it (asymmetric, floor: torch's
+    /// `nn.Upsample(scale_factor=2)`), rows of several 16-column runs with a tail, batch 2, and a
+    /// downsampling that also selects along the channel axis: resize_select_rows, exact.
+    @Test func nearestWholeRows() throws {
+        var rng = TestRandom(seed: 43)
+        let attrs: [String: Attribute] = ["coordinate_transformation_mode": .string("asymmetric"), "nearest_mode": .string("floor")]
+        try checkOp("Resize", attributes: attrs, inputs: [rng.tensor([2, 5, 20, 37]), nil, Tensor(shape: [4], floats: [1, 1, 2, 2])],
+                    constant: [2], opset: 19, rtol: 0, atol: 0)
+        try checkOp("Resize", attributes: attrs, inputs: [rng.tensor([1, 7, 9, 33]), nil, nil, layoutInts([1, 3, 4, 17])],
+                    constant: [3], opset: 19, rtol: 0, atol: 0)
+    }
+
     @Test(arguments: ["linear", "cubic"])
     func interpolationAgainstReference(_ mode: String) throws {
         var rng = TestRandom(seed: 42)

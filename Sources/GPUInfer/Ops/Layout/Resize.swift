@@ -258,6 +258,14 @@ struct Resize: Operator {
         }
         let count = taps.first?.taps ?? 1
         let meta = try ctx.constants(out + Shape.strides(x.type.shape) + offsets + active.map { $0 ? 1 : 0 })
+        if !active.contains(true), let ow = out.last, ow > 0, y.count > 0 {
+            // Every axis a selection: whole output rows (nearest upsampling in detectors' necks).
+            let rows = out.dropLast().reduce(1, *)
+            let kernel = try ctx.kernel("resize_select_rows", file: "resize", options: "-DT=\(clType(y.type.dtype))")
+            try ctx.launch(kernel, [.int(rows), .int(ow), .int(out.count), .int(count), .buffer(meta), .buffer(try ctx.constants(index)), .value(x), .value(y)],
+                           global: [(ow + 15) / 16, rows], local: nil)
+            return
+        }
         let kernel = try ctx.kernel("resize", file: "resize", options: "-DT=\(clType(y.type.dtype))")
         try ctx.launch1D(kernel, [.int(y.count), .int(out.count), .int(count), .buffer(meta), .buffer(try ctx.constants(index)),
                                   .buffer(try ctx.constants(floats: weight)), .value(x), .value(y)], count: y.count)
