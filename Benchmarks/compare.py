@@ -109,7 +109,21 @@ def ov_worker(args):
         config["INFERENCE_PRECISION_HINT"] = args.ov_precision
     t0 = time.perf_counter()
     core = ov.Core()
-    model = core.read_model(args.ov_worker)
+    path = args.ov_worker
+    import onnx
+    proto = onnx.load(path, load_external_data=False)
+    if proto.functions:
+        # OpenVINO's ONNX frontend has no rule for model-local functions (gpuinfer's fused ops such as
+        # ai.gpuinfer.NetVLAD); onnxruntime inlines them, so OpenVINO gets the same graph inlined.
+        from onnx import inliner
+        proto = onnx.load(path)
+        handle = tempfile.NamedTemporaryFile(suffix=".onnx", delete=False)
+        handle.close()
+        onnx.save(inliner.inline_local_functions(proto), handle.name)
+        path = handle.name
+    model = core.read_model(path)
+    if path != args.ov_worker:
+        os.unlink(path)
     if any(port.get_partial_shape().is_dynamic for port in model.inputs):
         model.reshape({name: list(x.shape) for name, x in inputs.items()})
     compiled = core.compile_model(model, "CPU", config)
@@ -280,11 +294,16 @@ def main():
                        "onnxruntime": run_json(worker + ["--ort-worker", path, "--ort-provider", args.ort_provider] + common)}
                 if args.openvino:
                     for p in OV_PRECISIONS:
-                        run["openvino_" + p] = run_json(worker + ["--ov-worker", path, "--ov-precision", p] + common)
+                        try:
+                            run["openvino_" + p] = run_json(worker + ["--ov-worker", path, "--ov-precision", p] + common)
+                        except RuntimeError as e:
+                            # A model OpenVINO cannot convert or run: its columns say n/a, the others go on.
+                            print(f"OpenVINO {p} failed on {label}: {str(e).splitlines()[-1]}", file=sys.stderr)
                 for rt in runtimes:
-                    results[i][rt].append(run[rt])
+                    if rt in run:
+                        results[i][rt].append(run[rt])
                 print(f"round {r + 1}: {label} batch {batch}: "
-                      + ", ".join(f"{rt} {run[rt]['images_per_s']:.2f} img/s" for rt in runtimes), file=sys.stderr)
+                      + ", ".join(f"{rt} {run[rt]['images_per_s']:.2f} img/s" for rt in runtimes if rt in run), file=sys.stderr)
 
     rows = []
     for (label, batch, path, target, zoo), res in zip(cases, results):
@@ -300,6 +319,9 @@ def main():
                "onnxruntime_load_plus_first_s": statistics.median(x["load_s"] + x["first_inference_s"] for x in o)}
         for p in OV_PRECISIONS if args.openvino else []:
             v = res["openvino_" + p]
+            if not v:
+                row.update({f"openvino_{p}_images_per_s": None, f"ratio_openvino_{p}": None})
+                continue
             vi = statistics.median(x["images_per_s"] for x in v)
             row.update({f"openvino_{p}_images_per_s": vi, f"ratio_openvino_{p}": gi / vi,
                         f"openvino_{p}_precision": v[0]["precision"],
@@ -311,7 +333,8 @@ def main():
               "gpuinfer_binary": args.gpuinfer, "gpuinfer_env": args.gpuinfer_env, "label": args.label,
               "onnxruntime_version": results[0]["onnxruntime"][0]["version"],
               "openvino_version": openvino_version,
-              "openvino_default_precision": results[0]["openvino_default"][0]["precision"] if args.openvino else None,
+              "openvino_default_precision": next((r["openvino_default"][0]["precision"] for r in results if r.get("openvino_default")), None)
+              if args.openvino else None,
               "threads": threads, "date": date}
     print(preamble(system, args))
     print()
@@ -320,8 +343,10 @@ def main():
           "peak RSS gpuinfer / ORT (MB) | ONNX MB | load+first gpuinfer / ORT (s) |")
     print("|---|---:|---:|---:|---:|" + ("---:|" * 4 if args.openvino else "") + "---:|---:|---:|---:|")
     for x in rows:
-        ov = (f"{x['openvino_f32_images_per_s']:.2f} | {x['openvino_default_images_per_s']:.2f} | "
-              f"{x['ratio_openvino_f32']:.2f} | {x['ratio_openvino_default']:.2f} | ") if args.openvino else ""
+        def num(v):
+            return "n/a" if v is None else f"{v:.2f}"
+        ov = (f"{num(x['openvino_f32_images_per_s'])} | {num(x['openvino_default_images_per_s'])} | "
+              f"{num(x['ratio_openvino_f32'])} | {num(x['ratio_openvino_default'])} | ") if args.openvino else ""
         print(f"| {x['model']} | {x['batch']} | {x['gpuinfer_images_per_s']:.2f} | {x['onnxruntime_images_per_s']:.2f} | "
               f"{x['ratio']:.2f} | {ov}{x['gpuinfer_gflops_per_s']:.1f} | {x['gpuinfer_peak_rss_mb']:.0f} / "
               f"{x['onnxruntime_peak_rss_mb']:.0f} | {x['onnx_mb']:.0f} | {x['gpuinfer_load_plus_first_s']:.2f} / "

@@ -62,3 +62,21 @@ inline bool box_suppresses(float4 a, float4 b, float threshold) {
     if (area1 <= 0.0f || area2 <= 0.0f || uni <= 0.0f) return false;
     return inter / uni > threshold;
 }
+
+// Reduced-precision weight storage with fp32 arithmetic (ExecutionOptions.weightPrecision, for the
+// memory-bound weight streams: NetVLAD's WPCA, fully connected layers at small batches):
+// -DW_BF16 or -DW_FP16 make WTYPE a 16-bit storage type, and WLOAD8 / WLOAD1 widen it to float
+// exactly (bf16: the upper half of an fp32; fp16: vload_half, core OpenCL C, no cl_khr_fp16).
+#if defined(W_BF16)
+#define WTYPE ushort
+#define WLOAD8(p) as_float8(convert_uint8(vload8(0, (p))) << 16)
+#define WLOAD1(p) as_float((uint)(*(p)) << 16)
+#elif defined(W_FP16)
+#define WTYPE half
+#define WLOAD8(p) vload_half8(0, (p))
+#define WLOAD1(p) vload_half(0, (p))
+#else
+#define WTYPE float
+#define WLOAD8(p) vload8(0, (p))
+#define WLOAD1(p) (*(p))
+#endif

@@ -60,11 +60,12 @@ __kernel void gemm_tile(__global const float* A, __global const float* B, __glob
 #endif
 
 // Dot-product form, for A and B both contiguous along K (as_k = bs_k = 1: e.g. a fully connected
-// layer with transB = 1, whose weight rows are the columns of B). Each work-item computes DOT_M rows
+// layer with transB = 1, whose weight rows are the columns of B). B is stored as WTYPE (fp32, or
+// a constant weight in bf16/fp16 with -DW_BF16/-DW_FP16; common.cl). Each work-item computes DOT_M rows
 // × DOT_N columns of Y as float8 dot products (DOT_M·DOT_N float8 accumulators, each A and B row
 // read once per work-item), reduced at the end, then the K % 8 tail in order.
 // Global: [ceil(N/DOT_N), ceil(M/DOT_M), batches].
-__kernel void gemm_dot(__global const float* A, __global const float* B, __global const float* C,
+__kernel void gemm_dot(__global const float* A, __global const WTYPE* B, __global const float* C,
                        __global float* Y, __constant const int* meta, float alpha, float beta,
                        int hasC, int batches) {
     const int M = meta[0], N = meta[1], K = meta[2];
@@ -74,11 +75,11 @@ __kernel void gemm_dot(__global const float* A, __global const float* B, __globa
     const int rank = meta[9];
     __constant const int* dims = meta + 10;
     __global const float* a = A + strided_offset(b, rank, dims, dims + rank);
-    __global const float* bp = B + strided_offset(b, rank, dims, dims + 2 * rank);
+    __global const WTYPE* bp = B + strided_offset(b, rank, dims, dims + 2 * rank);
 
     // Tail rows/columns re-read the last valid row/column and are not stored.
     __global const float* ar[DOT_M];
-    __global const float* br[DOT_N];
+    __global const WTYPE* br[DOT_N];
     float8 acc[DOT_M][DOT_N];
     _Pragma("unroll")
     for (int i = 0; i < DOT_M; ++i) {
@@ -94,7 +95,7 @@ __kernel void gemm_dot(__global const float* A, __global const float* B, __globa
         _Pragma("unroll")
         for (int i = 0; i < DOT_M; ++i) av[i] = vload8(0, ar[i] + k);
         _Pragma("unroll")
-        for (int j = 0; j < DOT_N; ++j) bv[j] = vload8(0, br[j] + k);
+        for (int j = 0; j < DOT_N; ++j) bv[j] = WLOAD8(br[j] + k);
         _Pragma("unroll")
         for (int i = 0; i < DOT_M; ++i)
             _Pragma("unroll")
@@ -111,7 +112,7 @@ __kernel void gemm_dot(__global const float* A, __global const float* B, __globa
             if (n >= N) break;
             const float8 t = acc[i][j];
             float s = ((t.s0 + t.s1) + (t.s2 + t.s3)) + ((t.s4 + t.s5) + (t.s6 + t.s7));
-            for (int k = k8; k < K; ++k) s += ar[i][k] * br[j][k];
+            for (int k = k8; k < K; ++k) s += ar[i][k] * WLOAD1(br[j] + k);
             float v = alpha * s;
             if (hasC) v += beta * c[m * csm + n * csn];
             y[m * N + n] = act(v);

@@ -119,13 +119,14 @@ __kernel void netvlad_wpca(__global const float* V, __global const float* W, __g
 }
 
 // CPU-style WPCA (devices that are not GPUs): one work-item computes ROWS rows for NB batch items
-// with contiguous float8 loads and vector accumulators, no local memory or barriers.
-__kernel void netvlad_wpca_rows(__global const float* V, __global const float* W, __global const float* bias,
+// with contiguous float8 loads and vector accumulators, no local memory or barriers. The weight is
+// stored as WTYPE (fp32, or bf16/fp16 with -DW_BF16/-DW_FP16: half the bytes to stream).
+__kernel void netvlad_wpca_rows(__global const float* V, __global const WTYPE* W, __global const float* bias,
                                 __global float* Y, int batch, int rows, int cols) {
     const int row0 = get_global_id(0) * ROWS, b0 = get_global_id(1) * NB;
     if (row0 >= rows || b0 >= batch) return;
     float8 acc[ROWS][NB];
-    __global const float* w[ROWS];
+    __global const WTYPE* w[ROWS];
     __global const float* v[NB];
     for (int r = 0; r < ROWS; ++r) {
         w[r] = W + min(row0 + r, rows - 1) * cols;
@@ -137,7 +138,7 @@ __kernel void netvlad_wpca_rows(__global const float* V, __global const float* W
         float8 vb[NB];
         for (int b = 0; b < NB; ++b) vb[b] = vload8(0, v[b] + j);
         for (int r = 0; r < ROWS; ++r) {
-            const float8 wr = vload8(0, w[r] + j);
+            const float8 wr = WLOAD8(w[r] + j);
             for (int b = 0; b < NB; ++b) acc[r][b] += wr * vb[b];
         }
     }
@@ -145,7 +146,7 @@ __kernel void netvlad_wpca_rows(__global const float* V, __global const float* W
         for (int b = 0; b < NB; ++b) {
             const float8 a = acc[r][b];
             float s = ((a.s0 + a.s1) + (a.s2 + a.s3)) + ((a.s4 + a.s5) + (a.s6 + a.s7));
-            for (int j = c8; j < cols; ++j) s += w[r][j] * v[b][j];
+            for (int j = c8; j < cols; ++j) s += WLOAD1(w[r] + j) * v[b][j];
             if (row0 + r < rows && b0 + b < batch) Y[(b0 + b) * rows + row0 + r] = s + bias[row0 + r];
         }
     }

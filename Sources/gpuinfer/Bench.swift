@@ -72,8 +72,13 @@ struct Bench: ParsableCommand {
             let compiled = builds.filter { !$0.cached }, cached = builds.filter(\.cached)
             let compileSeconds = compiled.reduce(0) { $0 + $1.seconds }, cachedSeconds = cached.reduce(0) { $0 + $1.seconds }
             let programs: [String: Any] = ["compiled": compiled.count, "compile_s": compileSeconds, "cached": cached.count, "cached_load_s": cachedSeconds]
+            // The kernel family and the CPU profile the CPU-style kernels are sized for (none on the reference backend).
+            let device = session.runtime?.device
+            let style = device.map { options.kernelFamily(for: $0).rawValue } ?? "reference"
+            let cpuProfile = device.map { options.cpuProfile(for: $0) }
             if json {
                 let object: [String: Any] = [
+                    "kernel_style": style, "cpu_profile": cpuProfile?.isa.rawValue ?? "",
                     "programs": programs, "kernel_launches": launches,
                     "cuts": ["per_inference": cuts.cuts, "bytes_read": cuts.bytesRead, "us_between_segments": perCutMicroseconds,
                              "plans_built_in_last_run": cuts.plansBuilt],
@@ -91,6 +96,7 @@ struct Bench: ParsableCommand {
             }
             print("model:            \(model)")
             print("device:           \(session.deviceDescription)")
+            if let cpuProfile { print("kernels:          \(style) style, CPU profile \(cpuProfile)") }
             print(String(format: "load:             %.3f s", loadTime.seconds))
             print(String(format: "first inference:  %.3f s (includes kernel builds and the plan)", first.seconds))
             print(String(format: "programs:         %d built from source (%.2f s; a driver may serve them from its own cache), %d from gpuinfer's program cache (%.2f s)", compiled.count,

@@ -24,6 +24,8 @@ struct DeviceOption: ParsableArguments {
     var device: String = "auto"
     @Option(name: .long, help: "Kernel family: gpu (work-group kernels), cpu (register-blocked CPU kernels) or auto (the device's type); overrides $GPUINFER_KERNEL_STYLE.")
     var kernelStyle: String?
+    @Option(name: .long, help: "Storage of memory-bound weight streams on CPU-style devices (NetVLAD's WPCA, fully connected layers): fp32, bf16 or fp16, widened to fp32 in the kernels; overrides $GPUINFER_WEIGHT_PRECISION.")
+    var precision: String?
 
     func selection() throws -> DeviceSelection { try DeviceSelection(parsing: device) }
 
@@ -36,6 +38,13 @@ struct DeviceOption: ParsableArguments {
                                                   allowed: ExecutionOptions.KernelStyle.allCases.map(\.rawValue).joined(separator: ", "))
             }
             options.kernelStyle = style
+        }
+        if let precision {
+            guard let p = WeightPrecision(rawValue: precision.lowercased()) else {
+                throw GPUInferError.invalidOption(name: "--precision", value: precision,
+                                                  allowed: WeightPrecision.allCases.map(\.rawValue).joined(separator: ", "))
+            }
+            options.weightPrecision = p
         }
         return options
     }

@@ -74,6 +74,9 @@ public struct ExecutionOptions: Sendable, Equatable {
     /// The 8×8 tiled transpose on CPU-style devices.
     public var transposeTiles = true
     public var netvladWPCA: NetVLADWPCA = .auto
+    /// Storage of the memory-bound weight streams on CPU-style devices (NetVLAD's WPCA, fully
+    /// connected layers on gemm_dot): fp32, or bf16/fp16 widened in the kernels (ReducedPrecision.swift).
+    public var weightPrecision: WeightPrecision = .fp32
     public var isqrtcovProduct: ISqrtCovProduct = .auto
     public var searchScores: SearchScores = .auto
     /// Copy weights into device buffers even where the device shares host memory (PoCL).
@@ -329,6 +332,8 @@ extension ExecutionOptions {
         choice("GPUINFER_POOL", \.pool, "generic: pooling on the per-element kernels"),
         flag("GPUINFER_ELEMENTWISE_V8", \.elementwiseVector8, "float8 binary elementwise kernels (CPU style)"),
         flag("GPUINFER_TRANSPOSE_TILES", \.transposeTiles, "8×8 tiled transposes (CPU style)"),
+        choice("GPUINFER_WEIGHT_PRECISION", \.weightPrecision,
+               "storage of memory-bound weight streams on CPU-style devices (NetVLAD's WPCA, fully connected layers): bf16/fp16 halve the bytes read, fp32 arithmetic (also --precision)"),
         choice("GPUINFER_NETVLAD_WPCA", \.netvladWPCA, "NetVLAD WPCA kernel (auto: workgroup on GPU style, rows on CPU style)"),
         choice("GPUINFER_ISQRTCOV_PRODUCT", \.isqrtcovProduct, "iSQRT-COV product kernel (auto: tile on GPU style, blocked on CPU style)"),
         choice("GPUINFER_SEARCH_SCORES", \.searchScores, "retrieval scores kernel (auto: tiled on GPU style, packed on CPU style)"),

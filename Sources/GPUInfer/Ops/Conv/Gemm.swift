@@ -16,6 +16,9 @@ struct StridedGemm {
     var alpha: Float = 1, beta: Float = 1
     /// An activation applied to every result (fused into a 1×1 Conv, a Gemm or a MatMul), or nil.
     var activation: FusedActivation?
+    /// B as a constant weight in reduced-precision storage (`ExecutionOptions.weightPrecision`):
+    /// the buffer and its kernel define, made when gemm_dot runs (the other kernels read fp32 B).
+    var reducedB: (() throws -> (buffer: CLBuffer, define: String)?)?
 
     var batches: Int { batchDims.reduce(1, *) }
 
@@ -83,8 +86,11 @@ struct StridedGemm {
             let ln = min(16, max(1, tilesN)), lm = min(max(1, ctx.workGroup / ln), 4)
             try ctx.launch(kernel, args, global: [tilesN, tilesM, batches], local: [ln, lm, 1])
         case .dot(let rows, let cols):
-            let kernel = try ctx.kernel("gemm_dot", file: "gemm", options: "-DDOT_M=\(rows) -DDOT_N=\(cols)" + act)
-            try ctx.launch(kernel, args, global: [(n + cols - 1) / cols, (m + rows - 1) / rows, batches], local: nil)
+            let reduced = try reducedB?()
+            let kernel = try ctx.kernel("gemm_dot", file: "gemm", options: "-DDOT_M=\(rows) -DDOT_N=\(cols)" + act + (reduced?.define ?? ""))
+            var dotArgs = args
+            if let reduced { dotArgs[1] = .buffer(reduced.buffer) }
+            try ctx.launch(kernel, dotArgs, global: [(n + cols - 1) / cols, (m + rows - 1) / rows, batches], local: nil)
         case .rows(let rows, let vectors):
             let kernel = try ctx.kernel("gemm_rows", file: "gemm", options: "-DROW_M=\(rows) -DROW_V=\(vectors)" + act)
             let cols = 16 * vectors
@@ -227,8 +233,14 @@ struct Gemm: Operator {
     func encode(_ ctx: EncodeContext, inputs: [DeviceValue?], constants: [Tensor?], outputs: [DeviceValue]) throws {
         let a: DeviceValue = try inputs.required(0, "Gemm"), b: DeviceValue = try inputs.required(1, "Gemm")
         let c: DeviceValue? = inputs.optional(2)
-        let g = try plan(a.type.shape, b.type.shape, c?.type.shape)
+        var g = try plan(a.type.shape, b.type.shape, c?.type.shape)
         try ctx.require32BitIndexing([a, b, c, outputs[0]])
+        // A constant B (a fully connected layer's weight) in the options' storage precision.
+        let precision = ctx.options.weightPrecision
+        if precision != .fp32, constants.count > 1, let weight = constants[1] {
+            let name = ctx.node.inputs[1]
+            g.reducedB = { try ctx.reducedWeight(weight, name: name, precision: precision).map { ($0, precision.define) } }
+        }
         try g.encode(ctx, a: a.buffer, b: b.buffer, c: c?.buffer, y: outputs[0].buffer)
     }
 }

@@ -220,8 +220,12 @@ struct NetVLAD: Operator {
                             .local(tile.rows * tile.batch * wg * 4)],
                            global: [groups[0] * wg, groups[1]], local: [wg, 1])
         case .rows:
-            try ctx.launch(try ctx.kernel("netvlad_wpca_rows", file: "netvlad", options: options),
-                           [.buffer(vlad), .value(v[3]), .value(v[4]), .buffer(y), .int(n), .int(o), .int(j)], global: groups)
+            // The weight in the options' storage precision where it is a constant (a GEMV at batch 1
+            // streams all of it: bf16/fp16 halve the bytes).
+            let precision = constants.count > 3 && constants[3] != nil ? ctx.options.weightPrecision : .fp32
+            let reduced = try constants.count > 3 ? constants[3].flatMap { try ctx.reducedWeight($0, name: ctx.node.inputs[3], precision: precision) } : nil
+            try ctx.launch(try ctx.kernel("netvlad_wpca_rows", file: "netvlad", options: options + (reduced == nil ? "" : precision.define)),
+                           [.buffer(vlad), .buffer(reduced ?? v[3].buffer), .value(v[4]), .buffer(y), .int(n), .int(o), .int(j)], global: groups)
         }
         try l2(y, y, groups: n, inner: 1, outerStride: o, innerStride: 0, elemStride: 1, len: o, epsMax: outEps, epsAdd: 0)
     }
