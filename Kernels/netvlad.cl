@@ -29,6 +29,19 @@ __kernel void netvlad_l2_groups(__global const float* src, __global float* dst, 
     for (int t = lid; t < len; t += wg) dst[base + t * elem_stride] = src[base + t * elem_stride] / r;
 }
 
+// The softmax over K logits in place: max, exp(l − max), sum in k order, divide.
+inline void netvlad_softmax(__global float* a, int K) {
+    float m = -INFINITY;
+    for (int k = 0; k < K; ++k) m = fmax(m, a[k]);
+    float sum = 0.0f;
+    for (int k = 0; k < K; ++k) {
+        const float e = exp(a[k] - m);
+        a[k] = e;
+        sum += e;
+    }
+    for (int k = 0; k < K; ++k) a[k] = a[k] / sum;
+}
+
 // A[n,i,:] = softmax_k(Σ_d Wa[k,d]·Xn[n,d,i]) for the `count` = N·P descriptors; Xn is [N,D,P],
 // A is [N,P,K]. One work-item per descriptor; the logits are staged in A.
 __kernel void netvlad_assign(__global const float* Xn, __global const float* Wa, __global float* A, int count,
@@ -38,21 +51,13 @@ __kernel void netvlad_assign(__global const float* Xn, __global const float* Wa,
     const int n = gid / P, i = gid - n * P;
     __global const float* x = Xn + n * D * P + i;
     __global float* a = A + gid * K;
-    float m = -INFINITY;
     for (int k = 0; k < K; ++k) {
         __global const float* w = Wa + k * D;
         float s = 0.0f;
         for (int d = 0; d < D; ++d) s += w[d] * x[d * P];
         a[k] = s;
-        m = fmax(m, s);
     }
-    float sum = 0.0f;
-    for (int k = 0; k < K; ++k) {
-        const float e = exp(a[k] - m);
-        a[k] = e;
-        sum += e;
-    }
-    for (int k = 0; k < K; ++k) a[k] = a[k] / sum;
+    netvlad_softmax(a, K);
 }
 
 // V[n,d,k] = Σ_i A[n,i,k]·Xn[n,d,i] + C[d,k]·Σ_i A[n,i,k] (C = the negated centroids), flattened
@@ -115,6 +120,83 @@ __kernel void netvlad_wpca(__global const float* V, __global const float* W, __g
     for (int q = lid; q < ROWS * NB; q += wg) {
         const int r = q / NB, b = q - r * NB;
         if (row0 + r < rows && b0 + b < batch) Y[(b0 + b) * rows + row0 + r] = partial[q * wg] + bias[row0 + r];
+    }
+}
+
+// CPU-style soft-assignment (devices that are not GPUs), in two kernels. netvlad_logits_rows: the
+// logits L[n,i,k] = Σ_d Wa[k,d]·Xn[n,d,i] (d in order, as netvlad_assign) for 16 consecutive
+// descriptors i (one float16 load of Xn's row d: contiguous along i) × 8 clusters per work-item in
+// 8 float16 accumulators, stored into A. Global: [ceil(P/16), ceil(K/8), N].
+__kernel void netvlad_logits_rows(__global const float* Xn, __global const float* Wa, __global float* A, int N, int D, int K, int P) {
+    const int i0 = get_global_id(0) * 16, k0 = get_global_id(1) * 8, n = get_global_id(2);
+    if (i0 >= P || k0 >= K || n >= N) return;
+    float16 acc[8];
+    __global const float* w[8];
+    for (int r = 0; r < 8; ++r) {
+        acc[r] = (float16)(0.0f);
+        w[r] = Wa + min(k0 + r, K - 1) * D;
+    }
+    __global const float* x = Xn + n * D * P + i0;
+    const bool full = i0 + 16 <= P;
+    for (int d = 0; d < D; ++d, x += P) {
+        float16 xv;
+        if (full) {
+            xv = vload16(0, x);
+        } else {
+            float t[16];
+            for (int q = 0; q < 16; ++q) t[q] = i0 + q < P ? x[q] : 0.0f;
+            xv = vload16(0, t);
+        }
+        for (int r = 0; r < 8; ++r) acc[r] += w[r][d] * xv;
+    }
+    for (int r = 0; r < 8 && k0 + r < K; ++r) {
+        float t[16];
+        vstore16(acc[r], 0, t);
+        for (int q = 0; q < 16 && i0 + q < P; ++q) A[(n * P + i0 + q) * K + k0 + r] = t[q];
+    }
+}
+
+// The softmax over the K logits of each of the `count` = N·P descriptors, in place.
+__kernel void netvlad_softmax_rows(__global float* A, int count, int K) {
+    const int gid = get_global_id(0);
+    if (gid < count) netvlad_softmax(A + gid * K, K);
+}
+
+// CPU-style aggregation: V[n,d,k] = Σ_i A[n,i,k]·Xn[n,d,i] + C[d,k]·Σ_i A[n,i,k] (i in order, as
+// netvlad_aggregate) for 8 features d × 16 clusters k per work-item: per descriptor i one float16
+// load of A's row (contiguous along k) and 8 broadcasts of Xn, the mass summed alongside.
+// Global: [ceil(K/16), ceil(D/8), N].
+__kernel void netvlad_aggregate_rows(__global const float* Xn, __global const float* A, __global const float* C,
+                                     __global float* V, int N, int D, int K, int P) {
+    const int k0 = get_global_id(0) * 16, d0 = get_global_id(1) * 8, n = get_global_id(2);
+    if (k0 >= K || d0 >= D || n >= N) return;
+    float16 acc[8], mass = (float16)(0.0f);
+    __global const float* x[8];
+    for (int r = 0; r < 8; ++r) {
+        acc[r] = (float16)(0.0f);
+        x[r] = Xn + (n * D + min(d0 + r, D - 1)) * P;
+    }
+    __global const float* a = A + n * P * K + k0;
+    const bool full = k0 + 16 <= K;
+    for (int i = 0; i < P; ++i, a += K) {
+        float16 av;
+        if (full) {
+            av = vload16(0, a);
+        } else {
+            float t[16];
+            for (int q = 0; q < 16; ++q) t[q] = k0 + q < K ? a[q] : 0.0f;
+            av = vload16(0, t);
+        }
+        mass += av;
+        for (int r = 0; r < 8; ++r) acc[r] += x[r][i] * av;
+    }
+    for (int r = 0; r < 8 && d0 + r < D; ++r) {
+        float t[16], m[16];
+        vstore16(acc[r], 0, t);
+        vstore16(mass, 0, m);
+        __global const float* c = C + (d0 + r) * K + k0;
+        __global float* v = V + n * D * K + (d0 + r) * K + k0;
+        for (int q = 0; q < 16 && k0 + q < K; ++q) v[q] = t[q] + c[q] * m[q];
     }
 }
 

@@ -112,7 +112,14 @@ import Testing
         let weights = Self.randomWeights(d: 13, k: 5, o: 6, seed: 11, assignment4D: shape.assignment4D)
         let model = try Self.headModel(features: [nil, 13, 1, 7], weights: weights)
         var rng = TestRandom(seed: 12)
-        try Self.checkHead(model, rng.tensor([shape.batch, 13, 1, 7], -2, 2), "D=13 K=5 P=7 batch \(shape.batch) \(variant)", options: Self.options(variant))
+        let features = rng.tensor([shape.batch, 13, 1, 7], -2, 2)
+        // Both kernel styles: the CPU style's register-blocked assignment and aggregation
+        // (P = 7 and K = 5: one partial float16 block each), the GPU style's per-output kernels.
+        for style in [ExecutionOptions.KernelStyle.cpu, .gpu] {
+            var options = Self.options(variant)
+            options.kernelStyle = style
+            try Self.checkHead(model, features, "D=13 K=5 P=7 batch \(shape.batch) \(variant) \(style)", options: options)
+        }
     }
 
     /// The real head sizes D=512, K=64, 12×18 (WPCA output cut to 256 to keep the reference fast),
@@ -121,7 +128,12 @@ import Testing
     func deviceMatchesReferenceOnRealSizes(variant: NetVLAD.WPCAVariant, batch: Int) throws {
         let model = try Self.headModel(features: [nil, 512, 12, 18], weights: Self.randomWeights(d: 512, k: 64, o: 256, seed: 21))
         var rng = TestRandom(seed: 22)
-        try Self.checkHead(model, rng.tensor([batch, 512, 12, 18], -300, 300), "D=512 K=64 12×18 batch \(batch) \(variant)", options: Self.options(variant))
+        let features = rng.tensor([batch, 512, 12, 18], -300, 300)
+        for style in [ExecutionOptions.KernelStyle.cpu, .gpu] {
+            var options = Self.options(variant)
+            options.kernelStyle = style
+            try Self.checkHead(model, features, "D=512 K=64 12×18 batch \(batch) \(variant) \(style)", options: options)
+        }
     }
 
     /// Bad shapes (here centroids given as [K, D]) are reported naming the input and the expected shape.

@@ -61,6 +61,12 @@ struct Softmax: Operator {
     func encode(_ ctx: EncodeContext, inputs: [DeviceValue?], constants: [Tensor?], outputs: [DeviceValue]) throws {
         let x: DeviceValue = try inputs.required(0, node.opType)
         let g = try rows(x.type.shape)
+        if mode == .softmax, ctx.family == .cpu, g.inner >= 16, g.length > 0 {
+            // CPU style, an axis with ≥ 16 elements behind it: 16 rows per work-item in vector lanes.
+            try ctx.launch(try ctx.kernel("softmax_inner16", file: "softmax"), [.value(x), .value(outputs[0]), .int(g.outer), .int(g.length), .int(g.inner)],
+                           global: [(g.inner + 15) / 16, g.outer], local: nil)
+            return
+        }
         let kernel = try ctx.kernel("\(mode.rawValue)_float", file: "softmax")
         try ctx.launch1D(kernel, [.value(x), .value(outputs[0])] + g.args, count: g.length == 0 ? 0 : g.rows)
     }
