@@ -192,6 +192,7 @@ def preamble(system, args):
              f"avx2 {yes(c['avx2'])}, {c['online_cpus']} online CPUs",
              f"- OpenCL device {args.device}: {d['name']} ({d['platform']}), {d['compute_units']} compute units",
              f"- gpuinfer {system['gpuinfer_revision']}" + (" (`--no-build`: the binary may be older)" if args.no_build else "")
+             + (f", CPU profile {system['gpuinfer_cpu_profile']}" if system.get("gpuinfer_cpu_profile") else "")
              + "".join(f", `{kv}`" for kv in args.gpuinfer_env),
              f"- onnxruntime {system['onnxruntime_version']}, {args.ort_provider.upper()} provider, "
              f"{system['threads']} intra-op threads",
@@ -330,6 +331,7 @@ def main():
         rows.append(row)
 
     system = {"cpu": cpu_info(), "opencl_device": device, "gpuinfer_revision": git_revision(),
+              "gpuinfer_cpu_profile": results[0]["gpuinfer"][0].get("cpu_profile") if results and results[0]["gpuinfer"] else None,
               "gpuinfer_binary": args.gpuinfer, "gpuinfer_env": args.gpuinfer_env, "label": args.label,
               "onnxruntime_version": results[0]["onnxruntime"][0]["version"],
               "openvino_version": openvino_version,
