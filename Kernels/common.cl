@@ -63,6 +63,20 @@ inline bool box_suppresses(float4 a, float4 b, float threshold) {
     return inter / uni > threshold;
 }
 
+// Softmax of the `len` values at x[base + i·stride] into y (y may be x): the maximum (fmax ignores
+// NaN; a NaN element then turns the row into NaN), exp(v − max) summed in order, each divided by the sum.
+inline void softmax_strided(__global const float* x, __global float* y, int base, int len, int stride) {
+    float m = -INFINITY;
+    for (int i = 0; i < len; ++i) m = fmax(m, x[base + i * stride]);
+    float s = 0.0f;
+    for (int i = 0; i < len; ++i) {
+        const float e = exp(x[base + i * stride] - m);
+        y[base + i * stride] = e;
+        s += e;
+    }
+    for (int i = 0; i < len; ++i) y[base + i * stride] /= s;
+}
+
 // Reduced-precision weight storage with fp32 arithmetic (ExecutionOptions.weightPrecision, for the
 // memory-bound weight streams: NetVLAD's WPCA, fully connected layers at small batches):
 // -DW_BF16 or -DW_FP16 make WTYPE a 16-bit storage type, and WLOAD8 / WLOAD1 widen it to float

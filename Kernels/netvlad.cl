@@ -29,17 +29,12 @@ __kernel void netvlad_l2_groups(__global const float* src, __global float* dst, 
     for (int t = lid; t < len; t += wg) dst[base + t * elem_stride] = src[base + t * elem_stride] / r;
 }
 
-// The softmax over K logits in place: max, exp(l − max), sum in k order, divide.
-inline void netvlad_softmax(__global float* a, int K) {
-    float m = -INFINITY;
-    for (int k = 0; k < K; ++k) m = fmax(m, a[k]);
-    float sum = 0.0f;
-    for (int k = 0; k < K; ++k) {
-        const float e = exp(a[k] - m);
-        a[k] = e;
-        sum += e;
-    }
-    for (int k = 0; k < K; ++k) a[k] = a[k] / sum;
+// The 16 floats at p, those at and past `valid` read as zero (a block's partial tail).
+inline float16 load16_valid(__global const float* p, int valid) {
+    if (valid >= 16) return vload16(0, p);
+    float t[16];
+    for (int q = 0; q < 16; ++q) t[q] = q < valid ? p[q] : 0.0f;
+    return vload16(0, t);
 }
 
 // A[n,i,:] = softmax_k(Σ_d Wa[k,d]·Xn[n,d,i]) for the `count` = N·P descriptors; Xn is [N,D,P],
@@ -57,7 +52,7 @@ __kernel void netvlad_assign(__global const float* Xn, __global const float* Wa,
         for (int d = 0; d < D; ++d) s += w[d] * x[d * P];
         a[k] = s;
     }
-    netvlad_softmax(a, K);
+    softmax_strided(a, a, 0, K, 1);
 }
 
 // V[n,d,k] = Σ_i A[n,i,k]·Xn[n,d,i] + C[d,k]·Σ_i A[n,i,k] (C = the negated centroids), flattened
@@ -137,16 +132,8 @@ __kernel void netvlad_logits_rows(__global const float* Xn, __global const float
         w[r] = Wa + min(k0 + r, K - 1) * D;
     }
     __global const float* x = Xn + n * D * P + i0;
-    const bool full = i0 + 16 <= P;
     for (int d = 0; d < D; ++d, x += P) {
-        float16 xv;
-        if (full) {
-            xv = vload16(0, x);
-        } else {
-            float t[16];
-            for (int q = 0; q < 16; ++q) t[q] = i0 + q < P ? x[q] : 0.0f;
-            xv = vload16(0, t);
-        }
+        const float16 xv = load16_valid(x, P - i0);
         for (int r = 0; r < 8; ++r) acc[r] += w[r][d] * xv;
     }
     for (int r = 0; r < 8 && k0 + r < K; ++r) {
@@ -159,7 +146,7 @@ __kernel void netvlad_logits_rows(__global const float* Xn, __global const float
 // The softmax over the K logits of each of the `count` = N·P descriptors, in place.
 __kernel void netvlad_softmax_rows(__global float* A, int count, int K) {
     const int gid = get_global_id(0);
-    if (gid < count) netvlad_softmax(A + gid * K, K);
+    if (gid < count) softmax_strided(A, A, gid * K, K, 1);
 }
 
 // CPU-style aggregation: V[n,d,k] = Σ_i A[n,i,k]·Xn[n,d,i] + C[d,k]·Σ_i A[n,i,k] (i in order, as
@@ -177,16 +164,8 @@ __kernel void netvlad_aggregate_rows(__global const float* Xn, __global const fl
         x[r] = Xn + (n * D + min(d0 + r, D - 1)) * P;
     }
     __global const float* a = A + n * P * K + k0;
-    const bool full = k0 + 16 <= K;
     for (int i = 0; i < P; ++i, a += K) {
-        float16 av;
-        if (full) {
-            av = vload16(0, a);
-        } else {
-            float t[16];
-            for (int q = 0; q < 16; ++q) t[q] = k0 + q < K ? a[q] : 0.0f;
-            av = vload16(0, t);
-        }
+        const float16 av = load16_valid(a, K - k0);
         mass += av;
         for (int r = 0; r < 8; ++r) acc[r] += x[r][i] * av;
     }

@@ -13,14 +13,7 @@
 
 __kernel void softmax_float(__global const float* x, __global float* y, int rows, int len, int inner) {
     ROW_BEGIN
-    ROW_MAX
-    float s = 0.0f;
-    for (int i = 0; i < len; ++i) {
-        float e = exp(x[base + i * inner] - m);
-        y[base + i * inner] = e;
-        s += e;
-    }
-    for (int i = 0; i < len; ++i) y[base + i * inner] /= s;
+    softmax_strided(x, y, base, len, inner);
 }
 
 __kernel void log_softmax_float(__global const float* x, __global float* y, int rows, int len, int inner) {
@@ -66,16 +59,5 @@ __kernel void softmax_inner16(__global const float* x, __global float* y, int ou
         for (int i = 0; i < len; ++i) vstore16(vload16(0, y + base + i * inner) / s, 0, y + base + i * inner);
         return;
     }
-    for (int q = 0; j0 + q < inner; ++q) {
-        const int b = base + q;
-        float m = -INFINITY;
-        for (int i = 0; i < len; ++i) m = fmax(m, x[b + i * inner]);
-        float s = 0.0f;
-        for (int i = 0; i < len; ++i) {
-            const float e = exp(x[b + i * inner] - m);
-            y[b + i * inner] = e;
-            s += e;
-        }
-        for (int i = 0; i < len; ++i) y[b + i * inner] /= s;
-    }
+    for (int q = 0; j0 + q < inner; ++q) softmax_strided(x, y, base + q, len, inner);
 }

@@ -76,15 +76,18 @@ public enum WeightPrecision: String, Sendable, CaseIterable {
 }
 
 extension EncodeContext {
-    /// A constant weight stored in `precision` (16-bit patterns), shared by every plan of the
-    /// session like the repacked weights; nil for fp32 (the model's buffer is used as is).
-    func reducedWeight(_ weight: Tensor, name: String, precision: WeightPrecision) throws -> CLBuffer? {
-        guard precision != .fp32 else { return nil }
+    /// Input `index` of this node in the options' weight precision, where it is a constant and the
+    /// precision is not fp32: its 16-bit buffer (shared by every plan of the session, like the
+    /// repacked weights) and the kernel define; else nil (the model's fp32 buffer is used as is).
+    func reducedConstant(_ constants: [Tensor?], input index: Int) throws -> (buffer: CLBuffer, define: String)? {
+        let precision = options.weightPrecision
+        guard precision != .fp32, index < constants.count, let weight = constants[index], index < node.inputs.count else { return nil }
+        let name = node.inputs[index]
         let make = { [runtime, label = node.label] () throws -> CLBuffer in
             let bits = try precision.halves(weight.floats, what: "node '\(label)', weight '\(name)'")
             return try runtime.buffer(bits.isEmpty ? [UInt16(0)] : bits)
         }
-        guard let shared else { return try make() }
-        return try shared.buffer("weight|\(precision.rawValue)|\(name)|\(weight.shape)", make)
+        let buffer = try shared.map { try $0.buffer("weight|\(precision.rawValue)|\(name)|\(weight.shape)", make) } ?? make()
+        return (buffer, precision.define)
     }
 }

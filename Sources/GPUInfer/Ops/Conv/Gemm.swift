@@ -236,11 +236,7 @@ struct Gemm: Operator {
         var g = try plan(a.type.shape, b.type.shape, c?.type.shape)
         try ctx.require32BitIndexing([a, b, c, outputs[0]])
         // A constant B (a fully connected layer's weight) in the options' storage precision.
-        let precision = ctx.options.weightPrecision
-        if precision != .fp32, constants.count > 1, let weight = constants[1] {
-            let name = ctx.node.inputs[1]
-            g.reducedB = { try ctx.reducedWeight(weight, name: name, precision: precision).map { ($0, precision.define) } }
-        }
+        g.reducedB = { try ctx.reducedConstant(constants, input: 1) }
         try g.encode(ctx, a: a.buffer, b: b.buffer, c: c?.buffer, y: outputs[0].buffer)
     }
 }

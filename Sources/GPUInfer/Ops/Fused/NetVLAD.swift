@@ -234,10 +234,9 @@ struct NetVLAD: Operator {
         case .rows:
             // The weight in the options' storage precision where it is a constant (a GEMV at batch 1
             // streams all of it: bf16/fp16 halve the bytes).
-            let precision = constants.count > 3 && constants[3] != nil ? ctx.options.weightPrecision : .fp32
-            let reduced = try constants.count > 3 ? constants[3].flatMap { try ctx.reducedWeight($0, name: ctx.node.inputs[3], precision: precision) } : nil
-            try ctx.launch(try ctx.kernel("netvlad_wpca_rows", file: "netvlad", options: options + (reduced == nil ? "" : precision.define)),
-                           [.buffer(vlad), .buffer(reduced ?? v[3].buffer), .value(v[4]), .buffer(y), .int(n), .int(o), .int(j)], global: groups)
+            let reduced = try ctx.reducedConstant(constants, input: 3)
+            try ctx.launch(try ctx.kernel("netvlad_wpca_rows", file: "netvlad", options: options + (reduced?.define ?? "")),
+                           [.buffer(vlad), .buffer(reduced?.buffer ?? v[3].buffer), .value(v[4]), .buffer(y), .int(n), .int(o), .int(j)], global: groups)
         }
         try l2(y, y, groups: n, inner: 1, outerStride: o, innerStride: 0, elemStride: 1, len: o, epsMax: outEps, epsAdd: 0)
     }
