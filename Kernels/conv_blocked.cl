@@ -6,6 +6,10 @@
 // come from meta: C, H, W, Cout, OH, OW, ph, pw. Global: [OH · ceil(OW/PX), ceil(Cout/CO), N].
 // With -DRESIDUAL a fused residual Add (Passes/Optimize.swift fuseConvResidual) is added at the
 // store: Y = act((Σ w·x + b) + R), R shaped like Y.
+// Channel-blocked layouts (Passes/BlockedLayout.swift, one group only): -DIN_C16 reads X as
+// [N][ceil(C/16)][H][W][16], -DOUT_C16 (with CO_BLOCK 16) writes Y as [N][ceil(Cout/16)][OH][OW][16]
+// — one float16 store per output column, lanes past Cout stored as 0 — and -DRES_C16 reads R
+// blocked like that (independently of Y's layout). The sums are the same in every layout.
 
 #ifndef CO_BLOCK
 #define CO_BLOCK 16
@@ -36,21 +40,31 @@
 #define CAT(a, b) CAT_(a, b)
 #define VEC CAT(float, CO_BLOCK)
 
+// XPS: the distance between neighbouring pixels of one input channel; XNEXT(c): the step from
+// channel c − 1 to channel c (c already incremented).
+#ifdef IN_C16
+#define XPS 16
+#define XNEXT(c) (((c) & 15) ? 1 : H * W * 16 - 15)
+#else
+#define XPS 1
+#define XNEXT(c) (H * W)
+#endif
+
 // Adds the taps of input channel rows [ih0, ih0 + KH·DH) to acc; CHECKED tests every column.
 #define CONV_TAPS(CHECKED)                                                                 \
-    for (int c = 0; c < Cg; ++c, xc += H * W) {                                            \
+    for (int c = 0; c < Cg; ++c, xc += XNEXT(c)) {                                         \
         _Pragma("unroll")                                                                  \
         for (int kh = 0; kh < KH; ++kh, wp += KW * CO_BLOCK) {                             \
             const int ih = ih0 + kh * DH;                                                  \
             if (ih < 0 || ih >= H) continue;                                               \
-            __global const float* xr = xc + ih * W + iw0;                                  \
+            __global const float* xr = xc + (ih * W + iw0) * XPS;                          \
             _Pragma("unroll")                                                              \
             for (int kw = 0; kw < KW; ++kw) {                                              \
                 const VEC wv = ((__global const VEC*)wp)[kw];                              \
                 _Pragma("unroll")                                                          \
                 for (int q = 0; q < PX_BLOCK; ++q) {                                       \
                     const int o = q * SW + kw * DW;                                        \
-                    const float xv = (!(CHECKED) || (iw0 + o >= 0 && iw0 + o < W)) ? xr[o] : 0.0f; \
+                    const float xv = (!(CHECKED) || (iw0 + o >= 0 && iw0 + o < W)) ? xr[o * XPS] : 0.0f; \
                     acc[q] += xv * wv;                                                     \
                 }                                                                          \
             }                                                                              \
@@ -71,7 +85,11 @@ __kernel void conv2d_blocked(__global const float* X, __global const float* Wp, 
     VEC acc[PX_BLOCK];
     _Pragma("unroll")
     for (int q = 0; q < PX_BLOCK; ++q) acc[q] = (VEC)(0.0f);
+#ifdef IN_C16
+    __global const float* xc = X + n * ((C + 15) / 16) * H * W * 16;
+#else
     __global const float* xc = X + (n * C + g * Cg) * H * W;
+#endif
     __global const float* wp = Wp + cb * Cg * KH * KW * CO_BLOCK;
     // Interior tiles (every column of every tap inside [0, W)) skip the column checks.
     if (iw0 >= 0 && iw0 + (PX_BLOCK - 1) * SW + (KW - 1) * DW < W) {
@@ -80,6 +98,31 @@ __kernel void conv2d_blocked(__global const float* X, __global const float* Wp, 
         CONV_TAPS(1)
     }
 
+#ifdef OUT_C16
+    // One group, CO_BLOCK 16: block cb is channels [16·cb, 16·cb + 16) of Y's block layout.
+    const int co0 = cb * 16, valid = min(Cout - co0, 16);
+    VEC bv = (VEC)(0.0f);
+    if (hasBias) {
+        float t[16];
+        for (int j = 0; j < 16; ++j) t[j] = j < valid ? Bias[co0 + j] : 0.0f;
+        bv = vload16(0, t);
+    }
+    const int16 keep = (int16)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15) < (int16)(valid);
+    const int yo = (((n * ((Cout + 15) / 16) + cb) * OH + oh) * OW + ow0) * 16;
+    for (int q = 0; q < PX_BLOCK && ow0 + q < OW; ++q) {
+        VEC v = acc[q] + bv;
+#ifdef RESIDUAL
+#ifdef RES_C16
+        v += vload16(q, R + yo);
+#else
+        float t[16];
+        for (int j = 0; j < 16; ++j) t[j] = j < valid ? R[((n * Cout + co0 + j) * OH + oh) * OW + ow0 + q] : 0.0f;
+        v += vload16(0, t);
+#endif
+#endif
+        vstore16(select((VEC)(0.0f), act16(v), keep), q, Y + yo);
+    }
+#else
     // Read the tile transposed (tile[q·CO + j] is channel j of column q); store rows per channel.
     const float* tile = (const float*)acc;
     const int co0 = g * Mg + local0;
@@ -88,8 +131,14 @@ __kernel void conv2d_blocked(__global const float* X, __global const float* Wp, 
         const int yo = ((n * Cout + co0 + j) * OH + oh) * OW + ow0;
         __global float* yr = Y + yo;
 #ifdef RESIDUAL
+#ifdef RES_C16
+        // Channel co0 + j of the block layout: block (co0 + j) / 16, lane (co0 + j) % 16, 16 floats per column.
+        __global const float* rr = R + ((((n * ((Cout + 15) / 16) + (co0 + j) / 16) * OH + oh) * OW + ow0) * 16 + (co0 + j) % 16);
+#define STORE(q) yr[q] = act((tile[(q) * CO_BLOCK + j] + b) + rr[(q) * 16])
+#else
         __global const float* rr = R + yo;
 #define STORE(q) yr[q] = act((tile[(q) * CO_BLOCK + j] + b) + rr[q])
+#endif
 #else
 #define STORE(q) yr[q] = act(tile[(q) * CO_BLOCK + j] + b)
 #endif
@@ -101,6 +150,7 @@ __kernel void conv2d_blocked(__global const float* X, __global const float* Wp, 
         }
 #undef STORE
     }
+#endif
 }
 
 // CPU-style pointwise convolution (1×1, stride 1, no pads, one group) vectorized over pixels, for

@@ -282,3 +282,64 @@ void conv2d_dw_local(__global const float* X, __global const float* Wt, __global
         for (int kw = 0; kw < DW_KW; ++kw) acc += wb[kh * DW_KW + kw] * tile[ty * DW_SH + kh][tx * DW_SW + kw];
     Y[(plane * OH + oh) * OW + ow] = act(acc + wb[DW_KH * DW_KW]);
 }
+
+// CPU-style depthwise DWC_KH × DWC_KW convolution (strides DWC_SH, DWC_SW, no dilation) in the
+// channel-blocked layout of Passes/BlockedLayout.swift: X [N][CB][H][W][16], Y [N][CB][OH][OW][16],
+// weights packed [CB][KH·KW][16] and bias [CB·16] (zero past C). Sixteen channels are the 16 lanes of
+// a float16, so every tap is one vector multiply-add whatever the plane size (in NCHW the 7×7 and
+// 14×14 planes leave most lanes of a row vector idle). A work-item computes DWC_PX consecutive output
+// columns of one row and channel block; sums kh-major then kw (the reference's order), then the bias
+// and the fused activation; lanes past C are stored as 0. meta: C, H, W, OH, OW, ph, pw.
+// Global: [OH · ceil(OW/DWC_PX), CB, N].
+#ifndef DWC_PX
+#define DWC_PX 8
+#endif
+#ifndef DWC_KH
+#define DWC_KH 3
+#endif
+#ifndef DWC_KW
+#define DWC_KW 3
+#endif
+#ifndef DWC_SH
+#define DWC_SH 1
+#endif
+#ifndef DWC_SW
+#define DWC_SW 1
+#endif
+
+__kernel void conv2d_dw_c16(__global const float* X, __global const float* Wp, __global const float* Bp, __global float* Y,
+                            __constant const int* m, int batch) {
+    const int C = m[0], H = m[1], W = m[2], OH = m[3], OW = m[4], ph = m[5], pw = m[6];
+    const int CB = (C + 15) / 16, owBlocks = (OW + DWC_PX - 1) / DWC_PX;
+    const int p = get_global_id(0), cb = get_global_id(1), n = get_global_id(2);
+    if (p >= OH * owBlocks || cb >= CB || n >= batch) return;
+    const int oh = p / owBlocks, ow0 = (p - oh * owBlocks) * DWC_PX;
+    const int iw0 = ow0 * DWC_SW - pw;
+    __global const float* wc = Wp + cb * DWC_KH * DWC_KW * 16;
+    float16 acc[DWC_PX];
+#pragma unroll
+    for (int q = 0; q < DWC_PX; ++q) acc[q] = (float16)(0.0f);
+    const bool interior = iw0 >= 0 && iw0 + (DWC_PX - 1) * DWC_SW + DWC_KW <= W;
+#pragma unroll
+    for (int kh = 0; kh < DWC_KH; ++kh) {
+        const int ih = oh * DWC_SH - ph + kh;
+        if (ih < 0 || ih >= H) continue;
+        __global const float* xr = X + (((n * CB + cb) * H + ih) * W) * 16;
+#pragma unroll
+        for (int kw = 0; kw < DWC_KW; ++kw) {
+            const float16 wv = vload16(kh * DWC_KW + kw, wc);
+#pragma unroll
+            for (int q = 0; q < DWC_PX; ++q) {
+                const int iw = iw0 + q * DWC_SW + kw;
+                if (interior || (iw >= 0 && iw < W)) acc[q] += wv * vload16(iw, xr);
+            }
+        }
+    }
+    const float16 b = vload16(cb, Bp);
+    const int16 keep = (int16)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15) < (int16)(C - cb * 16);
+    __global float* y = Y + (((n * CB + cb) * OH + oh) * OW + ow0) * 16;
+#pragma unroll
+    for (int q = 0; q < DWC_PX; ++q) {
+        if (ow0 + q < OW) vstore16(select((float16)(0.0f), act16(acc[q] + b), keep), q, y);
+    }
+}

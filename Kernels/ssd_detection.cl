@@ -21,16 +21,20 @@ __kernel void ssd_decode(__global const float* enc, __global const float* anchor
 }
 
 // Per (image, foreground class) group g = n·C + c: sigmoid of logit column c+1 for every anchor,
-// candidates with score > threshold compacted in anchor order; `count` = N·C.
+// candidates with score > threshold compacted in anchor order; `count` = N·C. `floor` is a logit
+// below which no score can pass (the threshold's logit minus a margin far above exp's rounding,
+// from the host): those anchors skip the exp; the others are judged by the score as computed.
 __kernel void ssd_filter(__global const float* logits, __global int* cand_idx, __global float* cand_score,
-                         __global int* cand_count, int count, int C, int A, float threshold) {
+                         __global int* cand_count, int count, int C, int A, float threshold, float floor) {
     const int g = get_global_id(0);
     if (g >= count) return;
     const int n = g / C, c = g - n * C;
     __global const float* l = logits + n * A * (C + 1) + c + 1;
     int k = 0;
     for (int i = 0; i < A; ++i) {
-        const float s = 1.0f / (1.0f + exp(-l[i * (C + 1)]));
+        const float x = l[i * (C + 1)];
+        if (!(x > floor)) continue;
+        const float s = 1.0f / (1.0f + exp(-x));
         if (s > threshold) {
             cand_idx[g * A + k] = i;
             cand_score[g * A + k] = s;

@@ -116,6 +116,10 @@ public final class EncodeContext {
     /// Where this node's data-dependent output shapes go (`Operator.hasDataDependentShape`): the
     /// plan's shape buffer and the offset, in `long`s, of each output's dimensions.
     var shapeSlots: (buffer: CLBuffer, offsets: [Int])?
+    /// Whether every spatial input dimension of the model is fixed (`Model.hasFixedSpatialSize`):
+    /// then a tile may follow the plane's size (`CPUProfile.blockedColumns(width:)`); a model whose
+    /// images vary in size keeps one program per convolution for every size.
+    var fixedSpatialSize = false
     /// The kernel family (`options.kernelFamily(for:)`): every op's kernel choice asks this, never the device type.
     public let family: KernelFamily
     /// Whether the GPU-style (work-group) kernels run.

@@ -259,6 +259,7 @@ final class DevicePlan: @unchecked Sendable {
                 }
             }
             let ctx = EncodeContext(runtime: runtime, node: node, options: chain.options, shared: chain.shared, workspace: workspace, tuning: chain.tuning)
+            ctx.fixedSpatialSize = model.hasFixedSpatialSize
             if let offsets = slotOffsets[i], let shapeBuffer { ctx.shapeSlots = (shapeBuffer, offsets) }
             try op.encode(ctx, inputs: ins, constants: consts, outputs: outs)
             steps += ctx.steps.map { (i, $0) }

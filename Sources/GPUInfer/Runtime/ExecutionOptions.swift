@@ -30,6 +30,9 @@ public struct ExecutionOptions: Sendable, Equatable {
     public enum GemmKernel: String, Sendable, CaseIterable { case auto, clblast, local, tile, dot, rows }
     /// `generic` keeps pooling on the per-element kernels.
     public enum PoolMode: String, Sendable, CaseIterable { case auto, generic }
+    /// Activation layout between CPU-style convolutions (Passes/BlockedLayout.swift): auto = blocked on
+    /// CPU style, nchw everywhere, blocked = the channel-blocked layout [N][C/16][H][W][16] (CPU style only).
+    public enum LayoutMode: String, Sendable, CaseIterable { case auto, nchw, blocked }
     /// NetVLAD's WPCA projection kernel.
     public enum NetVLADWPCA: String, Sendable, CaseIterable { case auto, workgroup, rows }
     /// iSQRT-COV's Newton–Schulz product kernel.
@@ -69,6 +72,8 @@ public struct ExecutionOptions: Sendable, Equatable {
     /// The work-group tile of the local-memory GEMM kernels (gemm_local, conv2d_gemm); beats the tuning database.
     public var localTile: LocalGemmTile?
     public var pool: PoolMode = .auto
+    /// Activation layout between CPU-style convolutions ($GPUINFER_LAYOUT).
+    public var layout: LayoutMode = .auto
     /// The float8 binary elementwise kernels on CPU-style devices.
     public var elementwiseVector8 = true
     /// The 8×8 tiled transpose on CPU-style devices.
@@ -330,6 +335,8 @@ extension ExecutionOptions {
               },
               show: { $0.localTile?.description ?? "" }, reset: { $0.localTile = nil }),
         choice("GPUINFER_POOL", \.pool, "generic: pooling on the per-element kernels"),
+        choice("GPUINFER_LAYOUT", \.layout,
+               "activations between CPU-style convolutions: blocked = 16-channel blocks [N][C/16][H][W][16] (auto on CPU style), nchw = plain NCHW"),
         flag("GPUINFER_ELEMENTWISE_V8", \.elementwiseVector8, "float8 binary elementwise kernels (CPU style)"),
         flag("GPUINFER_TRANSPOSE_TILES", \.transposeTiles, "8×8 tiled transposes (CPU style)"),
         choice("GPUINFER_WEIGHT_PRECISION", \.weightPrecision,

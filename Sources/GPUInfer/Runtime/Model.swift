@@ -12,6 +12,9 @@ public struct OptimizationReport: Sendable {
     public var deadNodesRemoved = 0
     /// Generalized-mean pooling patterns replaced by one `ai.gpuinfer::GeM` node.
     public var gemFused = 0
+    /// Convolutions reading or writing the channel-blocked layout (Passes/BlockedLayout.swift; set
+    /// on the model a CPU-style session runs).
+    public var blockedConvs = 0
 }
 
 /// Choices made when a model is loaded.
@@ -37,7 +40,7 @@ public struct LoadOptions: Sendable {
 public final class Model: @unchecked Sendable {
     public let graph: Graph
     let operators: [any Operator]
-    public let report: OptimizationReport
+    public internal(set) var report: OptimizationReport
     /// File the model was loaded from, if any.
     public let path: String?
 
@@ -75,6 +78,7 @@ public final class Model: @unchecked Sendable {
         self.parameterInputs = Self.parameterInputs(g, operators)
         self.report = report
         self.path = path
+        hasFixedSpatialSize = g.runtimeInputs.allSatisfy { vi in vi.dims.map { $0.dropFirst(2).allSatisfy { $0 != nil } } ?? false }
         try checkStaticInputs()
     }
 
@@ -113,6 +117,10 @@ public final class Model: @unchecked Sendable {
 
     /// Inputs a caller must supply.
     public var inputs: [ValueInfo] { graph.runtimeInputs }
+
+    /// Whether every runtime input's dimensions after the first two (an image's height and width)
+    /// are fixed in the model (a dynamic batch or channel count is allowed). Computed once at load.
+    public let hasFixedSpatialSize: Bool
     public var outputs: [ValueInfo] { graph.outputs }
     public var metadata: [String: String] { graph.metadata }
 

@@ -90,7 +90,6 @@ public final class Session: @unchecked Sendable {
     /// `options` picks the kernels (`ExecutionOptions.fromEnvironment()` reads the GPUINFER_* variables).
     public init(model: Model, device: DeviceSelection = .automatic, profiling: Bool = false, cache: ProgramCache = .default,
                 tuning: TuningDatabase? = .default, options: ExecutionOptions = ExecutionOptions()) throws {
-        self.model = model
         self.tuning = tuning
         self.options = options
         if let info = try device.resolve() {
@@ -98,15 +97,25 @@ public final class Session: @unchecked Sendable {
         } else {
             runtime = nil
         }
+        self.model = Self.planModel(model, runtime: runtime, options: options)
     }
 
     /// Binds `model` to an already opened OpenCL runtime (sharing its programs), or to the
     /// reference backend when `runtime` is nil.
     public init(model: Model, runtime: CLRuntime?, tuning: TuningDatabase? = .default, options: ExecutionOptions = ExecutionOptions()) {
-        self.model = model
+        self.model = Self.planModel(model, runtime: runtime, options: options)
         self.runtime = runtime
         self.tuning = tuning
         self.options = options
+    }
+
+    /// The model the plans run: on CPU-style devices (unless `options.layout` is nchw) with the
+    /// channel-blocked layout between convolutions (Passes/BlockedLayout.swift); else `model`.
+    static func planModel(_ model: Model, runtime: CLRuntime?, options: ExecutionOptions) -> Model {
+        guard let runtime, options.layout != .nchw, options.kernelFamily(for: runtime.device) == .cpu else { return model }
+        // The rewritten graph is built from nodes that already passed validation; should building it
+        // fail all the same, the NCHW model runs (same results, without the layout's speed).
+        return (try? model.withBlockedLayout(options: options)) ?? model
     }
 
     /// Human-readable backend name.

@@ -116,6 +116,24 @@ public struct CPUProfile: Sendable, Equatable, CustomStringConvertible {
         return co * px + px + 1 <= float8Registers + (wide ? 0 : 8)
     }
 
+    /// conv2d_blocked's default columns for rows `width` output columns wide (a pointwise
+    /// convolution's row is its whole H·W plane): `blockedColumns`, or a count near it (from 2/3 of
+    /// it up to 4 more on AVX-512, where 16 accumulators still fit; never more on AVX2) that computes
+    /// fewer idle columns in each row's last tile, the nearest to the default among equals. The 7×7
+    /// planes of mobile networks' last stages (49 pixels) take 10 columns (50 computed) instead of
+    /// 12 (60), 14×14 planes 14 (196) instead of 12 (204).
+    public func blockedColumns(width: Int) -> Int {
+        let d = blockedColumns
+        guard width > 0 else { return d }
+        func cost(_ px: Int) -> Int { (width + px - 1) / px * px }
+        var best = d
+        for px in max(2, (2 * d + 2) / 3)...(wide ? min(blockedColumnsMax, d + 4) : d) {
+            let (c, b) = (cost(px), cost(best))
+            if c < b || (c == b && abs(px - d) < abs(best - d)) { best = px }
+        }
+        return best
+    }
+
     /// conv2d_blocked's largest pixel-column count for the tuner.
     public var blockedColumnsMax: Int { wide ? 24 : 16 }
 }

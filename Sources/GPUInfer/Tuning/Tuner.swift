@@ -302,6 +302,7 @@ final class NodeBench {
             outs.append(DeviceValue(buffer: try runtime.buffer(bytes: t.count * t.dtype.deviceByteSize), type: t))
         }
         let ctx = EncodeContext(runtime: runtime, node: node, options: options, shared: shared, tuning: nil, candidate: (key, parameters))
+        ctx.fixedSpatialSize = model.hasFixedSpatialSize
         try op.encode(ctx, inputs: ins, constants: consts, outputs: outs)
         func run(timed: Bool) throws -> UInt64 {
             var events: [CLEvent] = []

@@ -44,6 +44,23 @@ import Testing
         }
     }
 
+    /// conv2d_blocked's columns by row width: fewer idle columns in the last tile, never more
+    /// columns than the profile's registers take (AVX2 stays at or below 5).
+    @Test func blockedColumnsFollowTheRowWidth() {
+        let avx2 = CPUProfile(.avx2), avx512 = CPUProfile(.avx512)
+        // 7×7 and 14×14 planes as one row, a 13-column row, 28×28, 112 columns, a 1-column row (the
+        // fewest columns in range: one tile either way).
+        #expect([49, 196, 13, 784, 112, 1].map(avx512.blockedColumns(width:)) == [10, 14, 13, 14, 14, 8])
+        #expect([49, 7, 12, 1].map(avx2.blockedColumns(width:)) == [5, 4, 4, 4])
+        for profile in CPUProfile.ISA.allCases.map(CPUProfile.init) {
+            for width in 1...300 {
+                let px = profile.blockedColumns(width: width)
+                #expect(px >= 2 && px <= max(profile.blockedColumns, min(profile.blockedColumnsMax, 16)), "\(profile) \(width)")
+                #expect((width + px - 1) / px * px <= (width + profile.blockedColumns - 1) / profile.blockedColumns * profile.blockedColumns)
+            }
+        }
+    }
+
     /// Register files and the defaults that follow them: AVX-512's blocks use its 32 wide registers,
     /// AVX2's stay within 16; every default lies in the tuner's space for its profile.
     @Test func defaultsFollowTheRegisterFile() {

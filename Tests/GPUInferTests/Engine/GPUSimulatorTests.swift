@@ -130,6 +130,23 @@ struct GPUSimulatorTests {
         SSDLiteTests.checkDetections(y, try npy("expected"), "\(name): inlined body on the GPU simulator vs onnxruntime")
     }
 
+    /// The channel-blocked layout's kernels (conv2d_blocked with -DIN_C16/-DOUT_C16/-DRES_C16,
+    /// conv2d_dw_c16) are CPU style, but must be as free of out-of-bounds accesses on any device:
+    /// BlockedLayoutTests' mobile-style graph and two BlockedConv cases (partial channel blocks, a
+    /// residual in the other layout) under CPU style on the simulator, against the reference.
+    @Test func blockedLayoutOnTheSimulator() throws {
+        var rng = TestRandom(seed: 21)
+        let (g, feeds) = BlockedLayoutTests.mobileGraph(rng: &rng)
+        let model = try Model(graph: g)
+        let reference = try #require(try ReferenceExecutor().run(model, inputs: feeds)["y"])
+        let session = Session(model: model, runtime: try TestDevice.require(), options: OpVariants.style(.cpu))
+        #expect(session.model.report.blockedConvs == 4)
+        assertClose(try #require(try session.run(feeds)["y"]), reference, rtol: 1e-4, atol: 1e-5, "blocked layout on the GPU simulator")
+        for c in [BlockedLayoutTests.cases[3], BlockedLayoutTests.cases[5]] {
+            try BlockedLayoutTests.checkBlockedConv(c, styles: [OpVariants.style(.cpu)])
+        }
+    }
+
     /// GeM's work-group kernel (gem_local) on planes shorter and longer than the work-group.
     @Test func gemOnTheSimulator() throws {
         var rng = TestRandom(seed: 31)

@@ -187,6 +187,20 @@ import Testing
         #expect(graph.initializers["BoxPredictor_5/ClassPredictor.bias"]?.floats == (try npz("class5_biases")))
     }
 
+    /// ssd_filter skips the exp below `logitFloor`: the 4096 floats up to the floor all score at or
+    /// below the threshold by the reference's sigmoid, for thresholds from 1e-30 to just below 1.
+    @Test(arguments: [Float(1e-30), 0.001, 0.01, 0.3, 0.5, 0.9, 0.999999])
+    func logitFloorSkipsOnlyScoresBelowTheThreshold(threshold: Float) {
+        var x = SSDDetectionOutput.logitFloor(threshold)
+        #expect(x.isFinite)
+        for _ in 0..<4096 {
+            #expect(!(SSDDetectionOutput.sigmoid(x) > threshold), "logit \(x) passes \(threshold)")
+            x = x.nextDown
+        }
+        #expect(SSDDetectionOutput.logitFloor(0) == -.infinity && SSDDetectionOutput.logitFloor(-1) == -.infinity)
+        #expect(SSDDetectionOutput.logitFloor(1) == .infinity && SSDDetectionOutput.logitFloor(2) == .infinity)
+    }
+
     /// Bad shapes and attributes are typed errors.
     @Test func rejectsBadShapesAndAttributes() throws {
         let anchors = Tensor(zeros: [4, 4])

@@ -145,8 +145,10 @@ private final class Warnings: @unchecked Sendable {
         let device = try Self.device()
         let defaults = try Self.checkAgainstReference(nil)
         #expect(defaults.map(\.key.family) == ["conv_blocked", "conv_dw3x3_cpu"], "\(defaults)")
-        // conv2d_blocked's default columns follow the device's CPU profile (5 on AVX2, 12 on AVX-512).
-        let px = device.cpuProfile.blockedColumns
+        // conv2d_blocked's default columns follow the device's CPU profile (5 on AVX2, 12 on AVX-512)
+        // and, the model's input size being fixed, the 13-column rows (13 on AVX-512: no idle column).
+        let px = device.cpuProfile.blockedColumns(width: 13)
+        #expect(px == (device.cpuProfile.wide ? 13 : 5))
         #expect(defaults.map(\.parameters) == [["CO": 16, "PX": px], ["ROWS": 4]])
         let db = TuningDatabase(directory: dir)
         db.store(defaults[0].key, parameters: ["CO": 8, "PX": 3], defaults: defaults[0].defaults, defaultNanoseconds: 2, tunedNanoseconds: 1, device: device)

@@ -132,6 +132,17 @@ enum ConvAlgorithm: Equatable, Sendable, CustomStringConvertible {
         }
     }
 
+    /// Whether a convolution with these channel counts and window may run Winograd (`winogradTile`
+    /// without the spatial sizes, which the layout pass does not know): it then keeps NCHW operands.
+    static func mayRunWinograd(c: Int, cout: Int, kernel: [Int], strides: [Int], dilations: [Int], _ mode: ExecutionOptions.WinogradMode) -> Bool {
+        guard kernel == [3, 3], strides == [1, 1], dilations == [1, 1], 36 * (cout + 8) * c < Int(Int32.max) else { return false }
+        switch mode {
+        case .off: return false
+        case .everywhere, .f2, .f4: return true
+        case .auto: return min(c, cout) >= 16 && max(c, cout) >= 32
+        }
+    }
+
     /// Where Winograd wins on PoCL (measured per layer, see Benchmarks/README.md): both channel
     /// counts at least 16 and one of them at least 32 (with 8 channels the transforms cost more
     /// than they save, 16 → 16 is even, from 32 channels on Winograd is 1.7–4× faster). The tile is

@@ -7,8 +7,9 @@ extension Conv {
     /// smallest of 4 and 8 that holds a group's output channels when they are fewer (grouped
     /// convolutions such as ResNeXt's 64 groups of 4–32); the columns follow the CPU profile
     /// (`CPUProfile.blockedColumns`: 5 on AVX2, where 10 float16 accumulators + the weight vector
-    /// fit 16 registers). The tile does not depend on the input size, so a second input size of a
-    /// session builds no new program. A tuning database entry (`gpuinfer tune`, which searches up
+    /// fit 16 registers; for a model whose spatial input size is fixed, the count near it that
+    /// suits the row width, `blockedColumns(width:)`). For a model whose images vary in size the
+    /// tile does not depend on the input size, so a second input size builds no new program. A tuning database entry (`gpuinfer tune`, which searches up
     /// to the profile's `blockedColumnsMax`) replaces the default; `options.convTile`
     /// ($GPUINFER_CONV_TILE) beats both.
     func blockedTile(_ ctx: EncodeContext, _ geo: Geometry) -> (co: Int, px: Int) {
@@ -20,7 +21,7 @@ extension Conv {
             guard let co = p["CO"], let px = p["PX"] else { return false }
             return [4, 8, 16].contains(co) && (co == 4 || co < 2 * mg) && (1...profile.blockedColumnsMax).contains(px)
         }
-        let px = profile.blockedColumns
+        let px = ctx.fixedSpatialSize ? profile.blockedColumns(width: blockedWindow(geo).output[1]) : profile.blockedColumns
         let p = ctx.tunedParameters(tuningKey(geo, family: "conv_blocked", kernel: "conv_blocked"),
                                     defaults: ["CO": mg <= 4 ? 4 : mg <= 8 ? 8 : 16, "PX": px], space: space, environment: forced)
         return (p["CO"] ?? 16, p["PX"] ?? px)
@@ -81,8 +82,14 @@ extension Conv {
 
     /// Repacks the weight as [ceil(Cout/co)][C·KH·KW][co] (zero channel tail) and launches
     /// conv2d_blocked with the window geometry compiled in.
+    /// `layout`: whether the input, the output and the residual are channel-blocked (BlockedConv;
+    /// one group, and a blocked output needs the 16-channel block).
     func encodeBlocked(_ ctx: EncodeContext, _ geo: Geometry, tile: (co: Int, px: Int), weight: Tensor,
-                       x: DeviceValue, bias: DeviceValue?, y: DeviceValue, activation: FusedActivation?, residual: DeviceValue?) throws {
+                       x: DeviceValue, bias: DeviceValue?, y: DeviceValue, activation: FusedActivation?, residual: DeviceValue?,
+                       layout: (input: Bool, output: Bool, residual: Bool) = (false, false, false)) throws {
+        guard !(layout.input || layout.output || layout.residual) || geo.group == 1, !layout.output || tile.co == BlockedConv.lanes else {
+            throw ctx.error("conv2d_blocked runs the channel-blocked layout for one group, with 16-channel blocks for a blocked output")
+        }
         let win = blockedWindow(geo)
         // Per group: ceil(Mg/CO) blocks of CO output channels over Cg·KH·KW taps.
         let packed = try blockedWeight(ctx, geo, co: tile.co, taps: win.kernel[0] * win.kernel[1], weight: weight)
@@ -90,6 +97,7 @@ extension Conv {
         let options = "-DCO_BLOCK=\(tile.co) -DPX_BLOCK=\(tile.px) -DKH=\(win.kernel[0]) -DKW=\(win.kernel[1])"
             + " -DSH=\(win.strides[0]) -DSW=\(win.strides[1]) -DDH=\(win.dilations[0]) -DDW=\(win.dilations[1])"
             + (activation.map { " " + $0.options } ?? "") + (residual == nil ? "" : " -DRESIDUAL")
+            + (layout.input ? " -DIN_C16" : "") + (layout.output ? " -DOUT_C16" : "") + (residual != nil && layout.residual ? " -DRES_C16" : "")
         let meta = [geo.c] + win.input + [geo.cout] + win.output + win.padBegin + [geo.cg, geo.mg]
         let pixels = win.output[0] * ((win.output[1] + tile.px - 1) / tile.px)
         try ctx.launch(try ctx.kernel("conv2d_blocked", file: "conv_blocked", options: options),
@@ -110,5 +118,33 @@ extension Conv {
                        [.value(x), .buffer(packed), .buffer(bias?.buffer ?? x.buffer), .value(y),
                         .buffer(try ctx.constants([geo.c, hw, geo.cout])), .int(bias == nil ? 0 : 1), .int(geo.n)],
                        global: [(hw + 8 * tile.px - 1) / (8 * tile.px), blocks, geo.n], local: nil)
+    }
+
+    /// conv2d_dw_c16: a depthwise convolution with input and output channel-blocked (BlockedConv),
+    /// weights packed [ceil(C/16)][KH·KW][16] and the bias [ceil(C/16)·16], zero past C. Output
+    /// columns per work-item: 8 on AVX-512 (8 accumulators + 9 weights of its 32 registers), else 4.
+    func encodeDepthwiseBlocked(_ ctx: EncodeContext, _ geo: Geometry, weight: Tensor, bias: Tensor?, x: DeviceValue, y: DeviceValue) throws {
+        let win = geo.window.as2D, lanes = BlockedConv.lanes
+        let blocks = (geo.c + lanes - 1) / lanes, taps = win.kernel[0] * win.kernel[1]
+        if node.inputs.count > 2, !node.inputs[2].isEmpty, bias == nil { throw ctx.error("a blocked depthwise convolution needs a constant bias") }
+        let weightName = node.inputs[1], biasName = node.inputs.count > 2 ? node.inputs[2] : ""
+        let packed = try ctx.sharedConstants(key: "conv_dw_c16|\(weightName)|\(weight.shape)") {
+            var p = [Float](repeating: 0, count: blocks * taps * lanes)
+            let w = weight.floats
+            for ch in 0..<geo.c { for t in 0..<taps { p[((ch / lanes) * taps + t) * lanes + ch % lanes] = w[ch * taps + t] } }
+            return p
+        }
+        let packedBias = try ctx.sharedConstants(key: "conv_dw_c16_bias|\(biasName)|\(geo.c)") {
+            var p = [Float](repeating: 0, count: blocks * lanes)
+            if let bias { for ch in 0..<geo.c { p[ch] = bias.floats[ch] } }
+            return p
+        }
+        let px = ctx.cpuProfile.wide ? 8 : 4
+        let options = "-DDWC_PX=\(px) -DDWC_KH=\(win.kernel[0]) -DDWC_KW=\(win.kernel[1]) -DDWC_SH=\(win.strides[0]) -DDWC_SW=\(win.strides[1])"
+            + (activation.map { " " + $0.options } ?? "")
+        try ctx.launch(try ctx.kernel("conv2d_dw_c16", file: "conv_depthwise", options: options),
+                       [.value(x), .buffer(packed), .buffer(packedBias), .value(y), .buffer(try ctx.constants([geo.c] + win.input + win.output + win.padBegin)),
+                        .int(geo.n)],
+                       global: [win.output[0] * ((win.output[1] + px - 1) / px), blocks, geo.n], local: nil)
     }
 }

@@ -76,6 +76,18 @@ struct SSDDetectionOutput: Operator {
 
     static func sigmoid(_ x: Float) -> Float { 1 / (1 + Foundation.exp(-x)) }
 
+    /// A logit below which sigmoid(x) > `threshold` cannot hold (ssd_filter skips the exp there):
+    /// logit(t) − 0.01. Near the threshold the sigmoid's slope t(1 − t) turns that margin into a
+    /// score gap of about 0.01·t(1 − t), many orders above the few ulp of fp32's exp, so no anchor
+    /// the reference keeps is skipped; −∞ for t ≤ 0 (every logit but NaN may pass), +∞ for t ≥ 1
+    /// (no score exceeds 1). NaN logits fail both tests, as the reference's NaN score does.
+    static func logitFloor(_ threshold: Float) -> Float {
+        guard threshold > 0 else { return -.infinity }
+        guard threshold < 1 else { return .infinity }
+        let t = Double(threshold)
+        return Float(Foundation.log(t / (1 - t)) - 0.01)
+    }
+
     /// Decoded corners (y_min, x_min, y_max, x_max) of anchor i of image n.
     func decode(_ e: [Float], _ anc: [Float], _ idx: Int, _ i: Int) -> [Float] {
         let (ty, tx, th, tw) = (e[idx * 4], e[idx * 4 + 1], e[idx * 4 + 2], e[idx * 4 + 3])
@@ -144,7 +156,7 @@ struct SSDDetectionOutput: Operator {
                           .float(scales[0]), .float(scales[1]), .float(scales[2]), .float(scales[3])], count: d.n * d.a)
         try ctx.launch1D(try kernel("ssd_filter"),
                          [.value(v[1]), .buffer(candIdx), .buffer(candScore), .buffer(candCount), .int(groups), .int(d.c), .int(d.a),
-                          .float(scoreThreshold)], count: groups)
+                          .float(scoreThreshold), .float(Self.logitFloor(scoreThreshold))], count: groups)
         try ctx.launch1D(try kernel("ssd_sort"),
                          [.buffer(candIdx), .buffer(candScore), .buffer(candCount), .buffer(sortIdx), .buffer(sortScore),
                           .int(groups * d.a), .int(d.a)], count: groups * d.a)

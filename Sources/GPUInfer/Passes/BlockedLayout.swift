@@ -1,0 +1,128 @@
+// Plan-time layout pass for CPU-style devices: values that flow only between convolutions (and the
+// residual Adds joining them) are kept channel-blocked, [N][ceil(C/16)][H][W][16], instead of NCHW.
+// In NCHW the register-blocked kernels vectorize over 16 output channels but must store each
+// channel's pixels as scalars (a transpose per tile), and the depthwise kernels vectorize along
+// rows that on 7×7–28×28 planes leave most lanes idle; in the blocked layout every store is one
+// float16 per pixel and a depthwise tap is one vector multiply-add whatever the plane size.
+//
+// No reorder node is ever added: a convolution reads its input and fused residual in whichever
+// layout their producers wrote and writes its output in the layout all its consumers accept
+// (ai.gpuinfer::BlockedConv carries the three flags). A value is blocked exactly when its producer
+// is a convertible convolution or an Add of two blocked values, and every consumer accepts it:
+// a convertible convolution (as its input, or as its fused residual), or an Add whose output is
+// blocked. Graph outputs and every other op see NCHW. Value names are kept; blocked values have
+// the 5-D shape. Channel padding lanes hold 0 and no kernel mixes lanes, so results are those of
+// the NCHW graph.
+import Foundation
+
+extension Graph {
+    /// Whether Conv node `n` runs on the channel-blocked kernels: a 2-D convolution with a constant
+    /// weight, either one group and not a Winograd candidate (`ConvAlgorithm.mayRunWinograd`), or
+    /// depthwise (C = Cout = group), undilated, without a fused residual and with a constant or no bias.
+    /// nil when not; else whether it is depthwise.
+    func blockedConvKind(_ n: Node, options: ExecutionOptions) -> Bool? {
+        guard n.opType == "Conv", n.domain.isEmpty, n.guards.isEmpty, n.outputs.count == 1, n.inputs.count >= 2,
+              let w = initializers[n.inputs[1]], w.rank == 4, w.dtype == .float32, !w.shape.contains(0),
+              let group = try? n.int("group", default: 1), group >= 1 else { return nil }
+        if n.inputs.count > 2, !n.inputs[2].isEmpty, initializers[n.inputs[2]]?.dtype != .float32 { return nil }
+        let strides = ((try? n.ints("strides")) ?? nil) ?? [1, 1], dilations = ((try? n.ints("dilations")) ?? nil) ?? [1, 1]
+        guard strides.count == 2, dilations.count == 2 else { return nil }
+        let kernel = Array(w.shape.suffix(2))
+        if group == 1 {
+            let pointwise = kernel == [1, 1] && strides == [1, 1]
+            if pointwise && options.convPointwise == .gemm { return nil }
+            if ConvAlgorithm.mayRunWinograd(c: w.shape[1], cout: w.shape[0], kernel: kernel, strides: strides, dilations: dilations, options.winograd) {
+                return nil
+            }
+            return false
+        }
+        guard w.shape[1] == 1, w.shape[0] == group, dilations == [1, 1], options.convDepthwise == .auto,
+              n.attributes[Conv.residualAttribute] == nil, kernel.allSatisfy({ (1...7).contains($0) }) else { return nil }
+        return true
+    }
+
+    /// Rewrites the convolutions that read or write blocked values as BlockedConv nodes. Returns the
+    /// number rewritten (0: the graph is unchanged).
+    @discardableResult
+    mutating func useBlockedLayout(options: ExecutionOptions) -> Int {
+        guard options.conv == .auto else { return 0 }
+        var convKind: [Int: Bool] = [:]  // node index → depthwise
+        var channels: [String: Int] = [:]
+        var blocked = Set<String>()
+        var adds = Set<Int>()
+        for (i, n) in nodes.enumerated() {
+            if let depthwise = blockedConvKind(n, options: options), let w = initializers[n.inputs[1]] {
+                convKind[i] = depthwise
+                channels[n.outputs[0]] = w.shape[0]
+                if !depthwise || blocked.contains(n.inputs[0]) { blocked.insert(n.outputs[0]) }
+            } else if n.opType == "Add", n.domain.isEmpty, n.guards.isEmpty, n.inputs.count == 2, n.outputs.count == 1, n.inputs[0] != n.inputs[1],
+                      n.inputs.allSatisfy({ blocked.contains($0) }), let c = channels[n.inputs[0]], channels[n.inputs[1]] == c {
+                adds.insert(i)
+                channels[n.outputs[0]] = c
+                blocked.insert(n.outputs[0])
+            }
+        }
+        guard !blocked.isEmpty else { return 0 }
+        var uses: [String: [(node: Int, input: Int)]] = [:]
+        for (i, n) in nodes.enumerated() { for (k, v) in n.inputs.enumerated() where !v.isEmpty { uses[v, default: []].append((i, k)) } }
+        var producer: [String: Int] = [:]
+        for (i, n) in nodes.enumerated() { for o in n.outputs { producer[o] = i } }
+        let graphOutputs = Set(outputs.map(\.name))
+        // Whether use (i, k) of a blocked value accepts it, given the current set.
+        func accepts(_ i: Int, _ k: Int) -> Bool {
+            if let depthwise = convKind[i] {
+                if k == 0 { return !depthwise || blocked.contains(nodes[i].outputs[0]) }
+                return k == 3
+            }
+            return adds.contains(i) && blocked.contains(nodes[i].outputs[0])
+        }
+        var changed = true
+        while changed {
+            changed = false
+            for v in blocked {
+                let ok = !graphOutputs.contains(v) && (uses[v] ?? []).allSatisfy { accepts($0.node, $0.input) }
+                // An Add's output stays blocked only while both operands are; a depthwise output while its input is.
+                let producerOK: Bool = {
+                    guard let i = producer[v] else { return false }
+                    if adds.contains(i) { return nodes[i].inputs.allSatisfy { blocked.contains($0) } }
+                    if convKind[i] == true { return blocked.contains(nodes[i].inputs[0]) }
+                    return true
+                }()
+                if !ok || !producerOK {
+                    blocked.remove(v)
+                    changed = true
+                }
+            }
+        }
+        var rewritten = 0
+        for i in convKind.keys.sorted() {
+            var n = nodes[i]
+            let input = blocked.contains(n.inputs[0]), output = blocked.contains(n.outputs[0])
+            let residual = n.inputs.count > 3 && blocked.contains(n.inputs[3])
+            guard input || output || residual else { continue }
+            n.opType = BlockedConv.opTypes[0]
+            n.domain = BlockedConv.domain
+            n.attributes[BlockedConv.inputAttribute] = .int(input ? 1 : 0)
+            n.attributes[BlockedConv.outputAttribute] = .int(output ? 1 : 0)
+            n.attributes[BlockedConv.residualLayoutAttribute] = .int(residual ? 1 : 0)
+            n.attributes[BlockedConv.opsetAttribute] = .int(opset)
+            nodes[i] = n
+            rewritten += 1
+        }
+        return rewritten
+    }
+}
+
+extension Model {
+    /// This model with the channel-blocked layout between its CPU-style convolutions
+    /// (`Graph.useBlockedLayout`), or nil when no convolution changes.
+    func withBlockedLayout(options: ExecutionOptions) throws -> Model? {
+        var g = graph
+        let count = g.useBlockedLayout(options: options)
+        guard count > 0 else { return nil }
+        let m = try Model(graph: g, path: path, options: LoadOptions(useFusedKernels: true, foldBatchNorm: false, fuseActivations: false, fuseResiduals: false))
+        m.report = report
+        m.report.blockedConvs = count
+        return m
+    }
+}

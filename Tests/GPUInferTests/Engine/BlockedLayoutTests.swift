@@ -1,0 +1,239 @@
+// The channel-blocked layout of CPU-style sessions (Passes/BlockedLayout.swift, Ops/Conv/BlockedConv.swift):
+// the block/unblock maps, BlockedConv against Conv in every operand-layout combination (awkward
+// channel counts leave partial blocks; activations with act(0) ≠ 0 check that padding lanes stay 0),
+// the pass's layout choices on a small mobile-style graph, and whole graphs against the NCHW model.
+// Device tolerance: the convolution's, sumTolerance(taps) (ConvTests), as BlockedConv sums the same
+// terms in the same order as conv2d_blocked / the depthwise kernels.
+import Foundation
+import Testing
+@testable import GPUInfer
+
+@Suite struct BlockedLayoutTests {
+    /// CPU style under both CPU profiles (the depthwise kernel's column block and conv2d_blocked's follow them).
+    static let cpuStyles = [OpVariants.style(.cpu), OpVariants.style(.cpu) { $0.cpuProfile = .avx2 }, OpVariants.style(.cpu) { $0.cpuProfile = .avx512 }]
+
+    @Test func blockAndUnblockAreInverse() {
+        var rng = TestRandom(seed: 3)
+        let x = rng.tensor([2, 21, 3, 5])
+        let b = BlockedConv.block(x)
+        #expect(b.shape == [2, 2, 3, 5, 16])
+        // Channel 17 of batch 1 at (2, 4): block 1, lane 1.
+        let blockedIndex: Int = (((1 * 2 + 1) * 3 + 2) * 5 + 4) * 16 + 1
+        let plainIndex: Int = ((1 * 21 + 17) * 3 + 2) * 5 + 4
+        #expect(b.floats[blockedIndex] == x.floats[plainIndex])
+        // Lanes 5…15 of the last block (channels 21…31) are 0.
+        for p in 0..<15 {
+            for lane in 5..<16 {
+                let i: Int = (15 + p) * 16 + lane
+                #expect(b.floats[i] == 0)
+            }
+        }
+        assertClose(BlockedConv.unblock(b, channels: 21), x, rtol: 0, atol: 0, "round trip")
+    }
+
+    /// One convolution case: input, weight, Conv attributes, the activation node after it (fused at
+    /// load), whether a residual is added, and the layouts of input, output and residual.
+    struct Case: CustomTestStringConvertible, Sendable {
+        var x: [Int], w: [Int], attributes: [String: Int] = [:], lists: [String: [Int]] = [:]
+        var activation: String? = nil, residual = false, bias = true
+        var layout: (input: Bool, output: Bool, residual: Bool)
+        var testDescription: String { "x\(x) w\(w) \(lists) \(activation ?? "-") res \(residual) layout \(layout)" }
+    }
+
+    static let cases: [Case] = [
+        // 3×3 stride 2, asymmetric pads, 21 → 37 channels, batch 2, blocked in and out, act(0) = 0.5.
+        Case(x: [2, 21, 13, 9], w: [37, 21, 3, 3], lists: ["strides": [2, 2], "pads": [1, 0, 2, 1]], activation: "HardSigmoid", layout: (true, true, false)),
+        // Pointwise 40 → 24 from NCHW into blocks, a blocked residual, ReLU after the Add.
+        Case(x: [1, 40, 7, 5], w: [24, 40, 1, 1], activation: "Relu", residual: true, layout: (false, true, true)),
+        // Pointwise 17 → 33 from blocks into NCHW, the residual blocked.
+        Case(x: [1, 17, 6, 7], w: [33, 17, 1, 1], residual: true, layout: (true, false, true)),
+        // 5×3 dilated, no bias, blocked in and out, the residual NCHW.
+        Case(x: [1, 19, 11, 10], w: [18, 19, 5, 3], lists: ["dilations": [2, 1], "pads": [2, 1, 3, 0]], residual: true, bias: false, layout: (true, true, false)),
+        // The 3-channel first convolution: NCHW in, blocked out.
+        Case(x: [1, 3, 17, 15], w: [32, 3, 3, 3], lists: ["strides": [2, 2], "pads": [1, 1, 1, 1]], activation: "Relu", layout: (false, true, false)),
+        // Depthwise 3×3 stride 2, 37 channels (a partial block), act(0) = 0.5.
+        Case(x: [1, 37, 15, 12], w: [37, 1, 3, 3], attributes: ["group": 37], lists: ["strides": [2, 2], "pads": [1, 1, 1, 1]],
+             activation: "HardSigmoid", layout: (true, true, false)),
+        // Depthwise 5×5 stride 1, one whole block, batch 2.
+        Case(x: [2, 16, 7, 7], w: [16, 1, 5, 5], attributes: ["group": 16], lists: ["pads": [2, 2, 2, 2]], activation: "Relu", layout: (true, true, false)),
+        // Depthwise 3×3 with strides (2, 1) and asymmetric pads, 33 channels, no bias.
+        Case(x: [1, 33, 9, 20], w: [33, 1, 3, 3], attributes: ["group": 33], lists: ["strides": [2, 1], "pads": [0, 1, 1, 0]], bias: false,
+             layout: (true, true, false)),
+    ]
+
+    /// The NCHW graph of a case: Conv (+ Add of the residual r) (+ activation) → y.
+    static func plainGraph(_ c: Case, rng: inout TestRandom) -> (Graph, [String: Tensor]) {
+        var inits = ["w": rng.tensor(c.w, -0.5, 0.5)]
+        var convInputs = ["x", "w"]
+        if c.bias { inits["b"] = rng.tensor([c.w[0]]); convInputs.append("b") }
+        var a = attrs(c.attributes)
+        for (k, v) in c.lists { a[k] = .ints(v) }
+        var nodes = [Node(name: "conv", opType: "Conv", inputs: convInputs, outputs: ["t"], attributes: a)]
+        var inputs = [ValueInfo(name: "x", dtype: .float32, dims: c.x.map { $0 })]
+        var feeds = ["x": rng.tensor(c.x, -2, 2)]
+        var last = "t"
+        if c.residual {
+            let probe = try? Model(graph: Graph(nodes: nodes, inputs: inputs, outputs: [ValueInfo(name: "t", dtype: nil, dims: nil)], initializers: inits, opset: 17))
+            let shape = (try? ReferenceExecutor().run(probe!, inputs: feeds)["t"]?.shape) ?? nil
+            inputs.append(ValueInfo(name: "r", dtype: .float32, dims: shape!.map { $0 }))
+            feeds["r"] = rng.tensor(shape!, -2, 2)
+            nodes.append(Node(name: "add", opType: "Add", inputs: ["t", "r"], outputs: ["s"]))
+            last = "s"
+        }
+        if let act = c.activation {
+            nodes.append(Node(name: "act", opType: act, inputs: [last], outputs: ["y"]))
+        } else {
+            nodes.append(Node(name: "id", opType: "Identity", inputs: [last], outputs: ["y"]))
+        }
+        return (Graph(nodes: nodes, inputs: inputs, outputs: [ValueInfo(name: "y", dtype: .float32, dims: nil)], initializers: inits, opset: 17), feeds)
+    }
+
+    /// BlockedConv (the fused Conv of the plain graph with the case's layouts) against the plain
+    /// model: the reference exactly, the device within the convolution tolerance, lanes past the
+    /// channel count 0.
+    @Test(arguments: cases)
+    func blockedConvMatchesConv(_ c: Case) throws {
+        try Self.checkBlockedConv(c, styles: Self.cpuStyles)
+    }
+
+    static func checkBlockedConv(_ c: Case, styles: [ExecutionOptions]) throws {
+        var rng = TestRandom(seed: 11)
+        let (plainGraph, feeds) = Self.plainGraph(c, rng: &rng)
+        let plain = try Model(graph: plainGraph)
+        let expected = try #require(try ReferenceExecutor().run(plain, inputs: feeds)["y"])
+        var g = plain.graph
+        let ci = try #require(g.nodes.firstIndex { $0.opType == "Conv" })
+        #expect(g.nodes.count == 1 || g.nodes.last?.opType == "Identity", "activation and residual fused into the Conv")
+        var node = g.nodes[ci]
+        node.opType = "BlockedConv"
+        node.domain = "ai.gpuinfer"
+        node.attributes[BlockedConv.inputAttribute] = .int(c.layout.input ? 1 : 0)
+        node.attributes[BlockedConv.outputAttribute] = .int(c.layout.output ? 1 : 0)
+        node.attributes[BlockedConv.residualLayoutAttribute] = .int(c.residual && c.layout.residual ? 1 : 0)
+        node.attributes[BlockedConv.opsetAttribute] = .int(17)
+        g.nodes[ci] = node
+        var blockedFeeds = feeds
+        if c.layout.input, let x = feeds["x"] { blockedFeeds["x"] = BlockedConv.block(x) }
+        if c.residual, c.layout.residual, let r = feeds["r"] { blockedFeeds["r"] = BlockedConv.block(r) }
+        for i in g.inputs.indices { g.inputs[i].dims = blockedFeeds[g.inputs[i].name]?.shape.map { $0 } }
+        let model = try Model(graph: g)
+        let outputChannels = c.w[0]
+        func plainOutput(_ t: Tensor) -> Tensor { c.layout.output ? BlockedConv.unblock(t, channels: outputChannels) : t }
+        let reference = try #require(try ReferenceExecutor().run(model, inputs: blockedFeeds)["y"])
+        assertClose(plainOutput(reference), expected, rtol: 0, atol: 0, "BlockedConv reference vs Conv reference")
+        let tol = sumTolerance(c.w.dropFirst().reduce(1, *))
+        for options in styles {
+            let device = try #require(try Session(model: model, runtime: try TestDevice.require(), options: options).run(blockedFeeds)["y"])
+            assertClose(plainOutput(device), expected, rtol: tol, atol: tol, "device [\(options.summary)] vs reference")
+            if c.layout.output {
+                // Lanes past the channel count are stored as 0 (act(0) = 0.5 for HardSigmoid).
+                let plane = device.shape[2] * device.shape[3] * 16
+                let padding = (0..<device.count).filter { ($0 / plane) % device.shape[1] * 16 + $0 % 16 >= outputChannels }
+                #expect(padding.allSatisfy { device.floats[$0] == 0 }, "padding lanes are 0 [\(options.summary)]")
+            }
+        }
+        // The GPU style has no blocked kernels: a typed error, not a wrong answer.
+        #expect(throws: GPUInferError.self) { try Session(model: model, runtime: try TestDevice.require(), options: OpVariants.style(.gpu)).run(blockedFeeds) }
+    }
+
+    @Test func badLayoutAttributesAndShapesAreTypedErrors() throws {
+        var rng = TestRandom(seed: 5)
+        let w = rng.tensor([8, 4, 1, 1])
+        func model(_ flag: Int, x: [Int]) throws -> Model {
+            let node = Node(name: "bc", opType: "BlockedConv", domain: "ai.gpuinfer", inputs: ["x", "w"], outputs: ["y"],
+                            attributes: [BlockedConv.inputAttribute: .int(flag), BlockedConv.outputAttribute: .int(0)])
+            return try Model(graph: Graph(nodes: [node], inputs: [ValueInfo(name: "x", dtype: .float32, dims: x.map { $0 })],
+                                          outputs: [ValueInfo(name: "y", dtype: .float32, dims: nil)], initializers: ["w": w], opset: 17))
+        }
+        #expect(throws: GPUInferError.self) { try model(2, x: [1, 1, 3, 3, 16]) }
+        // 4 channels in blocks of 16 are one block: two blocks, or a 4-D input, do not fit (at load, as the input shapes are static).
+        #expect(throws: GPUInferError.self) { try model(1, x: [1, 2, 3, 3, 16]) }
+        #expect(throws: GPUInferError.self) { try model(1, x: [1, 4, 3, 3]) }
+        let fits = try model(1, x: [1, 1, 3, 3, 16])
+        let y = try #require(try ReferenceExecutor().run(fits, inputs: ["x": rng.tensor([1, 1, 3, 3, 16])])["y"])
+        #expect(y.shape == [1, 8, 3, 3])
+    }
+
+    /// A mobile-style graph: a 3→24 stride-2 stem (ReLU), a depthwise 3×3, a pointwise 24→40, a
+    /// pointwise 40→40 with a residual Add of its input, a 3×3 40→40 (a Winograd candidate, kept
+    /// NCHW), GlobalAveragePool.
+    static func mobileGraph(rng: inout TestRandom) -> (Graph, [String: Tensor]) {
+        let inits: [String: Tensor] = [
+            "w0": rng.tensor([24, 3, 3, 3], -0.5, 0.5), "b0": rng.tensor([24]), "w1": rng.tensor([24, 1, 3, 3], -0.5, 0.5), "b1": rng.tensor([24]),
+            "w2": rng.tensor([40, 24, 1, 1], -0.3, 0.3), "w3": rng.tensor([40, 40, 1, 1], -0.3, 0.3), "b3": rng.tensor([40]),
+            "w4": rng.tensor([40, 40, 3, 3], -0.1, 0.1),
+        ]
+        let nodes = [
+            Node(name: "stem", opType: "Conv", inputs: ["x", "w0", "b0"], outputs: ["s0"], attributes: ["strides": .ints([2, 2]), "pads": .ints([1, 1, 1, 1])]),
+            Node(name: "stem_relu", opType: "Relu", inputs: ["s0"], outputs: ["a0"]),
+            Node(name: "dw", opType: "Conv", inputs: ["a0", "w1", "b1"], outputs: ["a1"], attributes: ["group": .int(24), "pads": .ints([1, 1, 1, 1])]),
+            Node(name: "pw", opType: "Conv", inputs: ["a1", "w2"], outputs: ["a2"]),
+            Node(name: "pw2", opType: "Conv", inputs: ["a2", "w3", "b3"], outputs: ["t3"]),
+            Node(name: "add", opType: "Add", inputs: ["t3", "a2"], outputs: ["a3"]),
+            Node(name: "conv3", opType: "Conv", inputs: ["a3", "w4"], outputs: ["a4"], attributes: ["pads": .ints([1, 1, 1, 1])]),
+            Node(name: "gap", opType: "GlobalAveragePool", inputs: ["a4"], outputs: ["y"]),
+        ]
+        let g = Graph(nodes: nodes, inputs: [ValueInfo(name: "x", dtype: .float32, dims: [1, 3, 29, 23])],
+                      outputs: [ValueInfo(name: "y", dtype: .float32, dims: nil)], initializers: inits, opset: 17)
+        return (g, ["x": rng.tensor([1, 3, 29, 23], -2, 2)])
+    }
+
+    @Test func passChoosesLayoutsAndKeepsResults() throws {
+        var rng = TestRandom(seed: 21)
+        let (g, feeds) = Self.mobileGraph(rng: &rng)
+        let model = try Model(graph: g)
+        let blocked = try #require(try model.withBlockedLayout(options: OpVariants.style(.cpu)))
+        #expect(blocked.report.blockedConvs == 4)
+        func layout(_ name: String) -> [Int]? {
+            guard let n = blocked.graph.nodes.first(where: { $0.name == name }) else { return nil }
+            guard n.opType == "BlockedConv" else { return [] }
+            return [BlockedConv.inputAttribute, BlockedConv.outputAttribute, BlockedConv.residualLayoutAttribute].map {
+                if case let .int(v)? = n.attributes[$0] { return v }
+                return -1
+            }
+        }
+        #expect(layout("stem") == [0, 1, 0], "NCHW image in, blocks out")
+        #expect(layout("dw") == [1, 1, 0])
+        #expect(layout("pw") == [1, 1, 0])
+        // pw2 took the residual Add: its output feeds the Winograd candidate, which reads NCHW.
+        #expect(layout("pw2") == [1, 0, 1], "input and residual blocked, output NCHW")
+        #expect(layout("conv3") == [], "a Winograd candidate stays a Conv")
+        let reference = try #require(try ReferenceExecutor().run(model, inputs: feeds)["y"])
+        let runtime = try TestDevice.require()
+        for options in Self.cpuStyles {
+            let session = Session(model: model, runtime: runtime, options: options)
+            #expect(session.model.report.blockedConvs == 4, "a CPU-style session runs the blocked model")
+            let device = try #require(try session.run(feeds)["y"])
+            assertClose(device, reference, rtol: 1e-4, atol: 1e-5, "blocked device vs NCHW reference [\(options.summary)]")
+            var nchw = options
+            nchw.layout = .nchw
+            let plainSession = Session(model: model, runtime: runtime, options: nchw)
+            #expect(plainSession.model.report.blockedConvs == 0)
+            assertClose(try #require(try plainSession.run(feeds)["y"]), device, rtol: 1e-4, atol: 1e-5, "nchw vs blocked device")
+        }
+        #expect(Session(model: model, runtime: runtime, options: OpVariants.style(.gpu)).model.report.blockedConvs == 0, "GPU style keeps NCHW")
+        // Node by node, the verifier compares the blocked values too.
+        let comparisons = try Verifier.compare(Session(model: model, runtime: runtime, options: OpVariants.style(.cpu)), inputs: feeds)
+        #expect(comparisons.count == 6 && comparisons.allSatisfy(\.withinTolerance))
+        #expect(comparisons.contains { $0.shape == [1, 2, 15, 12, 16] }, "the stem's blocked output is compared")
+    }
+
+    /// Values that are graph outputs, or that feed an op other than a convertible Conv or a blocked
+    /// Add, stay NCHW; a depthwise Conv whose input is NCHW stays a Conv.
+    @Test func passKeepsNCHWAtBoundaries() throws {
+        var rng = TestRandom(seed: 9)
+        let inits: [String: Tensor] = ["w0": rng.tensor([16, 16, 1, 1]), "w1": rng.tensor([16, 1, 3, 3]), "w2": rng.tensor([16, 16, 1, 1])]
+        let nodes = [
+            Node(name: "dw_first", opType: "Conv", inputs: ["x", "w1"], outputs: ["d"], attributes: ["group": .int(16), "pads": .ints([1, 1, 1, 1])]),
+            Node(name: "pw", opType: "Conv", inputs: ["d", "w0"], outputs: ["p"]),
+            Node(name: "pw_out", opType: "Conv", inputs: ["p", "w2"], outputs: ["q"]),
+            Node(name: "sig", opType: "Sigmoid", inputs: ["p"], outputs: ["z"]),
+        ]
+        let g = Graph(nodes: nodes, inputs: [ValueInfo(name: "x", dtype: .float32, dims: [1, 16, 6, 6])],
+                      outputs: [ValueInfo(name: "q", dtype: .float32, dims: nil), ValueInfo(name: "z", dtype: .float32, dims: nil)],
+                      initializers: inits, opset: 17)
+        var copy = g
+        #expect(copy.useBlockedLayout(options: OpVariants.style(.cpu)) == 0, "p feeds a Sigmoid, q is a graph output, dw reads the NCHW input")
+        #expect(copy.nodes == g.nodes)
+    }
+}
