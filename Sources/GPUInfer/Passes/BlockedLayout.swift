@@ -45,7 +45,8 @@ extension Graph {
     /// number rewritten (0: the graph is unchanged).
     @discardableResult
     mutating func useBlockedLayout(options: ExecutionOptions) -> Int {
-        guard options.conv == .auto else { return 0 }
+        // A graph that already has blocked convolutions was rewritten: its layouts are fixed.
+        guard options.conv == .auto, !nodes.contains(where: { $0.opType == BlockedConv.opTypes[0] && $0.domain == BlockedConv.domain }) else { return 0 }
         var convKind: [Int: Bool] = [:]  // node index → depthwise
         var channels: [String: Int] = [:]
         var blocked = Set<String>()

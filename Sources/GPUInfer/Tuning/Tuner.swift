@@ -86,7 +86,8 @@ public final class Tuner {
     /// `runtime` must have profiling enabled (its events time the candidates).
     public init(model: Model, runtime: CLRuntime, database: TuningDatabase, options: ExecutionOptions = ExecutionOptions()) throws {
         guard runtime.profiling else { throw GPUInferError.invalidInput("tuning needs a runtime with profiling enabled") }
-        self.model = model
+        // The model the sessions run (on CPU style, with the channel-blocked layout): its nodes are the ones measured.
+        self.model = Session.planModel(model, runtime: runtime, options: options)
         self.runtime = runtime
         self.database = database
         self.options = options

@@ -218,6 +218,35 @@ import Testing
         #expect(comparisons.contains { $0.shape == [1, 2, 15, 12, 16] }, "the stem's blocked output is compared")
     }
 
+    /// The blocked kernels' tunables are keyed apart from the NCHW ones (conv_blocked_c16 with the
+    /// layout flags in the signature, conv_dw_c16), and stored entries reach them: the session runs
+    /// the database's columns and still matches the reference.
+    @Test func tuningKeysNameTheLayoutAndEntriesApply() throws {
+        var rng = TestRandom(seed: 21)
+        let (g, feeds) = Self.mobileGraph(rng: &rng)
+        let model = try Model(graph: g)
+        let runtime = try TestDevice.require()
+        let choices = try Session(model: model, runtime: runtime, tuning: nil, options: OpVariants.style(.cpu)).tuningChoices(for: feeds)
+        func choice(_ node: String) -> TuningChoice? { choices.first { $0.node == node } }
+        #expect(choice("stem")?.key.family == "conv_blocked_c16" && choice("stem")?.key.signature.hasSuffix(" l010") == true)
+        #expect(choice("pw")?.key.signature.hasSuffix(" l110") == true)
+        #expect(choice("pw2")?.key.signature.hasSuffix(" l101") == true && choice("pw2")?.parameters["CO"] == 16, "NCHW output: CO tunable")
+        #expect(choice("dw")?.key.family == "conv_dw_c16")
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("gpuinfer-blocked-tuning-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let db = TuningDatabase(directory: dir)
+        for (node, parameters) in [("stem", ["PX": 3]), ("dw", ["PX": 2]), ("pw2", ["CO": 8, "PX": 7])] {
+            let c = try #require(choice(node))
+            db.store(c.key, parameters: parameters, defaults: c.defaults, defaultNanoseconds: 2, tunedNanoseconds: 1, device: runtime.device)
+        }
+        try db.save(device: runtime.device)
+        let tuned = Session(model: model, runtime: runtime, tuning: TuningDatabase(directory: dir), options: OpVariants.style(.cpu))
+        let applied = try tuned.tuningChoices(for: feeds).filter { $0.source == .database }
+        #expect(applied.map(\.node).sorted() == ["dw", "pw2", "stem"])
+        let reference = try #require(try ReferenceExecutor().run(model, inputs: feeds)["y"])
+        assertClose(try #require(try tuned.run(feeds)["y"]), reference, rtol: 1e-4, atol: 1e-5, "tuned blocked session vs reference")
+    }
+
     /// Values that are graph outputs, or that feed an op other than a convertible Conv or a blocked
     /// Add, stay NCHW; a depthwise Conv whose input is NCHW stays a Conv.
     @Test func passKeepsNCHWAtBoundaries() throws {

@@ -152,8 +152,9 @@ struct BlockedConv: Operator {
             try conv.encodeDepthwiseBlocked(ctx, geo, weight: weight, bias: constants.count > 2 ? constants[2] : nil, x: x, y: outputs[0])
             return
         }
-        try conv.encodeBlocked(ctx, geo, tile: outputBlocked ? (Self.lanes, conv.blockedTile(ctx, geo).px) : conv.blockedTile(ctx, geo),
+        let layout = (input: inputBlocked, output: outputBlocked, residual: residualBlocked)
+        try conv.encodeBlocked(ctx, geo, tile: conv.blockedTile(ctx, geo, layout: layout),
                                weight: weight, x: x, bias: bias, y: outputs[0], activation: conv.activation, residual: residual,
-                               layout: (inputBlocked, outputBlocked, residualBlocked))
+                               layout: layout)
     }
 }

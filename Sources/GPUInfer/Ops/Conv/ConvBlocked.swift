@@ -12,19 +12,29 @@ extension Conv {
     /// tile does not depend on the input size, so a second input size builds no new program. A tuning database entry (`gpuinfer tune`, which searches up
     /// to the profile's `blockedColumnsMax`) replaces the default; `options.convTile`
     /// ($GPUINFER_CONV_TILE) beats both.
-    func blockedTile(_ ctx: EncodeContext, _ geo: Geometry) -> (co: Int, px: Int) {
-        let forced = ctx.options.convTile.map { ["CO": $0.a, "PX": $0.b] }
+    ///
+    /// `layout` (BlockedConv's input/output/residual flags) keys the channel-blocked variants apart
+    /// (family conv_blocked_c16, the flags in the signature); a blocked output fixes CO at 16 and
+    /// tunes the columns only.
+    func blockedTile(_ ctx: EncodeContext, _ geo: Geometry, layout: (input: Bool, output: Bool, residual: Bool)? = nil) -> (co: Int, px: Int) {
         let mg = geo.mg, profile = ctx.cpuProfile
         let columns = Array(2...8) + (profile.blockedColumnsMax > 8 ? [10, 12, 14, 16, 20, 24].filter { $0 <= profile.blockedColumnsMax } : [])
-        let space = TuningSpace(axes: [("PX", columns), ("CO", [4, 8, 16])]) { p in
+        let fixedCO = layout?.output == true
+        let space = TuningSpace(axes: [("PX", columns)] + (fixedCO ? [] : [("CO", [4, 8, 16])])) { p in
             // A channel block at least twice the group's output channels would compute mostly padding.
-            guard let co = p["CO"], let px = p["PX"] else { return false }
-            return [4, 8, 16].contains(co) && (co == 4 || co < 2 * mg) && (1...profile.blockedColumnsMax).contains(px)
+            guard let px = p["PX"], (1...profile.blockedColumnsMax).contains(px) else { return false }
+            if fixedCO { return p["CO"] == nil }
+            guard let co = p["CO"] else { return false }
+            return [4, 8, 16].contains(co) && (co == 4 || co < 2 * mg)
         }
         let px = ctx.fixedSpatialSize ? profile.blockedColumns(width: blockedWindow(geo).output[1]) : profile.blockedColumns
-        let p = ctx.tunedParameters(tuningKey(geo, family: "conv_blocked", kernel: "conv_blocked"),
-                                    defaults: ["CO": mg <= 4 ? 4 : mg <= 8 ? 8 : 16, "PX": px], space: space, environment: forced)
-        return (p["CO"] ?? 16, p["PX"] ?? px)
+        let co = fixedCO ? 16 : mg <= 4 ? 4 : mg <= 8 ? 8 : 16
+        let forced = ctx.options.convTile.map { fixedCO ? ["PX": $0.b] : ["CO": $0.a, "PX": $0.b] }
+        let key = layout.map { l in
+            tuningKey(geo, family: "conv_blocked_c16", kernel: "conv_blocked", layout: "l\(l.input ? 1 : 0)\(l.output ? 1 : 0)\(l.residual ? 1 : 0)")
+        } ?? tuningKey(geo, family: "conv_blocked", kernel: "conv_blocked")
+        let p = ctx.tunedParameters(key, defaults: fixedCO ? ["PX": px] : ["CO": co, "PX": px], space: space, environment: forced)
+        return (fixedCO ? 16 : p["CO"] ?? co, p["PX"] ?? px)
     }
 
     /// conv1x1_px's tile (output channels × float8 pixel vectors): `forced` (the options'), else the
@@ -42,12 +52,13 @@ extension Conv {
 
     /// The tuning database key of this convolution for a kernel family: everything its best
     /// parameters depend on (channels, groups, window, padding, output size, batch).
-    func tuningKey(_ geo: Geometry, family: String, kernel: String) -> TuningKey {
+    func tuningKey(_ geo: Geometry, family: String, kernel: String, layout: String? = nil) -> TuningKey {
         let win = geo.window.as2D
         let pads = (win.padBegin + win.padEnd).map(String.init).joined(separator: ",")
         return TuningKey(family: family, kernel: kernel,
                          signature: "c\(geo.c) co\(geo.cout) g\(geo.group) k\(win.kernel[0])x\(win.kernel[1]) s\(win.strides[0])x\(win.strides[1])"
-                             + " d\(win.dilations[0])x\(win.dilations[1]) p\(pads) i\(win.input[0])x\(win.input[1]) o\(win.output[0])x\(win.output[1]) n\(geo.n)")
+                             + " d\(win.dilations[0])x\(win.dilations[1]) p\(pads) i\(win.input[0])x\(win.input[1]) o\(win.output[0])x\(win.output[1]) n\(geo.n)"
+                             + (layout.map { " " + $0 } ?? ""))
     }
 
     /// The 2-D window conv2d_blocked runs: a pointwise convolution's H×W plane is one row of H·W
@@ -122,7 +133,8 @@ extension Conv {
 
     /// conv2d_dw_c16: a depthwise convolution with input and output channel-blocked (BlockedConv),
     /// weights packed [ceil(C/16)][KH·KW][16] and the bias [ceil(C/16)·16], zero past C. Output
-    /// columns per work-item: 8 on AVX-512 (8 accumulators + 9 weights of its 32 registers), else 4.
+    /// columns per work-item: 8 on AVX-512 (8 accumulators + 9 weights of its 32 registers), else 4,
+    /// or the tuning database's (`conv_dw_c16`: PX).
     func encodeDepthwiseBlocked(_ ctx: EncodeContext, _ geo: Geometry, weight: Tensor, bias: Tensor?, x: DeviceValue, y: DeviceValue) throws {
         let win = geo.window.as2D, lanes = BlockedConv.lanes
         let blocks = (geo.c + lanes - 1) / lanes, taps = win.kernel[0] * win.kernel[1]
@@ -139,7 +151,9 @@ extension Conv {
             if let bias { for ch in 0..<geo.c { p[ch] = bias.floats[ch] } }
             return p
         }
-        let px = ctx.cpuProfile.wide ? 8 : 4
+        let d = ctx.cpuProfile.wide ? 8 : 4
+        let space = TuningSpace(axes: [("PX", [2, 4, 6, 8, 12, 16])]) { p in p["PX"].map { (1...16).contains($0) } ?? false }
+        let px = ctx.tunedParameters(tuningKey(geo, family: "conv_dw_c16", kernel: "conv_depthwise"), defaults: ["PX": d], space: space)["PX"] ?? d
         let options = "-DDWC_PX=\(px) -DDWC_KH=\(win.kernel[0]) -DDWC_KW=\(win.kernel[1]) -DDWC_SH=\(win.strides[0]) -DDWC_SW=\(win.strides[1])"
             + (activation.map { " " + $0.options } ?? "")
         try ctx.launch(try ctx.kernel("conv2d_dw_c16", file: "conv_depthwise", options: options),
