@@ -101,6 +101,10 @@ public final class FolderIndexer {
                 continue
             }
             guard fm.fileExists(atPath: full, isDirectory: &isDirectory), !isDirectory.boolValue else { continue }
+            if let problem = RegularFile.problem(full) {
+                others.append(SkippedFile(path: relative, reason: problem))
+                continue
+            }
             if imageExtensions.contains((name as NSString).pathExtension.lowercased()) || hasImageSignature(full) {
                 images.append(relative)
             } else {
@@ -113,7 +117,9 @@ public final class FolderIndexer {
     }
 
     static func hasImageSignature(_ path: String) -> Bool {
-        guard let handle = FileHandle(forReadingAtPath: path) else { return false }
+        // Opened only if regular: a FIFO in the folder would block a plain open forever.
+        guard let (fd, _) = try? RegularFile.open(path, what: "image") else { return false }
+        let handle = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
         defer { try? handle.close() }
         let head = [UInt8]((try? handle.read(upToCount: 8)) ?? Data())
         return head.starts(with: [0xFF, 0xD8, 0xFF]) || head.starts(with: ImageDecoder.pngSignature)
@@ -226,6 +232,30 @@ public final class FolderIndexer {
         return data
     }
 
+    /// Throws `notAnIndex` unless the index files `restart` would delete in `output` are an
+    /// index's: none of them exists, or `manifest.json` is a gpuinfer index's manifest (its
+    /// "format"), or, with no manifest, `progress.jsonl` begins with an interrupted run's header.
+    static func checkOwnsIndexFiles(_ output: String) throws {
+        let fm = FileManager.default
+        let names = [RetrievalIndex.manifestFile, RetrievalIndex.filesFile, RetrievalIndex.descriptorsFile, progressFile, partialFile]
+        let present = names.filter { fm.fileExists(atPath: (output as NSString).appendingPathComponent($0)) }
+        guard !present.isEmpty else { return }
+        func firstJSON(_ name: String) -> [String: Any]? {
+            guard let h = FileHandle(forReadingAtPath: (output as NSString).appendingPathComponent(name)) else { return nil }
+            defer { try? h.close() }
+            // A manifest or a progress header is small: 1 MB bounds what is read of a stranger's file.
+            guard let data = try? h.read(upToCount: 1 << 20) else { return nil }
+            let line = name == progressFile ? data.prefix { $0 != 0x0A } : data[...]
+            return (try? JSONSerialization.jsonObject(with: Data(line))) as? [String: Any]
+        }
+        if present.contains(RetrievalIndex.manifestFile) {
+            if firstJSON(RetrievalIndex.manifestFile)?["format"] as? String == RetrievalIndex.formatName { return }
+        } else if present.contains(progressFile), firstJSON(progressFile)?["format"] as? String == Header(model: "", fingerprint: "", root: "", batch: 0).format {
+            return
+        }
+        throw RetrievalIndexError.notAnIndex(path: output, files: present)
+    }
+
     // MARK: - Running
 
     /// Indexes the folder (continuing an interrupted run unless `restart`). `maxBatches` stops after
@@ -239,6 +269,7 @@ public final class FolderIndexer {
         }
         let manifestPath = (output as NSString).appendingPathComponent(RetrievalIndex.manifestFile)
         if restart {
+            try Self.checkOwnsIndexFiles(output)
             for name in [Self.progressFile, Self.partialFile, RetrievalIndex.manifestFile, RetrievalIndex.descriptorsFile, RetrievalIndex.filesFile] {
                 try? fm.removeItem(atPath: (output as NSString).appendingPathComponent(name))
             }

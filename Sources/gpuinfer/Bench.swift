@@ -127,7 +127,7 @@ struct Bench: ParsableCommand {
                 print("\nper-node device time (one profiled run, \(String(format: "%.2f", Double(total) / 1e6)) ms in kernels):")
                 print(pad("node", 36) + pad("op", 22) + pad("ms", 10) + pad("share", 8) + pad("GFLOP/s", 9) + "kernels")
                 for t in timings.sorted(by: { $0.nanoseconds > $1.nanoseconds }) {
-                    print(pad(t.node, 36) + pad(t.op, 22) + pad(String(format: "%.3f", Double(t.nanoseconds) / 1e6), 10)
+                    print(pad(shown(t.node), 36) + pad(t.op, 22) + pad(String(format: "%.3f", Double(t.nanoseconds) / 1e6), 10)
                           + pad(String(format: "%.1f%%", 100 * Double(t.nanoseconds) / Double(max(total, 1))), 8)
                           + pad(t.gflopsPerSecond.map { String(format: "%.1f", $0) } ?? "-", 9) + t.kernels.joined(separator: ","))
                 }

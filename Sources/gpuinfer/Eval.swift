@@ -144,7 +144,7 @@ struct EvalVPR: ParsableCommand {
             for (n, r) in report.recalls { print(String(format: "recall@%-4d %6.2f %%", n, r * 100)) }
             if report.queriesWithoutPositives > 0 {
                 print("\(report.queriesWithoutPositives) of \(q.index.count) queries have no database image within \(thresholdM) m (counted as misses):")
-                for o in report.queries where o.positives.isEmpty { print("  \(o.path)") }
+                for o in report.queries where o.positives.isEmpty { print("  \(shown(o.path))") }
             }
             let throughput = String(format: "embedding %.2f images/s (database) and %.2f images/s (queries) where embedded in this run; search %.1f queries/s; metrics %.1f queries/s",
                                     db.imagesPerSecond, q.imagesPerSecond, Double(q.index.count) / max(searchTime, 1e-9), Double(q.index.count) / max(metricTime, 1e-9))

@@ -95,7 +95,7 @@ struct MPNCOVCommand: ParsableCommand {
                 }
                 if classes > 0, names == nil { names = try Self.classNames(explicit: labels, modelPath: path, classes: classes) }
                 for (i, item) in prepared.images.enumerated() {
-                    print("\(item.path):")
+                    print("\(shown(item.path)):")
                     for (rank, c) in Self.topClasses(batchLogits[(i * classes)..<((i + 1) * classes)], k: top).enumerated() {
                         let name = names.map { "  \($0[c.index])" } ?? ""
                         print(String(format: "  %2d. class %4d  p=%.4f  logit %+.4f", rank + 1, c.index, c.probability, c.logit) + name)

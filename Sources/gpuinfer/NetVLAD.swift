@@ -47,7 +47,7 @@ struct NetVLADCommand: ParsableCommand {
                     let row = Array(y.floats[(i * dim)..<((i + 1) * dim)])
                     let norm = row.reduce(0) { $0 + Double($1) * Double($1) }.squareRoot()
                     let head = row.prefix(show).map { String(format: "%+.5f", $0) }.joined(separator: " ")
-                    print("\(item.path): dim \(dim)  L2 \(String(format: "%.6f", norm))  [\(head)\(dim > show ? " …" : "")]")
+                    print("\(shown(item.path)): dim \(dim)  L2 \(String(format: "%.6f", norm))  [\(head)\(dim > show ? " …" : "")]")
                 }
                 rows += y.floats
                 processed += prepared.images.count

@@ -128,7 +128,7 @@ struct IndexCommand: ParsableCommand {
                 if r.alreadyComplete {
                     print("shard \(spec) is already complete (\(r.rows ?? 0) rows); \(r.shardsDone) of \(spec.count) shards done")
                 } else if let rows = r.rows {
-                    for s in r.indexing?.skipped ?? [] { print("skipped \(s.path): \(s.reason)") }
+                    for s in r.indexing?.skipped ?? [] { print("skipped \(shown(s.path)): \(s.reason)") }
                     print("indexed shard \(spec): files \(r.files.lowerBound)..<\(r.files.upperBound), \(rows) row(s) into \(output); \(r.shardsDone) of \(spec.count) shards done")
                 } else {
                     print("shard \(spec) stopped after \(maxBatches ?? 0) batch(es): run the same command again to continue")
@@ -150,9 +150,9 @@ struct IndexCommand: ParsableCommand {
             }
             if drew { FileHandleWriter.write("\n") }
             if report.resumedRows > 0 { print("resumed an interrupted run: \(report.resumedRows) image(s) were already indexed") }
-            let shown = 50
-            for s in report.skipped.prefix(shown) { print("skipped \(s.path): \(s.reason)") }
-            if report.skipped.count > shown { print("… and \(report.skipped.count - shown) more skipped (all listed in \(output)/manifest.json)") }
+            let listed = 50
+            for s in report.skipped.prefix(listed) { print("skipped \(shown(s.path)): \(s.reason)") }
+            if report.skipped.count > listed { print("… and \(report.skipped.count - listed) more skipped (all listed in \(output)/manifest.json)") }
             let rate = String(format: "%.1f s, %.2f images/s", report.seconds, report.imagesPerSecond)
             if let index = report.index {
                 print("indexed \(index.count) image(s) (\(index.dimension)-d) into \(output) [\(report.embeddedThisRun) this run, \(rate)]; \(report.skipped.count) file(s) skipped")
@@ -226,9 +226,9 @@ struct SearchCommand: ParsableCommand {
                         print(String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]), as: UTF8.self))
                         continue
                     }
-                    print("query: \(path)")
+                    print("query: \(shown(path))")
                     print("  rank  score     file")
-                    for m in matches { print(String(format: "  %4d  %.6f  ", m.rank, m.score) + fullPath(m.file)) }
+                    for m in matches { print(String(format: "  %4d  %.6f  ", m.rank, m.score) + shown(fullPath(m.file))) }
                 }
             }
             if failures > 0 {

@@ -24,11 +24,13 @@ struct Run: ParsableCommand {
             FileHandleWriter.write("device: \(session.deviceDescription)\n")
             let outputs = try session.run(feeds)
             try FileManager.default.createDirectory(atPath: outputDir, withIntermediateDirectories: true)
-            for o in m.outputs {
+            // Every output gets its own file: names that map to one file name (a/b, a:b, a_b) are told apart.
+            let written = m.outputs.filter { outputs[$0.name] != nil }
+            for (o, file) in zip(written, Npy.fileNames(forValues: written.map(\.name))) {
                 guard let t = outputs[o.name] else { continue }
-                let path = (outputDir as NSString).appendingPathComponent(Npy.fileName(forValue: o.name) + ".npy")
+                let path = (outputDir as NSString).appendingPathComponent(file + ".npy")
                 try Npy.write(t, path: path)
-                print("\(o.name): \(t.dtype)\(t.shape) -> \(path)")
+                print("\(shown(o.name)): \(t.dtype)\(t.shape) -> \(path)")
             }
         }
     }

@@ -62,7 +62,7 @@ struct SSDLiteCommand: ParsableCommand {
                 processed += prepared.images.count
                 for (item, found) in zip(prepared.images, try detector.detect(prepared, threshold: threshold)) {
                     let (w, h) = (item.image.width, item.image.height)
-                    print("\(item.path): \(found.count) detection(s) with score ≥ \(threshold) (\(w)×\(h))")
+                    print("\(shown(item.path)): \(found.count) detection(s) with score ≥ \(threshold) (\(w)×\(h))")
                     var canvas = draw == nil ? nil : Canvas(item.image)
                     var rows: [[String: Any]] = []
                     for d in found {

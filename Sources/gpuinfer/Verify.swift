@@ -40,12 +40,12 @@ struct Verify: ParsableCommand {
         print(pad("node", 40) + pad("op", 20) + pad("shape", 22) + pad("max abs", 13) + pad("max rel", 13) + pad("max |ref|", 13)
               + pad("end-to-end", 13) + "ok")
         for r in results {
-            print(pad(r.node, 40) + pad(r.op, 20) + pad("\(r.shape)", 22) + pad(String(format: "%.3e", r.maxAbsError), 13)
+            print(pad(shown(r.node), 40) + pad(r.op, 20) + pad("\(r.shape)", 22) + pad(String(format: "%.3e", r.maxAbsError), 13)
                   + pad(String(format: "%.3e", r.maxRelError), 13) + pad(String(format: "%.3e", r.scale), 13)
                   + pad(String(format: "%.3e", r.endToEndMaxAbsError), 13) + (r.withinTolerance ? "yes" : "NO"))
         }
         if let first = results.first(where: { !$0.withinTolerance }) {
-            print("FAIL: first node beyond tolerance (rtol \(rtol), atol \(atol)): '\(first.node)' (\(first.op)), output '\(first.output)'")
+            print("FAIL: first node beyond tolerance (rtol \(rtol), atol \(atol)): '\(shown(first.node))' (\(first.op)), output '\(shown(first.output))'")
             throw ExitCode.failure
         }
         print("OK: \(results.count) node outputs within tolerance (rtol \(rtol), atol \(atol))")

@@ -4,10 +4,7 @@ import Foundation
 public enum Npy {
     /// Reads a .npy file.
     public static func read(path: String) throws -> Tensor {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw GPUInferError.io(path: path, reason: FileManager.default.fileExists(atPath: path) ? "cannot read" : "no such file")
-        }
-        return try decode(data, name: path)
+        return try decode(try RegularFile.read(path, what: ".npy file"), name: path)
     }
 
     /// Decodes .npy bytes.
@@ -96,6 +93,25 @@ public enum Npy {
 
     /// A file name (without extension) for a graph value: characters that cannot stand in a
     /// file name (`/`, `\\`, `:`, control characters) become `_`; "", "." and ".." get a `_` prefix.
+    /// File names (without extension) for the values `names`, one each and all distinct, also
+    /// when compared ignoring case (as case-insensitive file systems do): `fileName(forValue:)`,
+    /// and for a name whose file name an earlier value already took (`a/b`, `a:b` and `a_b` all map
+    /// to `a_b`) the first free of `a_b~2`, `a_b~3`, …, so that no output overwrites another.
+    public static func fileNames(forValues names: [String]) -> [String] {
+        var taken = Set<String>()
+        return names.map { name in
+            let base = fileName(forValue: name)
+            var candidate = base
+            var k = 2
+            while taken.contains(candidate.lowercased()) {
+                candidate = "\(base)~\(k)"
+                k += 1
+            }
+            taken.insert(candidate.lowercased())
+            return candidate
+        }
+    }
+
     public static func fileName(forValue name: String) -> String {
         let mapped = String(name.map { c -> Character in
             c == "/" || c == "\\" || c == ":" || c.asciiValue.map({ $0 < 32 }) == true ? "_" : c

@@ -142,8 +142,7 @@ final class PayloadFile: @unchecked Sendable {
 
     init(path: String) throws {
         self.path = path
-        fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw GPUInferError.io(path: path, reason: "cannot open: \(String(cString: strerror(errno)))") }
+        fd = try RegularFile.open(path, what: "model").fd
     }
 
     deinit { close(fd) }

@@ -18,11 +18,8 @@ public enum ONNXLoader {
     /// Loads a model file. External data files are resolved relative to the model's folder.
     public static func load(path: String) throws -> Graph {
         let url = URL(fileURLWithPath: path)
-        var isDir: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
-            throw GPUInferError.io(path: path, reason: "no such file")
-        }
-        guard !isDir.boolValue else { throw GPUInferError.io(path: path, reason: "is a directory, not an ONNX file") }
+        // Only a regular file (a FIFO would block the open; a directory or device is no model).
+        try RegularFile.check(path, what: "model")
         let data: Data
         do { data = try Data(contentsOf: url, options: .alwaysMapped) } catch {
             throw GPUInferError.io(path: path, reason: "cannot read: \(error.localizedDescription)")
@@ -264,9 +261,7 @@ public enum ONNXLoader {
 
     /// Reads a serialized TensorProto file (the `.pb` files of ONNX backend tests).
     public static func loadTensor(path: String) throws -> Tensor {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw GPUInferError.io(path: path, reason: "cannot read")
-        }
+        let data = try RegularFile.read(path, what: "TensorProto file")
         let proto: Onnx_TensorProto
         do { proto = try Onnx_TensorProto(serializedBytes: data) } catch {
             throw GPUInferError.invalidModel(location: path, reason: "not a TensorProto: \(error)")
@@ -409,9 +404,8 @@ public enum ONNXLoader {
         guard resolved.hasPrefix(resolvedBase.hasSuffix("/") ? resolvedBase : resolvedBase + "/") else {
             throw GPUInferError.invalidModel(location: where_, reason: "external data path '\(location)' resolves outside the model's folder; refused")
         }
-        guard let handle = FileHandle(forReadingAtPath: url.path) else {
-            throw GPUInferError.io(path: url.path, reason: "cannot open external data file for \(where_)")
-        }
+        let (fd, _) = try RegularFile.open(url.path, what: "external data file for \(where_)")
+        let handle = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
         defer { try? handle.close() }
         let size = Int((try? handle.seekToEnd()) ?? 0)
         let n = length ?? (size - offset)

@@ -25,11 +25,8 @@ public enum ImageDecoder {
 
     /// Decodes the image file at `path`.
     public static func decode(path: String, maxPixels: Int = defaultMaxPixels) throws -> Image {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            var isDirectory: ObjCBool = false
-            let exists = FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory)
-            throw GPUInferError.io(path: path, reason: !exists ? "no such file" : isDirectory.boolValue ? "is a directory" : "cannot read")
-        }
+        // Only a regular file: a FIFO would block the open, a directory or device is no image.
+        let data = try RegularFile.read(path, what: "image")
         return try decode(data: data, name: path, maxPixels: maxPixels)
     }
 

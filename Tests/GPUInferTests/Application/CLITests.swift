@@ -1,6 +1,7 @@
 // The gpuinfer executable end to end: run on the sample CNN on PoCL and on the reference backend
 // (compared with onnxruntime), verify, devices, and the exit codes of bad invocations.
 import Foundation
+import ONNXProto
 import Testing
 @testable import GPUInfer
 @testable import GPUInferVision
@@ -31,6 +32,32 @@ private let generated = repoRoot.appendingPathComponent("Tests/data/generated").
         #expect(Npy.fileName(forValue: "..") == "_..")
         #expect(Npy.fileName(forValue: "") == "_")
         #expect(Npy.fileName(forValue: "probs") == "probs")
+    }
+
+    /// Output names that map to one file name (`a/b`, `a:b`, `a_b`; `A_B` on a case-insensitive
+    /// file system) get a file each, named before anything is written, and `run` reports each.
+    @Test func outputsSharingAFileNameGetTheirOwnFiles() throws {
+        #expect(Npy.fileNames(forValues: ["a/b", "a:b", "a_b", "A_B", "probs"]) == ["a_b", "a_b~2", "a_b~3", "A_B~4", "probs"])
+        let names = ["a/b", "a:b", "a_b"]
+        let m = BadModel.model { m in
+            m.graph.output = names.map { BadModel.valueInfo($0, [1, 4]) }
+            m.graph.node = names.enumerated().map { i, n in BadModel.node(i == 1 ? "Neg" : "Identity", ["X"], [n], name: "n\(i)") }
+            m.graph.initializer = []
+        }
+        let dir = try BadModel.tempDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let model = dir.appendingPathComponent("names.onnx")
+        try BadModel.bytes(m).write(to: model)
+        let x = Tensor(shape: [1, 4], floats: [1, -2, 3, -4])
+        try Npy.write(x, path: dir.appendingPathComponent("x.npy").path)
+        let out = dir.appendingPathComponent("out").path
+        let r = try gpuinfer(["run", model.path, "--device", "cpu", "--input", "X=\(dir.path)/x.npy", "--output-dir", out])
+        #expect(r.status == 0, "stderr: \(r.err)")
+        let files = try FileManager.default.contentsOfDirectory(atPath: out).sorted()
+        #expect(files == ["a_b.npy", "a_b~2.npy", "a_b~3.npy"])
+        #expect(try Npy.read(path: out + "/a_b~2.npy").floats == [-1, 2, -3, 4], "the Neg output, second in the list")
+        #expect(try Npy.read(path: out + "/a_b.npy").floats == x.floats && Npy.read(path: out + "/a_b~3.npy").floats == x.floats)
+        #expect(r.out.contains("a:b: float32[1, 4] -> \(out)/a_b~2.npy"), "\(r.out)")
     }
 
     @Test func verifyPassesOnTheSampleCNN() throws {
@@ -236,5 +263,15 @@ private let generated = repoRoot.appendingPathComponent("Tests/data/generated").
         #expect(r.status == 0, "\(r.out)\n\(r.err)")
         #expect(r.out.contains("latency (batch 2, 1 runs)") && r.out.contains("per-op-type device time"), "\(r.out)")
         #expect(r.out.split(separator: "\n").contains { $0.hasPrefix("SSDDetectionOutput") }, "\(r.out)")
+    }
+}
+
+/// TerminalText: names keep to one printable line; messages keep their line breaks.
+@Suite struct TerminalTextTests {
+    @Test func controlCharactersAreEscaped() {
+        #expect(TerminalText.name("plain name/ü 名") == "plain name/ü 名")
+        #expect(TerminalText.name("a\u{1B}]0;t\u{07}b\nc\td\r") == "a\\x1b]0;t\\x07b\\nc\\td\\r")
+        #expect(TerminalText.name("\u{7F}\u{85}\u{202E}x") == "\\x7f\\x85\\u{202e}x")
+        #expect(TerminalText.lines("line 1\n\tline 2 \u{1B}[31mred\u{1B}[0m\u{08}") == "line 1\n\tline 2 \\x1b[31mred\\x1b[0m\\x08")
     }
 }

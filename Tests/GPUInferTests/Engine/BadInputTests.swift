@@ -8,7 +8,7 @@ import Testing
 @testable import GPUInfer
 
 /// Small ONNX models built from protobuf messages, to be broken on purpose.
-private enum BadModel {
+enum BadModel {
     static func valueInfo(_ name: String, _ dims: [Int64]) -> Onnx_ValueInfoProto {
         var vi = Onnx_ValueInfoProto()
         vi.name = name
@@ -204,6 +204,36 @@ private func isIO(_ e: GPUInferError) -> Bool { if case .io = e { true } else { 
                 _ = try Model(path: path.path)
             }
         }
+    }
+
+    /// Only regular files are read: a FIFO (whose plain open blocks until a writer appears) or a
+    /// directory as model, .npy input, TensorProto or external data is a typed io error that says
+    /// what the path is, at once (a hang would time the suite out).
+    @Test func fifosAndDirectoriesAreRefusedWithoutBlocking() throws {
+        let dir = try BadModel.tempDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let fifo = dir.appendingPathComponent("pipe").path, folder = dir.appendingPathComponent("folder").path
+        #expect(mkfifo(fifo, 0o600) == 0)
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        for (path, kind) in [(fifo, "FIFO"), (folder, "directory")] {
+            expectGPUInferError("model", mentions: [path, kind, "model"], isIO) { _ = try Model(path: path) }
+            expectGPUInferError(".npy", mentions: [path, kind], isIO) { _ = try Npy.read(path: path) }
+            expectGPUInferError("TensorProto", mentions: [path, kind], isIO) { _ = try ONNXLoader.loadTensor(path: path) }
+            let name = (path as NSString).lastPathComponent
+            let m = BadModel.model { m in
+                m.graph.initializer[0].clearRawData()
+                m.graph.initializer[0].dataLocation = .external
+                var e = Onnx_StringStringEntryProto()
+                e.key = "location"
+                e.value = name
+                m.graph.initializer[0].externalData = [e]
+            }
+            let model = dir.appendingPathComponent("external_\(kind).onnx")
+            try BadModel.bytes(m).write(to: model)
+            expectGPUInferError("external data", mentions: [name, kind, "external data"], isIO) { _ = try Model(path: model.path) }
+        }
+        #expect(RegularFile.problem(fifo)?.contains("FIFO") == true && RegularFile.problem(dir.appendingPathComponent("nothing").path) == "no such file")
+        #expect(RegularFile.problem(dir.appendingPathComponent("external_FIFO.onnx").path) == nil)
     }
 
     /// Duplicate and empty names, unknown element types, zero-sized tensors.

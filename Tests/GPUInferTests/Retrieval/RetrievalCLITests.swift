@@ -26,6 +26,56 @@ import Testing
 
     static func bytes(_ path: String) -> Data? { FileManager.default.contents(atPath: path) }
 
+    /// `--restart` deletes an index's files only where they are an index's: a folder holding the
+    /// user's own manifest.json, files.jsonl and descriptors.npy is refused and left as it was.
+    @Test func restartRefusesAFolderThatIsNotAnIndex() throws {
+        let p = try Paths()
+        defer { try? FileManager.default.removeItem(atPath: p.work) }
+        let mine = p.work + "/mine"
+        try FileManager.default.createDirectory(atPath: mine, withIntermediateDirectories: true)
+        let own = ["manifest.json": Data(#"{"project": "mine", "format": "something else"}"#.utf8), "files.jsonl": Data("my notes\n".utf8),
+                   "descriptors.npy": Data([1, 2, 3])]
+        for (name, data) in own { try data.write(to: URL(fileURLWithPath: mine + "/" + name)) }
+        let r = try p.index(mine, ["--restart"])
+        #expect(r.status == 1 && r.err.contains("not a gpuinfer index") && r.err.contains("manifest.json"), "\(r.err)")
+        for (name, data) in own { #expect(Self.bytes(mine + "/" + name) == data, "\(name) changed") }
+        // A stranger's progress.jsonl alone is refused too; an empty folder is fine.
+        let progress = p.work + "/progress"
+        try FileManager.default.createDirectory(atPath: progress, withIntermediateDirectories: true)
+        try Data("{\"format\": \"mine\"}\n".utf8).write(to: URL(fileURLWithPath: progress + "/progress.jsonl"))
+        #expect(throws: RetrievalIndexError.self) { try FolderIndexer.checkOwnsIndexFiles(progress) }
+        try FolderIndexer.checkOwnsIndexFiles(p.work + "/does-not-exist")
+        // A real index is the indexer's own: --restart rebuilds it.
+        #expect(try p.index(p.work + "/db").status == 0)
+        try FolderIndexer.checkOwnsIndexFiles(p.work + "/db")
+        #expect(try p.index(p.work + "/db", ["--restart"]).status == 0)
+    }
+
+    /// A file name with ESC/OSC, BEL and a newline (as an attacker would name a photo) is printed
+    /// escaped by index and search: no control character reaches the terminal and no extra result
+    /// line appears. FIFOs in the folder are skipped as such, without blocking.
+    @Test func controlCharactersInFileNamesArePrintedEscaped() throws {
+        let p = try Paths()
+        defer { try? FileManager.default.removeItem(atPath: p.work) }
+        let folder = p.work + "/evil"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let name = "a\u{1B}]0;pwned\u{07}\n     1  1.000000  forged.jpg"
+        try FileManager.default.copyItem(atPath: p.photos + "/grace_hopper.jpg", toPath: folder + "/" + name)
+        try FileManager.default.copyItem(atPath: p.photos + "/corrupt.jpg", toPath: folder + "/bad\u{1B}[2J.jpg")
+        // FIFOs, with and without an image's extension: opened blocking they would hang the index.
+        #expect(mkfifo(folder + "/pipe.jpg", 0o600) == 0 && mkfifo(folder + "/pipe", 0o600) == 0)
+        let i = try gpuinfer(["index", "--device", "cpu", p.model, folder, "--output", p.work + "/db"])
+        #expect(i.status == 0, "\(i.err)")
+        #expect(i.out.contains("skipped bad\\x1b[2J.jpg"), "\(i.out)")
+        #expect(i.out.contains("skipped pipe.jpg: a FIFO") && i.out.contains("skipped pipe: a FIFO"), "\(i.out)")
+        #expect(i.out.contains("indexed 1 image(s)"), "\(i.out)")
+        let s = try gpuinfer(["search", p.work + "/db", folder + "/" + name, "--device", "cpu", "-k", "1"])
+        #expect(s.status == 0, "\(s.err)")
+        for out in [i.out, i.err, s.out, s.err] { #expect(!out.unicodeScalars.contains { $0.value < 0x20 && $0 != "\n" }, "\(out.debugDescription)") }
+        #expect(s.out.split(separator: "\n").count == 3, "query, header, one result: \(s.out)")
+        #expect(s.out.contains("a\\x1b]0;pwned\\x07\\n     1  1.000000  forged.jpg"), "\(s.out)")
+    }
+
     @Test func indexSkipsBadFilesAndSearchFindsThePhoto() throws {
         let p = try Paths()
         defer { try? FileManager.default.removeItem(atPath: p.work) }

@@ -173,12 +173,20 @@ private func invalidImageReason(_ body: () throws -> Image) -> String? {
         #expect(invalidImageReason { try ImageDecoder.decode(data: Data("GIF89a....".utf8)) }?.contains("GIF") == true)
     }
 
-    @Test func missingFileAndDirectoryAreIOErrors() {
-        #expect(throws: GPUInferError.io(path: "/nonexistent/x.jpg", reason: "no such file")) {
+    /// A missing file, a directory and a FIFO (opened non-blocking: a plain open would wait for a
+    /// writer forever) are io errors that say what the path is.
+    @Test func missingFileDirectoryAndFIFOAreIOErrors() throws {
+        #expect(throws: GPUInferError.io(path: "/nonexistent/x.jpg", reason: "cannot open image: no such file")) {
             try ImageDecoder.decode(path: "/nonexistent/x.jpg")
         }
-        #expect(throws: GPUInferError.io(path: NSTemporaryDirectory(), reason: "is a directory")) {
+        #expect(throws: GPUInferError.io(path: NSTemporaryDirectory(), reason: "a directory, not a regular file: refused as image")) {
             try ImageDecoder.decode(path: NSTemporaryDirectory())
+        }
+        let fifo = NSTemporaryDirectory() + "gpuinfer-fifo-\(UUID().uuidString).jpg"
+        #expect(mkfifo(fifo, 0o600) == 0)
+        defer { unlink(fifo) }
+        #expect(throws: GPUInferError.io(path: fifo, reason: "a FIFO (named pipe), not a regular file: refused as image")) {
+            try ImageDecoder.decode(path: fifo)
         }
     }
 
