@@ -264,9 +264,7 @@ public final class FolderIndexer {
     public func run(restart: Bool = false, maxBatches: Int? = nil, progress: ((IndexingProgress) -> Void)? = nil) throws -> IndexingReport {
         let started = Date()
         let fm = FileManager.default
-        do { try fm.createDirectory(atPath: output, withIntermediateDirectories: true) } catch {
-            throw GPUInferError.io(path: output, reason: "cannot create folder: \(error.localizedDescription)")
-        }
+        try FileSystemErrors.createFolder(output, what: "index folder")
         let manifestPath = (output as NSString).appendingPathComponent(RetrievalIndex.manifestFile)
         if restart {
             try Self.checkOwnsIndexFiles(output)

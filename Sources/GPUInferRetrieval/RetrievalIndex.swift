@@ -129,7 +129,7 @@ public struct RetrievalIndex: Sendable, Equatable {
     public func save(to path: String) throws {
         let fm = FileManager.default
         do { try fm.createDirectory(atPath: path, withIntermediateDirectories: true) } catch {
-            throw GPUInferError.io(path: path, reason: "cannot create folder: \(error.localizedDescription)")
+            throw GPUInferError.io(path: path, reason: "cannot create folder: \(FileSystemErrors.reason(error))")
         }
         let manifestPath = (path as NSString).appendingPathComponent(Self.manifestFile)
         try? fm.removeItem(atPath: manifestPath)
@@ -150,7 +150,7 @@ public struct RetrievalIndex: Sendable, Equatable {
 
     static func writeAtomically(_ data: Data, _ path: String) throws {
         do { try data.write(to: URL(fileURLWithPath: path), options: .atomic) } catch {
-            throw GPUInferError.io(path: path, reason: "cannot write: \(error.localizedDescription)")
+            throw GPUInferError.io(path: path, reason: "cannot write: \(FileSystemErrors.reason(error))")
         }
     }
 

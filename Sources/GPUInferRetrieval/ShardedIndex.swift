@@ -116,7 +116,7 @@ public enum ShardedIndex {
         let final = shardPath(dbPath, spec.index)
         let fm = FileManager.default
         do { try fm.createDirectory(atPath: (dbPath as NSString).appendingPathComponent(shardsFolder), withIntermediateDirectories: true) } catch {
-            throw GPUInferError.io(path: dbPath, reason: "cannot create the shards folder: \(error.localizedDescription)")
+            throw GPUInferError.io(path: dbPath, reason: "cannot create the shards folder: \(FileSystemErrors.reason(error))")
         }
         let template = Manifest(model: modelName, fingerprint: fingerprint, dimension: 0, root: root, batch: batch, shardCount: spec.count, shards: [])
         if fm.fileExists(atPath: (final as NSString).appendingPathComponent(shardManifestFile)) {
@@ -150,7 +150,7 @@ public enum ShardedIndex {
         let dbPath = URL(fileURLWithPath: db).standardizedFileURL.path
         let folder = (dbPath as NSString).appendingPathComponent(shardsFolder)
         do { try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) } catch {
-            throw GPUInferError.io(path: folder, reason: "cannot create: \(error.localizedDescription)")
+            throw GPUInferError.io(path: folder, reason: "cannot create: \(FileSystemErrors.reason(error))")
         }
         let final = shardPath(dbPath, spec.index)
         guard !FileManager.default.fileExists(atPath: final) else { throw RetrievalIndexError.alreadyExists(path: final) }

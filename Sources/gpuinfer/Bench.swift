@@ -40,7 +40,7 @@ struct Bench: ParsableCommand {
             let batch = input.isEmpty ? self.batch : (feeds.values.first?.shape.first ?? 1)
             var savedInputs: [String: String] = [:]
             if let dir = saveInputs {
-                try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+                try FileSystemErrors.createFolder(dir, what: "inputs folder")
                 for (name, t) in feeds {
                     savedInputs[name] = (dir as NSString).appendingPathComponent(Npy.fileName(forValue: name) + ".npy")
                     try Npy.write(t, path: savedInputs[name]!)

@@ -60,7 +60,7 @@ private func workFolder(_ work: String?, model: String, folders: [String]) -> St
 private func writeJSON(_ object: Any, to path: String) throws {
     let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes])
     do { try data.write(to: URL(fileURLWithPath: path), options: .atomic) } catch {
-        throw GPUInferError.io(path: path, reason: "cannot write: \(error.localizedDescription)")
+        throw GPUInferError.io(path: path, reason: "cannot write: \(FileSystemErrors.reason(error))")
     }
 }
 
@@ -250,7 +250,7 @@ struct EvalGLDv2: ParsableCommand {
                 if let writeSubmission {
                     let lines = ["id,images"] + ranked.keys.sorted().map { "\($0)," + (ranked[$0] ?? []).joined(separator: " ") }
                     do { try (lines.joined(separator: "\n") + "\n").write(toFile: writeSubmission, atomically: true, encoding: .utf8) } catch {
-                        throw GPUInferError.io(path: writeSubmission, reason: "cannot write: \(error.localizedDescription)")
+                        throw GPUInferError.io(path: writeSubmission, reason: "cannot write: \(FileSystemErrors.reason(error))")
                     }
                 }
             }

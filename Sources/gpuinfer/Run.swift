@@ -23,7 +23,7 @@ struct Run: ParsableCommand {
             let session = try Session(model: m, device: deviceOption.selection(), options: options)
             FileHandleWriter.write("device: \(session.deviceDescription)\n")
             let outputs = try session.run(feeds)
-            try FileManager.default.createDirectory(atPath: outputDir, withIntermediateDirectories: true)
+            try FileSystemErrors.createFolder(outputDir, what: "output folder")
             // Every output gets its own file: names that map to one file name (a/b, a:b, a_b) are told apart.
             let written = m.outputs.filter { outputs[$0.name] != nil }
             for (o, file) in zip(written, Npy.fileNames(forValues: written.map(\.name))) {

@@ -49,7 +49,7 @@ struct SSDLiteCommand: ParsableCommand {
             ImageInputs.announce(detector.session, selection: selection, model: m,
                                  consequence: "the detections are not meaningful; export real weights with Models/ssdlite.py --weights")
             if images.count > 1, let draw {
-                try FileManager.default.createDirectory(atPath: draw, withIntermediateDirectories: true)
+                try FileSystemErrors.createFolder(draw, what: "drawing folder")
             }
             var json: [[String: Any]] = []
             var processed = 0, failures = 0
@@ -89,7 +89,7 @@ struct SSDLiteCommand: ParsableCommand {
                                              "box_format": "x_min, y_min, x_max, y_max in pixels; box_normalized in [0,1]", "images": json]
                 let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
                 do { try data.write(to: URL(fileURLWithPath: output)) } catch {
-                    throw GPUInferError.io(path: output, reason: "cannot write: \(error.localizedDescription)")
+                    throw GPUInferError.io(path: output, reason: "cannot write: \(FileSystemErrors.reason(error))")
                 }
                 print("wrote detections to \(output)")
             }

@@ -87,12 +87,10 @@ public enum Npy {
     /// Writes a tensor as a .npy file (atomically).
     public static func write(_ t: Tensor, path: String) throws {
         do { try encode(t).write(to: URL(fileURLWithPath: path), options: .atomic) } catch {
-            throw GPUInferError.io(path: path, reason: "cannot write: \(error.localizedDescription)")
+            throw GPUInferError.io(path: path, reason: "cannot write: \(FileSystemErrors.reason(error))")
         }
     }
 
-    /// A file name (without extension) for a graph value: characters that cannot stand in a
-    /// file name (`/`, `\\`, `:`, control characters) become `_`; "", "." and ".." get a `_` prefix.
     /// File names (without extension) for the values `names`, one each and all distinct, also
     /// when compared ignoring case (as case-insensitive file systems do): `fileName(forValue:)`,
     /// and for a name whose file name an earlier value already took (`a/b`, `a:b` and `a_b` all map
@@ -112,6 +110,8 @@ public enum Npy {
         }
     }
 
+    /// A file name (without extension) for a graph value: characters that cannot stand in a
+    /// file name (`/`, `\\`, `:`, control characters) become `_`; "", "." and ".." get a `_` prefix.
     public static func fileName(forValue name: String) -> String {
         let mapped = String(name.map { c -> Character in
             c == "/" || c == "\\" || c == ":" || c.asciiValue.map({ $0 < 32 }) == true ? "_" : c

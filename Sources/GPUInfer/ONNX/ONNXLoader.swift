@@ -22,7 +22,7 @@ public enum ONNXLoader {
         try RegularFile.check(path, what: "model")
         let data: Data
         do { data = try Data(contentsOf: url, options: .alwaysMapped) } catch {
-            throw GPUInferError.io(path: path, reason: "cannot read: \(error.localizedDescription)")
+            throw GPUInferError.io(path: path, reason: "cannot read: \(FileSystemErrors.reason(error))")
         }
         return try load(data: data, name: url.lastPathComponent, baseDirectory: url.deletingLastPathComponent(),
                         payloads: .file(try PayloadFile(path: path)))

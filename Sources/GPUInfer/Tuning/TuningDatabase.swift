@@ -179,7 +179,7 @@ public final class TuningDatabase: @unchecked Sendable {
     static func read(_ url: URL, id: DeviceIdentity) throws -> DeviceFile? {
         guard FileManager.default.fileExists(atPath: url.path) else { return nil }
         let data: Data
-        do { data = try Data(contentsOf: url) } catch { throw TuningDatabaseError.unreadable(path: url.path, reason: error.localizedDescription) }
+        do { data = try Data(contentsOf: url) } catch { throw TuningDatabaseError.unreadable(path: url.path, reason: FileSystemErrors.reason(error)) }
         // The version first, so a newer format is reported as such and not as corrupt.
         struct Version: Decodable { var format: Int }
         let version: Version
@@ -266,7 +266,7 @@ public final class TuningDatabase: @unchecked Sendable {
         } catch let e as GPUInferError {
             throw e
         } catch {
-            throw GPUInferError.io(path: url.path, reason: "cannot write the tuning database: \(error.localizedDescription)")
+            throw GPUInferError.io(path: url.path, reason: "cannot write the tuning database: \(FileSystemErrors.reason(error))")
         }
         lock.withLock { problems[name] = nil }
     }
@@ -281,7 +281,7 @@ public final class TuningDatabase: @unchecked Sendable {
         }
         guard let url = directory?.appendingPathComponent(name), FileManager.default.fileExists(atPath: url.path) else { return }
         do { try FileManager.default.removeItem(at: url) } catch {
-            throw GPUInferError.io(path: url.path, reason: "cannot remove the tuning database: \(error.localizedDescription)")
+            throw GPUInferError.io(path: url.path, reason: "cannot remove the tuning database: \(FileSystemErrors.reason(error))")
         }
     }
 

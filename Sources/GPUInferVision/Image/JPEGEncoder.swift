@@ -28,7 +28,7 @@ public enum JPEGEncoder {
     public static func write(_ image: Image, path: String, quality: Int = 90) throws {
         let data = try encode(image, quality: quality)
         do { try data.write(to: URL(fileURLWithPath: path)) } catch {
-            throw GPUInferError.io(path: path, reason: "cannot write: \(error.localizedDescription)")
+            throw GPUInferError.io(path: path, reason: "cannot write: \(FileSystemErrors.reason(error))")
         }
     }
 }

@@ -5,9 +5,12 @@ import CPNG
 extension ImageDecoder {
     /// Decodes a PNG (any bit depth and colour type, interlaced or not) to 8-bit RGB. Alpha is
     /// dropped, not composited (as Pillow's `convert("RGB")` does); palettes and grey are expanded.
-    /// libpng's simplified API converts colour to sRGB: 8-bit files without a `gAMA` chunk (or with
-    /// the sRGB gamma) are unchanged; 16-bit samples are taken as sRGB-encoded and rounded to 8 bits.
-    static func decodePNG(_ bytes: [UInt8], name: String, maxPixels: Int) throws -> Image {
+    /// Samples are taken as stored, as Pillow and OpenCV take them: the colour-space chunks (`gAMA`,
+    /// `cHRM`, `iCCP`, `sRGB`) are removed before libpng sees the file (`withoutColourChunks`), as
+    /// its simplified API would otherwise convert a file with a non-sRGB `gAMA` to sRGB (up to 19
+    /// levels off at gamma 1.8, 72 for a linear gAMA). 16-bit samples are rounded to 8 bits.
+    static func decodePNG(_ input: [UInt8], name: String, maxPixels: Int) throws -> Image {
+        let bytes = withoutColourChunks(input)
         func fail(_ reason: String) -> GPUInferError { .invalidImage(path: name, reason: reason) }
         var png = png_image()
         png.version = UInt32(PNG_IMAGE_VERSION)
@@ -33,5 +36,33 @@ extension ImageDecoder {
             }
         }
         return Image(unchecked: width, height, rgb)
+    }
+
+    /// The colour-space chunks, which the reference decoders (Pillow, OpenCV) do not apply.
+    static let colourChunks: Set<[UInt8]> = [Array("gAMA".utf8), Array("cHRM".utf8), Array("iCCP".utf8), Array("sRGB".utf8)]
+
+    /// `png` without its `gAMA`, `cHRM`, `iCCP` and `sRGB` chunks (every other byte as it was), or
+    /// `png` itself when it has none. A chunk whose length runs past the end stops the walk: the
+    /// rest is kept for libpng to judge.
+    static func withoutColourChunks(_ png: [UInt8]) -> [UInt8] {
+        func chunks(_ visit: (Range<Int>, Bool) -> Void) {
+            var i = 8
+            while i + 12 <= png.count {
+                let length = png[i..<i + 4].reduce(0) { $0 << 8 | Int($1) }
+                guard length <= png.count - i - 12 else { break }
+                let type = Array(png[i + 4..<i + 8])
+                visit(i..<i + 12 + length, colourChunks.contains(type))
+                i += 12 + length
+                if type == Array("IEND".utf8) { break }
+            }
+            visit(i..<png.count, false)
+        }
+        var found = false
+        chunks { _, colour in found = found || colour }
+        guard found, png.count >= 8 else { return png }
+        var out = Array(png[0..<8])
+        out.reserveCapacity(png.count)
+        chunks { range, colour in if !colour { out += png[range] } }
+        return out
     }
 }

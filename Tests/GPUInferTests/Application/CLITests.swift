@@ -275,3 +275,28 @@ private let generated = repoRoot.appendingPathComponent("Tests/data/generated").
         #expect(TerminalText.lines("line 1\n\tline 2 \u{1B}[31mred\u{1B}[0m\u{08}") == "line 1\n\tline 2 \\x1b[31mred\\x1b[0m\\x08")
     }
 }
+
+/// File-system failures say what and where in words, never Foundation's error dumps.
+@Suite struct FileSystemErrorTests {
+    @Test func reasonsAreWords() {
+        #expect(FileSystemErrors.reason(NSError(domain: NSPOSIXErrorDomain, code: Int(ENOSPC))) == "no space left on device")
+        #expect(FileSystemErrors.reason(CocoaError(.fileWriteNoPermission)) == "permission denied")
+        let wrapped = NSError(domain: NSCocoaErrorDomain, code: 516, userInfo: [NSUnderlyingErrorKey: NSError(domain: NSPOSIXErrorDomain, code: Int(EEXIST))])
+        #expect(FileSystemErrors.reason(wrapped) == "file exists")
+    }
+
+    /// `--output-dir` that is a device or a file: the path and what it is.
+    @Test func outputFolderThatIsNoFolder() throws {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("gpuinfer-notafolder-\(UUID().uuidString)").path
+        try Data("x".utf8).write(to: URL(fileURLWithPath: file))
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        let model = repoRoot.appendingPathComponent("Tests/data/generated/sample_cnn.onnx").path
+        let input = "input=" + repoRoot.appendingPathComponent("Tests/data/generated/sample_cnn_b3_input.npy").path
+        for (dir, kind) in [("/dev/full", "a character device"), (file, "a file")] {
+            let r = try gpuinfer(["run", model, "--device", "cpu", "--input", input, "--output-dir", dir])
+            #expect(r.status == 1 && r.err.contains("\(dir): cannot use as output folder: it is \(kind)"), "\(r.err)")
+            #expect(!r.err.contains("NSCocoaErrorDomain") && !r.err.contains("could not be completed"), "\(r.err)")
+        }
+    }
+}
+

@@ -405,6 +405,27 @@ private func invalidImageReason(_ body: () throws -> Image) -> String? {
         return Data(b)
     }
 
+    /// png_rgb.png with `chunk` (type and data, CRC computed) inserted after IHDR.
+    private func png(inserting type: String, _ data: [UInt8]) throws -> Data? {
+        guard let path = fixture("png_rgb.png") else { return nil }
+        let b = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
+        let body = Array(type.utf8) + data
+        let crc = crc32(body[...])
+        let chunk = (0..<4).map { UInt8((data.count >> (24 - 8 * $0)) & 0xFF) } + body + (0..<4).map { UInt8((crc >> (24 - 8 * UInt32($0))) & 0xFF) }
+        return Data(Array(b[0..<33]) + chunk + Array(b[33...]))
+    }
+
+    /// Pillow and OpenCV ignore gAMA, cHRM, iCCP and sRGB: the pixels of a file carrying them are
+    /// the stored samples, exactly (gamma 1.8 and a linear gamma would move them by up to 19 and 72
+    /// levels through libpng's conversion).
+    @Test(arguments: [("gAMA", [0, 0, 0xD9, 0x03]), ("gAMA", [0, 1, 0x86, 0xA0]), ("sRGB", [0]),
+                      ("cHRM", [UInt8](repeating: 1, count: 32)), ("iCCP", Array("x\0".utf8) + [0, 0x78, 0x9C, 0x03, 0, 0, 0, 0, 1])])
+    func colourChunksAreIgnored(_ type: String, _ data: [UInt8]) throws {
+        guard let plain = fixture("png_rgb.png"), let tagged = try png(inserting: type, data) else { return }
+        #expect(ImageDecoder.withoutColourChunks([UInt8](tagged)) == [UInt8](try Data(contentsOf: URL(fileURLWithPath: plain))))
+        #expect(try ImageDecoder.decode(data: tagged, name: "\(type).png") == ImageDecoder.decode(path: plain))
+    }
+
     @Test func hugeAndEmptyPNGHeadersAreRefused() throws {
         // 100000×100000 = 10 gigapixels: refused from the header by the 100 MP limit.
         guard let huge = try png(width: 100_000, height: 100_000), let zero = try png(width: 0, height: 600) else { return }
