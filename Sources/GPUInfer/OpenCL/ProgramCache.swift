@@ -1,20 +1,31 @@
 // On-disk cache of OpenCL program binaries.
 //
 // Key: SHA-256(format version ‖ source ‖ build options ‖ CL_DEVICE_NAME ‖ CL_DRIVER_VERSION ‖
-// CL_PLATFORM_VERSION). File: <dir>/<hex key>.clbin = magic "GPUICLB1", UInt64 length, binary.
-// Written to a temporary file and renamed, so readers never see a partial file. The folder is
-// $GPUINFER_CACHE_DIR, else $XDG_CACHE_HOME/gpuinfer, else ~/.cache/gpuinfer; GPUINFER_NO_CACHE=1
-// (or an empty GPUINFER_CACHE_DIR) disables it. A missing, corrupt or rejected entry falls back to
-// compiling from source. Devices whose driver caches programs itself (PoCL,
-// `CLDeviceInfo.driverCachesPrograms`) skip it: there it would only cost time.
+// CL_PLATFORM_VERSION). File: <dir>/<hex key>.clbin = magic "GPUICLB2", UInt64 length,
+// SHA-256(key ‖ binary), binary. Written to a temporary file and renamed, so readers never see a
+// partial file. The folder is $GPUINFER_CACHE_DIR, else $XDG_CACHE_HOME/gpuinfer, else
+// ~/.cache/gpuinfer; GPUINFER_NO_CACHE=1 (or an empty GPUINFER_CACHE_DIR) disables it. Devices
+// whose driver caches programs itself (PoCL, `CLDeviceInfo.driverCachesPrograms`) skip it: there it
+// would only cost time.
+//
+// The cache heals itself: an entry whose magic, length or checksum is wrong (a file cut short, bit
+// rot, an entry of another key copied over), or that the driver rejects (clCreateProgramWithBinary
+// or the build fails), is deleted and the program compiled from source and stored again. A binary
+// can also pass every check and still crash the driver when loaded, which no check in this process
+// can catch: so a `<key>.loading` marker holding the process id is written before a binary is
+// handed to the driver and removed after; a marker left by a process that no longer runs means
+// that load never returned: that entry is discarded, and a `<key>.skip` file keeps the key's
+// programs compiled from source from then on.
 import COpenCL
 import Foundation
 
 /// Builds OpenCL programs, reusing binaries from disk when it can.
 public final class ProgramCache: @unchecked Sendable {
     /// Bumped whenever the file format or anything else that changes binaries changes.
-    static let formatVersion = "gpuinfer-clbin-1"
-    private static let magic = Array("GPUICLB1".utf8)
+    static let formatVersion = "gpuinfer-clbin-2"
+    private static let magic = Array("GPUICLB2".utf8)
+    /// Bytes before the binary: magic, length, checksum.
+    private static let headerBytes = 8 + 8 + 32
 
     /// The folder, or nil when caching is disabled.
     public let directory: URL?
@@ -69,14 +80,35 @@ public final class ProgramCache: @unchecked Sendable {
             _records.append(BuildRecord(file: name, options: options, seconds: (clock.now - start).seconds, cached: cached))
         }
         let directory = runtime.device.driverCachesPrograms && !evenWhereDriverCaches ? nil : self.directory
-        if let dir = directory, let binary = readEntry(dir.appendingPathComponent(key + ".clbin")),
-           let program = try? fromBinary(runtime: runtime, name: name, binary: binary, options: options) {
-            lock.withLock { _hits += 1; record(cached: true) }
-            return program
+        if let dir = directory {
+            let entry = dir.appendingPathComponent(key + ".clbin"), marker = dir.appendingPathComponent(key + ".loading")
+            let skip = dir.appendingPathComponent(key + ".skip")
+            if Self.loadCrashedBefore(marker) {
+                // A process died loading this entry: never hand it, or a binary of this key, to the
+                // driver again (the `.skip` file keeps the key out of the cache).
+                discard(entry, marker: marker, reason: "an earlier load of it did not return")
+                try? Data().write(to: skip)
+            } else if FileManager.default.fileExists(atPath: skip.path) {
+                // This key's binaries crashed a load once: compiled from source every time.
+            } else if FileManager.default.fileExists(atPath: entry.path) {
+                if let binary = readEntry(entry, key: key) {
+                    try? Data("\(getpid())".utf8).write(to: marker)
+                    let program = try? fromBinary(runtime: runtime, name: name, binary: binary, options: options)
+                    try? FileManager.default.removeItem(at: marker)
+                    if let program {
+                        lock.withLock { _hits += 1; record(cached: true) }
+                        return program
+                    }
+                    discard(entry, marker: nil, reason: "the driver rejected it")
+                } else {
+                    discard(entry, marker: nil, reason: "bad header or checksum")
+                }
+            }
         }
         let program = try fromSource(runtime: runtime, name: name, source: source, options: options)
         lock.withLock { _compiles += 1; record(cached: false) }
-        if let dir = directory, let binary = try? binaryOf(program) {
+        if let dir = directory, !FileManager.default.fileExists(atPath: dir.appendingPathComponent(key + ".skip").path),
+           let binary = try? binaryOf(program) {
             writeEntry(dir, key: key, binary: binary)
         }
         return program
@@ -142,21 +174,48 @@ public final class ProgramCache: @unchecked Sendable {
         return binary
     }
 
-    private func readEntry(_ url: URL) -> [UInt8]? {
-        guard let data = try? Data(contentsOf: url), data.count > 16 else { return nil }
+    /// Entries discarded (bad, rejected or crash-prone) since this cache was created.
+    public var discarded: Int { lock.withLock { _discarded } }
+    private var _discarded = 0
+
+    /// Deletes a bad entry (and its marker), so that the program is compiled and stored afresh.
+    private func discard(_ entry: URL, marker: URL?, reason: String) {
+        try? FileManager.default.removeItem(at: entry)
+        if let marker { try? FileManager.default.removeItem(at: marker) }
+        lock.withLock { _discarded += 1 }
+    }
+
+    /// Whether `marker` was left by a process that is gone (its load never returned). A marker of
+    /// a live process is another process loading the same entry right now.
+    static func loadCrashedBefore(_ marker: URL) -> Bool {
+        guard let data = try? RegularFile.read(marker.path, limit: 64) else { return false }
+        guard let pid = Int32(String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)), pid > 0 else { return true }
+        if pid == getpid() { return false }
+        return kill(pid, 0) != 0 && errno == ESRCH
+    }
+
+    /// The binary of a well-formed entry for `key`: magic, length and checksum all agree.
+    private func readEntry(_ url: URL, key: String) -> [UInt8]? {
+        guard let data = try? RegularFile.read(url.path, what: "program cache entry"), data.count > Self.headerBytes else { return nil }
         let bytes = [UInt8](data)
         guard Array(bytes[0..<8]) == Self.magic else { return nil }
         var length: UInt64 = 0
         for i in 0..<8 { length |= UInt64(bytes[8 + i]) << (8 * UInt64(i)) }
-        guard length == UInt64(bytes.count - 16) else { return nil }
-        return Array(bytes[16...])
+        guard length == UInt64(bytes.count - Self.headerBytes) else { return nil }
+        let binary = Array(bytes[Self.headerBytes...])
+        guard Array(bytes[16..<48]) == Self.checksum(key: key, binary: binary) else { return nil }
+        return binary
     }
+
+    /// SHA-256(key ‖ 0 ‖ binary): an entry is only ever valid for its own key.
+    static func checksum(key: String, binary: [UInt8]) -> [UInt8] { SHA256.digest(Array(key.utf8) + [0] + binary) }
 
     private func writeEntry(_ dir: URL, key: String, binary: [UInt8]) {
         guard !binary.isEmpty else { return }
         var data = Self.magic
         let length = UInt64(binary.count)
         for i in 0..<8 { data.append(UInt8((length >> (8 * UInt64(i))) & 0xff)) }
+        data += Self.checksum(key: key, binary: binary)
         data += binary
         do {
             try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)

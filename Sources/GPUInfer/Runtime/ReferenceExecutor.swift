@@ -32,6 +32,12 @@ public struct ReferenceExecutor: Sendable {
             for (pos, i) in spec.liveNodes.enumerated() {
                 let node = model.graph.nodes[i]
                 let ins = node.inputs.map { $0.isEmpty ? nil : values[spec.resolve($0)] }
+                // Every output's size (its inferred type, or the bound of a data-dependent one) is
+                // checked against the memory there is before the reference allocates it, as the
+                // device path checks each buffer: a typed out-of-memory error, never an abort.
+                for name in node.outputs where !name.isEmpty {
+                    if let t = spec.types[name] { try HostMemory.check(t, node: node.label, available: HostMemory.available()) }
+                }
                 let outs: [Tensor]
                 do { outs = try model.operators[i].reference(ins) } catch let e as GPUInferError {
                     if case .shapeMismatch = e { throw e }

@@ -10,7 +10,12 @@ extension ImageDecoder {
     /// its simplified API would otherwise convert a file with a non-sRGB `gAMA` to sRGB (up to 19
     /// levels off at gamma 1.8, 72 for a linear gAMA). 16-bit samples are rounded to 8 bits.
     static func decodePNG(_ input: [UInt8], name: String, maxPixels: Int) throws -> Image {
-        let bytes = withoutColourChunks(input)
+        // libpng reads the memory until png_image_finish_read returns: the whole decode runs inside
+        // the one scope where the bytes' pointer is valid (and the array alive).
+        try withoutColourChunks(input).withUnsafeBufferPointer { try decodePNG($0, name: name, maxPixels: maxPixels) }
+    }
+
+    private static func decodePNG(_ bytes: UnsafeBufferPointer<UInt8>, name: String, maxPixels: Int) throws -> Image {
         func fail(_ reason: String) -> GPUInferError { .invalidImage(path: name, reason: reason) }
         var png = png_image()
         png.version = UInt32(PNG_IMAGE_VERSION)
@@ -18,8 +23,9 @@ extension ImageDecoder {
         func message() -> String {
             withUnsafeBytes(of: png.message) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
         }
-        let begun = bytes.withUnsafeBufferPointer { png_image_begin_read_from_memory(&png, $0.baseAddress, $0.count) }
-        guard begun != 0 else { throw fail("corrupt or truncated PNG header: \(message())") }
+        guard png_image_begin_read_from_memory(&png, bytes.baseAddress, bytes.count) != 0 else {
+            throw fail("corrupt or truncated PNG header: \(message())")
+        }
         let (width, height) = (Int(png.width), Int(png.height))
         try checkSize(width, height, maxPixels: maxPixels, name: name)
         png.format = UInt32(PNG_FORMAT_FLAG_COLOR | PNG_FORMAT_FLAG_ALPHA)  // 8-bit RGBA

@@ -236,6 +236,29 @@ private func isIO(_ e: GPUInferError) -> Bool { if case .io = e { true } else { 
         #expect(RegularFile.problem(dir.appendingPathComponent("external_FIFO.onnx").path) == nil)
     }
 
+    /// A tensor larger than the memory there is: on the reference backend a typed out-of-memory
+    /// error naming the node and the shape (it used to abort on the allocation), on the device the
+    /// device's own typed error. A Pad to 200004² (160 GB of fp32) and a Resize by 10⁶ per side (64 TB).
+    @Test func referenceBackendRefusesTensorsBeyondMemory() throws {
+        var rng = TestRandom(seed: 4)
+        let x = rng.tensor([1, 1, 4, 4])
+        func isOOM(_ e: GPUInferError) -> Bool { if case .outOfMemory = e { true } else { false } }
+        let pad = try singleNodeModel("Pad", inputs: [x, Tensor(shape: [8], ints: [0, 0, 100_000, 100_000, 0, 0, 100_000, 100_000])], constant: [1])
+        let resize = try singleNodeModel("Resize", attributes: ["mode": .string("nearest")],
+                                         inputs: [x, nil, Tensor(shape: [4], floats: [1, 1, 1_000_000, 1_000_000])], constant: [2])
+        for (name, model) in [("Pad", pad), ("Resize", resize)] {
+            expectGPUInferError("\(name) on the reference backend", mentions: ["reference backend", "node"], isOOM) {
+                _ = try ReferenceExecutor().run(model, inputs: ["in0": x])
+            }
+            expectGPUInferError("\(name) on the device", isOOM) { _ = try Session(model: model, runtime: try TestDevice.require()).run(["in0": x]) }
+        }
+        // An element count past Int.max counts as too large, not as a trap.
+        expectGPUInferError("uncountable", mentions: ["more elements than can be counted"], isOOM) {
+            try HostMemory.check(TensorType(.float32, [1 << 32, 1 << 32]), node: "n", available: Int.max)
+        }
+        try HostMemory.check(TensorType(.float32, [1 << 20]), node: "small", available: 0)
+    }
+
     /// Duplicate and empty names, unknown element types, zero-sized tensors.
     @Test func namesTypesAndZeroDims() {
         let duplicate = BadModel.model { m in m.graph.initializer.append(BadModel.floats("W", [4], [1, 2, 3, 4])) }

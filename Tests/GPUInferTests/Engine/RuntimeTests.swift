@@ -63,10 +63,57 @@ import Testing
 
         // A corrupt entry falls back to compiling from source.
         let entry = dir.appendingPathComponent(files[0])
-        try Data("GPUICLB1garbage".utf8).write(to: entry)
+        try Data("GPUICLB2garbage".utf8).write(to: entry)
         let third = ProgramCache(directory: dir, evenWhereDriverCaches: true)
         try CLRuntime(device: info, cache: third).selfTest()
-        #expect(third.compiles == 1)
+        #expect(third.compiles == 1 && third.discarded == 1)
+    }
+
+    /// The cache heals itself: an entry cut in half with its length header made consistent (which
+    /// the driver would take and crash on) fails its checksum, is deleted, compiled from source and
+    /// stored again, and the next load hits; a marker left by a dead process that was loading an
+    /// entry discards it and keeps its key out of the cache from then on.
+    @Test func damagedAndCrashProneEntriesAreRebuilt() throws {
+        guard let info = TestDevice.info else { throw GPUInferError.deviceNotFound(requested: "0", available: 0) }
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("gpuinfer-cache-heal-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try CLRuntime(device: info, cache: ProgramCache(directory: dir, evenWhereDriverCaches: true)).selfTest()
+        let name = try #require(try FileManager.default.contentsOfDirectory(atPath: dir.path).first { $0.hasSuffix(".clbin") })
+        let entry = dir.appendingPathComponent(name)
+        let good = [UInt8](try Data(contentsOf: entry))
+        // Half the binary, the length field rewritten to match: only the checksum can tell.
+        let half = (good.count - 48) / 2
+        var cut = Array(good[0..<48 + half])
+        for i in 0..<8 { cut[8 + i] = UInt8((UInt64(half) >> (8 * UInt64(i))) & 0xFF) }
+        try Data(cut).write(to: entry)
+        let healing = ProgramCache(directory: dir, evenWhereDriverCaches: true)
+        try CLRuntime(device: info, cache: healing).selfTest()
+        #expect(healing.hits == 0 && healing.compiles == 1 && healing.discarded == 1)
+        #expect([UInt8](try Data(contentsOf: entry)) == good, "rewritten from source")
+        let healed = ProgramCache(directory: dir, evenWhereDriverCaches: true)
+        try CLRuntime(device: info, cache: healed).selfTest()
+        #expect(healed.hits == 1 && healed.compiles == 0)
+
+        // A load that never returned: the marker of a process that has exited.
+        let child = Process()
+        child.executableURL = URL(fileURLWithPath: "/bin/true")
+        try child.run()
+        child.waitUntilExit()
+        let key = String(name.dropLast(".clbin".count))
+        let marker = dir.appendingPathComponent(key + ".loading")
+        try Data("\(child.processIdentifier)".utf8).write(to: marker)
+        #expect(ProgramCache.loadCrashedBefore(marker))
+        let wary = ProgramCache(directory: dir, evenWhereDriverCaches: true)
+        try CLRuntime(device: info, cache: wary).selfTest()
+        #expect(wary.hits == 0 && wary.compiles == 1 && wary.discarded == 1)
+        let left = try FileManager.default.contentsOfDirectory(atPath: dir.path)
+        #expect(!left.contains(name) && !left.contains(key + ".loading") && left.contains(key + ".skip"), "\(left)")
+        let after = ProgramCache(directory: dir, evenWhereDriverCaches: true)
+        try CLRuntime(device: info, cache: after).selfTest()
+        #expect(after.hits == 0 && after.compiles == 1 && !FileManager.default.fileExists(atPath: entry.path), "the key stays out of the cache")
+        // A live process's marker (this one's) is another load in progress, not a crash.
+        try Data("\(getpid())".utf8).write(to: marker)
+        #expect(!ProgramCache.loadCrashedBefore(marker))
     }
 
     /// On a driver with its own program cache (PoCL) the default cache writes nothing: fetching a
