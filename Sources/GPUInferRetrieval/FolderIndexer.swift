@@ -265,6 +265,10 @@ public final class FolderIndexer {
         let started = Date()
         let fm = FileManager.default
         try FileSystemErrors.createFolder(output, what: "index folder")
+        // One writer at a time: a second index run into this folder stops here (the lock goes when
+        // this run ends, or its process dies).
+        let lock = try IndexLock(folder: output)
+        defer { lock.release() }
         let manifestPath = (output as NSString).appendingPathComponent(RetrievalIndex.manifestFile)
         if restart {
             try Self.checkOwnsIndexFiles(output)
@@ -355,6 +359,7 @@ public final class FolderIndexer {
         index.files = state.files
         index.skipped = skipped
         index.storage = storage
+        index.fingerprint = modelFingerprint
         // Stored as halves: the index returned holds what loading it gives back.
         if storage == .float16 { index.descriptors = index.descriptors.map { Float(Float16($0)) } }
         try index.save(to: output)

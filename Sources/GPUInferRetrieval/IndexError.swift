@@ -23,6 +23,8 @@ public enum RetrievalIndexError: Error, Equatable, Sendable, CustomStringConvert
     /// `--restart` on a folder whose files of an index's names (`manifest.json`, `files.jsonl`,
     /// `descriptors.npy`, …) are not an index's: they are somebody's own and stay.
     case notAnIndex(path: String, files: [String])
+    /// Another process is writing this index folder (it holds the folder's lock).
+    case locked(path: String, holder: String)
 
     public var description: String {
         switch self {
@@ -33,6 +35,8 @@ public enum RetrievalIndexError: Error, Equatable, Sendable, CustomStringConvert
         case let .unsupportedVersion(path, found, supported): "\(path): index format version \(found) is not supported (this build reads versions 1 to \(supported))"
         case let .invalidDescriptors(reason): "invalid descriptors: \(reason)"
         case let .alreadyExists(path): "\(path): a finished index is already there (pass --restart to rebuild it, or choose another --output)"
+        case let .locked(path, holder):
+            "\(path): another index run is writing this folder (\(holder)); wait for it to finish, or choose another --output"
         case let .notAnIndex(path, files):
             "\(path): not a gpuinfer index, yet it holds \(files.joined(separator: ", ")): --restart would overwrite them; choose another --output"
         }

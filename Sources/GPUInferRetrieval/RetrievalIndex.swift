@@ -45,6 +45,9 @@ public struct RetrievalIndex: Sendable, Equatable {
     public var model: String
     /// Folder the file paths are relative to, if any.
     public var root: String?
+    /// What made the descriptors (`ModelFingerprint`: the model file's SHA-256, input size and
+    /// preprocessing); nil in indexes written before fingerprints or built from descriptors.
+    public var fingerprint: String?
     /// Files the indexer skipped (kept for the record).
     public var skipped: [SkippedFile] = []
     /// How `save` writes the descriptors (float16 halves the bytes; loading widens them exactly).
@@ -120,6 +123,7 @@ public struct RetrievalIndex: Sendable, Equatable {
         var files: String
         var root: String?
         var skipped: [SkippedFile]?
+        var fingerprint: String?
     }
 
     struct FileLine: Codable { var path: String }
@@ -143,7 +147,7 @@ public struct RetrievalIndex: Sendable, Equatable {
         }
         try Self.writeAtomically(lines, (path as NSString).appendingPathComponent(Self.filesFile))
         let manifest = Manifest(format: Self.formatName, version: Self.formatVersion, model: model, dimension: dimension, count: count,
-                                descriptors: Self.descriptorsFile, files: Self.filesFile, root: root, skipped: skipped)
+                                descriptors: Self.descriptorsFile, files: Self.filesFile, root: root, skipped: skipped, fingerprint: fingerprint)
         encoder.outputFormatting.insert(.prettyPrinted)
         try Self.writeAtomically(try encoder.encode(manifest), manifestPath)
     }
@@ -217,6 +221,7 @@ public struct RetrievalIndex: Sendable, Equatable {
         index.storage = storage
         index.files = files
         index.skipped = manifest.skipped ?? []
+        index.fingerprint = manifest.fingerprint
         return index
     }
 

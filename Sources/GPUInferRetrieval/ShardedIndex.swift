@@ -251,7 +251,7 @@ public enum ShardedIndex {
 
     /// The shards of a complete sharded index, in order, each checked against the sha256 the
     /// manifest lists (a changed shard is refused).
-    public static func shards(_ db: String, verify: Bool = true) throws -> (shards: [Shard], model: String, dimension: Int, root: String) {
+    public static func shards(_ db: String, verify: Bool = true) throws -> (shards: [Shard], model: String, dimension: Int, root: String, fingerprint: String) {
         let path = manifestPath(db)
         guard let data = FileManager.default.contents(atPath: path) else { throw RetrievalIndexError.missingFile(path: path) }
         let manifest: Manifest
@@ -280,13 +280,14 @@ public enum ShardedIndex {
             result.append(Shard(spec: entry.shard, path: folder, rowOffset: offset, rows: entry.rows))
             offset += entry.rows
         }
-        return (result, manifest.model, manifest.dimension, manifest.root)
+        return (result, manifest.model, manifest.dimension, manifest.root, manifest.fingerprint)
     }
 
     /// The whole sharded index in memory (rows in shard order: the unsharded index's order).
     public static func load(_ db: String) throws -> RetrievalIndex {
-        let (list, model, dimension, root) = try shards(db)
+        let (list, model, dimension, root, fingerprint) = try shards(db)
         var index = try RetrievalIndex(dimension: max(dimension, 1), model: model, root: root.isEmpty ? nil : root)
+        index.fingerprint = fingerprint.isEmpty ? nil : fingerprint
         for shard in list {
             let part = try RetrievalIndex.loadFormat1(from: shard.path)
             guard part.dimension == index.dimension else {
@@ -327,7 +328,7 @@ public final class ShardedSearcher: @unchecked Sendable {
 
     public init(db: String, runtimes: [CLRuntime?], options: ExecutionOptions = ExecutionOptions()) throws {
         guard !runtimes.isEmpty else { throw GPUInferError.invalidInput("no device to search on") }
-        let (list, model, dimension, _) = try ShardedIndex.shards(db)
+        let (list, model, dimension, _, _) = try ShardedIndex.shards(db)
         self.db = db
         self.runtimes = runtimes
         self.options = options

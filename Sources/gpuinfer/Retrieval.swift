@@ -24,8 +24,10 @@ struct ImageModelOptions: ParsableArguments {
         if let weights = m.metadata["gpuinfer.weights"], weights.hasPrefix("random") {
             FileHandleWriter.write("note: model '\(name)' has random weights (\(weights))\n")
         }
-        let bytes = ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? NSNumber)?.intValue ?? 0
-        return (imageModel, "\((path as NSString).lastPathComponent), \(bytes) bytes")
+        // The model file's SHA-256 with the input size and preprocessing: what an index records and search compares.
+        let fingerprint = try ModelFingerprint.of(modelAt: path, preprocessing: "\(imageModel.preprocessing)",
+                                                  cacheDirectory: ExecutionOptions.Folders.process.cache)
+        return (imageModel, fingerprint)
     }
 
     /// Decodes `paths`, printing each failure; returns the images that decoded and the failure count.
@@ -176,6 +178,8 @@ struct SearchCommand: ParsableCommand {
     @Option(help: "Model for the queries (default: the one the index was built with).") var model: String?
     @Option(help: "Images per inference.") var batch: Int = 8
     @Flag(help: "Print one JSON object per query instead of text.") var json = false
+    @Flag(help: "Search even when the model's fingerprint (file SHA-256, input size, preprocessing) differs from the one the index was built with.")
+    var allowModelChange = false
 
     func validate() throws {
         guard !queries.isEmpty else { throw ValidationError("give at least one query image") }
@@ -199,7 +203,15 @@ struct SearchCommand: ParsableCommand {
             if deviceNames.count > 1 && !sharded {
                 throw ValidationError("several devices (--device \(deviceOption.device)) search a sharded index (index --shard); \(db) is one folder")
             }
-            let (imageModel, _) = try imageOptions.load(model ?? indexModel, device: first)
+            let (imageModel, fingerprint) = try imageOptions.load(model ?? indexModel, device: first)
+            let recorded = index?.fingerprint ?? shardInfo?.fingerprint
+            if ModelFingerprint.isComparable(recorded), let recorded, recorded != fingerprint {
+                guard allowModelChange else {
+                    throw RetrievalIndexError.mismatch(path: db, reason: "the index was built with a model whose fingerprint is \(recorded); '\(model ?? indexModel)' now is \(fingerprint): "
+                        + "its descriptors would not be comparable (re-index, or pass --allow-model-change)")
+                }
+                FileHandleWriter.write("note: the model differs from the one the index was built with (--allow-model-change)\n")
+            }
             let (images, failures) = imageOptions.decode(queries)
             if !images.isEmpty {
                 let embedded = try imageModel.embed(images: images.map(\.image), batchSize: batch)

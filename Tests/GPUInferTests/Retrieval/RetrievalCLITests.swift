@@ -76,6 +76,45 @@ import Testing
         #expect(s.out.contains("a\\x1b]0;pwned\\x07\\n     1  1.000000  forged.jpg"), "\(s.out)")
     }
 
+    /// An index records its model's fingerprint (file SHA-256, input size, preprocessing); search
+    /// refuses a model file that changed since (same path, other bytes) unless told
+    /// --allow-model-change. While an index run writes a folder, a second one is refused.
+    @Test func indexRecordsTheModelAndHoldsALock() throws {
+        let p = try Paths()
+        defer { try? FileManager.default.removeItem(atPath: p.work) }
+        try FileManager.default.createDirectory(atPath: p.work, withIntermediateDirectories: true)
+        let model = p.work + "/embed.onnx"
+        try FileManager.default.copyItem(atPath: p.model, toPath: model)
+        let db = p.work + "/db"
+        let r = try gpuinfer(["index", "--device", "cpu", model, p.photos, "--output", db, "--batch", "3", "--quiet"])
+        #expect(r.status == 0, "\(r.err)")
+        let index = try RetrievalIndex.load(from: db)
+        let sha = try SHA256.file(model)
+        #expect(index.fingerprint?.hasPrefix("sha256:\(sha); ") == true, "\(index.fingerprint ?? "nil")")
+        let query = p.photos + "/grace_hopper.jpg"
+        #expect(try gpuinfer(["search", db, query, "--device", "cpu", "-k", "1"]).status == 0)
+        // The same path, other bytes (an unknown protobuf field appended: the model still loads).
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: model))
+        try handle.seekToEnd()
+        try handle.write(contentsOf: Data([0xA0, 0x06, 0x01]))  // field 100, varint 1
+        try handle.close()
+        let refused = try gpuinfer(["search", db, query, "--device", "cpu", "-k", "1"])
+        #expect(refused.status == 1 && refused.err.contains("--allow-model-change") && refused.err.contains(sha), "\(refused.err)")
+        let allowed = try gpuinfer(["search", db, query, "--device", "cpu", "-k", "1", "--allow-model-change"])
+        #expect(allowed.status == 0 && allowed.err.contains("note: the model differs"), "\(allowed.err)")
+
+        // A second writer: this process holds the folder's lock.
+        let busy = p.work + "/busy"
+        try FileManager.default.createDirectory(atPath: busy, withIntermediateDirectories: true)
+        var lock: IndexLock? = try IndexLock(folder: busy)
+        let second = try gpuinfer(["index", "--device", "cpu", p.model, p.photos, "--output", busy, "--quiet"])
+        #expect(second.status == 1 && second.err.contains("another index run is writing this folder (process \(getpid()))"), "\(second.err)")
+        #expect(throws: RetrievalIndexError.locked(path: busy, holder: "process \(getpid())")) { _ = try IndexLock(folder: busy) }
+        lock?.release()
+        lock = nil
+        #expect(try gpuinfer(["index", "--device", "cpu", p.model, p.photos, "--output", busy, "--quiet"]).status == 0)
+    }
+
     @Test func indexSkipsBadFilesAndSearchFindsThePhoto() throws {
         let p = try Paths()
         defer { try? FileManager.default.removeItem(atPath: p.work) }
