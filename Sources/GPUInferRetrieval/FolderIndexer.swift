@@ -33,6 +33,12 @@ public struct IndexingReport: Sendable {
     /// Candidate image files still to do (0 when finished).
     public let remaining: Int
     public let seconds: Double
+    /// On a resumed run, what changed in the folder since the interrupted run: files that appeared
+    /// where it had already passed (embedded now), indexed files that are gone (their rows
+    /// dropped), indexed files whose size or modification time changed (embedded again).
+    public var added: [String] = []
+    public var removed: [String] = []
+    public var changed: [String] = []
     public var imagesPerSecond: Double { seconds > 0 ? Double(embeddedThisRun) / seconds : 0 }
 }
 
@@ -142,6 +148,15 @@ public final class FolderIndexer {
         var dimension: Int?
         var files: [String]
         var skipped: [SkippedFile]
+        /// Size and modification time of each of `files` when it was embedded ("size:seconds.nanoseconds").
+        var stamps: [String]?
+    }
+
+    /// A file's size and modification time, to notice a file replaced since it was embedded.
+    static func stamp(_ path: String) -> String? {
+        var st = stat()
+        guard stat(path, &st) == 0 else { return nil }
+        return "\(st.st_size):\(st.st_mtim.tv_sec).\(st.st_mtim.tv_nsec)"
     }
 
     /// State recovered from the progress files.
@@ -151,6 +166,8 @@ public final class FolderIndexer {
         var rows = 0
         var dimension: Int?
         var files: [String] = []
+        /// `files`' stamps when embedded (nil: an older progress file without them).
+        var stamps: [String?] = []
         var failed: [SkippedFile] = []
     }
 
@@ -182,6 +199,10 @@ public final class FolderIndexer {
             }
             state.dimension = state.dimension ?? batch.dimension
             state.files += batch.files
+            state.stamps += batch.stamps.map { $0.map(Optional.some) } ?? [String?](repeating: nil, count: batch.files.count)
+            guard state.stamps.count == state.files.count else {
+                throw RetrievalIndexError.corrupt(path: progressPath, reason: "line \(n + 2) has \(batch.stamps?.count ?? 0) stamps for \(batch.files.count) files")
+            }
             state.failed += batch.skipped
             state.rows = batch.rows
             state.through = batch.through
@@ -291,9 +312,31 @@ public final class FolderIndexer {
             try create(partialPath, Data())
             try create(progressPath, try jsonLine(state.header))
         }
-        let resumedRows = state.rows
         let batch = state.header.batch
-        let todo = listing.images.filter { state.through == nil || $0 > state.through! }
+        // What changed since an interrupted run: rows of files that are gone or were replaced are
+        // dropped; every present file that has no kept row and did not fail is to do (new files
+        // sorting before where the run had got to included); the index is sorted by file at the end.
+        let present = Set(listing.images)
+        var dropped = Set<Int>()
+        var report = (added: [String](), removed: [String](), changed: [String]())
+        for (row, file) in state.files.enumerated() {
+            if !present.contains(file) {
+                dropped.insert(row)
+                report.removed.append(file)
+            } else if let recorded = state.stamps[row], recorded != Self.stamp((folder as NSString).appendingPathComponent(file)) {
+                dropped.insert(row)
+                report.changed.append(file)
+            }
+        }
+        state.failed = state.failed.filter { present.contains($0.path) }
+        let kept = Set(state.files.indices.filter { !dropped.contains($0) }.map { state.files[$0] })
+        let failedPaths = Set(state.failed.map(\.path))
+        let todo = listing.images.filter { !kept.contains($0) && !failedPaths.contains($0) }
+        if let through = state.through {
+            let changedSet = Set(report.changed)
+            report.added = todo.filter { $0 <= through && !changedSet.contains($0) }
+        }
+        let resumedRows = state.rows - dropped.count
         let total = listing.images.count
         var done = total - todo.count
         var embedded = 0
@@ -305,7 +348,7 @@ public final class FolderIndexer {
         for prepared in pipeline {
             if let maxBatches, batches >= maxBatches { break }
             let names = Array(todo[prepared.files])
-            var line = BatchLine(through: names[names.count - 1], rows: state.rows, dimension: state.dimension, files: [], skipped: [])
+            var line = BatchLine(through: names[names.count - 1], rows: state.rows, dimension: state.dimension, files: [], skipped: [], stamps: [])
             // Files in order: the skipped ones and the embedded ones each keep the listing's order.
             line.skipped = prepared.failures.map { SkippedFile(path: todo[$0.index], reason: Self.reason($0.error)) }
             var rows: [Float] = []
@@ -322,6 +365,7 @@ public final class FolderIndexer {
                     do {
                         rows += try RetrievalIndex.normalized(Array(y.floats[(i * dimension)..<((i + 1) * dimension)]), count: 1, dimension: dimension)
                         line.files.append(name)
+                        line.stamps?.append(Self.stamp((folder as NSString).appendingPathComponent(name)) ?? "")
                     } catch {
                         line.skipped.append(SkippedFile(path: name, reason: "the model's descriptor cannot be normalized: \(error)"))
                     }
@@ -332,6 +376,7 @@ public final class FolderIndexer {
             try append(try jsonLine(line), to: progressPath)
             state.rows = line.rows
             state.files += line.files
+            state.stamps += (line.stamps ?? []).map(Optional.some)
             state.failed += line.skipped
             embedded += line.files.count
             done += names.count
@@ -343,10 +388,12 @@ public final class FolderIndexer {
         let skipped = (listing.others + state.failed).sorted { $0.path < $1.path }
         let remaining = total - done
         guard remaining == 0 else {
-            return IndexingReport(index: nil, resumedRows: resumedRows, embeddedThisRun: embedded, skipped: skipped, remaining: remaining,
-                                  seconds: Date().timeIntervalSince(started))
+            var r = IndexingReport(index: nil, resumedRows: resumedRows, embeddedThisRun: embedded, skipped: skipped, remaining: remaining,
+                                   seconds: Date().timeIntervalSince(started))
+            (r.added, r.removed, r.changed) = report
+            return r
         }
-        guard let dimension = state.dimension, state.rows > 0 else {
+        guard let dimension = state.dimension, state.rows > dropped.count else {
             throw GPUInferError.invalidInput("\(folder): no image could be indexed (\(total) candidate image(s), \(skipped.count) file(s) skipped)")
         }
         let (values, rows, _) = try Self.readPartial(partialPath, dimension: dimension)
@@ -354,9 +401,19 @@ public final class FolderIndexer {
             throw RetrievalIndexError.mismatch(path: partialPath, reason: "\(rows) rows, progress.jsonl names \(state.rows) files")
         }
         var index = try RetrievalIndex(dimension: dimension, model: modelName, root: folder)
-        // The rows were normalized batch by batch; they go in as stored.
-        index.descriptors = values
-        index.files = state.files
+        // The rows were normalized batch by batch; they go in as stored, less the dropped ones, in
+        // file order (that of an uninterrupted run over the folder as it is now).
+        var order = state.files.indices.filter { !dropped.contains($0) }
+        if !dropped.isEmpty || !report.added.isEmpty { order.sort { state.files[$0] < state.files[$1] } }
+        if order == Array(0..<rows) {
+            index.descriptors = values
+        } else {
+            var picked = [Float]()
+            picked.reserveCapacity(order.count * dimension)
+            for row in order { picked += values[(row * dimension)..<((row + 1) * dimension)] }
+            index.descriptors = picked
+        }
+        index.files = order.map { state.files[$0] }
         index.skipped = skipped
         index.storage = storage
         index.fingerprint = modelFingerprint
@@ -365,8 +422,10 @@ public final class FolderIndexer {
         try index.save(to: output)
         try? fm.removeItem(atPath: partialPath)
         try? fm.removeItem(atPath: progressPath)
-        return IndexingReport(index: index, resumedRows: resumedRows, embeddedThisRun: embedded, skipped: skipped, remaining: 0,
-                              seconds: Date().timeIntervalSince(started))
+        var r = IndexingReport(index: index, resumedRows: resumedRows, embeddedThisRun: embedded, skipped: skipped, remaining: 0,
+                               seconds: Date().timeIntervalSince(started))
+        (r.added, r.removed, r.changed) = report
+        return r
     }
 
     static func reason(_ error: GPUInferError) -> String {

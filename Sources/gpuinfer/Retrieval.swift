@@ -151,7 +151,17 @@ struct IndexCommand: ParsableCommand {
                 drew = true
             }
             if drew { FileHandleWriter.write("\n") }
-            if report.resumedRows > 0 { print("resumed an interrupted run: \(report.resumedRows) image(s) were already indexed") }
+            if report.resumedRows > 0 || !report.removed.isEmpty || !report.changed.isEmpty {
+                print("resumed an interrupted run: \(report.resumedRows) image(s) were already indexed")
+            }
+            if !(report.added.isEmpty && report.removed.isEmpty && report.changed.isEmpty) {
+                print("since the interrupted run: \(report.added.count) file(s) added (embedded), \(report.removed.count) removed (their rows dropped), "
+                      + "\(report.changed.count) changed (embedded again)")
+                for (what, files) in [("added", report.added), ("removed", report.removed), ("changed", report.changed)] {
+                    for f in files.prefix(20) { print("  \(what): \(shown(f))") }
+                    if files.count > 20 { print("  … and \(files.count - 20) more \(what)") }
+                }
+            }
             let listed = 50
             for s in report.skipped.prefix(listed) { print("skipped \(shown(s.path)): \(s.reason)") }
             if report.skipped.count > listed { print("… and \(report.skipped.count - listed) more skipped (all listed in \(output)/manifest.json)") }

@@ -164,6 +164,39 @@ import Testing
         #expect(bad.status == 1 && bad.err.contains("corrupt index file"), "\(bad.err)")
     }
 
+    /// Files added, removed or replaced between an interrupted run and its resumption: the resumed
+    /// run embeds the new file (which sorts before where the run had got to), drops the gone
+    /// file's row, embeds the replaced file again, says so, and ends with the index a fresh run over
+    /// the folder as it now is gives (the reference backend: rows do not depend on batch mates).
+    @Test func resumedIndexSeesAddedRemovedAndChangedFiles() throws {
+        let p = try Paths()
+        defer { try? FileManager.default.removeItem(atPath: p.work) }
+        let folder = p.work + "/photos"
+        try FileManager.default.createDirectory(atPath: p.work, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: p.photos, toPath: folder)
+        func index(_ output: String, _ extra: [String] = []) throws -> (status: Int32, out: String, err: String) {
+            try gpuinfer(["index", "--device", "cpu", p.model, folder, "--output", output, "--batch", "3"] + extra)
+        }
+        let resumed = p.work + "/resumed", fresh = p.work + "/fresh"
+        // Two batches of 3 candidates: corrupt.jpg, crop.png, empty.jpg, flipped.jpg, grace_hopper.jpg, noise.png.
+        let first = try index(resumed, ["--max-batches", "2"])
+        #expect(first.status == 0 && first.out.contains("stopped after 2 batch(es)"), "\(first.out)\(first.err)")
+        try FileManager.default.removeItem(atPath: folder + "/crop.png")
+        try FileManager.default.removeItem(atPath: folder + "/flipped.jpg")
+        try FileManager.default.copyItem(atPath: folder + "/noise.png", toPath: folder + "/flipped.jpg")
+        try FileManager.default.copyItem(atPath: folder + "/grace_hopper.jpg", toPath: folder + "/a_new.jpg")
+        let last = try index(resumed)
+        #expect(last.status == 0, "\(last.out)\(last.err)")
+        #expect(last.out.contains("since the interrupted run: 1 file(s) added (embedded), 1 removed (their rows dropped), 1 changed (embedded again)"), "\(last.out)")
+        #expect(last.out.contains("  added: a_new.jpg") && last.out.contains("  removed: crop.png") && last.out.contains("  changed: flipped.jpg"), "\(last.out)")
+        #expect(try index(fresh).status == 0)
+        let a = try RetrievalIndex.load(from: resumed), b = try RetrievalIndex.load(from: fresh)
+        #expect(a.files == b.files && a.files.first == "a_new.jpg" && !a.files.contains("crop.png"))
+        #expect(a.skipped == b.skipped)
+        assertClose(Tensor(shape: [a.count, a.dimension], floats: a.descriptors), Tensor(shape: [b.count, b.dimension], floats: b.descriptors),
+                    rtol: 1e-6, atol: 1e-7, "resumed vs fresh index")
+    }
+
     @Test func interruptedIndexResumesToTheSameIndex() throws {
         let p = try Paths()
         defer { try? FileManager.default.removeItem(atPath: p.work) }
