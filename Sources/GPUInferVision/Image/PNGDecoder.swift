@@ -28,8 +28,18 @@ extension ImageDecoder {
         }
         let (width, height) = (Int(png.width), Int(png.height))
         try checkSize(width, height, maxPixels: maxPixels, name: name)
-        png.format = UInt32(PNG_FORMAT_FLAG_COLOR | PNG_FORMAT_FLAG_ALPHA)  // 8-bit RGBA
         png.flags |= UInt32(PNG_IMAGE_FLAG_16BIT_sRGB)
+        // Without alpha (colour type, tRNS) in the file, straight to 8-bit RGB: 3 bytes per pixel
+        // are all the memory the decode takes (a 100-megapixel zlib bomb costs 300 MB, not 700).
+        // With alpha, RGBA and the alpha dropped after: asked for RGB, libpng would composite.
+        guard png.format & UInt32(PNG_FORMAT_FLAG_ALPHA) != 0 else {
+            png.format = UInt32(PNG_FORMAT_FLAG_COLOR)
+            var rgb = [UInt8](repeating: 0, count: width * height * 3)
+            let finished = rgb.withUnsafeMutableBytes { png_image_finish_read(&png, nil, $0.baseAddress, 0, nil) }
+            guard finished != 0 else { throw fail("truncated or corrupt PNG data: \(message())") }
+            return Image(unchecked: width, height, rgb)
+        }
+        png.format = UInt32(PNG_FORMAT_FLAG_COLOR | PNG_FORMAT_FLAG_ALPHA)  // 8-bit RGBA
         var rgba = [UInt8](repeating: 0, count: width * height * 4)
         let finished = rgba.withUnsafeMutableBytes { png_image_finish_read(&png, nil, $0.baseAddress, 0, nil) }
         guard finished != 0 else { throw fail("truncated or corrupt PNG data: \(message())") }
