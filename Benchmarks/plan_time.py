@@ -16,23 +16,13 @@ import json
 import os
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def write_chain(path, n):
-    import onnx
-    from onnx import TensorProto, helper
-
-    nodes, prev = [], "x"
-    for i in range(n):
-        nodes.append(helper.make_node("Relu" if i % 2 == 0 else "Neg", [prev], [f"t{i}"]))
-        prev = f"t{i}"
-    graph = helper.make_graph(nodes, f"chain{n}", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 16])],
-                              [helper.make_tensor_value_info(prev, TensorProto.FLOAT, None)])
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from dispatch import write_chain  # noqa: E402  (the same Relu/Neg chains)
 
 
 def run(binary, path, device):

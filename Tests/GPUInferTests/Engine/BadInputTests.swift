@@ -60,6 +60,16 @@ enum BadModel {
 
     static func bytes(_ m: Onnx_ModelProto) throws -> Data { try m.serializedBytes() }
 
+    /// Makes the initializer W an external tensor read from `location`.
+    static func makeExternal(_ m: inout Onnx_ModelProto, location: String) {
+        m.graph.initializer[0].clearRawData()
+        m.graph.initializer[0].dataLocation = .external
+        var e = Onnx_StringStringEntryProto()
+        e.key = "location"
+        e.value = location
+        m.graph.initializer[0].externalData = [e]
+    }
+
     /// Loads `m` from memory (structure checks) and builds a Model (op checks).
     static func load(_ m: Onnx_ModelProto, baseDirectory: URL? = nil) throws {
         _ = try Model(graph: ONNXLoader.load(data: bytes(m), name: "bad.onnx", baseDirectory: baseDirectory))
@@ -190,14 +200,7 @@ private func isIO(_ e: GPUInferError) -> Bool { if case .io = e { true } else { 
         // A real file outside the model folder, so only the path check can refuse it.
         try Data(count: 64).write(to: dir.appendingPathComponent("x"))
         for location in ["../x", "/etc/passwd", "sub/../../x"] {
-            let m = BadModel.model { m in
-                m.graph.initializer[0].clearRawData()
-                m.graph.initializer[0].dataLocation = .external
-                var e = Onnx_StringStringEntryProto()
-                e.key = "location"
-                e.value = location
-                m.graph.initializer[0].externalData = [e]
-            }
+            let m = BadModel.model { BadModel.makeExternal(&$0, location: location) }
             let path = inside.appendingPathComponent("model.onnx")
             try BadModel.bytes(m).write(to: path)
             expectGPUInferError("external data '\(location)'", mentions: [location, "refused"], isInvalidModel) {
@@ -220,14 +223,7 @@ private func isIO(_ e: GPUInferError) -> Bool { if case .io = e { true } else { 
             expectGPUInferError(".npy", mentions: [path, kind], isIO) { _ = try Npy.read(path: path) }
             expectGPUInferError("TensorProto", mentions: [path, kind], isIO) { _ = try ONNXLoader.loadTensor(path: path) }
             let name = (path as NSString).lastPathComponent
-            let m = BadModel.model { m in
-                m.graph.initializer[0].clearRawData()
-                m.graph.initializer[0].dataLocation = .external
-                var e = Onnx_StringStringEntryProto()
-                e.key = "location"
-                e.value = name
-                m.graph.initializer[0].externalData = [e]
-            }
+            let m = BadModel.model { BadModel.makeExternal(&$0, location: name) }
             let model = dir.appendingPathComponent("external_\(kind).onnx")
             try BadModel.bytes(m).write(to: model)
             expectGPUInferError("external data", mentions: [name, kind, "external data"], isIO) { _ = try Model(path: model.path) }
