@@ -73,7 +73,7 @@ struct SSDLiteCommand: ParsableCommand {
                     }
                     // Lowest score first, so the best detections' boxes and tags end up on top.
                     for d in found.reversed() {
-                        let p = d.pixelBox(width: w, height: h).map { Int($0.rounded()) }
+                        let p = d.pixelRect(width: w, height: h)
                         canvas?.labelledBox(x0: p[0], y0: p[1], x1: max(p[0], p[2] - 1), y1: max(p[1], p[3] - 1),
                                             label: "\(d.name) \(String(format: "%.2f", d.score))", color: Canvas.color(for: d.label))
                     }

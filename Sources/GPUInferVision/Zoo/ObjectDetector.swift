@@ -17,6 +17,12 @@ public struct Detection: Sendable, Equatable, Codable {
     public func pixelBox(width: Int, height: Int) -> [Double] {
         [Double(box[0]) * Double(width), Double(box[1]) * Double(height), Double(box[2]) * Double(width), Double(box[3]) * Double(height)]
     }
+
+    /// `pixelBox` rounded to whole pixels for drawing, each coordinate clamped to ±2³⁰ first (a box
+    /// a model places far outside the image stays a number, never an integer overflow).
+    public func pixelRect(width: Int, height: Int) -> [Int] {
+        pixelBox(width: width, height: height).map { Int(min(max($0, -0x1p30), 0x1p30).rounded()) }
+    }
 }
 
 /// A detection model with its preprocessing.
@@ -62,6 +68,13 @@ public final class ObjectDetector: @unchecked Sendable {
                     throw GPUInferError.invalidModel(location: "detection output", reason: "row \(r) of image \(n) says image \(row[0])")
                 }
                 guard row[2] >= threshold else { continue }
+                // A model's numbers become an integer class and a drawable box only when they can be.
+                guard row[1].isFinite, row[1] == row[1].rounded(), abs(row[1]) < 0x1p31 else {
+                    throw GPUInferError.invalidModel(location: "detection output", reason: "row \(r) of image \(n): label \(row[1]) is not an integer class id")
+                }
+                guard row[3..<7].allSatisfy(\.isFinite) else {
+                    throw GPUInferError.invalidModel(location: "detection output", reason: "row \(r) of image \(n): box \(Array(row[3..<7])) is not finite")
+                }
                 let label = Int(row[1])
                 result[n].append(Detection(label: label, name: COCOLabels.name(label), score: row[2], box: Array(row[3..<7])))
             }

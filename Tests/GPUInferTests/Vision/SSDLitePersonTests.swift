@@ -72,3 +72,29 @@ import Testing
         }
     }
 }
+
+/// A detection model's output turned into classes and pixels: a NaN, infinite or fractional label
+/// and a non-finite box are typed errors naming the row (Int(NaN) would trap); a finite box far
+/// outside the image is clamped before it becomes integer pixels.
+@Suite struct DetectionParsingTests {
+    static func output(_ rows: [[Float]]) -> Tensor {
+        Tensor(shape: [1, 1, rows.count + 1, 7], floats: rows.flatMap { $0 } + [-1, 0, 0, 0, 0, 0, 0])
+    }
+
+    @Test func hostileNumbersAreTypedErrors() throws {
+        let good: [Float] = [0, 1, 0.9, 0.1, 0.2, 0.3, 0.4]
+        #expect(try ObjectDetector.parse(Self.output([good]), count: 1)[0].map(\.label) == [1])
+        for (label, box) in [(Float.nan, good[3...]), (.infinity, good[3...]), (1.5, good[3...]), (3e9, good[3...]),
+                             (1, [0.1, .nan, 0.3, 0.4][...]), (1, [0.1, 0.2, -.infinity, 0.4][...])] {
+            let row = [0, label, 0.9] + Array(box)
+            let e = expectGPUInferError("row \(row)", mentions: ["row 0 of image 0"], { if case .invalidModel = $0 { true } else { false } }) {
+                _ = try ObjectDetector.parse(Self.output([row]), count: 1)
+            }
+            #expect(e != nil)
+        }
+        // A NaN score is no detection (it passes no threshold), as the unfiltered reference says.
+        #expect(try ObjectDetector.parse(Self.output([[0, 1, .nan, 0.1, 0.2, 0.3, 0.4]]), count: 1)[0].isEmpty)
+        let far = Detection(label: 1, name: "person", score: 0.9, box: [-1e30, 0.5, 1e30, 3e38])
+        #expect(far.pixelRect(width: 640, height: 480) == [-(1 << 30), 240, 1 << 30, 1 << 30])
+    }
+}
