@@ -43,6 +43,10 @@ public enum Shape {
     }
 
     /// Number of elements, or nil if any dimension is negative or the product overflows.
+    /// The most elements a tensor may hold (2^40, 4 TB of fp32): shapes beyond it are model errors,
+    /// and byte sizes (× 8), strides and index sums of valid shapes stay far from Int overflow.
+    public static let maxElements = 1 << 40
+
     public static func checkedCount(_ shape: [Int]) -> Int? {
         var n = 1
         for d in shape {

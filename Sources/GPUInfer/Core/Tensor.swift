@@ -92,6 +92,8 @@ public struct TensorType: Sendable, Equatable, CustomStringConvertible {
         self.dtype = dtype
         self.shape = shape
     }
-    public var count: Int { shape.reduce(1, *) }
+    /// The element count; Int.max for a shape whose count overflows (or has a negative dim), so
+    /// that no size computed from a hostile shape traps: every limit check refuses it.
+    public var count: Int { Shape.checkedCount(shape) ?? Int.max }
     public var description: String { "\(dtype)\(shape)" }
 }

@@ -21,7 +21,7 @@ extension Graph {
             let inputCount = inputs.reduce(0) { $0 + ($1?.count ?? 0) }
             // Big constant subgraphs stay as nodes only if folding would create huge tensors.
             let types = try op.inferTypes(inputs.map { $0.map { TensorType($0.dtype, $0.shape) } }, constants: inputs)
-            let outputCount = types.reduce(0) { $0 + $1.count }
+            let outputCount = types.reduce(0) { $0.addingReportingOverflow($1.count).overflow ? Int.max : $0 + $1.count }
             guard outputCount <= max(maxElements, inputCount) else {
                 kept.append(node)
                 continue

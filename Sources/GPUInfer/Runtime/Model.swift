@@ -401,13 +401,23 @@ func shapeWithinBound(_ actual: [Int], _ bound: [Int]) -> Bool {
 }
 
 /// Runs an operator's type inference, attributing any error to its node.
+/// Every output shape is checked: no negative dimension, at most `Shape.maxElements` elements
+/// (so that byte sizes, strides and index arithmetic downstream cannot overflow).
 private func inferTypes(_ op: any Operator, _ node: Node, _ inTs: [TensorType?], _ inCs: [Tensor?]) throws -> [TensorType] {
-    do { return try op.inferTypes(inTs, constants: inCs) } catch let e as GPUInferError {
+    let types: [TensorType]
+    do { types = try op.inferTypes(inTs, constants: inCs) } catch let e as GPUInferError {
         switch e {
         case .shapeMismatch, .unsupportedOp, .unsupportedDType: throw e
         default: throw GPUInferError.shapeMismatch(node: node.label, op: node.opType, reason: "\(e)")
         }
     }
+    for (i, t) in types.enumerated() {
+        guard let n = Shape.checkedCount(t.shape), n <= Shape.maxElements else {
+            throw GPUInferError.shapeMismatch(node: node.label, op: node.opType,
+                                              reason: "output \(i) shape \(t.shape) is negative or holds more than 2^40 elements")
+        }
+    }
+    return types
 }
 
 /// Types and constants for one set of input shapes, and the nodes of one plan segment. A graph

@@ -255,6 +255,40 @@ private func isIO(_ e: GPUInferError) -> Bool { if case .io = e { true } else { 
         try HostMemory.check(TensorType(.float32, [1 << 20]), node: "small", available: 0)
     }
 
+    /// Hostile values in valid files: shape arithmetic that would overflow (and trap) is a typed
+    /// shape error naming the node, at load or plan time, on both backends; a Slice step of
+    /// Int64.min or Int64.max runs (one element, as onnxruntime gives).
+    @Test func hostileShapeValuesAreTypedErrors() throws {
+        var rng = TestRandom(seed: 8)
+        let x = rng.tensor([1, 2, 5, 5])
+        func isShape(_ e: GPUInferError) -> Bool { if case .shapeMismatch = e { true } else { false } }
+        let huge = 1 << 62
+        let cases: [(String, () throws -> Model)] = [
+            ("Conv dilations 2^62", { try singleNodeModel("Conv", attributes: ["dilations": .ints([huge, 1])], inputs: [x, rng.tensor([3, 2, 3, 3])], constant: [1]) }),
+            ("Conv pads 2^62", { try singleNodeModel("Conv", attributes: ["pads": .ints([huge, 0, 0, 0])], inputs: [x, rng.tensor([3, 2, 3, 3])], constant: [1]) }),
+            ("Tile repeats 2^62", { try singleNodeModel("Tile", inputs: [x, Tensor(shape: [4], ints: [1, 1, Int64(huge), 4])], constant: [1]) }),
+            ("ConstantOfShape [2^62]", { try singleNodeModel("ConstantOfShape", inputs: [Tensor(shape: [1], ints: [Int64(huge)])], constant: [0]) }),
+            ("ConstantOfShape [2^33, 2^33]", { try singleNodeModel("ConstantOfShape", inputs: [Tensor(shape: [2], ints: [1 << 33, 1 << 33])], constant: [0]) }),
+        ]
+        for (what, make) in cases {
+            // Static input shapes are planned at load; otherwise the first run plans.
+            expectGPUInferError(what, mentions: ["node"], isShape) {
+                let m = try make()
+                let feeds = m.inputs.isEmpty ? [:] : ["in0": x]
+                _ = try ReferenceExecutor().run(m, inputs: feeds)
+                _ = try Session(model: m, runtime: try TestDevice.require()).run(feeds)
+            }
+        }
+        for step in [Int64.min, Int64.max, -(1 << 62)] {
+            let m = try singleNodeModel("Slice", inputs: [x, Tensor(shape: [1], ints: [2]), Tensor(shape: [1], ints: [step > 0 ? 5 : -6]),
+                                                          Tensor(shape: [1], ints: [3]), Tensor(shape: [1], ints: [step])], constant: [1, 2, 3, 4])
+            let reference = try #require(try ReferenceExecutor().run(m, inputs: ["in0": x])["out0"])
+            #expect(reference.shape == [1, 2, 5, 1])
+            #expect(reference.floats == (0..<10).map { x.floats[$0 * 5 + 2] }, "step \(step): column 2")
+            assertClose(try #require(try Session(model: m, runtime: try TestDevice.require()).run(["in0": x])["out0"]), reference, rtol: 0, atol: 0, "Slice step \(step) on the device")
+        }
+    }
+
     /// Duplicate and empty names, unknown element types, zero-sized tensors.
     @Test func namesTypesAndZeroDims() {
         let duplicate = BadModel.model { m in m.graph.initializer.append(BadModel.floats("W", [4], [1, 2, 3, 4])) }

@@ -52,6 +52,13 @@ struct WindowAttributes: Sendable {
         }
         let s = try list(strides, "strides", r, 1)
         let d = try list(dilations, "dilations", r, 1)
+        // Attribute values from the file, bounded before any arithmetic: with each below 2^31 the
+        // window sums and products below stay far inside Int.
+        let limit = Int(Int32.max)
+        for (name, v, low) in [("strides", s, 1), ("dilations", d, 1), ("pads", pads ?? [], 0), ("input", input, 0), ("kernel", kernel, 1)]
+        where !v.allSatisfy({ (low...limit).contains($0) }) {
+            throw GPUInferError.shapeMismatch(node: node.label, op: node.opType, reason: "\(name) \(v) must lie in \(low)...\(limit)")
+        }
         var w = Window(input: input, kernel: kernel, strides: s, dilations: d,
                        padBegin: [Int](repeating: 0, count: r), padEnd: [Int](repeating: 0, count: r), output: [Int](repeating: 0, count: r))
         for i in 0..<r {

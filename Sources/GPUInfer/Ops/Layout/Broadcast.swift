@@ -47,7 +47,11 @@ struct Tile: Operator {
         guard repeats.count == x.count, repeats.allSatisfy({ $0 >= 0 }) else {
             throw context.shapeError("repeats \(repeats) do not fit input \(x)")
         }
-        return zip(x, repeats).map { $0 * $1 }
+        return try zip(x, repeats).map { d, r in
+            let (n, overflow) = d.multipliedReportingOverflow(by: r)
+            guard !overflow, n <= Shape.maxElements else { throw context.shapeError("repeats \(repeats) of input \(x) give a dimension beyond 2^40") }
+            return n
+        }
     }
     func inferTypes(_ inputs: [TensorType?], constants: [Tensor?]) throws -> [TensorType] {
         let x = try context.type(inputs, 0)

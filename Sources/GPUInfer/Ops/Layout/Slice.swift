@@ -42,8 +42,12 @@ struct Slice: Operator {
         }
         var r = Region(start: .init(repeating: 0, count: shape.count), step: .init(repeating: 1, count: shape.count), shape: shape)
         for (i, a) in axes.enumerated() {
-            let dim = shape[a], step = steps?[i] ?? 1
-            guard step != 0 else { throw context.shapeError("step 0 on axis \(a)") }
+            let dim = shape[a], given = steps?[i] ?? 1
+            guard given != 0 else { throw context.shapeError("step 0 on axis \(a)") }
+            // A step of at least the dimension selects at most one element, whatever its size:
+            // clamped to ±dim, so that no arithmetic below or in the strides overflows (Int64.min
+            // is a valid step, which onnxruntime runs).
+            let step = given > 0 ? min(given, max(dim, 1)) : max(given, -max(dim, 1))
             var start = starts[i] < 0 ? starts[i] + dim : starts[i]
             var end = ends[i] < 0 ? ends[i] + dim : ends[i]
             if step > 0 {
