@@ -60,13 +60,17 @@ struct Reshape: ViewOperator {
             default: throw context.shapeError("invalid dim \(d) in shape \(spec)")
             }
         }
+        // Counted with overflow checks: the shape may come from a file or an input at run time.
+        guard let known = Shape.checkedCount(out), let total = Shape.checkedCount(input) else {
+            throw context.shapeError("shape \(spec) for input \(input): the element count overflows")
+        }
         if let i = inferred {
-            let known = out.reduce(1, *)
-            let total = input.reduce(1, *)
             guard known > 0, total % known == 0 else {
                 throw context.shapeError("cannot infer -1 in \(spec) for input \(input)")
             }
             out[i] = total / known
+        } else if known != total {
+            throw context.shapeError("shape \(spec) holds \(known) elements, the input \(input) \(total)")
         }
         return out
     }
