@@ -89,7 +89,9 @@ import Testing
         let healing = ProgramCache(directory: dir, evenWhereDriverCaches: true)
         try CLRuntime(device: info, cache: healing).selfTest()
         #expect(healing.hits == 0 && healing.compiles == 1 && healing.discarded == 1)
-        #expect([UInt8](try Data(contentsOf: entry)) == good, "rewritten from source")
+        // Stored again from source (a driver's binary need not be byte-identical from one build to
+        // the next): well-formed, since a fresh cache loads it.
+        #expect(FileManager.default.fileExists(atPath: entry.path), "rewritten from source")
         let healed = ProgramCache(directory: dir, evenWhereDriverCaches: true)
         try CLRuntime(device: info, cache: healed).selfTest()
         #expect(healed.hits == 1 && healed.compiles == 0)
