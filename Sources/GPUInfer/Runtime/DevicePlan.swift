@@ -74,14 +74,6 @@ final class DevicePlan: @unchecked Sendable {
 
     let runtime: CLRuntime
     private(set) var steps: [(node: Int, step: PlanStep)] = []
-
-    /// The kernel objects go newest first: PoCL keeps a program's kernels in a list that a release
-    /// searches from the newest, so releasing a plan's kernels in creation order cost O(n²) (a
-    /// 40,000-node chain spent 2.4 s tearing its plan down); in reverse each release finds its
-    /// kernel first.
-    deinit {
-        while !steps.isEmpty { steps.removeLast() }
-    }
     /// The graph inputs this plan uploads (the first segment only).
     private(set) var inputs: [String: DeviceValue] = [:]
     /// Values computed by earlier segments (and the graph inputs), with their real shapes.
