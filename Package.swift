@@ -49,11 +49,18 @@ let package = Package(
             dependencies: ["GPUInfer", "GPUInferVision", "GPUInferRetrieval", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Sources/gpuinfer"
         ),
+        // The structure-aware fuzzer: mutators (a library the tests use) and its supervising driver.
+        .target(name: "GPUInferFuzz", dependencies: ["GPUInfer", "ONNXProto", .product(name: "SwiftProtobuf", package: "swift-protobuf")], path: "Sources/GPUInferFuzz"),
+        .executableTarget(
+            name: "gpuinfer-fuzz",
+            dependencies: ["GPUInfer", "GPUInferFuzz", "GPUInferRetrieval", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Sources/gpuinfer-fuzz"
+        ),
         // A runnable example of the library API (`swift run gpuinfer-example photo.jpg`).
         .executableTarget(name: "gpuinfer-example", dependencies: ["GPUInfer", "GPUInferVision"], path: "Sources/gpuinfer-example"),
         .testTarget(
             name: "GPUInferTests",
-            dependencies: ["GPUInfer", "GPUInferVision", "GPUInferRetrieval", "ONNXProto"],
+            dependencies: ["GPUInfer", "GPUInferVision", "GPUInferRetrieval", "GPUInferFuzz", "ONNXProto"],
             path: "Tests/GPUInferTests"
         ),
     ]

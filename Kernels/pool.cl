@@ -1,6 +1,18 @@
 // Pooling over NCHW planes (1-D runs as H = 1): MaxPool (+ Indices), AveragePool, global pools.
 // One work-item per output element. meta: H, W, OH, OW, KH, KW, sh, sw, dh, dw, ph, pw, phEnd, pwEnd.
 
+// The taps k in [0, K) of a window starting at s with dilation d (≥ 1) that land in [lo, hi): a
+// range computed once (in long: pads near 2^31 stay exact), so a window far wider than the input
+// (a kernel of 2^31 - 1 under SAME padding) costs what its taps inside cost, not K iterations.
+inline int2 pool_taps(int s, int d, int K, int lo, int hi) {
+    const long a = (long)lo - s, b = (long)hi - s;
+    long k0 = a <= 0 ? 0 : (a + d - 1) / d;
+    long k1 = b <= 0 ? 0 : (b + d - 1) / d;
+    k0 = min(k0, (long)K);
+    k1 = min(max(k1, k0), (long)K);
+    return (int2)((int)k0, (int)k1);
+}
+
 // Max over the window, skipping padding; NaN propagates (the first NaN wins). Indices are flat
 // over the input, in row-major (storageOrder 0) or column-major (1) order within each plane.
 // Stamped for float and for long (integer and bool tensors).
@@ -16,12 +28,11 @@ __kernel void NAME(__global const T* X, __global T* Y, __global long* I, __const
     __global const T* x = X + nc * H * W;                                                           \
     T best = LOWEST;                                                                                \
     int at = -1;                                                                                    \
-    for (int kh = 0; kh < KH; ++kh) {                                                               \
+    const int2 rh = pool_taps(hs, m[8], KH, 0, H), rw = pool_taps(ws, m[9], KW, 0, W);             \
+    for (int kh = rh.x; kh < rh.y; ++kh) {                                                          \
         const int ih = hs + kh * m[8];                                                              \
-        if (ih < 0 || ih >= H) continue;                                                            \
-        for (int kw = 0; kw < KW; ++kw) {                                                           \
+        for (int kw = rw.x; kw < rw.y; ++kw) {                                                      \
             const int iw = ws + kw * m[9];                                                          \
-            if (iw < 0 || iw >= W) continue;                                                        \
             const T v = x[ih * W + iw];                                                             \
             if (v > best || (ISNAN(v) && !ISNAN(best)) || at < 0) {                                 \
                 best = v;                                                                           \
@@ -48,23 +59,14 @@ __kernel void avg_pool2d(__global const float* X, __global float* Y, __constant 
     const int hs = oh * m[6] - m[10], ws = ow * m[7] - m[11];
     __global const float* x = X + nc * H * W;
     float sum = 0.0f;
-    int rows = 0, cols = 0, prows = 0, pcols = 0;
-    for (int kw = 0; kw < KW; ++kw) {
-        const int iw = ws + kw * m[9];
-        cols += (iw >= 0 && iw < W);
-        pcols += (iw >= -m[11] && iw < W + m[13]);
-    }
-    for (int kh = 0; kh < KH; ++kh) {
+    const int2 rh = pool_taps(hs, m[8], KH, 0, H), rw = pool_taps(ws, m[9], KW, 0, W);
+    const int2 ph = pool_taps(hs, m[8], KH, -m[10], H + m[12]), pw = pool_taps(ws, m[9], KW, -m[11], W + m[13]);
+    for (int kh = rh.x; kh < rh.y; ++kh) {
         const int ih = hs + kh * m[8];
-        prows += (ih >= -m[10] && ih < H + m[12]);
-        if (ih < 0 || ih >= H) continue;
-        ++rows;
-        for (int kw = 0; kw < KW; ++kw) {
-            const int iw = ws + kw * m[9];
-            if (iw >= 0 && iw < W) sum += x[ih * W + iw];
-        }
+        for (int kw = rw.x; kw < rw.y; ++kw) sum += x[ih * W + ws + kw * m[9]];
     }
-    Y[i] = sum / (float)(includePad ? prows * pcols : rows * cols);
+    const long taps = includePad ? (long)(ph.y - ph.x) * (pw.y - pw.x) : (long)(rh.y - rh.x) * (rw.y - rw.x);
+    Y[i] = sum / (float)taps;
 }
 
 // Max or mean over each of `count` planes of `size` elements.

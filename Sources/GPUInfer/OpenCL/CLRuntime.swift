@@ -3,8 +3,9 @@
 //
 // Concurrency: these classes are @unchecked Sendable because OpenCL's context, queue, buffer and
 // program objects are thread-safe by the OpenCL 1.2 spec (appendix A.2). cl_kernel is not
-// (clSetKernelArg): a CLKernel's arguments are set once while a plan is built, and the plan
-// serialises its enqueues with a lock.
+// (clSetKernelArg): a CLKernel's arguments are set while a plan is built, the plan serialises its
+// enqueues with a lock, and a kernel object shared between CLKernels is locked from its first
+// argument to its enqueue.
 import COpenCL
 import GPUInferKernels
 import Foundation
@@ -44,10 +45,44 @@ public final class CLBuffer: @unchecked Sendable {
     }
 }
 
+/// The count of private kernel objects alive for one program (`CLRuntime.privateKernelLimit`).
+final class ProgramKernelCount: @unchecked Sendable {
+    private let lock = NSLock()
+    private var live = 0
+    /// Takes a private slot when fewer than `limit` are taken.
+    func take(limit: Int) -> Bool {
+        lock.withLock {
+            guard live < limit else { return false }
+            live += 1
+            return true
+        }
+    }
+    func release() { lock.withLock { live -= 1 } }
+}
+
+/// One kernel object shared by every CLKernel of a (program, kernel name) past the program's
+/// private limit. Whoever enqueues it re-applies its own arguments first unless they are the ones
+/// set last (`owner`), holding `lock` from the first argument to the enqueue.
+final class SharedKernelHandle: @unchecked Sendable {
+    let lock = NSLock()
+    var handle: cl_kernel?
+    /// `CLKernel.id` of the kernel whose arguments the handle holds (0: none).
+    var owner: UInt64 = 0
+    deinit { if let handle { clReleaseKernel(handle) } }
+}
+
+struct WeakSharedKernel { weak var value: SharedKernelHandle? }
+
 /// A kernel object with its arguments. It may be created before its program has finished
 /// building (programs build in parallel on background threads, `CLRuntime.kernel`): arguments set
 /// before then are recorded and applied, in order, when the kernel object is created — at its
 /// first enqueue or `materialize()`, which waits for the build and rethrows its error.
+///
+/// Past `CLRuntime.privateKernelLimit` kernel objects of one program, a CLKernel has no kernel
+/// object of its own: it records its arguments and shares one object per kernel name with the
+/// others (`SharedKernelHandle`). A driver that keeps a program's kernel objects in a list (PoCL
+/// searches it on every `clReleaseKernel`) then never sees more than the limit plus one per
+/// name, and building and releasing a plan stays linear in its node count.
 public final class CLKernel: @unchecked Sendable {
     public let name: String
     private let counts: CLObjectCounts
@@ -57,38 +92,82 @@ public final class CLKernel: @unchecked Sendable {
     private var pending: (build: ProgramBuild, file: String)?
     /// Arguments set before the kernel object exists: index, bytes (nil: `size` bytes of __local memory).
     private var deferred: [(index: Int, bytes: [UInt8]?, size: Int)] = []
+    /// A shared kernel object (nil: this kernel has its own), with every argument set so far, by
+    /// index, and whether one changed since they were last applied.
+    private let shared: SharedKernelHandle?
+    private var recorded: [Int: (bytes: [UInt8]?, size: Int)] = [:]
+    private var changed = false
+    /// The program's private-object count this kernel holds a slot of.
+    private let slot: ProgramKernelCount?
+    /// Unique for the process's lifetime (never reused, unlike an object's address).
+    let id: UInt64
+
+    private static let idLock = NSLock()
+    nonisolated(unsafe) private static var lastID: UInt64 = 0
+    private static func nextID() -> UInt64 { idLock.withLock { lastID += 1; return lastID } }
 
     init(kernel: cl_kernel, name: String, counts: CLObjectCounts) {
         self.handle = kernel
         self.name = name
         self.counts = counts
+        self.shared = nil
+        self.slot = nil
+        self.id = Self.nextID()
         counts.kernel(1)
     }
 
-    init(build: ProgramBuild, file: String, name: String, counts: CLObjectCounts) {
+    init(build: ProgramBuild, file: String, name: String, counts: CLObjectCounts,
+         shared: SharedKernelHandle? = nil, slot: ProgramKernelCount? = nil) {
         self.pending = (build, file)
         self.name = name
         self.counts = counts
+        self.shared = shared
+        self.slot = slot
+        self.id = Self.nextID()
         counts.kernel(1)
     }
 
     deinit {
         if let handle { clReleaseKernel(handle) }
+        slot?.release()
         counts.kernel(-1)
     }
 
-    /// The kernel object: waits for its program, creates it and applies the recorded arguments.
-    @discardableResult
-    func materialize() throws -> cl_kernel {
-        lock.lock()
-        defer { lock.unlock() }
-        if let handle { return handle }
-        guard let (build, file) = pending else { throw GPUInferError.openCL(status: CL_INVALID_KERNEL, call: "clCreateKernel", kernel: name) }
-        let program = try build.wait()
+    /// Whether this kernel shares its kernel object with others of its program.
+    var isShared: Bool { shared != nil }
+
+    /// Creates the kernel object in `program`.
+    private func create(_ program: CLProgram, file: String) throws -> cl_kernel {
         var status: cl_int = 0
         guard let k = clCreateKernel(program.program, name, &status), status == CL_SUCCESS else {
             throw GPUInferError.openCL(status: status, call: "clCreateKernel", kernel: "\(file).cl:\(name)")
         }
+        return k
+    }
+
+    /// The kernel object: waits for its program, creates it and applies the recorded arguments
+    /// (a shared object: waits for the program and creates the object once; arguments are applied
+    /// at each enqueue, `withHandle`).
+    @discardableResult
+    func materialize() throws -> cl_kernel {
+        lock.lock()
+        defer { lock.unlock() }
+        return try materializeLocked()
+    }
+
+    private func materializeLocked() throws -> cl_kernel {
+        if let handle { return handle }
+        guard let (build, file) = pending else { throw GPUInferError.openCL(status: CL_INVALID_KERNEL, call: "clCreateKernel", kernel: name) }
+        let program = try build.wait()
+        if let shared {
+            return try shared.lock.withLock {
+                if let h = shared.handle { return h }
+                let k = try create(program, file: file)
+                shared.handle = k
+                return k
+            }
+        }
+        let k = try create(program, file: file)
         do {
             for arg in deferred {
                 guard let bytes = arg.bytes else { try apply(k, arg.index, size: arg.size, value: nil); continue }
@@ -104,15 +183,41 @@ public final class CLKernel: @unchecked Sendable {
         return k
     }
 
+    /// Runs `body` with the kernel object holding this kernel's arguments; a shared object stays
+    /// locked until `body` returns (the enqueue captures the arguments).
+    func withHandle<R>(_ body: (cl_kernel) throws -> R) throws -> R {
+        lock.lock()
+        defer { lock.unlock() }
+        let k = try materializeLocked()
+        guard let shared else { return try body(k) }
+        shared.lock.lock()
+        defer { shared.lock.unlock() }
+        if shared.owner != id || changed {
+            shared.owner = 0  // half-applied arguments belong to nobody
+            for (index, arg) in recorded.sorted(by: { $0.key < $1.key }) {
+                guard let bytes = arg.bytes else { try apply(k, index, size: arg.size, value: nil); continue }
+                try bytes.withUnsafeBytes { try apply(k, index, size: arg.size, value: $0.baseAddress) }
+            }
+            shared.owner = id
+            changed = false
+        }
+        return try body(k)
+    }
+
     private func apply(_ kernel: cl_kernel, _ index: Int, size: Int, value: UnsafeRawPointer?) throws {
         try clCheck(clSetKernelArg(kernel, cl_uint(index), size, value), "clSetKernelArg(\(index)\(value == nil ? ", local" : ""))", kernel: name)
     }
 
     /// Sets argument `index` to `size` bytes at `value` (nil: `size` bytes of __local memory), now
-    /// or, before the kernel object exists, when it is created.
+    /// or, before the kernel object exists, when it is created (a shared object: at each enqueue).
     private func setArgument(_ index: Int, size: Int, value: UnsafeRawPointer?) throws {
         lock.lock()
         defer { lock.unlock() }
+        if shared != nil {
+            recorded[index] = (value.map { Array(UnsafeRawBufferPointer(start: $0, count: size)) }, size)
+            changed = true
+            return
+        }
         guard let handle else {
             deferred.append((index, value.map { Array(UnsafeRawBufferPointer(start: $0, count: size)) }, size))
             return
@@ -205,6 +310,13 @@ public final class CLRuntime: @unchecked Sendable {
     public let programCache: ProgramCache
     private let lock = NSLock()
     private var programs: [String: ProgramBuild] = [:]
+    /// Live private kernel objects per program, and the shared kernel objects per (program, name).
+    private var kernelCounts: [String: ProgramKernelCount] = [:]
+    private var sharedKernels: [String: WeakSharedKernel] = [:]
+    /// Kernel objects of one program a plan may own before further kernels of that program share
+    /// one per name (`CLKernel`): 64 keeps the zoo models' kernels private (no argument is set at
+    /// run time) and bounds the list PoCL searches when releasing one.
+    var privateKernelLimit = 64
     /// Background program builds, at most one per processor at a time (OpenCL compilers run each
     /// build on one thread).
     private static let buildQueue = DispatchQueue(label: "gpuinfer.program-builds", attributes: .concurrent)
@@ -376,20 +488,33 @@ public final class CLRuntime: @unchecked Sendable {
 
     /// A fresh kernel object for `name` in Kernels/<file>.cl. Its program builds in the background;
     /// the kernel object is created at `CLKernel.materialize()` or its first enqueue.
+    /// Past `privateKernelLimit` live kernel objects of one program, the kernel shares one object
+    /// per name with the others (`CLKernel`).
     public func kernel(_ name: String, file: String, options: String = "") throws -> CLKernel {
-        CLKernel(build: try startProgram(file: file, options: options), file: file, name: name, counts: liveObjects)
+        let build = try startProgram(file: file, options: options)
+        let key = file + "\u{0}" + options
+        let (count, shared): (ProgramKernelCount, SharedKernelHandle?) = lock.withLock {
+            let count = kernelCounts[key] ?? ProgramKernelCount()
+            kernelCounts[key] = count
+            if count.take(limit: privateKernelLimit) { return (count, nil) }
+            let sharedKey = key + "\u{0}" + name
+            if let h = sharedKernels[sharedKey]?.value { return (count, h) }
+            let h = SharedKernelHandle()
+            sharedKernels[sharedKey] = WeakSharedKernel(value: h)
+            return (count, h)
+        }
+        return CLKernel(build: build, file: file, name: name, counts: liveObjects, shared: shared, slot: shared == nil ? count : nil)
     }
 
     /// Enqueues `kernel` over `global` work-items (rounded up to a multiple of `local` when given).
     @discardableResult
     public func enqueue(_ kernel: CLKernel, global: [Int], local: [Int]? = nil, wantEvent: Bool = false) throws -> CLEvent? {
-        let handle = try kernel.materialize()
         var g = global.map { max($0, 1) }
         if let local {
             for i in g.indices { g[i] = (g[i] + local[i] - 1) / local[i] * local[i] }
         }
         var event: cl_event?
-        let status = withUnsafeMutablePointer(to: &event) { eventPtr -> cl_int in
+        let status = try kernel.withHandle { handle in withUnsafeMutablePointer(to: &event) { eventPtr -> cl_int in
             let ep: UnsafeMutablePointer<cl_event?>? = wantEvent ? eventPtr : nil
             return g.withUnsafeBufferPointer { gp in
                 if let local {
@@ -399,10 +524,13 @@ public final class CLRuntime: @unchecked Sendable {
                 }
                 return clEnqueueNDRangeKernel(queue, handle, cl_uint(g.count), nil, gp.baseAddress, nil, 0, nil, ep)
             }
-        }
+        } }
         try clCheck(status, "clEnqueueNDRangeKernel", kernel: kernel.name)
         return event.map(CLEvent.init)
     }
+
+    /// Kernel objects now shared between CLKernels (`privateKernelLimit`).
+    var sharedKernelObjects: Int { lock.withLock { sharedKernels.values.filter { $0.value != nil }.count } }
 
     /// Number of programs built or loaded in this context.
     public var loadedProgramCount: Int {

@@ -249,15 +249,29 @@ final class DevicePlan: @unchecked Sendable {
                 name.isEmpty || constIdx.contains(j) ? nil : value(name)
             }
             let consts = node.inputs.map { $0.isEmpty ? nil : spec.constants[$0] }
+            // Outputs by position, one per output the op computes: an unused output, one the node
+            // leaves unnamed ("") and one it omits at the end still need somewhere to go.
             var outs: [DeviceValue] = []
-            for name in node.outputs {
+            var inferred: [TensorType]?
+            func scratch(_ t: TensorType) throws -> DeviceValue {
+                let b = try runtime.buffer(bytes: t.count * t.dtype.deviceByteSize)
+                retained.append(b)
+                return DeviceValue(buffer: b, type: t)
+            }
+            func inferredTypes() throws -> [TensorType] {
+                if let inferred { return inferred }
+                let t = try op.inferTypes(node.inputs.map { $0.isEmpty ? nil : spec.types[$0] }, constants: consts)
+                inferred = t
+                return t
+            }
+            for (p, name) in node.outputs.enumerated() {
                 if let v = value(name) { outs.append(v) } else if let t = spec.types[name] {
-                    // An unused optional output still needs somewhere to go.
-                    let b = try runtime.buffer(bytes: t.count * t.dtype.deviceByteSize)
-                    retained.append(b)
-                    outs.append(DeviceValue(buffer: b, type: t))
+                    outs.append(try scratch(t))
+                } else if name.isEmpty, let t = try inferredTypes().dropFirst(p).first {
+                    outs.append(try scratch(t))
                 }
             }
+            for t in try inferredTypes().dropFirst(outs.count) { outs.append(try scratch(t)) }
             let ctx = EncodeContext(runtime: runtime, node: node, options: chain.options, shared: chain.shared, workspace: workspace, tuning: chain.tuning)
             ctx.fixedSpatialSize = model.hasFixedSpatialSize
             if let offsets = slotOffsets[i], let shapeBuffer { ctx.shapeSlots = (shapeBuffer, offsets) }

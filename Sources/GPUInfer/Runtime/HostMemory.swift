@@ -9,6 +9,19 @@ public enum HostMemory {
     /// Bytes the system can still give this process: /proc/meminfo's MemAvailable, else the
     /// physical memory.
     public static func available() -> Int {
+        min(systemAvailable(), budget ?? Int.max)
+    }
+
+    private static let budgetLock = NSLock()
+    nonisolated(unsafe) private static var _budget: Int?
+    /// A process-wide cap on `available()` (nil: none): a program that runs untrusted models on the
+    /// reference backend side by side (the structure-aware fuzzer) bounds each tensor with it.
+    public static var budget: Int? {
+        get { budgetLock.withLock { _budget } }
+        set { budgetLock.withLock { _budget = newValue } }
+    }
+
+    private static func systemAvailable() -> Int {
         if let text = try? String(contentsOfFile: "/proc/meminfo", encoding: .utf8),
            let line = text.split(separator: "\n").first(where: { $0.hasPrefix("MemAvailable:") }),
            let kb = Int(line.split(separator: " ").dropFirst().first ?? "") {

@@ -308,6 +308,10 @@ public final class Model: @unchecked Sendable {
             if allConstant || foldedFromTypes != nil {
                 // Type inference first: it validates dtypes and shapes before the reference runs.
                 let expected = try inferTypes(op, node, inTs, inCs)
+                // A folded value is computed on the host: the reference backend's memory budget holds.
+                if foldedFromTypes == nil {
+                    for t in expected { try HostMemory.check(t, node: node.label, available: HostMemory.available()) }
+                }
                 let outs = try foldedFromTypes ?? op.reference(inCs)
                 for (name, (t, e)) in zip(node.outputs, zip(outs, expected)) where !name.isEmpty && t.shape != e.shape
                     && !(dynamic && shapeWithinBound(t.shape, e.shape)) {
@@ -407,7 +411,7 @@ private func inferTypes(_ op: any Operator, _ node: Node, _ inTs: [TensorType?],
     let types: [TensorType]
     do { types = try op.inferTypes(inTs, constants: inCs) } catch let e as GPUInferError {
         switch e {
-        case .shapeMismatch, .unsupportedOp, .unsupportedDType: throw e
+        case .shapeMismatch, .unsupportedOp, .unsupportedDType, .outOfMemory: throw e
         default: throw GPUInferError.shapeMismatch(node: node.label, op: node.opType, reason: "\(e)")
         }
     }

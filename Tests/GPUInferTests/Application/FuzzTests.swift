@@ -3,15 +3,22 @@
 // (manifest.json, descriptors.npy, files.jsonl). Every mutant must either load or fail with a
 // typed error (GPUInferError; RetrievalIndexError for the index) — never crash, hang or throw
 // anything else.
-// CI runs GPUINFER_FUZZ_ITERATIONS (default 300) mutants per seed; a longer run:
+// Two kinds: byte-level mutants (bit flips, truncation, …), GPUINFER_FUZZ_ITERATIONS (default 300)
+// per seed, and structure-aware ones (GPUInferFuzz: valid protobuf and JSON with hostile values),
+// GPUINFER_STRUCTURED_FUZZ_MUTANTS (default 3000) models on both backends and a third as many index
+// folders, with a fixed seed. The long run is the supervised driver (crashes and hangs caught in
+// child processes):
 //   GPUINFER_FUZZ_ITERATIONS=20000 swift test --filter FuzzTests
+//   swift build --product gpuinfer-fuzz && .build/debug/gpuinfer-fuzz models --mutants 100000
 import Foundation
 import Testing
 @testable import GPUInfer
 @testable import GPUInferVision
 @testable import GPUInferRetrieval
+import GPUInferFuzz
 
 private let iterations = Int(ProcessInfo.processInfo.environment["GPUINFER_FUZZ_ITERATIONS"] ?? "") ?? 300
+private let structuredMutants = Int(ProcessInfo.processInfo.environment["GPUINFER_STRUCTURED_FUZZ_MUTANTS"] ?? "") ?? 3000
 
 /// Mutations in the style of a byte-level fuzzer: bit flips, byte sets to boundary values,
 /// truncation, duplication and deletion of ranges, insertion of random bytes.
@@ -115,5 +122,70 @@ private func fuzz(_ name: String, seed: [UInt8], seedValue: UInt64, iterations: 
             _ = try RetrievalIndex.load(from: dir)
         }
         #expect(r.refused > 0)
+    }
+
+    /// Structure-aware model mutants (seed 1, the first `structuredMutants`) from the conformance
+    /// cases, loader models and the sample CNN, each loaded and run on the reference backend and on
+    /// the OpenCL device. Untyped errors are findings; a crash or hang would end the test run. Each
+    /// mutant stays within a 2 GB reference budget (HostMemory.budget, process-wide: above any
+    /// tensor of the model tests that may run beside it), so none can take the machine's memory. Also checks the mutator reaches every stage: some mutants run on both
+    /// backends and some are refused at load and at run time.
+    @Test func structureAwareModelMutants() throws {
+        let root = try GeneratedData.require("onnx-node/cases.json", script: "Tests/generate-test-data.sh")
+        let generated = ((root as NSString).deletingLastPathComponent as NSString).deletingLastPathComponent
+        var seeds: [FuzzSeed] = []
+        for folder in ["onnx-node", "loader"] { seeds += try FuzzSeed.corpus(in: (generated as NSString).appendingPathComponent(folder)) }
+        #expect(seeds.count > 500, "seed corpus: \(seeds.count) loadable models")
+        let previous = HostMemory.budget
+        HostMemory.budget = 2 << 30
+        defer { HostMemory.budget = previous }
+        let fuzzer = ModelFuzzer(seeds: seeds, seed: 1, runtime: try TestDevice.require())
+        var counts: [String: Int] = [:]
+        for i in 0..<structuredMutants {
+            switch fuzzer.check(i) {
+            case let .ran(device): counts[device == true ? "ran on both" : "ran on the reference", default: 0] += 1
+            case let .refused(stage, _): counts["refused at \(stage)", default: 0] += 1
+            case let .untyped(stage, error):
+                Issue.record("mutant \(i) (\(fuzzer.mutant(i).mutations)): untyped error at \(stage): \(error)")
+            }
+        }
+        print("structure-aware fuzz: \(structuredMutants) model mutants: \(counts.sorted { $0.key < $1.key })")
+        #expect((counts["ran on both"] ?? 0) > structuredMutants / 10)
+        #expect((counts["refused at load"] ?? 0) > 0 && (counts["refused at reference"] ?? 0) > 0)
+    }
+
+    /// Structure-aware index mutants: manifest.json and files.jsonl values, descriptors.npy headers
+    /// and payloads; each folder loaded and searched on the device.
+    @Test func structureAwareIndexMutants() throws {
+        var rng = FuzzRandom(seed: 5)
+        var index = try RetrievalIndex(dimension: 6, model: "fuzz")
+        try index.add(descriptors: (0..<30).map { _ in Float(rng.below(2001) - 1000) / 1000 }, files: ["a.jpg", "b/c.jpg", "d é.png", "e.jpg", "f.jpeg"])
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("fuzz-index-structured-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try index.save(to: dir)
+        let files = [RetrievalIndex.manifestFile, RetrievalIndex.descriptorsFile, RetrievalIndex.filesFile]
+        var originals: [String: Data] = [:]
+        for f in files { originals[f] = try Data(contentsOf: URL(fileURLWithPath: (dir as NSString).appendingPathComponent(f))) }
+        let runtime = try TestDevice.require()
+        var loaded = 0, refused = 0
+        for i in 0..<max(1, structuredMutants / 3) {
+            let file = rng.pick(files)
+            let (bytes, what) = IndexMutator.mutate(file: file, originals[file] ?? Data(), &rng)
+            for f in files { try (f == file ? bytes : originals[f] ?? Data()).write(to: URL(fileURLWithPath: (dir as NSString).appendingPathComponent(f))) }
+            do {
+                let loadedIndex = try RetrievalIndex.load(from: dir)
+                let searcher = try IndexSearcher(index: loadedIndex, runtime: runtime)
+                _ = try searcher.search(queries: Tensor(shape: [2, loadedIndex.dimension], floats: (0..<(2 * loadedIndex.dimension)).map { Float($0 % 5) - 2 }), k: 3)
+                loaded += 1
+            } catch is RetrievalIndexError {
+                refused += 1
+            } catch is GPUInferError {
+                refused += 1
+            } catch {
+                Issue.record("index mutant \(i) (\(file): \(what)): untyped error \(error)")
+            }
+        }
+        print("structure-aware fuzz: index mutants: \(loaded) loaded and searched, \(refused) refused")
+        #expect(loaded > 0 && refused > 0)
     }
 }

@@ -290,6 +290,51 @@ private func isIO(_ e: GPUInferError) -> Bool { if case .io = e { true } else { 
         }
     }
 
+    /// What the structure-aware fuzzer (gpuinfer-fuzz models, seed 1) found, each reduced to one
+    /// node: a trap or abort before, a typed error naming the node now, on both backends.
+    @Test func structureAwareFuzzFindingsAreTypedErrors() throws {
+        var rng = TestRandom(seed: 11)
+        let x = rng.tensor([1, 2, 3, 3])
+        func isShape(_ e: GPUInferError) -> Bool { if case .shapeMismatch = e { true } else { false } }
+        func isOOM(_ e: GPUInferError) -> Bool { if case .outOfMemory = e { true } else { false } }
+        func isModel(_ e: GPUInferError) -> Bool { if case .invalidModel = e { true } else { false } }
+        let scalar = Tensor(shape: [], floats: [1.5])
+        let cases: [(String, [String], (GPUInferError) -> Bool, () throws -> Model)] = [
+            // Index out of range: an int8 bias read as floats.
+            ("InstanceNormalization with an int8 bias", ["node", "bias"], isShape, {
+                try singleNodeModel("InstanceNormalization", inputs: [x, rng.tensor([2]), Tensor(shape: [2], ints: [1, 2], dtype: .int8)], constant: [1, 2]) }),
+            // Index out of range: limit read as ints.
+            ("Range of int64 start, float limit", ["node", "one type"], isShape, {
+                try singleNodeModel("Range", inputs: [Tensor(shape: [], ints: [0]), Tensor(shape: [], floats: [5]), Tensor(shape: [], ints: [1])], constant: [0, 1, 2]) }),
+            // Overflow trap: Int64.min / -1.
+            ("Range 0 ..< Int64.min by -1", ["node", "too long"], isShape, {
+                try singleNodeModel("Range", inputs: [Tensor(shape: [], ints: [0]), Tensor(shape: [], ints: [Int64.min]), Tensor(shape: [], ints: [-1])], constant: [0, 1, 2]) }),
+            // Index out of range: the axis of a scalar.
+            ("ArgMax of a scalar", ["node", "rank"], isShape, { try singleNodeModel("ArgMax", inputs: [scalar], constant: [0]) }),
+            ("ArgMax of a scalar input", ["node", "rank"], isShape, { try singleNodeModel("ArgMax", inputs: [scalar]) }),
+            // Overflow trap: sampling_ratio² samples.
+            ("RoiAlign sampling_ratio 2^32 - 1", ["sampling_ratio"], isModel, {
+                try singleNodeModel("RoiAlign", attributes: ["sampling_ratio": .int(4_294_967_295)],
+                                    inputs: [rng.tensor([1, 1, 4, 4]), Tensor(shape: [1, 4], floats: [0, 0, 2, 2]), Tensor(shape: [1], ints: [0])]) }),
+            // Abort ("failed to allocate 64 GB"): constant folding at load allocated without the budget.
+            ("ConstantOfShape [2^34] folded at load", ["node", "cpu reference backend"], isOOM, {
+                try singleNodeModel("ConstantOfShape", inputs: [Tensor(shape: [1], ints: [1 << 34])], constant: [0]) }),
+            // Overflow traps in output-size arithmetic.
+            ("Pad by Int64.max", ["node", "overflows"], isShape, {
+                try singleNodeModel("Pad", inputs: [x, Tensor(shape: [8], ints: [0, 0, Int64.max, 0, 0, 0, 1, 0])], constant: [1]) }),
+            ("ConvTranspose strides 2^63 - 2", ["node", "overflows"], isShape, {
+                try singleNodeModel("ConvTranspose", attributes: ["strides": .ints([Int(Int64.max - 1), 2])], inputs: [x, rng.tensor([2, 3, 3, 3])], constant: [1]) }),
+        ]
+        for (what, mentions, kind, make) in cases {
+            expectGPUInferError(what, mentions: mentions, kind) {
+                let m = try make()
+                let feeds: [String: Tensor] = m.inputs.isEmpty ? [:] : [m.inputs[0].name: m.inputs[0].name == "in0" && what.hasPrefix("ArgMax") ? scalar : x]
+                _ = try ReferenceExecutor().run(m, inputs: feeds)
+                _ = try Session(model: m, runtime: try TestDevice.require()).run(feeds)
+            }
+        }
+    }
+
     /// Duplicate and empty names, unknown element types, zero-sized tensors.
     @Test func namesTypesAndZeroDims() {
         let duplicate = BadModel.model { m in m.graph.initializer.append(BadModel.floats("W", [4], [1, 2, 3, 4])) }

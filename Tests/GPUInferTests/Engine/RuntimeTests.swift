@@ -43,6 +43,69 @@ import Testing
         }
     }
 
+    /// Past `privateKernelLimit` kernel objects per program, nodes share one kernel object per kernel
+    /// name and set their arguments at each enqueue (PoCL searches a program's kernel list on every
+    /// release, which made plan teardown quadratic). A 45-node chain of Add/Mul/Relu (each node its
+    /// own constant, so no two share arguments) under a limit of 3, run by four sessions at once on
+    /// one runtime, twice each: every output equals the reference bit for bit (fp32 add, multiply and
+    /// max are exact and run in the same order on both).
+    @Test func kernelObjectsAreSharedPastTheLimit() throws {
+        guard let info = TestDevice.info else { _ = try TestDevice.require(); return }
+        var rng = TestRandom(seed: 21)
+        var nodes: [Node] = [], initializers: [String: Tensor] = [:]
+        var previous = "x"
+        for i in 0..<45 {
+            let out = "v\(i)"
+            switch i % 3 {
+            case 0, 1:
+                let c = "c\(i)"
+                initializers[c] = i % 2 == 0 ? rng.tensor([1, 16], 0.5, 1.5) : rng.tensor([16], -0.5, 0.5)
+                nodes.append(Node(name: "n\(i)", opType: i % 3 == 0 ? "Mul" : "Add", inputs: [previous, c], outputs: [out], attributes: [:]))
+            default:
+                nodes.append(Node(name: "n\(i)", opType: "Relu", inputs: [previous], outputs: [out], attributes: [:]))
+            }
+            previous = out
+        }
+        let graph = Graph(nodes: nodes, inputs: [ValueInfo(name: "x", dtype: .float32, dims: [3, 16])],
+                          outputs: [ValueInfo(name: previous, dtype: nil, dims: nil)], initializers: initializers, opset: 17)
+        let model = try Model(graph: graph, options: LoadOptions(useFusedKernels: false, fuseActivations: false))
+        let x = rng.tensor([3, 16], -2, 2)
+        let expected = try #require(try ReferenceExecutor().run(model, inputs: ["x": x])[previous])
+
+        let runtime = try CLRuntime(device: info)
+        runtime.privateKernelLimit = 3
+        let results = ResultBox()
+        let last = previous
+        DispatchQueue.concurrentPerform(iterations: 4) { _ in
+            do {
+                let session = Session(model: model, runtime: runtime, tuning: nil)
+                for _ in 0..<2 { results.append(try session.run(["x": x])[last]) }
+            } catch {
+                results.fail("\(error)")
+            }
+        }
+        #expect(results.errors.isEmpty, "\(results.errors)")
+        #expect(results.tensors.count == 8)
+        for t in results.tensors { #expect(t?.floats == expected.floats) }
+        do {
+            let held = Session(model: model, runtime: runtime, tuning: nil)
+            try withExtendedLifetime(held) {
+                let out = try held.run(["x": x])[last]
+                #expect(out?.floats == expected.floats)
+                #expect(runtime.sharedKernelObjects >= 2, "the chain's Add, Mul and Relu kernels past the limit share objects")
+            }
+        }
+        #expect(runtime.sharedKernelObjects == 0, "shared kernel objects outlive their plans")
+        #expect(runtime.liveObjects.kernels == 0)
+
+        // The same chain under the default limit keeps every kernel object private.
+        let plain = try CLRuntime(device: info)
+        let session = Session(model: model, runtime: plain, tuning: nil)
+        let plainOut = try session.run(["x": x])[last]
+        #expect(plainOut?.floats == expected.floats)
+        #expect(plain.sharedKernelObjects == 0)
+    }
+
     @Test func secondLoadCompilesNothing() throws {
         guard let info = TestDevice.info else { throw GPUInferError.deviceNotFound(requested: "0", available: 0) }
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("gpuinfer-cache-test-\(UUID().uuidString)")
@@ -251,4 +314,13 @@ import Testing
             #expect(ctx.fixedLocal([86, 1, 8]) == nil)
         }
     }
+}
+
+/// Results collected from concurrent sessions.
+private final class ResultBox: @unchecked Sendable {
+    private let lock = NSLock()
+    private(set) var tensors: [Tensor?] = []
+    private(set) var errors: [String] = []
+    func append(_ t: Tensor?) { lock.withLock { tensors.append(t) } }
+    func fail(_ e: String) { lock.withLock { errors.append(e) } }
 }

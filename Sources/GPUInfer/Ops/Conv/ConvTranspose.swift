@@ -53,14 +53,15 @@ struct ConvTranspose: ConvolutionOperator {
             guard os.count >= r else { throw fail("output_shape \(os) has fewer than \(r) values") }
             target = Array(os.suffix(r))
         } else if window.autoPad == .sameUpper || window.autoPad == .sameLower {
-            target = zip(input, s).map { $0 * $1 }
+            target = try zip(input, s).map { try Checked.mul($0, $1, "ConvTranspose SAME output size") }
         }
         var win = Window(input: input, kernel: kernel, strides: s, dilations: d, padBegin: [], padEnd: [], output: [])
         for i in 0..<r {
-            let natural = s[i] * (input[i] - 1) + op[i] + (kernel[i] - 1) * d[i] + 1
+            let what = "ConvTranspose output size along spatial axis \(i)"
+            let natural = try Checked.sum([Checked.mul(s[i], input[i] - 1, what), op[i], Checked.mul(kernel[i] - 1, d[i], what), 1], what)
             if let target {
                 // Pads from output_shape (ONNX formulas; floor division as in the spec's reference).
-                let total = natural - target[i], half = Int((Double(total) / 2).rounded(.down))
+                let total = try Checked.sub(natural, target[i], "ConvTranspose pads"), half = Int((Double(total) / 2).rounded(.down))
                 win.padBegin.append(window.autoPad == .sameUpper ? half : total - half)
                 win.padEnd.append(window.autoPad == .sameUpper ? total - half : half)
                 win.output.append(target[i])
@@ -68,7 +69,7 @@ struct ConvTranspose: ConvolutionOperator {
                 let p = window.autoPad == .valid ? [Int](repeating: 0, count: 2 * r) : try list(window.pads, "pads", 2 * r, 0)
                 win.padBegin.append(p[i])
                 win.padEnd.append(p[r + i])
-                win.output.append(natural - p[i] - p[r + i])
+                win.output.append(try Checked.sub(Checked.sub(natural, p[i], "ConvTranspose pads"), p[r + i], "ConvTranspose pads"))
             }
         }
         guard win.output.allSatisfy({ $0 > 0 }) else { throw fail("empty output \(win.output) for input \(x), weight \(w)") }

@@ -68,9 +68,13 @@ struct Pool: Operator {
         let planes = x.shape[0] * x.shape[1]
         var y = [Float](repeating: 0, count: planes * OH * OW)
         var indices = [Int64](repeating: 0, count: wantIndices ? y.count : 0)
-        /// Number of k in 0..<count with lo ≤ start + k·step < hi.
-        func taps(_ start: Int, _ step: Int, _ count: Int, _ lo: Int, _ hi: Int) -> Int {
-            (0..<count).filter { start + $0 * step >= lo && start + $0 * step < hi }.count
+        /// The k in 0..<count with lo ≤ start + k·step < hi (step ≥ 1), as a range: a window far
+        /// wider than the input (a kernel of 2^31 − 1 under SAME padding) costs only its taps inside.
+        func taps(_ start: Int, _ step: Int, _ count: Int, _ lo: Int, _ hi: Int) -> Range<Int> {
+            let a = lo - start, b = hi - start
+            let k0 = min(a <= 0 ? 0 : (a + step - 1) / step, count)
+            let k1 = min(max(b <= 0 ? 0 : (b + step - 1) / step, k0), count)
+            return k0..<k1
         }
         x.floats.withUnsafeBufferPointer { xp in
             for p in 0..<planes {
@@ -81,12 +85,10 @@ struct Pool: Operator {
                         let ws = ow * w.strides[1] - w.padBegin[1]
                         let o = (p * OH + oh) * OW + ow
                         var best = -Float.infinity, at = -1, sum: Float = 0, inside = 0
-                        for kh in 0..<KH {
+                        for kh in taps(hs, w.dilations[0], KH, 0, H) {
                             let ih = hs + kh * w.dilations[0]
-                            if ih < 0 || ih >= H { continue }
-                            for kw in 0..<KW {
+                            for kw in taps(ws, w.dilations[1], KW, 0, W) {
                                 let iw = ws + kw * w.dilations[1]
-                                if iw < 0 || iw >= W { continue }
                                 let v = xp[plane + ih * W + iw]
                                 inside += 1
                                 sum += v
@@ -105,8 +107,8 @@ struct Pool: Operator {
                             }
                         } else {
                             // count_include_pad counts positions inside the padded input, not the ceil_mode overhang.
-                            let padded = taps(hs, w.dilations[0], KH, -w.padBegin[0], H + w.padEnd[0])
-                                * taps(ws, w.dilations[1], KW, -w.padBegin[1], W + w.padEnd[1])
+                            let padded = taps(hs, w.dilations[0], KH, -w.padBegin[0], H + w.padEnd[0]).count
+                                * taps(ws, w.dilations[1], KW, -w.padBegin[1], W + w.padEnd[1]).count
                             y[o] = sum / Float(countIncludePad ? padded : inside)
                         }
                     }

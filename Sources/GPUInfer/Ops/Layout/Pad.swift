@@ -39,7 +39,7 @@ struct Pad: Operator {
         var begin = [Int](repeating: 0, count: r), out = shape
         for (i, a) in axes.enumerated() {
             begin[a] = pads[i]
-            out[a] += pads[i] + pads[i + axes.count]
+            out[a] = try Checked.sum([out[a], pads[i], pads[i + axes.count]], "pads \(pads) on dim \(a) of \(shape)")
             guard out[a] >= 0 else { throw context.shapeError("pads \(pads) crop more than dim \(a) of \(shape)") }
             if mode != .constant, shape[a] == 0, out[a] > 0 { throw context.shapeError("cannot \(mode)-pad the empty dim \(a)") }
         }

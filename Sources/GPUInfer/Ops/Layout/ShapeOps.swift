@@ -205,11 +205,16 @@ struct RangeOp: Operator {
         guard start.count == 1, limit.count == 1, delta.count == 1 else {
             throw context.shapeError("start, limit and delta must be scalars")
         }
+        guard limit.dtype == start.dtype, delta.dtype == start.dtype else {
+            throw context.shapeError("start, limit and delta must have one type, got \(start.dtype), \(limit.dtype), \(delta.dtype)")
+        }
         if start.dtype.isFloat {
             let s = start.floatValues[0], l = limit.floatValues[0], d = delta.floatValues[0]
             guard d != 0, d.isFinite, s.isFinite, l.isFinite else { throw context.shapeError("invalid range \(s)..<\(l) by \(d)") }
             let n = max(0, Int(exactly: (Double(l - s) / Double(d)).rounded(.up)) ?? Int.max)
             guard n <= Int(Int32.max) else { throw context.shapeError("range of \(n) elements is too long") }
+            // Computed on the host (at load, for shape inference): the memory budget holds.
+            try HostMemory.check(TensorType(.float32, [n]), node: context.label, available: HostMemory.available())
             var v = s
             var out: [Float] = []
             for _ in 0..<n {
@@ -222,9 +227,11 @@ struct RangeOp: Operator {
         guard d != 0 else { throw context.shapeError("delta is 0") }
         let (span, overflow) = l.subtractingReportingOverflow(s)
         guard !overflow else { throw context.shapeError("range \(s)..<\(l) is too long") }
+        guard !span.dividedReportingOverflow(by: d).overflow else { throw context.shapeError("range \(s)..<\(l) by \(d) is too long") }
         let (q, r) = span.quotientAndRemainder(dividingBy: d)
         let n = Int(max(0, q + (r != 0 && (r > 0) == (d > 0) ? 1 : 0)))
         guard n <= Int(Int32.max) else { throw context.shapeError("range of \(n) elements is too long") }
+        try HostMemory.check(TensorType(start.dtype, [n]), node: context.label, available: HostMemory.available())
         return Tensor(shape: [n], ints: (0..<n).map { s + Int64($0) * d }, dtype: start.dtype)
     }
     func inferTypes(_ inputs: [TensorType?], constants: [Tensor?]) throws -> [TensorType] {

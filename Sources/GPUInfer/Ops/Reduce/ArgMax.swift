@@ -32,6 +32,9 @@ struct ArgMax: Operator {
     }
 
     func rows(_ shape: [Int]) throws -> (AxisRows, [Int]) {
+        guard !shape.isEmpty else {
+            throw GPUInferError.shapeMismatch(node: node.label, op: node.opType, reason: "expects an input of rank ≥ 1, got a scalar")
+        }
         let a = try AxisRows.axis(axis, rank: shape.count, node)
         let g = AxisRows(shape, axis: a)
         guard g.length > 0 || g.rows == 0 else {

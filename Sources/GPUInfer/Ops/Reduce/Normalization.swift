@@ -168,6 +168,9 @@ struct Normalization: Operator {
         let s: TensorType = try inputs.required(1, node.opType)
         guard x.dtype.isFloat else { throw fail("expects a float input, got \(x.dtype)") }
         if node.opType != "LayerNormalization" { _ = try inputs.required(2, node.opType) as TensorType }
+        for (k, t) in [(1, s), (2, inputs.optional(2))] {
+            if let t, !t.dtype.isFloat { throw fail("input \(k) (\(k == 1 ? "scale" : "bias")) must be float, got \(t.dtype)") }
+        }
         _ = try plan(x.shape, scale: s.shape, bias: inputs.optional(2)?.shape)
         guard node.opType == "LayerNormalization" else { return [x] }
         let a = try AxisRows.axis(axis, rank: x.shape.count, node)
@@ -190,9 +193,9 @@ struct Normalization: Operator {
         let s: DeviceValue = try inputs.required(1, node.opType)
         let b: DeviceValue? = inputs.optional(2)
         let p = try plan(x.type.shape, scale: s.type.shape, bias: b?.type.shape)
-        // `outputs` skips omitted optional outputs: map them back to their output positions.
-        let positions = node.outputs.indices.filter { !node.outputs[$0].isEmpty }
-        let byPosition = Dictionary(uniqueKeysWithValues: zip(positions, outputs))
-        try p.encode(ctx, x: x, scale: s, bias: b, y: outputs[0], mean: byPosition[1], invStd: byPosition[2])
+        // Outputs come by position (the plan gives unnamed ones scratch buffers): statistics are
+        // written only where the node names them.
+        func named(_ k: Int) -> DeviceValue? { k < node.outputs.count && !node.outputs[k].isEmpty && k < outputs.count ? outputs[k] : nil }
+        try p.encode(ctx, x: x, scale: s, bias: b, y: outputs[0], mean: named(1), invStd: named(2))
     }
 }

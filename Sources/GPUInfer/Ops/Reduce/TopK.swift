@@ -21,6 +21,9 @@ struct TopK: Operator {
     }
 
     func geometry(_ shape: [Int], k kTensor: Tensor?) throws -> (rows: AxisRows, k: Int, out: [Int]) {
+        guard !shape.isEmpty else {
+            throw GPUInferError.shapeMismatch(node: node.label, op: "TopK", reason: "expects an input of rank ≥ 1, got a scalar")
+        }
         let a = try AxisRows.axis(axis, rank: shape.count, node)
         guard let kTensor, kTensor.count == 1, !kTensor.dtype.isFloat else {
             throw GPUInferError.shapeMismatch(node: node.label, op: "TopK", reason: "K must be a constant int64 tensor with one element")

@@ -29,7 +29,9 @@ struct RoiAlign: Operator {
             throw node.attributeError("output_height", "output sizes must be ≥ 1, got \(outputHeight)×\(outputWidth)")
         }
         samplingRatio = try node.int("sampling_ratio", default: 0)
-        guard samplingRatio >= 0 else { throw node.attributeError("sampling_ratio", "must be ≥ 0, got \(samplingRatio)") }
+        // The adaptive grid is capped at 65536 samples per side (`Region.ceilCount`); a fixed one
+        // beyond that is no real model's and would overflow the grid's sample count.
+        guard (0...65536).contains(samplingRatio) else { throw node.attributeError("sampling_ratio", "must be 0…65536, got \(samplingRatio)") }
         spatialScale = try node.float("spatial_scale", default: 1)
         // Opset 10 has no coordinate_transformation_mode: its behaviour is output_half_pixel.
         let transform = opset >= 16 ? try node.string("coordinate_transformation_mode", default: "half_pixel") : "output_half_pixel"
