@@ -22,6 +22,7 @@ struct CLIArguments: ParsableCommand {
 
     func run() throws {
         let started = Date()
+        try FileManager.default.createDirectory(atPath: options.findings, withIntermediateDirectories: true)
         let work = FileManager.default.temporaryDirectory.appendingPathComponent("gpuinfer-fuzz-cli-\(getpid())").path
         try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: work) }

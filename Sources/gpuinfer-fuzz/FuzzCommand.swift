@@ -174,7 +174,7 @@ final class IndexFuzzer: @unchecked Sendable {
             _ = try searcher.search(queries: Tensor(shape: [2, index.dimension], floats: (0..<(2 * index.dimension)).map { Float($0 % 5) - 2 }), k: 3)
             return ("loaded and searched", m.what)
         } catch let e as RetrievalIndexError {
-            return ("refused: \(String(describing: e).prefix(while: { $0 != ":" }).prefix(40))", m.what)
+            return ("refused: \(Mirror(reflecting: e).children.first?.label ?? "RetrievalIndexError")", m.what)
         } catch is GPUInferError {
             return ("refused: GPUInferError", m.what)
         } catch {

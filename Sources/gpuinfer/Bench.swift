@@ -25,6 +25,7 @@ struct Bench: ParsableCommand {
 
     func validate() throws {
         guard batch >= 1, iterations >= 1, warmup >= 0 else { throw ValidationError("--batch and --iterations must be ≥ 1, --warmup ≥ 0") }
+        guard iterations <= 1_000_000, warmup <= 1_000_000 else { throw ValidationError("--iterations and --warmup are at most 1000000") }
         _ = try Self.parseSize(size)
     }
 

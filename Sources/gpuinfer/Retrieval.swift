@@ -306,6 +306,14 @@ struct BenchSearch: ParsableCommand {
 
     func validate() throws {
         guard entries >= 1, dim >= 1, queries >= 1, k >= 1, iterations >= 1 else { throw ValidationError("sizes must be at least 1") }
+        guard iterations <= 1_000_000 else { throw ValidationError("--iterations is at most 1000000") }
+        // The synthetic database and queries are made on the host first: they must fit there.
+        let available = HostMemory.available()
+        for (name, rows) in [("--entries", entries), ("--queries", queries)] {
+            guard let bytes = try? Checked.product([rows, dim, 4]), bytes <= available else {
+                throw ValidationError("\(name) × --dim (\(rows) × \(dim) floats) does not fit in the \(available) bytes of memory available")
+            }
+        }
     }
 
     /// --shards: writes the database shard by shard, then times `ShardedSearcher` (memory: one shard).

@@ -1,6 +1,7 @@
 // The gpuinfer command-line tool. `gpuinfer --device N <command> …` is accepted as well as
 // `gpuinfer <command> --device N …`: a leading --device moves after the subcommand name.
 import ArgumentParser
+import Foundation
 import GPUInfer
 import GPUInferVision
 import GPUInferRetrieval
@@ -14,4 +15,17 @@ if arguments.count >= 3, arguments[0] == "--device" {
     arguments.removeFirst()
     arguments.insert(first, at: 1)
 }
-GPUInferCommand.main(arguments)
+// Parse and run as ArgumentParser's `main` does, but print its messages (usage errors quote the
+// user's argument values) through TerminalText, like every other line the tool prints.
+do {
+    var command = try GPUInferCommand.parseAsRoot(arguments)
+    try command.run()
+} catch {
+    let code = GPUInferCommand.exitCode(for: error)
+    let message = GPUInferCommand.fullMessage(for: error)
+    if !message.isEmpty {
+        let text = TerminalText.lines(message) + "\n"
+        if code == .success { print(text, terminator: "") } else { FileHandle.standardError.write(Data(text.utf8)) }
+    }
+    GPUInferCommand.exit(withError: code == .success ? nil : ExitCode(code.rawValue))
+}

@@ -276,6 +276,31 @@ private let generated = repoRoot.appendingPathComponent("Tests/data/generated").
     }
 }
 
+/// What `gpuinfer-fuzz cli` found: the argument parser's own messages quote the user's values
+/// (now escaped like every other line), and counts that no run could finish or no memory hold are
+/// refused up front.
+@Suite struct CLIArgumentFuzzFindingTests {
+    @Test func parserMessagesEscapeControlCharacters() throws {
+        let r = try gpuinfer(["bench", "model.onnx", "--iterations", "\u{1B}]0;pwned\u{07}"])
+        #expect(r.status == 64, "\(r.err)")
+        #expect(r.err.contains("\\x1b]0;pwned\\x07") && r.err.contains("--iterations"), "\(r.err)")
+        #expect(!r.err.unicodeScalars.contains { $0.value == 0x1B || $0.value == 0x07 })
+        let help = try gpuinfer(["bench", "--help"])
+        #expect(help.status == 0 && help.out.contains("USAGE: gpuinfer bench"), "\(help.out)")
+    }
+
+    @Test func hugeCountsAreUsageErrors() throws {
+        for args in [["bench-search", "--device", "cpu", "--entries", "1000", "--dim", "16", "--queries", "9223372036854775807"],
+                     ["bench-search", "--device", "cpu", "--entries", "4611686018427387904", "--dim", "16"],
+                     ["bench-search", "--device", "cpu", "--entries", "10", "--dim", "16", "--iterations", "2147483648"],
+                     ["bench", "model.onnx", "--iterations", "2147483648"]] {
+            let r = try gpuinfer(args)
+            #expect(r.status == 64, "\(args): \(r.status) \(r.err)")
+            #expect(r.err.contains("Error:") && (r.err.contains("does not fit") || r.err.contains("at most")), "\(args): \(r.err)")
+        }
+    }
+}
+
 /// File-system failures say what and where in words, never Foundation's error dumps.
 @Suite struct FileSystemErrorTests {
     @Test func reasonsAreWords() {

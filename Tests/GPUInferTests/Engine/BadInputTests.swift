@@ -324,7 +324,26 @@ private func isIO(_ e: GPUInferError) -> Bool { if case .io = e { true } else { 
                 try singleNodeModel("Pad", inputs: [x, Tensor(shape: [8], ints: [0, 0, Int64.max, 0, 0, 0, 1, 0])], constant: [1]) }),
             ("ConvTranspose strides 2^63 - 2", ["node", "overflows"], isShape, {
                 try singleNodeModel("ConvTranspose", attributes: ["strides": .ints([Int(Int64.max - 1), 2])], inputs: [x, rng.tensor([2, 3, 3, 3])], constant: [1]) }),
+            // Overflow trap: blocksize².
+            ("DepthToSpace blocksize 2^40", ["node", "overflows"], isShape, {
+                try singleNodeModel("DepthToSpace", attributes: ["blocksize": .int(1 << 40)], inputs: [x]) }),
+            // Division by zero: channels % channels with no channel.
+            ("InstanceNormalization of 0 channels", ["node", "channel"], isShape, {
+                try singleNodeModel("InstanceNormalization", inputs: [Tensor(shape: [1, 0, 1, 3], floats: []), Tensor(shape: [0], floats: []), Tensor(shape: [], floats: [1])], constant: [0, 1, 2]) }),
         ]
+        // A hang: Unique of 2^20 floats compared every pair on both backends. The reference now
+        // sorts (200,000 floats with 2,001 distinct values: its outputs checked); the device, whose
+        // kernels stay pairwise, refuses past 65,536 slices.
+        let values = (0..<200_000).map { Float(($0 * 7919) % 2001) / 7 }
+        let unique = try singleNodeModel("Unique", attributes: ["sorted": .int(1)], inputs: [Tensor(shape: [values.count], floats: values)], outputs: 4)
+        let u = try ReferenceExecutor().run(unique, inputs: ["in0": Tensor(shape: [values.count], floats: values)])
+        #expect(u["out0"]?.floats == (0..<2001).map { Float($0) / 7 })
+        #expect(u["out1"]?.ints.prefix(3) == [0, 1436, 871], "first occurrences of 0, 1/7, 2/7")
+        #expect(u["out3"]?.ints.reduce(0, +) == 200_000)
+        func isUnsupported(_ e: GPUInferError) -> Bool { if case .unsupportedOp = e { true } else { false } }
+        expectGPUInferError("Unique of 200,000 slices on the device", mentions: ["node", "65536"], isUnsupported) {
+            _ = try Session(model: unique, runtime: try TestDevice.require()).run(["in0": Tensor(shape: [values.count], floats: values)])
+        }
         for (what, mentions, kind, make) in cases {
             expectGPUInferError(what, mentions: mentions, kind) {
                 let m = try make()

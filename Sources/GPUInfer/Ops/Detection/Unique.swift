@@ -80,15 +80,20 @@ struct Unique: Operator {
             }
             return 0
         }
-        var firsts: [Int] = []
+        // Slices sorted (ties by position), so equal slices form runs whose first member is the
+        // first occurrence: O(m log m) comparisons, not one per pair.
+        let byValue = (0..<g.m).sorted { let c = compare($0, $1); return c != 0 ? c < 0 : $0 < $1 }
+        var firsts: [Int] = []  // in sorted order
         var firstOf = [Int](repeating: 0, count: g.m)
-        for i in 0..<g.m {
-            if let f = firsts.first(where: { compare($0, i) == 0 }) { firstOf[i] = f } else {
-                firsts.append(i)
-                firstOf[i] = i
-            }
+        var k = 0
+        while k < byValue.count {
+            var e = k + 1
+            while e < byValue.count && compare(byValue[k], byValue[e]) == 0 { e += 1 }
+            for j in k..<e { firstOf[byValue[j]] = byValue[k] }
+            firsts.append(byValue[k])
+            k = e
         }
-        let order = sorted ? firsts.sorted { compare($0, $1) < 0 } : firsts
+        let order = sorted ? firsts : firsts.sorted()
         var rank = [Int](repeating: 0, count: g.m)
         for (r, i) in order.enumerated() { rank[i] = r }
         var counts = [Int64](repeating: 0, count: order.count)
@@ -102,10 +107,18 @@ struct Unique: Operator {
                 Tensor(shape: [g.m], ints: (0..<g.m).map { Int64(rank[firstOf[$0]]) }), Tensor(shape: [order.count], ints: counts)]
     }
 
+    static let maxDeviceSlices = 1 << 16
+
     func encode(_ ctx: EncodeContext, inputs: [DeviceValue?], constants: [Tensor?], outputs: [DeviceValue]) throws {
         let x: DeviceValue = try inputs.required(0, "Unique")
         let g = try geometry(x.type.shape)
         guard x.count <= Int(Int32.max) else { throw ctx.error("\(x.count) elements exceed the 32-bit index range of the Unique kernels") }
+        // The kernels compare every pair of slices (one work-item per slice): m² comparisons. Past
+        // 65,536 slices (4·10⁹ comparisons) a run would take minutes to hours: refused, not hung.
+        guard g.m <= Self.maxDeviceSlices else {
+            throw GPUInferError.unsupportedOp(op: "Unique", domain: "", node: ctx.node.label, opset: 11,
+                                              reason: "\(g.m) slices: the device kernels compare every pair, at most \(Self.maxDeviceSlices) slices (the cpu reference sorts)")
+        }
         let slots = try (0..<4).map { try ctx.outputShape($0) }
         let scratch = try ctx.scratch(bytes: (3 * g.m + 1) * 4)  // first, rank, count per slice; U
         let dims = g.shape(x.type.shape, 0)

@@ -84,6 +84,8 @@ struct DepthSpace: PermutationOperator {
         guard s.count == 4 else { throw context.shapeError("expects a 4-D NCHW input, got \(s)") }
         let (n, c, h, w, b) = (s[0], s[1], s[2], s[3], block)
         if toSpace {
+            // b² ≤ c, and the output's h·b and w·b within the element limit (checked after).
+            _ = try Checked.product([b, b, max(h, 1), max(w, 1)], "blocksize \(b) on \(s)")
             guard c % (b * b) == 0 else { throw context.shapeError("channels \(c) not divisible by blocksize² \(b * b)") }
             let shape = [n, c / (b * b), h * b, w * b]
             return crd ? Permutation(view: [n, c / (b * b), b, b, h, w], perm: [0, 1, 4, 2, 5, 3], shape: shape)

@@ -151,6 +151,7 @@ struct Normalization: Operator {
             guard x.count >= 2 else { throw fail("expects an input of rank >= 2 [N, C, ...], got \(x)") }
             let c = x[1], spatial = x[2...].reduce(1, *)
             let g = node.opType == "GroupNormalization" ? groups : c
+            guard c > 0 else { throw fail("expects at least one channel, got \(x)") }
             guard c % g == 0 else { throw fail("\(c) channels do not split into \(g) groups") }
             func index(_ s: [Int]) throws -> AffineIndex {
                 let n = s.reduce(1, *)
