@@ -331,6 +331,15 @@ private func isIO(_ e: GPUInferError) -> Bool { if case .io = e { true } else { 
             ("InstanceNormalization of 0 channels", ["node", "channel"], isShape, {
                 try singleNodeModel("InstanceNormalization", inputs: [Tensor(shape: [1, 0, 1, 3], floats: []), Tensor(shape: [0], floats: []), Tensor(shape: [], floats: [1])], constant: [0, 1, 2]) }),
         ]
+        // An abort ("failed to allocate 64 GB"): Resize to sizes [1, 1, 0, 2^33] — an empty output
+        // whose last axis alone asked for 2^33 taps. Now an empty tensor on both backends.
+        let resize = try singleNodeModel("Resize", attributes: ["mode": .string("nearest")],
+                                         inputs: [x, nil, nil, Tensor(shape: [4], ints: [1, 2, 0, 1 << 33])], constant: [3], opset: 18)
+        let empty = try ReferenceExecutor().run(resize, inputs: ["in0": x])["out0"]
+        #expect(empty?.shape == [1, 2, 0, 1 << 33] && empty?.floats.isEmpty == true)
+        let emptyOnDevice = try Session(model: resize, runtime: try TestDevice.require()).run(["in0": x])["out0"]
+        #expect(emptyOnDevice?.shape == [1, 2, 0, 1 << 33])
+
         // A hang: Unique of 2^20 floats compared every pair on both backends. The reference now
         // sorts (200,000 floats with 2,001 distinct values: its outputs checked); the device, whose
         // kernels stay pairwise, refuses past 65,536 slices.

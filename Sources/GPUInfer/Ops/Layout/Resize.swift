@@ -206,6 +206,10 @@ struct Resize: Operator {
     /// Output shape and the taps of every axis.
     func plan(_ shape: [Int], floats: (Int) throws -> [Float]?, ints: (Int) throws -> [Int]?) throws -> ([Int], [ResizeTaps]) {
         let (out, scales) = try resolve(shape, floats: floats, ints: ints)
+        // An empty output needs no taps, and an axis of one could be any length (sizes [0, 2^33]:
+        // taps for 2^33 positions of a tensor with no element). Otherwise every axis is at most
+        // the output's element count, which the memory budget has bounded.
+        if out.contains(0) { return (out, shape.indices.map { _ in ResizeTaps(taps: 1, index: [], weight: []) }) }
         return (out, shape.indices.map { taps(input: shape[$0], output: out[$0], scale: scales[$0]) })
     }
 
@@ -221,6 +225,7 @@ struct Resize: Operator {
         let x = try inputs.required(0, context.op)
         if mode != .nearest, !x.dtype.isFloat { throw context.unsupported("\(mode) interpolation of \(x.dtype) data") }
         let (out, taps) = try plan(x.shape, floats: { inputs.optional($0)?.floatValues }, ints: { context.ints(inputs, $0) })
+        if out.contains(0) { return [x.dtype.isFloat ? Tensor(shape: out, floats: []) : Tensor(shape: out, ints: [], dtype: x.dtype)] }
         let st = Shape.strides(x.shape)
         if mode == .nearest {
             return [x.mapped(out) { idx in idx.indices.reduce(0) { $0 + taps[$1].index[idx[$1]] * st[$1] } }]
@@ -248,6 +253,7 @@ struct Resize: Operator {
     func encode(_ ctx: EncodeContext, inputs: [DeviceValue?], constants: [Tensor?], outputs: [DeviceValue]) throws {
         let x = try inputs.required(0, context.op), y = outputs[0]
         let (out, taps) = try plan(x.type.shape, floats: { constants.optional($0)?.floatValues }, ints: { context.ints(constants, $0) })
+        if out.contains(0) { return }
         let active = taps.map { !$0.isSelection }
         guard active.filter({ $0 }).count <= 8 else { throw ctx.error("more than 8 interpolated axes") }
         var offsets: [Int] = [], index: [Int] = [], weight: [Float] = []
