@@ -133,9 +133,6 @@ public final class CLKernel: @unchecked Sendable {
         counts.kernel(-1)
     }
 
-    /// Whether this kernel shares its kernel object with others of its program.
-    var isShared: Bool { shared != nil }
-
     /// Creates the kernel object in `program`.
     private func create(_ program: CLProgram, file: String) throws -> cl_kernel {
         var status: cl_int = 0

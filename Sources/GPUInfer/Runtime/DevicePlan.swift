@@ -251,27 +251,22 @@ final class DevicePlan: @unchecked Sendable {
             let consts = node.inputs.map { $0.isEmpty ? nil : spec.constants[$0] }
             // Outputs by position, one per output the op computes: an unused output, one the node
             // leaves unnamed ("") and one it omits at the end still need somewhere to go.
+            // (Their types come from the specialization, `unnamedOutputTypes`.)
             var outs: [DeviceValue] = []
-            var inferred: [TensorType]?
             func scratch(_ t: TensorType) throws -> DeviceValue {
                 let b = try runtime.buffer(bytes: t.count * t.dtype.deviceByteSize)
                 retained.append(b)
                 return DeviceValue(buffer: b, type: t)
             }
-            func inferredTypes() throws -> [TensorType] {
-                if let inferred { return inferred }
-                let t = try op.inferTypes(node.inputs.map { $0.isEmpty ? nil : spec.types[$0] }, constants: consts)
-                inferred = t
-                return t
-            }
+            let allTypes = spec.unnamedOutputTypes[i] ?? []
             for (p, name) in node.outputs.enumerated() {
                 if let v = value(name) { outs.append(v) } else if let t = spec.types[name] {
                     outs.append(try scratch(t))
-                } else if name.isEmpty, let t = try inferredTypes().dropFirst(p).first {
+                } else if name.isEmpty, let t = allTypes.dropFirst(p).first {
                     outs.append(try scratch(t))
                 }
             }
-            for t in try inferredTypes().dropFirst(outs.count) { outs.append(try scratch(t)) }
+            for t in allTypes.dropFirst(outs.count) { outs.append(try scratch(t)) }
             let ctx = EncodeContext(runtime: runtime, node: node, options: chain.options, shared: chain.shared, workspace: workspace, tuning: chain.tuning)
             ctx.fixedSpatialSize = model.hasFixedSpatialSize
             if let offsets = slotOffsets[i], let shapeBuffer { ctx.shapeSlots = (shapeBuffer, offsets) }

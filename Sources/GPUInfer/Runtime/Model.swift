@@ -209,6 +209,7 @@ public final class Model: @unchecked Sendable {
         }
         for i in previous.liveNodes { for name in graph.nodes[i].outputs where !name.isEmpty { spec.earlier.insert(name) } }
         spec.liveNodes = []
+        spec.unnamedOutputTypes = [:]
         spec.dynamicValues = []
         spec.readBack = []
         try planSegment(&spec)
@@ -285,13 +286,14 @@ public final class Model: @unchecked Sendable {
                 // Inputs whose rows only are pending (`rowBound`): a row-local node runs on their
                 // bounds without a cut, its outputs bounded by the same count.
                 if let source = try boundedRowsSource(node, op, pending: pending, spec: spec) {
-                    for (name, t) in zip(node.outputs, try inferTypes(op, node, node.inputs.map { $0.isEmpty ? nil : spec.types[$0] },
-                                                                     node.inputs.map { $0.isEmpty ? nil : spec.constants[$0] })) where !name.isEmpty {
+                    let outTs = try inferTypes(op, node, node.inputs.map { $0.isEmpty ? nil : spec.types[$0] },
+                                               node.inputs.map { $0.isEmpty ? nil : spec.constants[$0] })
+                    for (name, t) in zip(node.outputs, outTs) where !name.isEmpty {
                         spec.types[name] = t
                         spec.rowBound[name] = source
                         pending.insert(name)
                     }
-                    spec.liveNodes.append(i)
+                    spec.addLive(i, node, outputs: outTs)
                     continue
                 }
                 defer_(i)
@@ -343,7 +345,7 @@ public final class Model: @unchecked Sendable {
                 }
                 spec.types[name] = t
             }
-            spec.liveNodes.append(i)
+            spec.addLive(i, node, outputs: outTs)
             if dynamic {
                 // The outputs' types are upper bounds; their consumers wait for the real shapes
                 // (row-local ones only for the row count, where that is all that varies).
@@ -446,6 +448,15 @@ struct Specialization {
     var depth = 0
     /// Outputs of resolved `If` nodes: the taken branch's value each one is.
     var renames: [String: String] = [:]
+    /// Every output type of the live nodes that leave an output unnamed ("") or omit trailing
+    /// ones, by node: the device plan gives those outputs scratch buffers.
+    var unnamedOutputTypes: [Int: [TensorType]] = [:]
+
+    /// Adds node `i` to the segment, with the types of all its op's outputs.
+    mutating func addLive(_ i: Int, _ node: Node, outputs: [TensorType]) {
+        liveNodes.append(i)
+        if outputs.count > node.outputs.count || node.outputs.contains("") { unnamedOutputTypes[i] = outputs }
+    }
 
     /// The value `name` is (itself, or the branch value an If output stands for).
     func resolve(_ name: String) -> String {

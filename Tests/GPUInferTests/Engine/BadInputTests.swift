@@ -331,6 +331,24 @@ private func isIO(_ e: GPUInferError) -> Bool { if case .io = e { true } else { 
             ("InstanceNormalization of 0 channels", ["node", "channel"], isShape, {
                 try singleNodeModel("InstanceNormalization", inputs: [Tensor(shape: [1, 0, 1, 3], floats: []), Tensor(shape: [0], floats: []), Tensor(shape: [], floats: [1])], constant: [0, 1, 2]) }),
         ]
+        // Index out of range in the device plan (all 32 crashes of the first 100,000-mutant run):
+        // a node that names fewer outputs than its op computes, or leaves one unnamed. The plan
+        // gives those scratch buffers; the named outputs equal the reference exactly.
+        let rows = rng.tensor([2, 7])
+        for outputs in [["values"], ["", "indices"]] {
+            let node = Node(name: "topk", opType: "TopK", inputs: ["x", "k"], outputs: outputs, attributes: [:])
+            let graph = Graph(nodes: [node], inputs: [ValueInfo(name: "x", dtype: .float32, dims: [2, 7])],
+                              outputs: outputs.filter { !$0.isEmpty }.map { ValueInfo(name: $0, dtype: nil, dims: nil) },
+                              initializers: ["k": Tensor(shape: [1], ints: [3])], opset: 17)
+            let m = try Model(graph: graph)
+            let want = try ReferenceExecutor().run(m, inputs: ["x": rows])
+            let got = try Session(model: m, runtime: try TestDevice.require()).run(["x": rows])
+            for name in outputs where !name.isEmpty {
+                let a = try #require(got[name]), e = try #require(want[name])
+                #expect(tensorMismatch(a, e, rtol: 0, atol: 0) == nil, "TopK outputs \(outputs): '\(name)'")
+            }
+        }
+
         // An abort ("failed to allocate 64 GB"): Resize to sizes [1, 1, 0, 2^33] — an empty output
         // whose last axis alone asked for 2^33 taps. Now an empty tensor on both backends.
         let resize = try singleNodeModel("Resize", attributes: ["mode": .string("nearest")],
