@@ -50,10 +50,10 @@ let package = Package(
             path: "Sources/gpuinfer"
         ),
         // The structure-aware fuzzer: mutators (a library the tests use) and its supervising driver.
-        .target(name: "GPUInferFuzz", dependencies: ["GPUInfer", "ONNXProto", .product(name: "SwiftProtobuf", package: "swift-protobuf")], path: "Sources/GPUInferFuzz"),
+        .target(name: "GPUInferFuzz", dependencies: ["GPUInfer", "GPUInferRetrieval", "ONNXProto", .product(name: "SwiftProtobuf", package: "swift-protobuf")], path: "Sources/GPUInferFuzz"),
         .executableTarget(
             name: "gpuinfer-fuzz",
-            dependencies: ["GPUInfer", "GPUInferFuzz", "GPUInferRetrieval", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["GPUInfer", "GPUInferFuzz", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Sources/gpuinfer-fuzz"
         ),
         // A runnable example of the library API (`swift run gpuinfer-example photo.jpg`).

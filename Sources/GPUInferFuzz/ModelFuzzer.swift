@@ -80,7 +80,7 @@ public final class ModelFuzzer: @unchecked Sendable {
 
     /// Mutant `index`: its bytes, seed, mutations and the random state its inputs are drawn with.
     public func mutant(_ index: Int) -> (bytes: Data, seed: FuzzSeed, mutations: [String], inputState: UInt64) {
-        var rng = FuzzRandom(seed: seed &* 0x2545_F491_4F6C_DD1D ^ UInt64(truncatingIfNeeded: index) &* 0x9E37_79B9_7F4A_7C15)
+        var rng = FuzzRandom(run: seed, mutant: index)
         let s = seeds[rng.below(seeds.count)]
         var model = s.model
         let mutations = ModelMutator.mutate(&model, &rng)
@@ -126,7 +126,8 @@ public final class ModelFuzzer: @unchecked Sendable {
         return outcome
     }
 
-    static func kind(_ e: GPUInferError) -> String {
+    /// The error's case name (outOfMemory, shapeMismatch, …), for counts.
+    public static func kind(_ e: GPUInferError) -> String {
         Mirror(reflecting: e).children.first?.label ?? String(describing: e)
     }
 

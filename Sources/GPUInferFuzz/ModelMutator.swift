@@ -12,6 +12,10 @@ import SwiftProtobuf
 public struct FuzzRandom: Sendable {
     public private(set) var state: UInt64
     public init(seed: UInt64) { state = seed }
+    /// The generator of mutant `mutant` in the run seeded `run`.
+    public init(run: UInt64, mutant: Int) {
+        state = run &* 0x2545_F491_4F6C_DD1D ^ UInt64(truncatingIfNeeded: mutant) &* 0x9E37_79B9_7F4A_7C15
+    }
     public mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15
         var z = state

@@ -56,7 +56,7 @@ struct CLIArguments: ParsableCommand {
     }
 
     static func mutant(_ i: Int, seed: UInt64, bases: [[String]]) -> [String] {
-        var rng = FuzzRandom(seed: seed &* 0x2545_F491_4F6C_DD1D ^ UInt64(i) &* 0x9E37_79B9_7F4A_7C15)
+        var rng = FuzzRandom(run: seed, mutant: i)
         var args = rng.pick(bases)
         for _ in 0..<(1 + rng.below(2)) {
             switch rng.below(6) {

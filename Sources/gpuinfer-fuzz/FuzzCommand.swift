@@ -12,7 +12,6 @@ import ArgumentParser
 import Foundation
 import GPUInfer
 import GPUInferFuzz
-import GPUInferRetrieval
 
 struct RunOptions: ParsableArguments {
     @Option(help: "Run seed: mutant N of seed S is the same on every machine.") var seed: UInt64 = 1
@@ -112,74 +111,19 @@ struct Worker: ParsableCommand {
             let fuzzer = try IndexFuzzer(seed: options.seed, runtime: try openRuntime(options.device))
             for i in from..<to {
                 progressFile.set(i)
-                let (outcome, what) = fuzzer.check(i)
-                counts[outcome.hasPrefix("untyped") ? "untyped" : outcome, default: 0] += 1
-                if outcome.hasPrefix("untyped") { emit(["finding": "untyped error", "index": i, "error": outcome, "mutations": [what]]) }
+                switch fuzzer.check(i) {
+                case .ran: counts["loaded and searched", default: 0] += 1
+                case let .refused(_, kind): counts["refused: \(kind)", default: 0] += 1
+                case let .untyped(stage, error):
+                    counts["untyped", default: 0] += 1
+                    emit(["finding": "untyped error", "index": i, "stage": stage, "error": error, "mutations": [fuzzer.mutant(i).what]])
+                }
                 if (i - from) % 200 == 199 { flush() }
             }
         default:
             throw ValidationError("unknown target \(target)")
         }
         flush()
-    }
-}
-
-/// Index folders: a saved 5-row index, one of its files replaced by a structure-aware mutant, loaded
-/// and searched (on the device when there is one).
-final class IndexFuzzer: @unchecked Sendable {
-    let dir: String
-    let originals: [String: Data]
-    let seed: UInt64
-    let runtime: CLRuntime?
-    static let files = [RetrievalIndex.manifestFile, RetrievalIndex.descriptorsFile, RetrievalIndex.filesFile]
-
-    init(seed: UInt64, runtime: CLRuntime?) throws {
-        self.seed = seed
-        self.runtime = runtime
-        var rng = FuzzRandom(seed: seed)
-        var index = try RetrievalIndex(dimension: 6, model: "fuzz")
-        try index.add(descriptors: (0..<30).map { _ in Float(rng.below(2001) - 1000) / 1000 }, files: ["a.jpg", "b/c.jpg", "d é.png", "e.jpg", "f.jpeg"])
-        dir = FileManager.default.temporaryDirectory.appendingPathComponent("gpuinfer-fuzz-index-\(getpid())").path
-        try? FileManager.default.removeItem(atPath: dir)
-        try index.save(to: dir)
-        var o: [String: Data] = [:]
-        for f in Self.files { o[f] = try Data(contentsOf: URL(fileURLWithPath: (dir as NSString).appendingPathComponent(f))) }
-        originals = o
-    }
-    deinit { try? FileManager.default.removeItem(atPath: dir) }
-
-    func mutant(_ i: Int) -> (file: String, bytes: Data, what: String) {
-        var rng = FuzzRandom(seed: seed &* 0x2545_F491_4F6C_DD1D ^ UInt64(i) &* 0x9E37_79B9_7F4A_7C15)
-        let file = rng.pick(Self.files)
-        var bytes = originals[file] ?? Data()
-        var what: [String] = []
-        for _ in 0..<(1 + rng.below(2)) {
-            let (b, w) = IndexMutator.mutate(file: file, bytes, &rng)
-            bytes = b
-            what.append(w)
-        }
-        return (file, bytes, "\(file): " + what.joined(separator: "; "))
-    }
-
-    func check(_ i: Int) -> (String, String) {
-        let m = mutant(i)
-        do {
-            for (f, data) in originals { try (f == m.file ? m.bytes : data).write(to: URL(fileURLWithPath: (dir as NSString).appendingPathComponent(f))) }
-        } catch {
-            return ("untyped: the fuzzer could not write its folder: \(error)", m.what)
-        }
-        do {
-            let index = try RetrievalIndex.load(from: dir)
-            let searcher = try IndexSearcher(index: index, runtime: runtime)
-            _ = try searcher.search(queries: Tensor(shape: [2, index.dimension], floats: (0..<(2 * index.dimension)).map { Float($0 % 5) - 2 }), k: 3)
-            return ("loaded and searched", m.what)
-        } catch let e as RetrievalIndexError {
-            return ("refused: \(Mirror(reflecting: e).children.first?.label ?? "RetrievalIndexError")", m.what)
-        } catch is GPUInferError {
-            return ("refused: GPUInferError", m.what)
-        } catch {
-            return ("untyped: \(type(of: error)): \(error)", m.what)
-        }
     }
 }
 

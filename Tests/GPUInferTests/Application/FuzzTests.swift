@@ -157,32 +157,13 @@ private func fuzz(_ name: String, seed: [UInt8], seedValue: UInt64, iterations: 
     /// Structure-aware index mutants: manifest.json and files.jsonl values, descriptors.npy headers
     /// and payloads; each folder loaded and searched on the device.
     @Test func structureAwareIndexMutants() throws {
-        var rng = FuzzRandom(seed: 5)
-        var index = try RetrievalIndex(dimension: 6, model: "fuzz")
-        try index.add(descriptors: (0..<30).map { _ in Float(rng.below(2001) - 1000) / 1000 }, files: ["a.jpg", "b/c.jpg", "d é.png", "e.jpg", "f.jpeg"])
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("fuzz-index-structured-\(UUID().uuidString)").path
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        try index.save(to: dir)
-        let files = [RetrievalIndex.manifestFile, RetrievalIndex.descriptorsFile, RetrievalIndex.filesFile]
-        var originals: [String: Data] = [:]
-        for f in files { originals[f] = try Data(contentsOf: URL(fileURLWithPath: (dir as NSString).appendingPathComponent(f))) }
-        let runtime = try TestDevice.require()
+        let fuzzer = try IndexFuzzer(seed: 5, runtime: try TestDevice.require())
         var loaded = 0, refused = 0
         for i in 0..<max(1, structuredMutants / 3) {
-            let file = rng.pick(files)
-            let (bytes, what) = IndexMutator.mutate(file: file, originals[file] ?? Data(), &rng)
-            for f in files { try (f == file ? bytes : originals[f] ?? Data()).write(to: URL(fileURLWithPath: (dir as NSString).appendingPathComponent(f))) }
-            do {
-                let loadedIndex = try RetrievalIndex.load(from: dir)
-                let searcher = try IndexSearcher(index: loadedIndex, runtime: runtime)
-                _ = try searcher.search(queries: Tensor(shape: [2, loadedIndex.dimension], floats: (0..<(2 * loadedIndex.dimension)).map { Float($0 % 5) - 2 }), k: 3)
-                loaded += 1
-            } catch is RetrievalIndexError {
-                refused += 1
-            } catch is GPUInferError {
-                refused += 1
-            } catch {
-                Issue.record("index mutant \(i) (\(file): \(what)): untyped error \(error)")
+            switch fuzzer.check(i) {
+            case .ran: loaded += 1
+            case .refused: refused += 1
+            case let .untyped(stage, error): Issue.record("index mutant \(i) (\(fuzzer.mutant(i).what)): untyped error at \(stage): \(error)")
             }
         }
         print("structure-aware fuzz: index mutants: \(loaded) loaded and searched, \(refused) refused")
