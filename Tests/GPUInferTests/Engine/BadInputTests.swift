@@ -349,6 +349,32 @@ private func isIO(_ e: GPUInferError) -> Bool { if case .io = e { true } else { 
             }
         }
 
+        // A hang: pooling with a kernel of 2^31 − 1 under SAME_UPPER walked every tap of the window on
+        // both backends. Windows now walk only their taps inside the input. On [1, 2, 4, 5] with
+        // kernel [2, 2^31 − 1] the pads are [0, 2^30 − 1, 1, 2^30], so output (oh, ow) pools rows
+        // oh…min(oh + 1, 3) over every column: checked by hand on the reference, and the device
+        // equal to the reference (the same additions in the same order: 1e-6 is rounding slack).
+        let planes = rng.tensor([1, 2, 4, 5])
+        for op in ["MaxPool", "AveragePool"] {
+            let m = try singleNodeModel(op, attributes: ["kernel_shape": .ints([2, 2_147_483_647]), "auto_pad": .string("SAME_UPPER")], inputs: [planes])
+            let want = try #require(try ReferenceExecutor().run(m, inputs: ["in0": planes])["out0"])
+            var byHand: [Float] = []
+            for c in 0..<2 {
+                for oh in 0..<4 {
+                    let window = (oh...min(oh + 1, 3)).flatMap { h in (0..<5).map { planes.floats[(c * 4 + h) * 5 + $0] } }
+                    let v = op == "MaxPool" ? window.max()! : window.reduce(0, +) / Float(window.count)
+                    byHand += [Float](repeating: v, count: 5)
+                }
+            }
+            #expect(want.shape == [1, 2, 4, 5])
+            assertClose(want, Tensor(shape: [1, 2, 4, 5], floats: byHand), rtol: 1e-6, atol: 1e-6, "\(op) kernel 2^31 − 1 on the reference")
+            for style in [ExecutionOptions.KernelStyle.cpu, .gpu] {
+                let session = Session(model: m, runtime: try TestDevice.require(), options: OpVariants.style(style))
+                let got = try #require(try session.run(["in0": planes])["out0"])
+                assertClose(got, want, rtol: 1e-6, atol: 1e-6, "\(op) kernel 2^31 − 1 on the device, \(style) kernels")
+            }
+        }
+
         // An abort ("failed to allocate 64 GB"): Resize to sizes [1, 1, 0, 2^33] — an empty output
         // whose last axis alone asked for 2^33 taps. Now an empty tensor on both backends.
         let resize = try singleNodeModel("Resize", attributes: ["mode": .string("nearest")],
