@@ -8,10 +8,14 @@
 // No reorder node is ever added: a convolution reads its input and fused residual in whichever
 // layout their producers wrote and writes its output in the layout all its consumers accept
 // (ai.gpuinfer::BlockedConv carries the three flags). A value is blocked exactly when its producer
-// is a convertible convolution or an Add of two blocked values, and every consumer accepts it:
-// a convertible convolution (as its input, or as its fused residual), or an Add whose output is
-// blocked. Graph outputs and every other op see NCHW. Value names are kept; blocked values have
-// the 5-D shape. Channel padding lanes hold 0 and no kernel mixes lanes, so results are those of
+// is a convertible convolution, an Add of two blocked values, or a channel Concat / Split of
+// blocked values, and every consumer accepts it: a convertible convolution (as its input, or as
+// its fused residual), or an Add, Concat or Split whose outputs are blocked. Graph outputs and
+// every other op see NCHW. Value names are kept; blocked values have the 5-D shape.
+// Concat and Split run unchanged on the 5-D values along axis 1 (the channel blocks) when every
+// part but the last holds a multiple of 16 channels: the parts are then whole blocks, and the
+// last part's padding lanes are the result's. The pass rewrites their axis to 1 and Split's sizes
+// to blocks. Channel padding lanes hold 0 and no kernel mixes lanes, so results are those of
 // the NCHW graph.
 import Foundation
 
@@ -20,7 +24,7 @@ extension Graph {
     /// weight, either one group and not a Winograd candidate (`ConvAlgorithm.mayRunWinograd`), or
     /// depthwise (C = Cout = group), undilated, without a fused residual and with a constant or no bias.
     /// nil when not; else whether it is depthwise.
-    func blockedConvKind(_ n: Node, options: ExecutionOptions) -> Bool? {
+    func blockedConvKind(_ n: Node, options: ExecutionOptions, profile: CPUProfile) -> Bool? {
         guard n.opType == "Conv", n.domain.isEmpty, n.guards.isEmpty, n.outputs.count == 1, n.inputs.count >= 2,
               let w = initializers[n.inputs[1]], w.rank == 4, w.dtype == .float32, !w.shape.contains(0),
               let group = try? n.int("group", default: 1), group >= 1 else { return nil }
@@ -31,7 +35,7 @@ extension Graph {
         if group == 1 {
             let pointwise = kernel == [1, 1] && strides == [1, 1]
             if pointwise && options.convPointwise == .gemm { return nil }
-            if ConvAlgorithm.mayRunWinograd(c: w.shape[1], cout: w.shape[0], kernel: kernel, strides: strides, dilations: dilations, options.winograd) {
+            if ConvAlgorithm.mayRunWinograd(c: w.shape[1], cout: w.shape[0], kernel: kernel, strides: strides, dilations: dilations, options.winograd, profile: profile) {
                 return nil
             }
             return false
@@ -44,15 +48,16 @@ extension Graph {
     /// Rewrites the convolutions that read or write blocked values as BlockedConv nodes. Returns the
     /// number rewritten (0: the graph is unchanged).
     @discardableResult
-    mutating func useBlockedLayout(options: ExecutionOptions) -> Int {
+    mutating func useBlockedLayout(options: ExecutionOptions, profile: CPUProfile) -> Int {
         // A graph that already has blocked convolutions was rewritten: its layouts are fixed.
         guard options.conv == .auto, !nodes.contains(where: { $0.opType == BlockedConv.opTypes[0] && $0.domain == BlockedConv.domain }) else { return 0 }
         var convKind: [Int: Bool] = [:]  // node index → depthwise
         var channels: [String: Int] = [:]
         var blocked = Set<String>()
-        var adds = Set<Int>()
+        var adds = Set<Int>(), concats = Set<Int>()
+        var splits: [Int: [Int]] = [:]  // node index → channels per output
         for (i, n) in nodes.enumerated() {
-            if let depthwise = blockedConvKind(n, options: options), let w = initializers[n.inputs[1]] {
+            if let depthwise = blockedConvKind(n, options: options, profile: profile), let w = initializers[n.inputs[1]] {
                 convKind[i] = depthwise
                 channels[n.outputs[0]] = w.shape[0]
                 if !depthwise || blocked.contains(n.inputs[0]) { blocked.insert(n.outputs[0]) }
@@ -61,6 +66,16 @@ extension Graph {
                 adds.insert(i)
                 channels[n.outputs[0]] = c
                 blocked.insert(n.outputs[0])
+            } else if let parts = blockedConcatChannels(n, blocked: blocked, channels: channels) {
+                concats.insert(i)
+                channels[n.outputs[0]] = parts.reduce(0, +)
+                blocked.insert(n.outputs[0])
+            } else if let parts = blockedSplitChannels(n, blocked: blocked, channels: channels) {
+                splits[i] = parts
+                for (o, c) in zip(n.outputs, parts) where !o.isEmpty {
+                    channels[o] = c
+                    blocked.insert(o)
+                }
             }
         }
         guard !blocked.isEmpty else { return 0 }
@@ -75,7 +90,9 @@ extension Graph {
                 if k == 0 { return !depthwise || blocked.contains(nodes[i].outputs[0]) }
                 return k == 3
             }
-            return adds.contains(i) && blocked.contains(nodes[i].outputs[0])
+            if adds.contains(i) || concats.contains(i) { return blocked.contains(nodes[i].outputs[0]) }
+            if splits[i] != nil { return nodes[i].outputs.allSatisfy { $0.isEmpty || blocked.contains($0) } }
+            return false
         }
         var changed = true
         while changed {
@@ -85,7 +102,9 @@ extension Graph {
                 // An Add's output stays blocked only while both operands are; a depthwise output while its input is.
                 let producerOK: Bool = {
                     guard let i = producer[v] else { return false }
-                    if adds.contains(i) { return nodes[i].inputs.allSatisfy { blocked.contains($0) } }
+                    if adds.contains(i) || concats.contains(i) { return nodes[i].inputs.allSatisfy { blocked.contains($0) } }
+                    // A Split's outputs are blocked together, with its input.
+                    if splits[i] != nil { return blocked.contains(nodes[i].inputs[0]) && nodes[i].outputs.allSatisfy { $0.isEmpty || blocked.contains($0) } }
                     if convKind[i] == true { return blocked.contains(nodes[i].inputs[0]) }
                     return true
                 }()
@@ -110,16 +129,75 @@ extension Graph {
             nodes[i] = n
             rewritten += 1
         }
+        for i in concats.sorted() where blocked.contains(nodes[i].outputs[0]) {
+            nodes[i].attributes["axis"] = .int(1)
+        }
+        for (i, parts) in splits.sorted(by: { $0.key < $1.key }) where blocked.contains(nodes[i].inputs[0]) {
+            // Whole blocks per part; the last part takes the padded block.
+            let blocks = parts.map { ($0 + 15) / 16 }
+            var n = nodes[i]
+            n.attributes["axis"] = .int(1)
+            n.attributes["num_outputs"] = nil
+            if opset < 13 {
+                n.attributes["split"] = .ints(blocks)
+            } else {
+                var name = n.name.isEmpty ? "split_\(i)_blocks" : "\(n.name)_blocks"
+                while initializers[name] != nil || producer[name] != nil || inputs.contains(where: { $0.name == name }) { name += "_" }
+                initializers[name] = Tensor(shape: [blocks.count], ints: blocks.map(Int64.init))
+                if n.inputs.count > 1 { n.inputs[1] = name } else { n.inputs.append(name) }
+            }
+            nodes[i] = n
+        }
         return rewritten
+    }
+
+    /// The 2-D channel axis (1 or −3) of a 4-D value, as Concat and Split name it.
+    private static func isChannelAxis(_ axis: Int) -> Bool { axis == 1 || axis == -3 }
+
+    /// The channels of a Concat's inputs when it may run on blocked values: a channel Concat of
+    /// values that are all blocked candidates, every one but the last a whole number of blocks.
+    func blockedConcatChannels(_ n: Node, blocked: Set<String>, channels: [String: Int]) -> [Int]? {
+        guard n.opType == "Concat", n.domain.isEmpty, n.guards.isEmpty, n.outputs.count == 1, !n.inputs.isEmpty,
+              let axis = try? n.int("axis", default: 0), Self.isChannelAxis(axis),
+              n.inputs.allSatisfy({ blocked.contains($0) }) else { return nil }
+        let parts = n.inputs.compactMap { channels[$0] }
+        guard parts.count == n.inputs.count, parts.dropLast().allSatisfy({ $0 % 16 == 0 }) else { return nil }
+        return parts
+    }
+
+    /// The channels of a Split's outputs when it may run on a blocked value: a channel Split of a
+    /// blocked candidate into sizes known at load time (a constant `split` input, the attribute
+    /// before opset 13, `num_outputs`, or equal parts), every part but the last a whole number of blocks.
+    func blockedSplitChannels(_ n: Node, blocked: Set<String>, channels: [String: Int]) -> [Int]? {
+        guard n.opType == "Split", n.domain.isEmpty, n.guards.isEmpty, !n.outputs.isEmpty, let x = n.inputs.first, blocked.contains(x),
+              let c = channels[x], let axis = try? n.int("axis", default: 0), Self.isChannelAxis(axis) else { return nil }
+        let count = n.outputs.count
+        var parts: [Int]
+        if opset < 13, let split = (try? n.ints("split")) ?? nil {
+            parts = split
+        } else if opset >= 13, n.inputs.count > 1, !n.inputs[1].isEmpty {
+            guard let t = initializers[n.inputs[1]], t.dtype == .int64, t.rank == 1 else { return nil }
+            parts = t.ints.map { Int($0) }
+        } else if opset >= 18, let k = ((try? n.ints("num_outputs")) ?? nil)?.first {
+            guard k == count else { return nil }
+            let chunk = (c + k - 1) / k
+            parts = Array(repeating: chunk, count: k - 1) + [c - chunk * (k - 1)]
+        } else {
+            guard c % count == 0 else { return nil }
+            parts = Array(repeating: c / count, count: count)
+        }
+        guard parts.count == count, parts.allSatisfy({ $0 >= 0 }), parts.reduce(0, +) == c,
+              parts.dropLast().allSatisfy({ $0 % 16 == 0 }) else { return nil }
+        return parts
     }
 }
 
 extension Model {
     /// This model with the channel-blocked layout between its CPU-style convolutions
     /// (`Graph.useBlockedLayout`), or nil when no convolution changes.
-    func withBlockedLayout(options: ExecutionOptions) throws -> Model? {
+    func withBlockedLayout(options: ExecutionOptions, profile: CPUProfile) throws -> Model? {
         var g = graph
-        let count = g.useBlockedLayout(options: options)
+        let count = g.useBlockedLayout(options: options, profile: profile)
         guard count > 0 else { return nil }
         let m = try Model(graph: g, path: path, options: LoadOptions(useFusedKernels: true, foldBatchNorm: false, fuseActivations: false, fuseResiduals: false))
         m.report = report

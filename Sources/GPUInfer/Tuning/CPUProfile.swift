@@ -96,6 +96,19 @@ public struct CPUProfile: Sendable, Equatable, CustomStringConvertible {
         return (1...24).contains(r) && (1...4).contains(v) && (r * v + v) * registersPerVector <= vectorRegisters * (wide ? 1 : 2)
     }
 
+    /// Whether a 3×3 stride-1 convolution of `c` → `cout` channels runs Winograd F(2×2, 3×3) rather
+    /// than conv2d_blocked (before the map-size test, `ConvAlgorithm.winogradRule`). AVX2 and the
+    /// others: both counts at least 16 and one at least 32 (with 8 channels the transforms cost more
+    /// than they save, 16 → 16 even, from 32 channels on 1.7–4× faster than that machine's direct
+    /// kernel). AVX-512: both at least 64. There the channel-blocked direct kernel reaches 140–190
+    /// GFLOP/s on 32 channels while the transforms, a quarter of the multiply-adds, take most of
+    /// Winograd's time: measured on a Zen 4 EPYC (per layer, median of 5 profiled runs) 32 → 32 at
+    /// 80×80 1.6× faster direct, 16 → 16 at 160×160 even, 64 → 64 at 40×40 and 56×56 1.2–1.3×
+    /// faster on Winograd, 128 → 128 at 28×28 1.9×, 256 → 256 at 14×14 2.9×.
+    public func winogradPays(c: Int, cout: Int) -> Bool {
+        wide ? min(c, cout) >= 64 : min(c, cout) >= 16 && max(c, cout) >= 32
+    }
+
     /// conv2d_blocked's default pixel columns (CO = 16: one float16 accumulator per column).
     /// AVX2: 5 (10 ymm accumulators + the weight vector; 7 spill, measured). AVX-512: 12 (12 zmm
     /// accumulators + the weight vector + broadcasts, no spill). On whole models (MobileNetV2,
@@ -123,7 +136,22 @@ public struct CPUProfile: Sendable, Equatable, CustomStringConvertible {
     /// planes of mobile networks' last stages (49 pixels) take 10 columns (50 computed) instead of
     /// 12 (60), 14×14 planes 14 (196) instead of 12 (204).
     public func blockedColumns(width: Int) -> Int {
-        let d = blockedColumns
+        blockedColumns(width: width, default: blockedColumns)
+    }
+
+    /// conv2d_blocked's default columns for a strided convolution: AVX-512 6 (AVX2 its 5). With
+    /// stride s a column's taps lie s pixels from its neighbour's, so a tile of PX columns reads
+    /// (PX − 1)·s + KW scalars per kernel row where stride 1 shares all but PX + KW − 1; measured on
+    /// a Zen 4 EPYC (median of 7 profiled runs, per layer), 4–7 columns against 12–14:
+    /// 3×3/2 256→256 28×28 1.1–1.7×, 128→128 56×56 1.5–2.4×, 64→64 112×112 1.5–2×, 7×7/2 3→64
+    /// 224×224 (ResNet's first layer) 1.2–1.3×. `width`: the output row, as `blockedColumns(width:)`.
+    public func stridedBlockedColumns(width: Int?) -> Int {
+        let d = wide ? 6 : blockedColumns
+        guard let width else { return d }
+        return blockedColumns(width: width, default: d)
+    }
+
+    private func blockedColumns(width: Int, default d: Int) -> Int {
         guard width > 0 else { return d }
         func cost(_ px: Int) -> Int { (width + px - 1) / px * px }
         var best = d

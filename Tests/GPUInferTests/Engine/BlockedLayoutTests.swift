@@ -155,7 +155,7 @@ import Testing
     }
 
     /// A mobile-style graph: a 3→24 stride-2 stem (ReLU), a depthwise 3×3, a pointwise 24→40, a
-    /// pointwise 40→40 with a residual Add of its input, a 3×3 40→40 (a Winograd candidate, kept
+    /// pointwise 40→40 with a residual Add of its input, a 3×3 40→40 (a Winograd candidate on AVX2, kept
     /// NCHW), GlobalAveragePool.
     static func mobileGraph(rng: inout TestRandom) -> (Graph, [String: Tensor]) {
         let inits: [String: Tensor] = [
@@ -178,11 +178,19 @@ import Testing
         return (g, ["x": rng.tensor([1, 3, 29, 23], -2, 2)])
     }
 
+    /// CPU style with the AVX2 profile, where mobileGraph's 40 → 40 3×3 convolution is a Winograd
+    /// candidate (on AVX-512 it is not: see passChoosesLayoutsAndKeepsResults).
+    static var avx2Style: ExecutionOptions {
+        var o = OpVariants.style(.cpu)
+        o.cpuProfile = .avx2
+        return o
+    }
+
     @Test func passChoosesLayoutsAndKeepsResults() throws {
         var rng = TestRandom(seed: 21)
         let (g, feeds) = Self.mobileGraph(rng: &rng)
         let model = try Model(graph: g)
-        let blocked = try #require(try model.withBlockedLayout(options: OpVariants.style(.cpu)))
+        let blocked = try #require(try model.withBlockedLayout(options: Self.avx2Style, profile: CPUProfile(.avx2)))
         #expect(blocked.report.blockedConvs == 4)
         func layout(_ name: String) -> [Int]? {
             guard let n = blocked.graph.nodes.first(where: { $0.name == name }) else { return nil }
@@ -198,11 +206,18 @@ import Testing
         // pw2 took the residual Add: its output feeds the Winograd candidate, which reads NCHW.
         #expect(layout("pw2") == [1, 0, 1], "input and residual blocked, output NCHW")
         #expect(layout("conv3") == [], "a Winograd candidate stays a Conv")
+        // On AVX-512 the 40 → 40 3×3 convolution runs conv2d_blocked (CPUProfile.winogradPays): it
+        // reads pw2's blocked output and writes NCHW for the pool.
+        let wide = try #require(try model.withBlockedLayout(options: OpVariants.style(.cpu), profile: CPUProfile(.avx512)))
+        #expect(wide.report.blockedConvs == 5)
+        let conv3 = try #require(wide.graph.nodes.first { $0.name == "conv3" })
+        #expect(conv3.opType == "BlockedConv" && conv3.attributes[BlockedConv.inputAttribute] == .int(1) && conv3.attributes[BlockedConv.outputAttribute] == .int(0))
         let reference = try #require(try ReferenceExecutor().run(model, inputs: feeds)["y"])
         let runtime = try TestDevice.require()
         for options in Self.cpuStyles {
             let session = Session(model: model, runtime: runtime, options: options)
-            #expect(session.model.report.blockedConvs == 4, "a CPU-style session runs the blocked model")
+            let expected = options.cpuProfile(for: runtime.device).wide ? 5 : 4
+            #expect(session.model.report.blockedConvs == expected, "a CPU-style session runs the blocked model [\(options.summary)]")
             let device = try #require(try session.run(feeds)["y"])
             assertClose(device, reference, rtol: 1e-4, atol: 1e-5, "blocked device vs NCHW reference [\(options.summary)]")
             var nchw = options
@@ -213,7 +228,7 @@ import Testing
         }
         #expect(Session(model: model, runtime: runtime, options: OpVariants.style(.gpu)).model.report.blockedConvs == 0, "GPU style keeps NCHW")
         // Node by node, the verifier compares the blocked values too.
-        let comparisons = try Verifier.compare(Session(model: model, runtime: runtime, options: OpVariants.style(.cpu)), inputs: feeds)
+        let comparisons = try Verifier.compare(Session(model: model, runtime: runtime, options: Self.avx2Style), inputs: feeds)
         #expect(comparisons.count == 6 && comparisons.allSatisfy(\.withinTolerance))
         #expect(comparisons.contains { $0.shape == [1, 2, 15, 12, 16] }, "the stem's blocked output is compared")
     }
@@ -226,7 +241,7 @@ import Testing
         let (g, feeds) = Self.mobileGraph(rng: &rng)
         let model = try Model(graph: g)
         let runtime = try TestDevice.require()
-        let choices = try Session(model: model, runtime: runtime, tuning: nil, options: OpVariants.style(.cpu)).tuningChoices(for: feeds)
+        let choices = try Session(model: model, runtime: runtime, tuning: nil, options: Self.avx2Style).tuningChoices(for: feeds)
         func choice(_ node: String) -> TuningChoice? { choices.first { $0.node == node } }
         #expect(choice("stem")?.key.family == "conv_blocked_c16" && choice("stem")?.key.signature.hasSuffix(" l010") == true)
         #expect(choice("pw")?.key.signature.hasSuffix(" l110") == true)
@@ -240,7 +255,7 @@ import Testing
             db.store(c.key, parameters: parameters, defaults: c.defaults, defaultNanoseconds: 2, tunedNanoseconds: 1, device: runtime.device)
         }
         try db.save(device: runtime.device)
-        let tuned = Session(model: model, runtime: runtime, tuning: TuningDatabase(directory: dir), options: OpVariants.style(.cpu))
+        let tuned = Session(model: model, runtime: runtime, tuning: TuningDatabase(directory: dir), options: Self.avx2Style)
         let applied = try tuned.tuningChoices(for: feeds).filter { $0.source == .database }
         #expect(applied.map(\.node).sorted() == ["dw", "pw2", "stem"])
         let reference = try #require(try ReferenceExecutor().run(model, inputs: feeds)["y"])
@@ -262,7 +277,122 @@ import Testing
                       outputs: [ValueInfo(name: "q", dtype: .float32, dims: nil), ValueInfo(name: "z", dtype: .float32, dims: nil)],
                       initializers: inits, opset: 17)
         var copy = g
-        #expect(copy.useBlockedLayout(options: OpVariants.style(.cpu)) == 0, "p feeds a Sigmoid, q is a graph output, dw reads the NCHW input")
+        #expect(copy.useBlockedLayout(options: OpVariants.style(.cpu), profile: CPUProfile(.avx512)) == 0, "p feeds a Sigmoid, q is a graph output, dw reads the NCHW input")
         #expect(copy.nodes == g.nodes)
     }
+
+    /// How a Split names its sizes.
+    enum SplitForm: String, CaseIterable, Sendable { case input, attribute, numOutputs, equal }
+
+    /// A YOLOv8 C2f block and a second split: a 3→32 stride-2 stem, Split into 16 + 16 channels
+    /// (`form`), two 3×3 16→16 convolutions on the second half with a residual Add of it, Concat of
+    /// both halves and the sum (48), a pointwise 48→40, Split into 32 + 8 on axis −3, Concat of
+    /// those again (the last part not a whole block), and a pointwise 40→24 to the graph output.
+    static func c2fGraph(form: SplitForm, rng: inout TestRandom) -> (Graph, [String: Tensor]) {
+        let opset = form == .attribute ? 11 : form == .numOutputs ? 18 : 17
+        var inits: [String: Tensor] = [
+            "w0": rng.tensor([32, 3, 3, 3], -0.3, 0.3), "b0": rng.tensor([32]), "w1": rng.tensor([16, 16, 3, 3], -0.2, 0.2),
+            "w2": rng.tensor([16, 16, 3, 3], -0.2, 0.2), "w3": rng.tensor([40, 48, 1, 1], -0.2, 0.2), "w4": rng.tensor([24, 40, 1, 1], -0.2, 0.2),
+        ]
+        var split = Node(name: "split", opType: "Split", inputs: ["s"], outputs: ["a", "b"], attributes: ["axis": .int(1)])
+        switch form {
+        case .input:
+            inits["parts"] = Tensor(shape: [2], ints: [16, 16])
+            split.inputs.append("parts")
+        case .attribute: split.attributes["split"] = .ints([16, 16])
+        case .numOutputs: split.attributes["num_outputs"] = .int(2)
+        case .equal: break
+        }
+        var split2 = Node(name: "split2", opType: "Split", inputs: ["y"], outputs: ["q0", "q1"], attributes: ["axis": .int(-3)])
+        if opset < 13 {
+            split2.attributes["split"] = .ints([32, 8])
+        } else {
+            inits["parts2"] = Tensor(shape: [2], ints: [32, 8])
+            split2.inputs.append("parts2")
+        }
+        let pads: Attribute = .ints([1, 1, 1, 1])
+        let nodes = [
+            Node(name: "stem", opType: "Conv", inputs: ["x", "w0", "b0"], outputs: ["s"], attributes: ["strides": .ints([2, 2]), "pads": pads]),
+            split,
+            Node(name: "m1", opType: "Conv", inputs: ["b", "w1"], outputs: ["t1"], attributes: ["pads": pads]),
+            Node(name: "m2", opType: "Conv", inputs: ["t1", "w2"], outputs: ["t2"], attributes: ["pads": pads]),
+            Node(name: "add", opType: "Add", inputs: ["b", "t2"], outputs: ["c"]),
+            Node(name: "cat", opType: "Concat", inputs: ["a", "b", "c"], outputs: ["d"], attributes: ["axis": .int(1)]),
+            Node(name: "cv2", opType: "Conv", inputs: ["d", "w3"], outputs: ["y"]),
+            split2,
+            Node(name: "cat2", opType: "Concat", inputs: ["q0", "q1"], outputs: ["e"], attributes: ["axis": .int(-3)]),
+            Node(name: "head", opType: "Conv", inputs: ["e", "w4"], outputs: ["z"]),
+        ]
+        let g = Graph(nodes: nodes, inputs: [ValueInfo(name: "x", dtype: .float32, dims: [1, 3, 19, 23])],
+                      outputs: [ValueInfo(name: "z", dtype: .float32, dims: nil)], initializers: inits, opset: opset)
+        return (g, ["x": rng.tensor([1, 3, 19, 23], -2, 2)])
+    }
+
+    /// Channel Split and Concat keep a C2f block blocked whatever the form of the split sizes: the
+    /// pass sets axis 1 and the sizes in blocks (the last part takes the padded block), every
+    /// convolution reads and writes blocks but the head, and the device matches the NCHW reference
+    /// in both profiles. Tolerance: the convolutions' (as passChoosesLayoutsAndKeepsResults); the
+    /// copies are exact.
+    @Test(arguments: SplitForm.allCases)
+    func channelSplitAndConcatStayBlocked(form: SplitForm) throws {
+        var rng = TestRandom(seed: 31)
+        let (g, feeds) = Self.c2fGraph(form: form, rng: &rng)
+        let model = try Model(graph: g)
+        let blocked = try #require(try model.withBlockedLayout(options: OpVariants.style(.cpu), profile: CPUProfile(.avx512)))
+        #expect(blocked.report.blockedConvs == 5)
+        func node(_ name: String) -> Node? { blocked.graph.nodes.first { $0.name == name } }
+        func layout(_ name: String) -> [Int]? {
+            guard let n = node(name), n.opType == "BlockedConv" else { return nil }
+            return [BlockedConv.inputAttribute, BlockedConv.outputAttribute, BlockedConv.residualLayoutAttribute].map {
+                if case let .int(v)? = n.attributes[$0] { return v }
+                return -1
+            }
+        }
+        #expect(layout("stem") == [0, 1, 0] && layout("m1") == [1, 1, 0] && layout("cv2") == [1, 1, 0] && layout("head") == [1, 0, 0])
+        #expect(layout("m2") == [1, 1, 1], "the residual Add of a split half fuses and stays blocked")
+        for name in ["split", "split2", "cat", "cat2"] { #expect(node(name)?.attributes["axis"] == .int(1), "\(name)") }
+        func blocks(_ n: Node?) -> [Int]? {
+            guard let n else { return nil }
+            if case let .ints(v)? = n.attributes["split"] { return v }
+            return n.inputs.count > 1 ? blocked.graph.initializers[n.inputs[1]]?.ints.map { Int($0) } : nil
+        }
+        #expect(blocks(node("split")) == [1, 1] && blocks(node("split2")) == [2, 1])
+        #expect(node("split")?.attributes["num_outputs"] == nil)
+        let reference = try #require(try ReferenceExecutor().run(model, inputs: feeds)["z"])
+        let blockedReference = try #require(try ReferenceExecutor().run(blocked, inputs: feeds)["z"])
+        assertClose(blockedReference, reference, rtol: 1e-5, atol: 1e-6, "blocked graph on the reference backend")
+        let runtime = try TestDevice.require()
+        for options in Self.cpuStyles {
+            let session = Session(model: model, runtime: runtime, options: options)
+            #expect(session.model.report.blockedConvs == 5)
+            assertClose(try #require(try session.run(feeds)["z"]), reference, rtol: 1e-4, atol: 1e-5, "blocked device vs NCHW reference [\(options.summary)]")
+        }
+    }
+
+    /// A Concat whose first part is not a whole block, a Split into such parts and a Split with a
+    /// graph output (its other output then too) keep their values NCHW.
+    @Test func splitAndConcatThatCannotBlockStayNCHW() throws {
+        var rng = TestRandom(seed: 5)
+        let inits: [String: Tensor] = ["w0": rng.tensor([24, 8, 1, 1]), "w1": rng.tensor([16, 8, 1, 1]), "w2": rng.tensor([16, 40, 1, 1]),
+                                       "w3": rng.tensor([32, 8, 1, 1]), "w4": rng.tensor([8, 16, 1, 1]), "w5": rng.tensor([8, 16, 1, 1]),
+                                       "p824": Tensor(shape: [2], ints: [8, 16]), "p16": Tensor(shape: [2], ints: [16, 16])]
+        let nodes = [
+            Node(name: "c0", opType: "Conv", inputs: ["x", "w0"], outputs: ["u"]),  // 24 channels
+            Node(name: "c1", opType: "Conv", inputs: ["x", "w1"], outputs: ["v"]),  // 16 channels
+            Node(name: "cat", opType: "Concat", inputs: ["u", "v"], outputs: ["uv"], attributes: ["axis": .int(1)]),  // first part 24: no
+            Node(name: "c2", opType: "Conv", inputs: ["uv", "w2"], outputs: ["o1"]),
+            Node(name: "split", opType: "Split", inputs: ["u", "p824"], outputs: ["s0", "s1"], attributes: ["axis": .int(1)]),  // 8 + 16: no
+            Node(name: "c3", opType: "Conv", inputs: ["x", "w3"], outputs: ["t"]),  // 32 channels
+            Node(name: "split2", opType: "Split", inputs: ["t", "p16"], outputs: ["r0", "r1"], attributes: ["axis": .int(1)]),  // r1 is a graph output
+            Node(name: "c4", opType: "Conv", inputs: ["r0", "w4"], outputs: ["o2"]),
+            Node(name: "c5", opType: "Conv", inputs: ["s1", "w5"], outputs: ["o3"]),
+        ]
+        let g = Graph(nodes: nodes, inputs: [ValueInfo(name: "x", dtype: .float32, dims: [1, 8, 5, 7])],
+                      outputs: ["o1", "o2", "o3", "r1", "s0"].map { ValueInfo(name: $0, dtype: .float32, dims: nil) },
+                      initializers: inits, opset: 17)
+        var copy = g
+        #expect(copy.useBlockedLayout(options: OpVariants.style(.cpu), profile: CPUProfile(.avx512)) == 0)
+        #expect(copy.nodes == g.nodes)
+    }
+
 }

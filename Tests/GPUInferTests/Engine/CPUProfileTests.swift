@@ -61,6 +61,16 @@ import Testing
         }
     }
 
+    /// Strided convolutions take fewer columns on AVX-512 (6, or the count near it that suits the
+    /// row width); AVX2 keeps its 5.
+    @Test func stridedConvolutionsTakeFewerColumns() {
+        let avx2 = CPUProfile(.avx2), avx512 = CPUProfile(.avx512)
+        #expect(avx512.stridedBlockedColumns(width: nil) == 6 && avx2.stridedBlockedColumns(width: nil) == 5)
+        // ResNet's 14, 28 and 112 columns: 7 (no idle column); YOLO's 160: 5.
+        #expect([14, 28, 112, 160].map { avx512.stridedBlockedColumns(width: $0) } == [7, 7, 7, 5])
+        for width in [7, 13, 49, 150] { #expect(avx2.stridedBlockedColumns(width: width) == avx2.blockedColumns(width: width)) }
+    }
+
     /// Register files and the defaults that follow them: AVX-512's blocks use its 32 wide registers,
     /// AVX2's stay within 16; every default lies in the tuner's space for its profile.
     @Test func defaultsFollowTheRegisterFile() {

@@ -74,8 +74,30 @@ import Testing
 
     @Test(arguments: table + moreRows)
     func algorithmPerKernelStyle(row: Row) {
-        #expect(ConvAlgorithm.select(row.geo, weightKnown: row.weightKnown, options: ExecutionOptions(), family: .cpu) == row.cpu, "cpu style")
-        #expect(ConvAlgorithm.select(row.geo, weightKnown: row.weightKnown, options: ExecutionOptions(), family: .gpu) == row.gpu, "gpu style")
+        for profile in [CPUProfile(.avx2), CPUProfile(.avx512)] {
+            #expect(ConvAlgorithm.select(row.geo, weightKnown: row.weightKnown, options: ExecutionOptions(), family: .cpu, profile: profile) == row.cpu,
+                    "cpu style, \(profile)")
+            #expect(ConvAlgorithm.select(row.geo, weightKnown: row.weightKnown, options: ExecutionOptions(), family: .gpu, profile: profile) == row.gpu,
+                    "gpu style, \(profile)")
+        }
+    }
+
+    /// Where the profiles differ: 3×3 stride-1 convolutions with 16–63 channels run Winograd on AVX2
+    /// and conv2d_blocked on AVX-512 (`CPUProfile.winogradPays`); the GPU style never runs Winograd.
+    @Test func winogradFollowsTheProfile() {
+        let yoloBottleneck = Self.conv(32, 32, k: 3, hw: (80, 80)), narrow = Self.conv(16, 32, k: 3, hw: (160, 160))
+        let body = Self.conv(64, 64, k: 3, hw: (40, 40))
+        for geo in [yoloBottleneck, narrow] {
+            #expect(ConvAlgorithm.select(geo, weightKnown: true, options: ExecutionOptions(), family: .cpu, profile: CPUProfile(.avx2)) == .winograd(m: 2))
+            #expect(ConvAlgorithm.select(geo, weightKnown: true, options: ExecutionOptions(), family: .cpu, profile: CPUProfile(.avx512)) == .blocked)
+            #expect(ConvAlgorithm.select(geo, weightKnown: true, options: ExecutionOptions(), family: .gpu, profile: CPUProfile(.avx512)) == .implicitGemm)
+        }
+        for isa in [CPUProfile.ISA.avx2, .avx512] {
+            #expect(ConvAlgorithm.select(body, weightKnown: true, options: ExecutionOptions(), family: .cpu, profile: CPUProfile(isa)) == .winograd(m: 2))
+        }
+        #expect(ConvAlgorithm.mayRunWinograd(c: 32, cout: 32, kernel: [3, 3], strides: [1, 1], dilations: [1, 1], .auto, profile: CPUProfile(.avx2)))
+        #expect(!ConvAlgorithm.mayRunWinograd(c: 32, cout: 32, kernel: [3, 3], strides: [1, 1], dilations: [1, 1], .auto, profile: CPUProfile(.avx512)))
+        #expect(ConvAlgorithm.mayRunWinograd(c: 32, cout: 32, kernel: [3, 3], strides: [1, 1], dilations: [1, 1], .everywhere, profile: CPUProfile(.avx512)))
     }
 
     /// Each option that forces a variant, on the shapes it concerns.
@@ -83,7 +105,7 @@ import Testing
         func pick(_ geo: ConvShapes, _ family: KernelFamily = .cpu, _ edit: (inout ExecutionOptions) -> Void) -> ConvAlgorithm {
             var o = ExecutionOptions()
             edit(&o)
-            return ConvAlgorithm.select(geo, weightKnown: true, options: o, family: family)
+            return ConvAlgorithm.select(geo, weightKnown: true, options: o, family: family, profile: CPUProfile(.avx512))
         }
         let body = Self.conv(64, 64, k: 3, hw: (56, 56)), first = Self.conv(3, 64, k: 3, hw: (224, 224))
         let expand = Self.conv(64, 128, k: 1, hw: (56, 56)), dw = Self.conv(32, 32, k: 3, group: 32, hw: (38, 38))

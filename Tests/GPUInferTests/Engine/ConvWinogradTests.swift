@@ -231,21 +231,29 @@ import Testing
                              padBegin: [1, 1], padEnd: [1, 1], output: [28, 28])
             return ConvShapes(n: 1, c: c, cout: cout, group: group, window: win)
         }
-        #expect(ConvAlgorithm.winogradRule(shapes(64, 64)) == 2)
-        #expect(ConvAlgorithm.winogradRule(shapes(16, 32)) == 2)
-        #expect(ConvAlgorithm.winogradRule(shapes(3, 64)) == nil)
-        #expect(ConvAlgorithm.winogradRule(shapes(16, 16)) == nil)
-        #expect(ConvAlgorithm.winogradRule(shapes(3, 64), forced: true) == 2)
+        let avx2 = CPUProfile(.avx2), avx512 = CPUProfile(.avx512)
+        // AVX-512: both channel counts at least 64 (CPUProfile.winogradPays).
+        #expect(ConvAlgorithm.winogradRule(shapes(64, 64), profile: avx512) == 2)
+        #expect(ConvAlgorithm.winogradRule(shapes(64, 512), profile: avx512) == 2)
+        #expect(ConvAlgorithm.winogradRule(shapes(32, 32), profile: avx512) == nil)
+        #expect(ConvAlgorithm.winogradRule(shapes(32, 256), profile: avx512) == nil)
+        #expect(ConvAlgorithm.winogradRule(shapes(32, 32), profile: avx512, forced: true) == 2)
+        #expect(ConvAlgorithm.winogradRule(shapes(32, 32), profile: avx2) == 2)
+        #expect(ConvAlgorithm.winogradRule(shapes(64, 64), profile: avx2) == 2)
+        #expect(ConvAlgorithm.winogradRule(shapes(16, 32), profile: avx2) == 2)
+        #expect(ConvAlgorithm.winogradRule(shapes(3, 64), profile: avx2) == nil)
+        #expect(ConvAlgorithm.winogradRule(shapes(16, 16), profile: avx2) == nil)
+        #expect(ConvAlgorithm.winogradRule(shapes(3, 64), profile: avx2, forced: true) == 2)
         // 7×7: 16 F(2) tiles, one panel: 16·16 multiplies per channel pair against 9·49 direct.
         var small = shapes(512, 512)
         small.window.output = [7, 7]
-        #expect(ConvAlgorithm.winogradRule(small) == 2)
+        #expect(ConvAlgorithm.winogradRule(small, profile: avx2) == 2)
         small.n = 4
-        #expect(ConvAlgorithm.winogradRule(small) == 2)
+        #expect(ConvAlgorithm.winogradRule(small, profile: avx2) == 2)
         // 5×5 at batch 1: one F(2) panel, 16·16 multiplies against 9·25 direct.
         small.n = 1
         small.window.output = [5, 5]
-        #expect(ConvAlgorithm.winogradRule(small) == nil)
-        #expect(ConvAlgorithm.winogradRule(small, forced: true) == 2)
+        #expect(ConvAlgorithm.winogradRule(small, profile: avx2) == nil)
+        #expect(ConvAlgorithm.winogradRule(small, profile: avx2, forced: true) == 2)
     }
 }

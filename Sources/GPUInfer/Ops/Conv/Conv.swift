@@ -137,7 +137,7 @@ struct Conv: ConvolutionOperator {
         let geo = try geometry(x.type.shape, w.type.shape, bias?.type.shape)
         try ctx.require32BitIndexing([x, w, outputs[0]])
         let weight = constants.count > 1 ? constants[1] : nil
-        let algorithm = ConvAlgorithm.select(geo, weightKnown: weight != nil, options: ctx.options, family: ctx.family)
+        let algorithm = ConvAlgorithm.select(geo, weightKnown: weight != nil, options: ctx.options, family: ctx.family, profile: ctx.cpuProfile)
         let residual: DeviceValue? = hasResidual ? try inputs.required(3, "Conv") : nil
         let y = outputs[0]
         let operands = ConvOperands(x: x, w: w, weight: weight, bias: bias)

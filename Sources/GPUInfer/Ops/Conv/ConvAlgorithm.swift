@@ -62,7 +62,7 @@ enum ConvAlgorithm: Equatable, Sendable, CustomStringConvertible {
     ///    (the strided GEMM cannot); `convPointwise = .gemm` keeps pointwise ones on the strided GEMM.
     /// 3. Otherwise pointwise convolutions run the GEMM, depthwise 3×3 stride 1/2 the depthwise
     ///    kernels, the rest the direct kernels. `conv = .generic` allows only the GEMM and direct.
-    static func select(_ geo: ConvShapes, weightKnown: Bool, options: ExecutionOptions, family: KernelFamily) -> ConvAlgorithm {
+    static func select(_ geo: ConvShapes, weightKnown: Bool, options: ExecutionOptions, family: KernelFamily, profile: CPUProfile) -> ConvAlgorithm {
         let generic = options.conv == .generic
         let pointwiseGemm = geo.isPointwise && options.convPointwise == .gemm
         let tiledFamily = !generic && (options.conv == .gemm || family == .gpu)
@@ -76,7 +76,7 @@ enum ConvAlgorithm: Equatable, Sendable, CustomStringConvertible {
             return geo.group == 1 || geo.mg >= 4 ? .implicitGemm : .direct
         }
         guard blockedFamily else { return .direct }
-        if let m = winogradTile(geo, options.winograd) { return .winograd(m: m) }
+        if let m = winogradTile(geo, options.winograd, profile: profile) { return .winograd(m: m) }
         if let tile = pixelTile(geo, options.convPixelTile) { return .pixelBlocked(tile) }
         return .blocked
     }
@@ -119,14 +119,14 @@ enum ConvAlgorithm: Equatable, Sendable, CustomStringConvertible {
     /// The Winograd output tile m (2 or 4), or nil: 2-D 3×3 convolutions with stride 1, dilation
     /// 1 and one group whose transformed weight (36·Cout·C values) fits 32-bit indices. `.auto`
     /// applies `winogradRule`, `.everywhere` the rule's tile without its tests, `.f2`/`.f4` that tile.
-    static func winogradTile(_ geo: ConvShapes, _ mode: ExecutionOptions.WinogradMode) -> Int? {
+    static func winogradTile(_ geo: ConvShapes, _ mode: ExecutionOptions.WinogradMode, profile: CPUProfile) -> Int? {
         let win = geo.window
         guard win.input.count == 2, win.kernel == [3, 3], win.strides == [1, 1], win.dilations == [1, 1], geo.group == 1,
               36 * (geo.cout + 8) * geo.c < Int(Int32.max) else { return nil }
         switch mode {
-        case .auto: return winogradRule(geo)
+        case .auto: return winogradRule(geo, profile: profile)
         case .off: return nil
-        case .everywhere: return winogradRule(geo, forced: true)
+        case .everywhere: return winogradRule(geo, profile: profile, forced: true)
         case .f2: return 2
         case .f4: return 4
         }
@@ -134,26 +134,26 @@ enum ConvAlgorithm: Equatable, Sendable, CustomStringConvertible {
 
     /// Whether a convolution with these channel counts and window may run Winograd (`winogradTile`
     /// without the spatial sizes, which the layout pass does not know): it then keeps NCHW operands.
-    static func mayRunWinograd(c: Int, cout: Int, kernel: [Int], strides: [Int], dilations: [Int], _ mode: ExecutionOptions.WinogradMode) -> Bool {
+    static func mayRunWinograd(c: Int, cout: Int, kernel: [Int], strides: [Int], dilations: [Int], _ mode: ExecutionOptions.WinogradMode,
+                               profile: CPUProfile) -> Bool {
         guard kernel == [3, 3], strides == [1, 1], dilations == [1, 1], 36 * (cout + 8) * c < Int(Int32.max) else { return false }
         switch mode {
         case .off: return false
         case .everywhere, .f2, .f4: return true
-        case .auto: return min(c, cout) >= 16 && max(c, cout) >= 32
+        case .auto: return profile.winogradPays(c: c, cout: cout)
         }
     }
 
-    /// Where Winograd wins on PoCL (measured per layer, see Benchmarks/README.md): both channel
-    /// counts at least 16 and one of them at least 32 (with 8 channels the transforms cost more
-    /// than they save, 16 → 16 is even, from 32 channels on Winograd is 1.7–4× faster). The tile is
+    /// Where Winograd wins on PoCL (measured per layer, see Benchmarks/README.md): channel counts
+    /// for which the profile says it pays (`CPUProfile.winogradPays`). The tile is
     /// F(2×2, 3×3): whole-model runs with every layer on F(2×2) against the per-layer choice of the
     /// tile with less GEMM work (mostly F(4×4)) were as fast or faster (NetVLAD 1.1–1.2×, fast-MPN-COV
     /// ResNet-50 even; 3 interleaved rounds), while F(2×2) stores 16/9 of each weight instead of
     /// 36/9 (NetVLAD peak RSS 809 instead of 941 MB, against 596 MB of file) and rounds less.
     /// Tiny maps (up to 5×5 at batch 1) stay direct: a panel of 16 tiles would then multiply more
     /// than the direct kernel's 9 per output pixel and channel pair. `forced` skips both tests.
-    static func winogradRule(_ geo: ConvShapes, forced: Bool = false) -> Int? {
-        guard forced || (min(geo.c, geo.cout) >= 16 && max(geo.c, geo.cout) >= 32) else { return nil }
+    static func winogradRule(_ geo: ConvShapes, profile: CPUProfile, forced: Bool = false) -> Int? {
+        guard forced || profile.winogradPays(c: geo.c, cout: geo.cout) else { return nil }
         let m = 2
         let tiles = geo.n * ((geo.window.output[0] + m - 1) / m) * ((geo.window.output[1] + m - 1) / m)
         let work = (m + 2) * (m + 2) * ((tiles + 15) / 16 * 16)

@@ -27,7 +27,9 @@ extension Conv {
             guard let co = p["CO"] else { return false }
             return [4, 8, 16].contains(co) && (co == 4 || co < 2 * mg)
         }
-        let px = ctx.fixedSpatialSize ? profile.blockedColumns(width: blockedWindow(geo).output[1]) : profile.blockedColumns
+        let width = ctx.fixedSpatialSize ? blockedWindow(geo).output[1] : nil
+        let px = geo.window.strides.contains(where: { $0 > 1 }) ? profile.stridedBlockedColumns(width: width)
+            : width.map(profile.blockedColumns(width:)) ?? profile.blockedColumns
         let co = fixedCO ? 16 : mg <= 4 ? 4 : mg <= 8 ? 8 : 16
         let forced = ctx.options.convTile.map { fixedCO ? ["PX": $0.b] : ["CO": $0.a, "PX": $0.b] }
         let key = layout.map { l in
