@@ -123,33 +123,49 @@ __kernel void conv2d_blocked(__global const float* X, __global const float* Wp, 
         vstore16(select((VEC)(0.0f), act16(v), keep), q, Y + yo);
     }
 #else
-    // Read the tile transposed (tile[q·CO + j] is channel j of column q); store rows per channel.
-    const float* tile = (const float*)acc;
     const int co0 = g * Mg + local0;
-    for (int j = 0; j < CO_BLOCK && local0 + j < Mg; ++j) {
-        const float b = hasBias ? Bias[co0 + j] : 0.0f;
-        const int yo = ((n * Cout + co0 + j) * OH + oh) * OW + ow0;
-        __global float* yr = Y + yo;
+    // The residual's channel j row: NCHW, or lane (co0 + j) % 16 of the block layout (16 floats per column).
 #ifdef RESIDUAL
 #ifdef RES_C16
-        // Channel co0 + j of the block layout: block (co0 + j) / 16, lane (co0 + j) % 16, 16 floats per column.
-        __global const float* rr = R + ((((n * ((Cout + 15) / 16) + (co0 + j) / 16) * OH + oh) * OW + ow0) * 16 + (co0 + j) % 16);
-#define STORE(q) yr[q] = act((tile[(q) * CO_BLOCK + j] + b) + rr[(q) * 16])
+#define RES_ROW(j) (R + ((((n * ((Cout + 15) / 16) + (co0 + (j)) / 16) * OH + oh) * OW + ow0) * 16 + (co0 + (j)) % 16))
+#define RES_AT(rr, q) (rr)[(q) * 16]
 #else
-        __global const float* rr = R + yo;
-#define STORE(q) yr[q] = act((tile[(q) * CO_BLOCK + j] + b) + rr[q])
+#define RES_ROW(j) (R + ((n * Cout + co0 + (j)) * OH + oh) * OW + ow0)
+#define RES_AT(rr, q) (rr)[q]
 #endif
+#define OUT(v, rr, q) act(((v) + b) + RES_AT(rr, q))
 #else
-#define STORE(q) yr[q] = act(tile[(q) * CO_BLOCK + j] + b)
+#define RES_ROW(j) Y
+#define OUT(v, rr, q) act((v) + b)
 #endif
-        if (ow0 + PX_BLOCK <= OW) {
+    // A whole channel block and a whole row of columns: both loops unroll, every component index
+    // is a constant and the accumulators stay in registers (the transpose needs no stack copy).
+    if (local0 + CO_BLOCK <= Mg && ow0 + PX_BLOCK <= OW) {
+        _Pragma("unroll")
+        for (int j = 0; j < CO_BLOCK; ++j) {
+            const float b = hasBias ? Bias[co0 + j] : 0.0f;
+            __global float* yr = Y + ((n * Cout + co0 + j) * OH + oh) * OW + ow0;
+            __global const float* rr = RES_ROW(j);
+            (void)rr;
             _Pragma("unroll")
-            for (int q = 0; q < PX_BLOCK; ++q) STORE(q);
-        } else {
-            for (int q = 0; q < PX_BLOCK && ow0 + q < OW; ++q) STORE(q);
+            for (int q = 0; q < PX_BLOCK; ++q) yr[q] = OUT(((const float*)&acc[q])[j], rr, q);
         }
-#undef STORE
+        return;
     }
+    // Partial blocks or rows: the tile through memory (tile[q·CO + j] is channel j of column q).
+    float tile[PX_BLOCK * CO_BLOCK];
+    _Pragma("unroll")
+    for (int q = 0; q < PX_BLOCK; ++q) CAT(vstore, CO_BLOCK)(acc[q], q, tile);
+    for (int j = 0; j < CO_BLOCK && local0 + j < Mg; ++j) {
+        const float b = hasBias ? Bias[co0 + j] : 0.0f;
+        __global float* yr = Y + ((n * Cout + co0 + j) * OH + oh) * OW + ow0;
+        __global const float* rr = RES_ROW(j);
+        (void)rr;
+        for (int q = 0; q < PX_BLOCK && ow0 + q < OW; ++q) yr[q] = OUT(tile[q * CO_BLOCK + j], rr, q);
+    }
+#undef RES_ROW
+#undef RES_AT
+#undef OUT
 #endif
 }
 
