@@ -151,43 +151,32 @@ extension Graph {
         return rewritten
     }
 
-    /// The 2-D channel axis (1 or −3) of a 4-D value, as Concat and Split name it.
-    private static func isChannelAxis(_ axis: Int) -> Bool { axis == 1 || axis == -3 }
-
-    /// The channels of a Concat's inputs when it may run on blocked values: a channel Concat of
-    /// values that are all blocked candidates, every one but the last a whole number of blocks.
+    /// The channels of a Concat's inputs when it may run on blocked values: a Concat along the
+    /// channel axis of a 4-D value (as Concat itself reads its axis) of values that are all blocked
+    /// candidates, every one but the last a whole number of blocks.
     func blockedConcatChannels(_ n: Node, blocked: Set<String>, channels: [String: Int]) -> [Int]? {
         guard n.opType == "Concat", n.domain.isEmpty, n.guards.isEmpty, n.outputs.count == 1, !n.inputs.isEmpty,
-              let axis = try? n.int("axis", default: 0), Self.isChannelAxis(axis),
-              n.inputs.allSatisfy({ blocked.contains($0) }) else { return nil }
+              n.inputs.allSatisfy({ blocked.contains($0) }),
+              let op = try? Concat(node: n, opset: opset), (try? op.context.axis(op.axis, rank: 4)) == 1 else { return nil }
         let parts = n.inputs.compactMap { channels[$0] }
         guard parts.count == n.inputs.count, parts.dropLast().allSatisfy({ $0 % 16 == 0 }) else { return nil }
         return parts
     }
 
-    /// The channels of a Split's outputs when it may run on a blocked value: a channel Split of a
-    /// blocked candidate into sizes known at load time (a constant `split` input, the attribute
-    /// before opset 13, `num_outputs`, or equal parts), every part but the last a whole number of blocks.
+    /// The channels of a Split's outputs when it may run on a blocked value: a Split along the
+    /// channel axis of a blocked candidate into sizes known at load time, as Split itself computes
+    /// them (`Split.sizes`: a constant `split` input, the attribute before opset 13, `num_outputs`,
+    /// or equal parts), every part but the last a whole number of blocks.
     func blockedSplitChannels(_ n: Node, blocked: Set<String>, channels: [String: Int]) -> [Int]? {
         guard n.opType == "Split", n.domain.isEmpty, n.guards.isEmpty, !n.outputs.isEmpty, let x = n.inputs.first, blocked.contains(x),
-              let c = channels[x], let axis = try? n.int("axis", default: 0), Self.isChannelAxis(axis) else { return nil }
-        let count = n.outputs.count
-        var parts: [Int]
-        if opset < 13, let split = (try? n.ints("split")) ?? nil {
-            parts = split
-        } else if opset >= 13, n.inputs.count > 1, !n.inputs[1].isEmpty {
+              let c = channels[x], let op = try? Split(node: n, opset: opset) else { return nil }
+        var split: [Int]?
+        if opset >= 13, n.inputs.count > 1, !n.inputs[1].isEmpty {
+            // Sizes computed at run time cannot be rewritten into blocks.
             guard let t = initializers[n.inputs[1]], t.dtype == .int64, t.rank == 1 else { return nil }
-            parts = t.ints.map { Int($0) }
-        } else if opset >= 18, let k = ((try? n.ints("num_outputs")) ?? nil)?.first {
-            guard k == count else { return nil }
-            let chunk = (c + k - 1) / k
-            parts = Array(repeating: chunk, count: k - 1) + [c - chunk * (k - 1)]
-        } else {
-            guard c % count == 0 else { return nil }
-            parts = Array(repeating: c / count, count: count)
+            split = t.ints.map { Int($0) }
         }
-        guard parts.count == count, parts.allSatisfy({ $0 >= 0 }), parts.reduce(0, +) == c,
-              parts.dropLast().allSatisfy({ $0 % 16 == 0 }) else { return nil }
+        guard let (axis, parts) = try? op.sizes([1, c, 1, 1], split), axis == 1, parts.dropLast().allSatisfy({ $0 % 16 == 0 }) else { return nil }
         return parts
     }
 }
