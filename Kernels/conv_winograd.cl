@@ -182,3 +182,176 @@ __kernel void winograd_output(__global const float* M, __global const float* Bia
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Channel-blocked Winograd (BlockedConv, Passes/BlockedLayout.swift): the same F(WINO_M×WINO_M,
+// 3×3) with channels in the float16 lanes instead of tiles, so the transforms load and store one
+// float16 per pixel and transform point (no gathers) and the GEMM is vectorized over 16 output
+// channels like conv2d_blocked. CP = 16·ceil(C/16), KP = 16·ceil(Cout/16):
+//   winograd_input_c16:  V[ξ][t][CP] = Bᵀ d B for tile t of the chunk and 16 input channels
+//   winograd_gemm_c16:   M[ξ][t][KP] = Σ_c V[ξ][t][c] · U[ξ][c][k], c < C in order, WINO_PX
+//                        tiles × WINO_KB·16 output channels per register block (U packed
+//                        [ξ][KP/16][C][16])
+//   winograd_output_c16: Y = act(Aᵀ M A + bias (+ residual)), lanes past Cout stored as 0
+// -DIN_C16: X is [N][CP/16][H][W][16] (else NCHW); -DOUT_C16: Y is [N][KP/16][OH][OW][16] (else
+// NCHW); -DRESIDUAL adds R shaped like Y's NCHW form, blocked with -DRES_C16. meta as above.
+// The sums are those of the NCHW Winograd kernels in the same order.
+#ifndef WINO_PX
+#define WINO_PX 12
+#endif
+
+// Global: [chunk, CP/16]. Tiles past `total` (the last chunk's tail) get zeros.
+__kernel void winograd_input_c16(__global const float* X, __global float* V, __constant const int* m, int t0, int chunk, int total) {
+    const int C = m[0], H = m[1], W = m[2], ph = m[6], pw = m[7], tilesW = m[8], perImage = m[9];
+    const int CB = (C + 15) / 16;
+    const int t = get_global_id(0), cb = get_global_id(1);
+    if (t >= chunk || cb >= CB) return;
+    __global float16* v = (__global float16*)(V + (t * CB + cb) * 16);
+    const int stride = chunk * CB;  // float16s from one transform point to the next
+    const int tg = t0 + t;
+    if (tg >= total) {
+        _Pragma("unroll")
+        for (int x = 0; x < XI; ++x) v[x * stride] = (float16)(0.0f);
+        return;
+    }
+    const int n = tg / perImage, r = tg - n * perImage, th = r / tilesW, tw = r - th * tilesW;
+    const int ih0 = th * WINO_M - ph, iw0 = tw * WINO_M - pw;
+    const bool inside = ih0 >= 0 && iw0 >= 0 && ih0 + WINO_A <= H && iw0 + WINO_A <= W;
+    float16 d[XI];
+#ifdef IN_C16
+    __global const float16* xc = (__global const float16*)(X + (n * CB + cb) * H * W * 16);
+    if (inside) {
+        _Pragma("unroll")
+        for (int i = 0; i < WINO_A; ++i) {
+            _Pragma("unroll")
+            for (int j = 0; j < WINO_A; ++j) d[i * WINO_A + j] = xc[(ih0 + i) * W + iw0 + j];
+        }
+    } else {
+        for (int i = 0; i < WINO_A; ++i) {
+            const int ih = ih0 + i;
+            for (int j = 0; j < WINO_A; ++j) {
+                const int iw = iw0 + j;
+                d[i * WINO_A + j] = (ih >= 0 && ih < H && iw >= 0 && iw < W) ? xc[ih * W + iw] : (float16)(0.0f);
+            }
+        }
+    }
+#else
+    // NCHW: channel cb·16 + l of the tile in lane l; lanes past C read 0.
+    const int lanes = min(16, C - cb * 16);
+    __global const float* xc = X + (n * C + cb * 16) * H * W;
+    float* ds = (float*)d;
+    for (int l = 0; l < 16; ++l, xc += H * W) {
+        for (int i = 0; i < WINO_A; ++i) {
+            const int ih = ih0 + i;
+            for (int j = 0; j < WINO_A; ++j) {
+                const int iw = iw0 + j;
+                ds[(i * WINO_A + j) * 16 + l] = (l < lanes && ih >= 0 && ih < H && iw >= 0 && iw < W) ? xc[ih * W + iw] : 0.0f;
+            }
+        }
+    }
+#endif
+    float16 tmp[XI], o[XI];
+    _Pragma("unroll")
+    for (int j = 0; j < WINO_A; ++j) WINO_BT(tmp, j, WINO_A, d, j, WINO_A);
+    _Pragma("unroll")
+    for (int i = 0; i < WINO_A; ++i) WINO_BT(o, i * WINO_A, 1, tmp, i * WINO_A, 1);
+    _Pragma("unroll")
+    for (int x = 0; x < XI; ++x) v[x * stride] = o[x];
+}
+
+// Global: [groups, ceil(KB / WINO_KB), XI] (KB = KP/16); the chunk is a multiple of WINO_PX. A
+// work-item computes WINO_KB blocks of 16 output channels of one transform point for the tile
+// blocks g, g + groups, … of WINO_PX tiles each, so its U panel (WINO_KB·16·C floats) is read from
+// memory once and then from cache for every tile block, while consecutive work-items share the
+// chunk's V[ξ]. Per input channel: WINO_KB float16 loads of U and WINO_PX broadcasts of V into
+// WINO_KB·WINO_PX float16 accumulators. Blocks past KB (when WINO_KB does not divide it) reread
+// the last block and are not stored.
+#ifndef WINO_KB
+#define WINO_KB 1
+#endif
+__kernel void winograd_gemm_c16(__global const float* U, __global const float* V, __global float* M, int C, int Cout, int chunk, int groups) {
+    const int g = get_global_id(0), kg = get_global_id(1), x = get_global_id(2);
+    const int KB = (Cout + 15) / 16, CP = (C + 15) / 16 * 16, kb0 = kg * WINO_KB, blocks = chunk / WINO_PX;
+    if (g >= groups || kb0 >= KB || x >= XI) return;
+    __global const float16* u[WINO_KB];
+    _Pragma("unroll")
+    for (int k = 0; k < WINO_KB; ++k) u[k] = (__global const float16*)(U + (x * KB + min(kb0 + k, KB - 1)) * C * 16);
+    for (int tb = g; tb < blocks; tb += groups) {
+        __global const float* v = V + (x * chunk + tb * WINO_PX) * CP;
+        float16 acc[WINO_KB][WINO_PX];
+        _Pragma("unroll")
+        for (int k = 0; k < WINO_KB; ++k) {
+            _Pragma("unroll")
+            for (int q = 0; q < WINO_PX; ++q) acc[k][q] = (float16)(0.0f);
+        }
+        for (int c = 0; c < C; ++c) {
+            float16 uc[WINO_KB];
+            _Pragma("unroll")
+            for (int k = 0; k < WINO_KB; ++k) uc[k] = u[k][c];
+            _Pragma("unroll")
+            for (int q = 0; q < WINO_PX; ++q) {
+                const float vq = v[q * CP + c];
+                _Pragma("unroll")
+                for (int k = 0; k < WINO_KB; ++k) acc[k][q] += vq * uc[k];
+            }
+        }
+        __global float16* out = (__global float16*)(M + (x * chunk + tb * WINO_PX) * KB * 16) + kb0;
+        _Pragma("unroll")
+        for (int k = 0; k < WINO_KB; ++k) {
+            if (kb0 + k < KB) {
+                _Pragma("unroll")
+                for (int q = 0; q < WINO_PX; ++q) out[q * KB + k] = acc[k][q];
+            }
+        }
+    }
+}
+
+// Global: [chunk, KP/16]: output tile t of the chunk for 16 output channels, clipped to OH × OW.
+__kernel void winograd_output_c16(__global const float* M, __global const float* Bias, __global const float* R, __global float* Y,
+                                  __constant const int* m, int t0, int chunk, int total, int hasBias) {
+    const int Cout = m[3], OH = m[4], OW = m[5], tilesW = m[8], perImage = m[9];
+    const int KB = (Cout + 15) / 16;
+    const int t = get_global_id(0), kb = get_global_id(1), tg = t0 + t;
+    if (t >= chunk || kb >= KB || tg >= total) return;
+    __global const float16* mp = (__global const float16*)(M + (t * KB + kb) * 16);
+    const int stride = chunk * KB;
+    float16 mv[XI], tmp[WINO_M * WINO_A], o[WINO_M * WINO_M];
+    _Pragma("unroll")
+    for (int x = 0; x < XI; ++x) mv[x] = mp[x * stride];
+    _Pragma("unroll")
+    for (int j = 0; j < WINO_A; ++j) WINO_AT(tmp, j, WINO_A, mv, j, WINO_A);
+    _Pragma("unroll")
+    for (int i = 0; i < WINO_M; ++i) WINO_AT(o, i * WINO_M, 1, tmp, i * WINO_A, 1);
+    const int co0 = kb * 16, valid = min(Cout - co0, 16);
+    float16 bv = (float16)(0.0f);
+    if (hasBias) {
+        float b[16];
+        for (int l = 0; l < 16; ++l) b[l] = l < valid ? Bias[co0 + l] : 0.0f;
+        bv = vload16(0, b);
+    }
+    const int16 keep = (int16)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15) < (int16)(valid);
+    const int n = tg / perImage, r = tg - n * perImage, th = r / tilesW, tw = r - th * tilesW;
+    const int oh0 = th * WINO_M, ow0 = tw * WINO_M;
+    for (int i = 0; i < WINO_M && oh0 + i < OH; ++i) {
+        for (int j = 0; j < WINO_M && ow0 + j < OW; ++j) {
+            const int oh = oh0 + i, ow = ow0 + j;
+            float16 val = o[i * WINO_M + j] + bv;
+#ifdef RESIDUAL
+#ifdef RES_C16
+            val += vload16(((n * KB + kb) * OH + oh) * OW + ow, R);
+#else
+            float rr[16];
+            for (int l = 0; l < 16; ++l) rr[l] = l < valid ? R[((n * Cout + co0 + l) * OH + oh) * OW + ow] : 0.0f;
+            val += vload16(0, rr);
+#endif
+#endif
+            val = select((float16)(0.0f), act16(val), keep);
+#ifdef OUT_C16
+            vstore16(val, ((n * KB + kb) * OH + oh) * OW + ow, Y);
+#else
+            const float* vs = (const float*)&val;
+            for (int l = 0; l < valid; ++l) Y[((n * Cout + co0 + l) * OH + oh) * OW + ow] = vs[l];
+#endif
+        }
+    }
+}

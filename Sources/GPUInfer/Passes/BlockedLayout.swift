@@ -21,8 +21,8 @@ import Foundation
 
 extension Graph {
     /// Whether Conv node `n` runs on the channel-blocked kernels: a 2-D convolution with a constant
-    /// weight, either one group and not a Winograd candidate (`ConvAlgorithm.mayRunWinograd`), or
-    /// depthwise (C = Cout = group), undilated, without a fused residual and with a constant or no bias.
+    /// weight, either one group (conv2d_blocked, or channel-blocked Winograd where the selector picks
+    /// Winograd for its geometry), or depthwise (C = Cout = group), undilated, without a fused residual and with a constant or no bias.
     /// nil when not; else whether it is depthwise.
     func blockedConvKind(_ n: Node, options: ExecutionOptions, profile: CPUProfile) -> Bool? {
         guard n.opType == "Conv", n.domain.isEmpty, n.guards.isEmpty, n.outputs.count == 1, n.inputs.count >= 2,
@@ -35,9 +35,6 @@ extension Graph {
         if group == 1 {
             let pointwise = kernel == [1, 1] && strides == [1, 1]
             if pointwise && options.convPointwise == .gemm { return nil }
-            if ConvAlgorithm.mayRunWinograd(c: w.shape[1], cout: w.shape[0], kernel: kernel, strides: strides, dilations: dilations, options.winograd, profile: profile) {
-                return nil
-            }
             return false
         }
         guard w.shape[1] == 1, w.shape[0] == group, dilations == [1, 1], options.convDepthwise == .auto,

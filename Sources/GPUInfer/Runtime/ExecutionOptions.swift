@@ -61,6 +61,9 @@ public struct ExecutionOptions: Sendable, Equatable {
     /// The Winograd GEMM's register block: output channels (1…24) × panels of 16 tiles (1…4) per
     /// work-item; nil: the tuning database, else the CPU profile's default.
     public var winogradTile: Tile?
+    /// The channel-blocked Winograd GEMM's register block: blocks of 16 output channels (1…4) ×
+    /// tiles (1…24), one float16 accumulator each; nil: the tuning database, else the CPU profile's default.
+    public var winogradBlockedTile: Tile?
     /// Budget of the Winograd workspace per chunk of tiles, in KiB (the two buffers stay in L2).
     public var winogradChunkKiB = 1024
     /// Tiles per Winograd chunk (a multiple of 16) instead of the budget's, for tests that must
@@ -316,6 +319,14 @@ extension ExecutionOptions {
                   return true
               },
               show: { $0.winogradTile?.description ?? "" }, reset: { $0.winogradTile = nil }),
+        Entry(name: "GPUINFER_CONV_WINOGRAD_C16", values: "KxPX with K in 1...4 and PX in 1...24, or empty", defaultValue: "",
+              help: "channel-blocked Winograd GEMM block: K blocks of 16 output channels × PX tiles; beats the tuning database",
+              parse: { o, t in
+                  guard let v = tile(t, Array(1...4), 1...24) else { return false }
+                  o.winogradBlockedTile = v
+                  return true
+              },
+              show: { $0.winogradBlockedTile?.description ?? "" }, reset: { $0.winogradBlockedTile = nil }),
         integer("GPUINFER_CONV_WINOGRAD_KB", \.winogradChunkKiB, 16...(1 << 20), "Winograd workspace budget per chunk of tiles, KiB"),
         choice("GPUINFER_GEMM", \.gemm, "GEMM kernel where its layout condition holds (clblast = CLBlast's tuned GEMM, auto on GPUs it knows; local = the GPU style's local-memory tiles, tile = 4×4 per work-item, dot/rows = CPU style)"),
         Entry(name: "GPUINFER_GEMM_TILE", values: "RxC with R and C in 1...8, or empty", defaultValue: "",

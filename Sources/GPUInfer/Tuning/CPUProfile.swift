@@ -96,6 +96,19 @@ public struct CPUProfile: Sendable, Equatable, CustomStringConvertible {
         return (1...24).contains(r) && (1...4).contains(v) && (r * v + v) * registersPerVector <= vectorRegisters * (wide ? 1 : 2)
     }
 
+    /// The channel-blocked Winograd GEMM's register block (blocks of 16 output channels × tiles,
+    /// one float16 accumulator each). AVX-512: 2 × 12 (24 accumulators, 2 weight vectors and a
+    /// broadcast of its 32 registers; per input channel 14 loads for 24 multiply-adds). AVX2: 1 × 5,
+    /// conv2d_blocked's block (a float16 takes two of its 16 registers).
+    public var winogradBlockedTile: ExecutionOptions.Tile { wide ? .init(2, 12) : .init(1, 5) }
+
+    /// Channel-blocked Winograd GEMM blocks the tuner searches: accumulators, weight vectors and a
+    /// broadcast within the register file.
+    public func winogradBlockedTileFits(k: Int, px: Int) -> Bool {
+        let registersPerVector = max(1, 16 / floatLanes)
+        return (1...4).contains(k) && (1...24).contains(px) && (k * px + k) * registersPerVector + 1 <= vectorRegisters
+    }
+
     /// Whether a 3×3 stride-1 convolution of `c` → `cout` channels runs Winograd F(2×2, 3×3) rather
     /// than conv2d_blocked (before the map-size test, `ConvAlgorithm.winogradRule`). AVX2 and the
     /// others: both counts at least 16 and one at least 32 (with 8 channels the transforms cost more
@@ -105,8 +118,15 @@ public struct CPUProfile: Sendable, Equatable, CustomStringConvertible {
     /// Winograd's time: measured on a Zen 4 EPYC (per layer, median of 5 profiled runs) 32 → 32 at
     /// 80×80 1.6× faster direct, 16 → 16 at 160×160 even, 64 → 64 at 40×40 and 56×56 1.2–1.3×
     /// faster on Winograd, 128 → 128 at 28×28 1.9×, 256 → 256 at 14×14 2.9×.
-    public func winogradPays(c: Int, cout: Int) -> Bool {
-        wide ? min(c, cout) >= 64 : min(c, cout) >= 16 && max(c, cout) >= 32
+    /// `blocked`: the channel-blocked Winograd kernels (BlockedConv), whose transforms load and store
+    /// whole float16 vectors. AVX-512: both counts at least 16; measured on the same Zen 4 (per layer,
+    /// median of 5 interleaved profiled runs, against conv2d_blocked in the blocked layout):
+    /// F(4×4) 16 → 16 at 160×160 1.3× faster, 32 → 32 at 80×80 2.8×, 64 → 64 at 56×56 2.7×,
+    /// 128 → 128 at 28×28 2.9×; F(2×2) 512 → 512 at 14×14 3.1×. AVX2 and the others: the rule above
+    /// (not measured on that machine's blocked kernels).
+    public func winogradPays(c: Int, cout: Int, blocked: Bool = false) -> Bool {
+        if wide { return min(c, cout) >= (blocked ? 16 : 64) }
+        return min(c, cout) >= 16 && max(c, cout) >= 32
     }
 
     /// conv2d_blocked's default pixel columns (CO = 16: one float16 accumulator per column).

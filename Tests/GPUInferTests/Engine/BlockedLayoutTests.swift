@@ -155,8 +155,8 @@ import Testing
     }
 
     /// A mobile-style graph: a 3→24 stride-2 stem (ReLU), a depthwise 3×3, a pointwise 24→40, a
-    /// pointwise 40→40 with a residual Add of its input, a 3×3 40→40 (a Winograd candidate on AVX2, kept
-    /// NCHW), GlobalAveragePool.
+    /// pointwise 40→40 with a residual Add of its input, a 3×3 40→40 (channel-blocked Winograd F(2×2)
+    /// under both profiles: 12 F(4×4) tiles), GlobalAveragePool.
     static func mobileGraph(rng: inout TestRandom) -> (Graph, [String: Tensor]) {
         let inits: [String: Tensor] = [
             "w0": rng.tensor([24, 3, 3, 3], -0.5, 0.5), "b0": rng.tensor([24]), "w1": rng.tensor([24, 1, 3, 3], -0.5, 0.5), "b1": rng.tensor([24]),
@@ -178,8 +178,7 @@ import Testing
         return (g, ["x": rng.tensor([1, 3, 29, 23], -2, 2)])
     }
 
-    /// CPU style with the AVX2 profile, where mobileGraph's 40 → 40 3×3 convolution is a Winograd
-    /// candidate (on AVX-512 it is not: see passChoosesLayoutsAndKeepsResults).
+    /// CPU style with the AVX2 profile.
     static var avx2Style: ExecutionOptions {
         var o = OpVariants.style(.cpu)
         o.cpuProfile = .avx2
@@ -191,7 +190,7 @@ import Testing
         let (g, feeds) = Self.mobileGraph(rng: &rng)
         let model = try Model(graph: g)
         let blocked = try #require(try model.withBlockedLayout(options: Self.avx2Style, profile: CPUProfile(.avx2)))
-        #expect(blocked.report.blockedConvs == 4)
+        #expect(blocked.report.blockedConvs == 5)
         func layout(_ name: String) -> [Int]? {
             guard let n = blocked.graph.nodes.first(where: { $0.name == name }) else { return nil }
             guard n.opType == "BlockedConv" else { return [] }
@@ -203,21 +202,18 @@ import Testing
         #expect(layout("stem") == [0, 1, 0], "NCHW image in, blocks out")
         #expect(layout("dw") == [1, 1, 0])
         #expect(layout("pw") == [1, 1, 0])
-        // pw2 took the residual Add: its output feeds the Winograd candidate, which reads NCHW.
-        #expect(layout("pw2") == [1, 0, 1], "input and residual blocked, output NCHW")
-        #expect(layout("conv3") == [], "a Winograd candidate stays a Conv")
-        // On AVX-512 the 40 → 40 3×3 convolution runs conv2d_blocked (CPUProfile.winogradPays): it
-        // reads pw2's blocked output and writes NCHW for the pool.
+        // pw2 took the residual Add: input, residual and output blocked.
+        #expect(layout("pw2") == [1, 1, 1])
+        // The 3×3 convolution (Winograd on both profiles, channel-blocked) reads pw2's blocked
+        // output and writes NCHW for the pool.
+        #expect(layout("conv3") == [1, 0, 0])
         let wide = try #require(try model.withBlockedLayout(options: OpVariants.style(.cpu), profile: CPUProfile(.avx512)))
         #expect(wide.report.blockedConvs == 5)
-        let conv3 = try #require(wide.graph.nodes.first { $0.name == "conv3" })
-        #expect(conv3.opType == "BlockedConv" && conv3.attributes[BlockedConv.inputAttribute] == .int(1) && conv3.attributes[BlockedConv.outputAttribute] == .int(0))
         let reference = try #require(try ReferenceExecutor().run(model, inputs: feeds)["y"])
         let runtime = try TestDevice.require()
         for options in Self.cpuStyles {
             let session = Session(model: model, runtime: runtime, options: options)
-            let expected = options.cpuProfile(for: runtime.device).wide ? 5 : 4
-            #expect(session.model.report.blockedConvs == expected, "a CPU-style session runs the blocked model [\(options.summary)]")
+            #expect(session.model.report.blockedConvs == 5, "a CPU-style session runs the blocked model [\(options.summary)]")
             let device = try #require(try session.run(feeds)["y"])
             assertClose(device, reference, rtol: 1e-4, atol: 1e-5, "blocked device vs NCHW reference [\(options.summary)]")
             var nchw = options
@@ -245,19 +241,27 @@ import Testing
         func choice(_ node: String) -> TuningChoice? { choices.first { $0.node == node } }
         #expect(choice("stem")?.key.family == "conv_blocked_c16" && choice("stem")?.key.signature.hasSuffix(" l010") == true)
         #expect(choice("pw")?.key.signature.hasSuffix(" l110") == true)
-        #expect(choice("pw2")?.key.signature.hasSuffix(" l101") == true && choice("pw2")?.parameters["CO"] == 16, "NCHW output: CO tunable")
+        #expect(choice("pw2")?.key.signature.hasSuffix(" l111") == true && choice("pw2")?.parameters["CO"] == nil, "blocked output: CO fixed")
+        #expect(choice("conv3")?.key.family == "conv_winograd_c16_f2" && choice("conv3")?.key.signature.hasSuffix(" l100") == true)
+        #expect(choice("conv3")?.parameters == ["K": 1, "PX": 5], "the AVX2 profile's channel-blocked Winograd block")
         #expect(choice("dw")?.key.family == "conv_dw_c16")
+        // Without Winograd conv3 runs conv2d_blocked into NCHW: its channel block is tunable.
+        var direct = Self.avx2Style
+        direct.winograd = .off
+        let directChoices = try Session(model: model, runtime: runtime, tuning: nil, options: direct).tuningChoices(for: feeds)
+        let conv3 = try #require(directChoices.first { $0.node == "conv3" })
+        #expect(conv3.key.family == "conv_blocked_c16" && conv3.key.signature.hasSuffix(" l100") && conv3.parameters["CO"] == 16, "NCHW output: CO tunable")
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("gpuinfer-blocked-tuning-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: dir) }
         let db = TuningDatabase(directory: dir)
-        for (node, parameters) in [("stem", ["PX": 3]), ("dw", ["PX": 2]), ("pw2", ["CO": 8, "PX": 7])] {
+        for (node, parameters) in [("stem", ["PX": 3]), ("dw", ["PX": 2]), ("pw2", ["PX": 7]), ("conv3", ["K": 1, "PX": 3])] {
             let c = try #require(choice(node))
             db.store(c.key, parameters: parameters, defaults: c.defaults, defaultNanoseconds: 2, tunedNanoseconds: 1, device: runtime.device)
         }
         try db.save(device: runtime.device)
         let tuned = Session(model: model, runtime: runtime, tuning: TuningDatabase(directory: dir), options: Self.avx2Style)
         let applied = try tuned.tuningChoices(for: feeds).filter { $0.source == .database }
-        #expect(applied.map(\.node).sorted() == ["dw", "pw2", "stem"])
+        #expect(applied.map(\.node).sorted() == ["conv3", "dw", "pw2", "stem"])
         let reference = try #require(try ReferenceExecutor().run(model, inputs: feeds)["y"])
         assertClose(try #require(try tuned.run(feeds)["y"]), reference, rtol: 1e-4, atol: 1e-5, "tuned blocked session vs reference")
     }

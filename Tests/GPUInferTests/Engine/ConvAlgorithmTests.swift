@@ -82,8 +82,9 @@ import Testing
         }
     }
 
-    /// Where the profiles differ: 3×3 stride-1 convolutions with 16–63 channels run Winograd on AVX2
-    /// and conv2d_blocked on AVX-512 (`CPUProfile.winogradPays`); the GPU style never runs Winograd.
+    /// Where the profiles differ: 3×3 stride-1 convolutions with 16–63 channels run NCHW Winograd on
+    /// AVX2 and conv2d_blocked on AVX-512 (`CPUProfile.winogradPays`); the GPU style never runs
+    /// Winograd. In the channel-blocked layout AVX-512 runs Winograd from 16 channels.
     @Test func winogradFollowsTheProfile() {
         let yoloBottleneck = Self.conv(32, 32, k: 3, hw: (80, 80)), narrow = Self.conv(16, 32, k: 3, hw: (160, 160))
         let body = Self.conv(64, 64, k: 3, hw: (40, 40))
@@ -95,9 +96,23 @@ import Testing
         for isa in [CPUProfile.ISA.avx2, .avx512] {
             #expect(ConvAlgorithm.select(body, weightKnown: true, options: ExecutionOptions(), family: .cpu, profile: CPUProfile(isa)) == .winograd(m: 2))
         }
-        #expect(ConvAlgorithm.mayRunWinograd(c: 32, cout: 32, kernel: [3, 3], strides: [1, 1], dilations: [1, 1], .auto, profile: CPUProfile(.avx2)))
-        #expect(!ConvAlgorithm.mayRunWinograd(c: 32, cout: 32, kernel: [3, 3], strides: [1, 1], dilations: [1, 1], .auto, profile: CPUProfile(.avx512)))
-        #expect(ConvAlgorithm.mayRunWinograd(c: 32, cout: 32, kernel: [3, 3], strides: [1, 1], dilations: [1, 1], .everywhere, profile: CPUProfile(.avx512)))
+        // The channel-blocked kernels (BlockedConv): on AVX-512 from 16 channels; F(4×4) with at
+        // least 32 F(4×4) tiles in the batch, else F(2×2); 5×5 maps at batch 1 stay direct.
+        let avx512 = CPUProfile(.avx512), avx2 = CPUProfile(.avx2)
+        for geo in [yoloBottleneck, narrow, body, Self.conv(16, 16, k: 3, hw: (160, 160)), Self.conv(128, 128, k: 3, hw: (28, 28))] {
+            #expect(ConvAlgorithm.winogradTile(geo, .auto, profile: avx512, blocked: true) == 4, "\(geo)")
+        }
+        #expect(ConvAlgorithm.winogradTile(Self.conv(512, 512, k: 3, hw: (14, 14)), .auto, profile: avx512, blocked: true) == 2, "16 F(4×4) tiles")
+        #expect(ConvAlgorithm.winogradTile(Self.conv(512, 512, k: 3, hw: (14, 14), n: 2), .auto, profile: avx512, blocked: true) == 4, "32 tiles")
+        #expect(ConvAlgorithm.winogradTile(Self.conv(512, 512, k: 3, hw: (5, 5)), .auto, profile: avx512, blocked: true) == nil)
+        #expect(ConvAlgorithm.winogradTile(Self.conv(8, 64, k: 3, hw: (56, 56)), .auto, profile: avx512, blocked: true) == nil)
+        #expect(ConvAlgorithm.winogradTile(Self.conv(8, 64, k: 3, hw: (56, 56)), .everywhere, profile: avx512, blocked: true) == 4)
+        #expect(ConvAlgorithm.winogradTile(yoloBottleneck, .auto, profile: avx512) == nil, "the NCHW kernels keep the 64-channel rule")
+        // AVX2 keeps its channel rule in both layouts and takes the blocked tile rule.
+        #expect(ConvAlgorithm.winogradTile(yoloBottleneck, .auto, profile: avx2, blocked: true) == 4)
+        #expect(ConvAlgorithm.winogradTile(yoloBottleneck, .auto, profile: avx2) == 2)
+        #expect(ConvAlgorithm.winogradTile(Self.conv(16, 16, k: 3, hw: (160, 160)), .auto, profile: avx2, blocked: true) == nil)
+        #expect(ConvAlgorithm.winogradTile(yoloBottleneck, .f2, profile: avx512, blocked: true) == 2)
     }
 
     /// Each option that forces a variant, on the shapes it concerns.

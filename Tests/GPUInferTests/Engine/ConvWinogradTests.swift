@@ -153,6 +153,115 @@ import Testing
         }
     }
 
+    /// The operand layouts of a channel-blocked (BlockedConv) Winograd convolution.
+    struct Layout: CustomStringConvertible {
+        var input: Bool, output: Bool, residual: Bool
+        var description: String { "in \(input ? "c16" : "nchw") out \(output ? "c16" : "nchw") res \(residual ? "c16" : "nchw")" }
+    }
+
+    /// Runs the case as a BlockedConv through the channel-blocked Winograd kernels
+    /// (winograd_*_c16) with the given operand layouts, a fused residual when `residual`, and
+    /// `clipMin` as a fused Clip(min, 6) (0.25: act(0) ≠ 0, so padding lanes must be masked), and
+    /// compares every element with the Conv reference within `deviceTolerance`. The residual Add
+    /// rounds once more: fl(fl(s + b) + r) is off by at most u·|s + b| + u·|y| ≤ 2u·|y| + u·|r|, so
+    /// |r| joins |b| in the tolerance's last term (2u(|y| + |b| + |r|)); Clip is 1-Lipschitz.
+    /// Blocked outputs are also checked for zeros in the lanes past Cout.
+    func checkBlocked(_ t: Case, m: Int, layout: Layout, residual: Bool, clipMin: Float? = nil, chunk: Int? = nil, tile: ExecutionOptions.Tile? = nil,
+                      profile: CPUProfile.ISA? = nil, seed: UInt64, sourceLocation: SourceLocation = #_sourceLocation) throws {
+        var rng = TestRandom(seed: seed)
+        let c = t.x[1]
+        let x = rng.tensor(t.x), w = rng.tensor([t.cout, c, 3, 3]), b = rng.tensor([t.cout])
+        let out = [t.x[0], t.cout, t.x[2] + t.pads[0] + t.pads[2] - 2, t.x[3] + t.pads[1] + t.pads[3] - 2]
+        let r = rng.tensor(out)
+        var a: [String: Attribute] = ["pads": .ints(t.pads)]
+        if t.relu || clipMin != nil { a[FusedActivation.minAttribute] = .float(clipMin ?? 0) }
+        if clipMin != nil { a[FusedActivation.maxAttribute] = .float(6) }
+        if residual { a[Conv.residualAttribute] = .int(1) }
+        let inputs = ["x", "w", t.bias ? "b" : ""] + (residual ? ["r"] : [])
+        var inits = ["w": w]
+        if t.bias { inits["b"] = b }
+        func graph(_ node: Node, _ feeds: [String: Tensor]) -> Graph {
+            Graph(nodes: [node], inputs: feeds.keys.sorted().map { ValueInfo(name: $0, dtype: .float32, dims: feeds[$0]!.shape.map { $0 }) },
+                  outputs: [ValueInfo(name: "y", dtype: nil, dims: nil)], initializers: inits, opset: 17)
+        }
+        let plainFeeds = residual ? ["x": x, "r": r] : ["x": x]
+        let plain = try Model(graph: graph(Node(name: "conv", opType: "Conv", inputs: inputs, outputs: ["y"], attributes: a), plainFeeds))
+        let reference = try #require(try ReferenceExecutor().run(plain, inputs: plainFeeds)["y"])
+        var blocked = a
+        blocked[BlockedConv.inputAttribute] = .int(layout.input ? 1 : 0)
+        blocked[BlockedConv.outputAttribute] = .int(layout.output ? 1 : 0)
+        blocked[BlockedConv.residualLayoutAttribute] = .int(residual && layout.residual ? 1 : 0)
+        blocked[BlockedConv.opsetAttribute] = .int(17)
+        var feeds = ["x": layout.input ? BlockedConv.block(x) : x]
+        if residual { feeds["r"] = layout.residual ? BlockedConv.block(r) : r }
+        let model = try Model(graph: graph(Node(name: "conv", opType: "BlockedConv", domain: "ai.gpuinfer", inputs: inputs, outputs: ["y"],
+                                                attributes: blocked), feeds))
+        var options = Self.winograd(m, chunk: chunk, profile: profile)
+        options.winogradBlockedTile = tile
+        let raw = try #require(try Session(model: model, runtime: try TestDevice.require(sourceLocation: sourceLocation), options: options).run(feeds)["y"])
+        let device = layout.output ? BlockedConv.unblock(raw, channels: t.cout) : raw
+        guard device.shape == reference.shape else {
+            Issue.record("shape \(device.shape) != \(reference.shape)", sourceLocation: sourceLocation)
+            return
+        }
+        if layout.output {
+            let plane = raw.shape[2] * raw.shape[3] * 16
+            let padding = (0..<raw.count).filter { ($0 / plane) % raw.shape[1] * 16 + $0 % 16 >= t.cout }
+            #expect(padding.allSatisfy { raw.floats[$0] == 0 }, "lanes past Cout are 0", sourceLocation: sourceLocation)
+        }
+        let host = Self.hostWinograd(x, w, pads: t.pads, m: m)
+        let direct = try Self.directMagnitude(x, w, pads: t.pads)
+        let perPlane = reference.count / (t.x[0] * t.cout)
+        var bad = 0, worst = ""
+        for i in 0..<reference.count {
+            let extra = (t.bias ? abs(b.floats[(i / perPlane) % t.cout]) : 0) + (residual ? abs(r.floats[i]) : 0)
+            let tol = Self.deviceTolerance(c: c, winogradBound: host.bound[i], direct: direct[i], y: reference.floats[i], bias: extra)
+            let err = abs(device.floats[i] - reference.floats[i])
+            if !(err <= tol) {
+                if bad == 0 { worst = "element \(i): \(device.floats[i]) vs reference \(reference.floats[i]) (tolerance \(tol))" }
+                bad += 1
+            }
+        }
+        if bad > 0 {
+            Issue.record("blocked F(\(m),3) \(t) \(layout) residual \(residual): \(bad) elements off, first \(worst)", sourceLocation: sourceLocation)
+        }
+    }
+
+    /// The channel-blocked Winograd kernels in every operand layout, with and without a fused
+    /// residual, F(2×2) and F(4×4): channel counts that leave partial blocks (17, 33, 7), pads on
+    /// every side and none, batch 2, act(0) ≠ 0.
+    @Test(arguments: [2, 4]) func blockedLayoutsMatchReference(m: Int) throws {
+        let cases = [Case(x: [2, 17, 9, 11], cout: 33, pads: [1, 1, 1, 1]),
+                     Case(x: [1, 33, 7, 6], cout: 7, pads: [2, 0, 1, 3], bias: false),
+                     Case(x: [1, 1, 1, 1], cout: 1, pads: [1, 1, 1, 1])]
+        var seed: UInt64 = 80
+        for t in cases {
+            for bits in 0..<8 {
+                let layout = Layout(input: bits & 1 != 0, output: bits & 2 != 0, residual: bits & 4 != 0)
+                for residual in bits & 4 != 0 ? [true] : [false, true] {
+                    try checkBlocked(t, m: m, layout: layout, residual: residual, clipMin: seed % 2 == 0 ? 0.25 : nil, seed: seed)
+                    seed += 1
+                }
+            }
+        }
+    }
+
+    /// The channel-blocked GEMM's register blocks under both profiles (defaults 1×5 and 2×12, and
+    /// forced ones: channel blocks not dividing the output's, tiles not dividing the chunk's),
+    /// several chunks, and a 64-channel layer.
+    @Test(arguments: [CPUProfile.ISA.avx2, .avx512]) func blockedTilesAndChunks(profile: CPUProfile.ISA) throws {
+        let all = Layout(input: true, output: true, residual: true)
+        try checkBlocked(Case(x: [2, 20, 28, 13], cout: 19, pads: [1, 0, 1, 2], relu: true), m: 2, layout: all, residual: true, chunk: 48,
+                         profile: profile, seed: 90)
+        try checkBlocked(Case(x: [1, 64, 13, 13], cout: 64, pads: [1, 1, 1, 1]), m: 2, layout: all, residual: false, profile: profile, seed: 91)
+        for tile in [ExecutionOptions.Tile(1, 1), .init(2, 3), .init(3, 7), .init(4, 24), .init(2, 12)] {
+            try checkBlocked(Case(x: [2, 9, 21, 10], cout: 26, pads: [1, 1, 1, 1], bias: false), m: 2, layout: all, residual: false, chunk: 64,
+                             tile: tile, profile: profile, seed: 92)
+            try checkBlocked(Case(x: [1, 20, 9, 9], cout: 50, pads: [1, 1, 1, 1], relu: true), m: 4, layout: all, residual: true,
+                             tile: tile, profile: profile, seed: 93)
+        }
+    }
+
     /// The host transforms in double equal the direct sum (so G, Bᵀ and Aᵀ are right, and
     /// the bound in `deviceTolerance` is computed from the right matrices).
     @Test(arguments: [2, 4]) func transformMatricesMatchDirectSum(m: Int) throws {

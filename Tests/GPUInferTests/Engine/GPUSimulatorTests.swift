@@ -140,10 +140,26 @@ struct GPUSimulatorTests {
         let model = try Model(graph: g)
         let reference = try #require(try ReferenceExecutor().run(model, inputs: feeds)["y"])
         let session = Session(model: model, runtime: try TestDevice.require(), options: OpVariants.style(.cpu))
-        #expect(session.model.report.blockedConvs == 4)
+        #expect(session.model.report.blockedConvs == 5)
         assertClose(try #require(try session.run(feeds)["y"]), reference, rtol: 1e-4, atol: 1e-5, "blocked layout on the GPU simulator")
         for c in [BlockedLayoutTests.cases[3], BlockedLayoutTests.cases[5]] {
             try BlockedLayoutTests.checkBlockedConv(c, styles: [OpVariants.style(.cpu)])
+        }
+    }
+
+    /// The Winograd kernels (CPU style) on the simulator: the channel-blocked ones (winograd_*_c16)
+    /// blocked throughout with a blocked residual and act(0) ≠ 0, F(4×4) with every operand NCHW
+    /// and a register block that leaves a partial channel group and tile block, several chunks; and
+    /// the NCHW ones, F(2×2) and F(4×4). Against the reference within ConvWinogradTests' bound.
+    @Test func winogradOnTheSimulator() throws {
+        let suite = ConvWinogradTests()
+        typealias Case = ConvWinogradTests.Case
+        try suite.checkBlocked(Case(x: [2, 17, 7, 6], cout: 33, pads: [1, 1, 1, 1]), m: 2,
+                               layout: .init(input: true, output: true, residual: true), residual: true, clipMin: 0.25, chunk: 12, seed: 70)
+        try suite.checkBlocked(Case(x: [1, 20, 9, 11], cout: 50, pads: [2, 0, 1, 1], relu: true), m: 4,
+                               layout: .init(input: false, output: false, residual: false), residual: true, tile: .init(3, 5), seed: 71)
+        for m in [2, 4] {
+            try suite.check(Case(x: [1, 17, 7, 9], cout: 19, pads: [1, 1, 1, 1], relu: true), m: m, chunk: 32, seed: 72)
         }
     }
 

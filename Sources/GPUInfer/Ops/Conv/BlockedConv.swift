@@ -3,7 +3,9 @@
 // hold 0) that Passes/BlockedLayout.swift gives the values between CPU-style convolutions. The
 // convolution itself is the Conv it replaces (same attributes, fused activation and residual): the
 // reference unblocks, runs Conv's reference and blocks, so device and reference agree exactly as
-// they do for Conv. Kernels: conv2d_blocked with -DIN_C16/-DOUT_C16/-DRES_C16 (one group), and
+// they do for Conv. Kernels: conv2d_blocked with -DIN_C16/-DOUT_C16/-DRES_C16 (one group), the
+// channel-blocked Winograd kernels (winograd_*_c16 in Kernels/conv_winograd.cl, where
+// `ConvAlgorithm.winogradTile` picks Winograd for the geometry) with the same flags, and
 // conv2d_dw_c16 (depthwise, blocked in and out) in Kernels/conv_depthwise.cl.
 import Foundation
 
@@ -153,6 +155,11 @@ struct BlockedConv: Operator {
             return
         }
         let layout = (input: inputBlocked, output: outputBlocked, residual: residualBlocked)
+        if let m = ConvAlgorithm.winogradTile(geo, ctx.options.winograd, profile: ctx.cpuProfile, blocked: true) {
+            try conv.encodeWinogradBlocked(ctx, geo, m: m, weight: weight, x: x, bias: bias, residual: residual, y: outputs[0],
+                                           activation: conv.activation, layout: layout)
+            return
+        }
         try conv.encodeBlocked(ctx, geo, tile: conv.blockedTile(ctx, geo, layout: layout),
                                weight: weight, x: x, bias: bias, y: outputs[0], activation: conv.activation, residual: residual,
                                layout: layout)

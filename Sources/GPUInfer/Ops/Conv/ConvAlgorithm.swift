@@ -119,45 +119,41 @@ enum ConvAlgorithm: Equatable, Sendable, CustomStringConvertible {
     /// The Winograd output tile m (2 or 4), or nil: 2-D 3×3 convolutions with stride 1, dilation
     /// 1 and one group whose transformed weight (36·Cout·C values) fits 32-bit indices. `.auto`
     /// applies `winogradRule`, `.everywhere` the rule's tile without its tests, `.f2`/`.f4` that tile.
-    static func winogradTile(_ geo: ConvShapes, _ mode: ExecutionOptions.WinogradMode, profile: CPUProfile) -> Int? {
+    /// `blocked`: for the channel-blocked kernels (BlockedConv).
+    static func winogradTile(_ geo: ConvShapes, _ mode: ExecutionOptions.WinogradMode, profile: CPUProfile, blocked: Bool = false) -> Int? {
         let win = geo.window
         guard win.input.count == 2, win.kernel == [3, 3], win.strides == [1, 1], win.dilations == [1, 1], geo.group == 1,
               36 * (geo.cout + 8) * geo.c < Int(Int32.max) else { return nil }
         switch mode {
-        case .auto: return winogradRule(geo, profile: profile)
+        case .auto: return winogradRule(geo, profile: profile, blocked: blocked)
         case .off: return nil
-        case .everywhere: return winogradRule(geo, profile: profile, forced: true)
+        case .everywhere: return winogradRule(geo, profile: profile, blocked: blocked, forced: true)
         case .f2: return 2
         case .f4: return 4
         }
     }
 
-    /// Whether a convolution with these channel counts and window may run Winograd (`winogradTile`
-    /// without the spatial sizes, which the layout pass does not know): it then keeps NCHW operands.
-    static func mayRunWinograd(c: Int, cout: Int, kernel: [Int], strides: [Int], dilations: [Int], _ mode: ExecutionOptions.WinogradMode,
-                               profile: CPUProfile) -> Bool {
-        guard kernel == [3, 3], strides == [1, 1], dilations == [1, 1], 36 * (cout + 8) * c < Int(Int32.max) else { return false }
-        switch mode {
-        case .off: return false
-        case .everywhere, .f2, .f4: return true
-        case .auto: return profile.winogradPays(c: c, cout: cout)
-        }
-    }
-
     /// Where Winograd wins on PoCL (measured per layer, see Benchmarks/README.md): channel counts
-    /// for which the profile says it pays (`CPUProfile.winogradPays`). The tile is
-    /// F(2×2, 3×3): whole-model runs with every layer on F(2×2) against the per-layer choice of the
-    /// tile with less GEMM work (mostly F(4×4)) were as fast or faster (NetVLAD 1.1–1.2×, fast-MPN-COV
-    /// ResNet-50 even; 3 interleaved rounds), while F(2×2) stores 16/9 of each weight instead of
-    /// 36/9 (NetVLAD peak RSS 809 instead of 941 MB, against 596 MB of file) and rounds less.
+    /// for which the profile says it pays (`CPUProfile.winogradPays`).
+    /// The NCHW kernels use F(2×2, 3×3): whole-model runs with every layer on F(2×2) against the
+    /// per-layer choice of the tile with less GEMM work (mostly F(4×4)) were as fast or faster
+    /// (NetVLAD 1.1–1.2×, fast-MPN-COV ResNet-50 even; 3 interleaved rounds), while F(2×2) stores
+    /// 16/9 of each weight instead of 36/9 (NetVLAD peak RSS 809 instead of 941 MB, against 596 MB of
+    /// file) and rounds less.
+    /// The channel-blocked kernels (`blocked`), whose transforms are whole-vector loads and stores,
+    /// use F(4×4) — 36 multiplies per 16 outputs against F(2×2)'s 64 — when the batch has at least 32
+    /// F(4×4) tiles, else F(2×2). Every tile reads all of the transformed weight (36·C·Cout floats for
+    /// F(4×4)), so on small maps with many channels F(4×4) is bound by reading it: on a Zen 4,
+    /// F(4×4) against F(2×2) 1.3× faster at 56×56 64 → 64, 1.5× at 28×28 128 → 128, 1.6× at 80×80
+    /// 64 → 64, even at 14×14 256 → 256 (16 tiles), 0.77× at 14×14 512 → 512.
     /// Tiny maps (up to 5×5 at batch 1) stay direct: a panel of 16 tiles would then multiply more
     /// than the direct kernel's 9 per output pixel and channel pair. `forced` skips both tests.
-    static func winogradRule(_ geo: ConvShapes, profile: CPUProfile, forced: Bool = false) -> Int? {
-        guard forced || profile.winogradPays(c: geo.c, cout: geo.cout) else { return nil }
-        let m = 2
-        let tiles = geo.n * ((geo.window.output[0] + m - 1) / m) * ((geo.window.output[1] + m - 1) / m)
-        let work = (m + 2) * (m + 2) * ((tiles + 15) / 16 * 16)
-        return forced || work < 9 * geo.n * geo.window.output.reduce(1, *) ? m : nil
+    static func winogradRule(_ geo: ConvShapes, profile: CPUProfile, blocked: Bool = false, forced: Bool = false) -> Int? {
+        guard forced || profile.winogradPays(c: geo.c, cout: geo.cout, blocked: blocked) else { return nil }
+        func tiles(_ m: Int) -> Int { geo.n * ((geo.window.output[0] + m - 1) / m) * ((geo.window.output[1] + m - 1) / m) }
+        if blocked && tiles(4) >= 32 { return 4 }
+        let work = 16 * ((tiles(2) + 15) / 16 * 16)
+        return forced || work < 9 * geo.n * geo.window.output.reduce(1, *) ? 2 : nil
     }
 
     /// Whether conv1x1_px runs this convolution (`.pixelBlocked` with the forced tile, nil for the

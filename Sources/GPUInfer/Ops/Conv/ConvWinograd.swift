@@ -115,4 +115,73 @@ extension Conv {
                            global: outputGlobal, local: ctx.fixedLocal(outputGlobal, shape: [1, 16]))
         }
     }
+
+    /// The channel-blocked Winograd GEMM's register block (blocks of 16 output channels × tiles):
+    /// `options.winogradBlockedTile`, else the tuning database's, else the CPU profile's.
+    func winogradBlockedTile(_ ctx: EncodeContext, _ geo: Geometry, m: Int, layout: (input: Bool, output: Bool, residual: Bool)) -> (k: Int, px: Int) {
+        let profile = ctx.cpuProfile, d = profile.winogradBlockedTile
+        let space = TuningSpace(axes: [("K", [1, 2, 3]), ("PX", [2, 3, 4, 5, 6, 8, 10, 12, 14, 16, 20, 24])]) { p in
+            guard let k = p["K"], let px = p["PX"] else { return false }
+            return profile.winogradBlockedTileFits(k: k, px: px)
+        }
+        let key = tuningKey(geo, family: "conv_winograd_c16_f\(m)", kernel: "conv_winograd",
+                            layout: "l\(layout.input ? 1 : 0)\(layout.output ? 1 : 0)\(layout.residual ? 1 : 0)")
+        let p = ctx.tunedParameters(key, defaults: ["K": d.a, "PX": d.b], space: space,
+                                    environment: ctx.options.winogradBlockedTile.map { ["K": $0.a, "PX": $0.b] })
+        return (p["K"] ?? d.a, p["PX"] ?? d.b)
+    }
+
+    /// Winograd F(m×m, 3×3) with channels in the vector lanes (BlockedConv): the input read NCHW or
+    /// channel-blocked, the output and the fused residual written / read in either layout
+    /// (`layout`), bias, residual and activation applied in the output transform. Tiles run in
+    /// chunks whose V and M fit `winogradChunkKiB` (each a multiple of the GEMM's tiles), but never
+    /// in more chunks than the transformed weight U is smaller than V and M of all tiles: each chunk
+    /// reads all of U, which for 256–512 channels on 14×14 or 7×7 maps is larger than V and M
+    /// (ResNet-50's last stage: 16.8 MB of U against 3.2 MB), so those layers run in one chunk.
+    func encodeWinogradBlocked(_ ctx: EncodeContext, _ geo: Geometry, m: Int, weight: Tensor, x: DeviceValue, bias: DeviceValue?,
+                               residual: DeviceValue?, y: DeviceValue, activation: FusedActivation?,
+                               layout: (input: Bool, output: Bool, residual: Bool)) throws {
+        let win = geo.window
+        guard geo.group == 1, win.input.count == 2 else { throw ctx.error("channel-blocked Winograd runs 2-D convolutions of one group") }
+        let (H, W, OH, OW) = (win.input[0], win.input[1], win.output[0], win.output[1])
+        let a = m + 2, xi = a * a, lanes = BlockedConv.lanes
+        let cp = (geo.c + lanes - 1) / lanes * lanes, kp = (geo.cout + lanes - 1) / lanes * lanes
+        let (kBlock, px) = winogradBlockedTile(ctx, geo, m: m, layout: layout)
+        let tilesH = (OH + m - 1) / m, tilesW = (OW + m - 1) / m
+        let total = geo.n * tilesH * tilesW, padded = (total + px - 1) / px * px
+        let budget = ctx.options.winogradChunkKiB << 10
+        let fit = max(px, budget / (4 * xi * (cp + kp)) / px * px)
+        let maxChunks = max(1, (xi * total * (cp + kp)) / (xi * geo.c * kp))
+        let chunk = min(padded, ctx.options.winogradChunkTiles.map { max(px, $0 / px * px) }
+                        ?? max(fit, (total + maxChunks - 1) / maxChunks + px - 1) / px * px)
+        guard xi * chunk * max(cp, kp) < Int(Int32.max) else { throw ctx.error("Winograd workspace exceeds the 32-bit index range") }
+        let weightName = node.inputs.count > 1 ? node.inputs[1] : ""
+        let packed = try ctx.sharedConstants(key: "conv_winograd|\(weightName)|\(weight.shape)|\(m)|\(lanes)") {
+            Winograd.packedWeights(weight.floats, cout: geo.cout, c: geo.c, m: m, r: lanes)
+        }
+        let v = try ctx.workspace(0, bytes: xi * chunk * cp * 4)
+        let mm = try ctx.workspace(1, bytes: xi * chunk * kp * 4)
+        let options = "-DWINO_M=\(m) -DWINO_PX=\(px) -DWINO_KB=\(kBlock)" + (activation.map { " " + $0.options } ?? "")
+            + (layout.input ? " -DIN_C16" : "") + (layout.output ? " -DOUT_C16" : "")
+            + (residual == nil ? "" : " -DRESIDUAL") + (residual != nil && layout.residual ? " -DRES_C16" : "")
+        let meta = try ctx.constants([geo.c, H, W, geo.cout, OH, OW, win.padBegin[0], win.padBegin[1], tilesW, tilesH * tilesW])
+        // Tile-block groups per GEMM work-item column: enough work-items (64) for the device's threads.
+        let kGroups = (kp / lanes + kBlock - 1) / kBlock
+        let groups = min(chunk / px, max(1, (64 + kGroups * xi - 1) / (kGroups * xi)))
+        for t0 in stride(from: 0, to: total, by: chunk) {
+            // Kernel objects hold their arguments: every chunk needs its own.
+            let ki = try ctx.kernel("winograd_input_c16", file: "conv_winograd", options: options)
+            let kg = try ctx.kernel("winograd_gemm_c16", file: "conv_winograd", options: options)
+            let ko = try ctx.kernel("winograd_output_c16", file: "conv_winograd", options: options)
+            // One work-group shape per kernel on PoCL (see encodeWinograd).
+            let (inputGlobal, gemmGlobal, outputGlobal) = ([chunk, cp / lanes], [groups, kGroups, xi], [chunk, kp / lanes])
+            try ctx.launch(ki, [.value(x), .buffer(v), .buffer(meta), .int(t0), .int(chunk), .int(total)],
+                           global: inputGlobal, local: ctx.fixedLocal(inputGlobal, shape: [4, 1]))
+            try ctx.launch(kg, [.buffer(packed), .buffer(v), .buffer(mm), .int(geo.c), .int(geo.cout), .int(chunk), .int(groups)],
+                           global: gemmGlobal, local: ctx.fixedLocal(gemmGlobal, shape: [1, 1, 1]))
+            try ctx.launch(ko, [.buffer(mm), .buffer(bias?.buffer ?? x.buffer), .buffer(residual?.buffer ?? x.buffer), .value(y), .buffer(meta),
+                                .int(t0), .int(chunk), .int(total), .int(bias == nil ? 0 : 1)],
+                           global: outputGlobal, local: ctx.fixedLocal(outputGlobal, shape: [4, 1]))
+        }
+    }
 }
