@@ -161,4 +161,52 @@ __kernel void pool2d_cpu(__global const float* X, __global float* Y, __constant 
         for (int q = 0; q < 8 && ow0 + q < OW; ++q) y[q] = o[q];
     }
 }
+
+// Channel-blocked pooling (BlockedPool, Passes/BlockedLayout.swift): X is [N][CB][H][W][16],
+// Y [N][CB][OH][OW][16]; one float16 (16 channels) per output pixel, the taps, their order and the
+// average's count as pool2d_cpu and the reference (max: first maximum, NaN propagates; average:
+// taps inside the input, or with includePad inside the padded input). Window compiled in (PKH,
+// PKW, PSH, PSW, PDH, PDW). Lanes of channels ≥ C (meta C) are stored as 0.
+// meta: the window's (H, W, OH, OW, kernel, strides, dilations, pads begin, pads end), then C.
+// Global: [OH·OW, CB, N].
+#ifndef PDH
+#define PDH 1
 #endif
+#ifndef PDW
+#define PDW 1
+#endif
+__kernel void pool2d_c16(__global const float* X, __global float* Y, __constant const int* m, int includePad, int batch) {
+    const int H = m[0], W = m[1], OH = m[2], OW = m[3], ph = m[10], pw = m[11], phEnd = m[12], pwEnd = m[13], C = m[14];
+    const int CB = (C + 15) / 16;
+    const int p = get_global_id(0), cb = get_global_id(1), n = get_global_id(2);
+    if (p >= OH * OW || cb >= CB || n >= batch) return;
+    const int oh = p / OW, ow = p - oh * OW;
+    const int hs = oh * PSH - ph, ws = ow * PSW - pw;
+    __global const float* x = X + (n * CB + cb) * H * W * 16;
+    float16 acc = (float16)(POOL_FILL);
+    int rows = 0, prows = 0, cols = 0, pcols = 0;
+#pragma unroll
+    for (int kw = 0; kw < PKW; ++kw) {
+        const int iw = ws + kw * PDW;
+        cols += iw >= 0 && iw < W;
+        pcols += iw >= -pw && iw < W + pwEnd;
+    }
+#pragma unroll
+    for (int kh = 0; kh < PKH; ++kh) {
+        const int ih = hs + kh * PDH;
+        prows += ih >= -ph && ih < H + phEnd;
+        if (ih < 0 || ih >= H) continue;
+        ++rows;
+#pragma unroll
+        for (int kw = 0; kw < PKW; ++kw) {
+            const int iw = ws + kw * PDW;
+            if (iw >= 0 && iw < W) acc = POOL_ADD(acc, vload16(ih * W + iw, x));
+        }
+    }
+#if !IS_MAX
+    acc = acc / (float)(includePad ? prows * pcols : rows * cols);
+#endif
+    const int16 keep = (int16)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15) < (int16)(C - cb * 16);
+    vstore16(select((float16)(0.0f), acc, keep), ((n * CB + cb) * OH + oh) * OW + ow, Y);
+}
+#endif  // PSW

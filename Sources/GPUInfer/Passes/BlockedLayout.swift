@@ -8,9 +8,10 @@
 // No reorder node is ever added: a convolution reads its input and fused residual in whichever
 // layout their producers wrote and writes its output in the layout all its consumers accept
 // (ai.gpuinfer::BlockedConv carries the three flags). A value is blocked exactly when its producer
-// is a convertible convolution, an Add of two blocked values, or a channel Concat / Split of
-// blocked values, and every consumer accepts it: a convertible convolution (as its input, or as
-// its fused residual), or an Add, Concat or Split whose outputs are blocked. Graph outputs and
+// is a convertible convolution, an Add of two blocked values, a 2-D MaxPool / AveragePool of a
+// blocked value (ai.gpuinfer::BlockedPool), or a channel Concat / Split of blocked values, and
+// every consumer accepts it: a convertible convolution (as its input, or as its fused residual),
+// or an Add, pool, Concat or Split whose outputs are blocked. Graph outputs and
 // every other op see NCHW. Value names are kept; blocked values have the 5-D shape.
 // Concat and Split run unchanged on the 5-D values along axis 1 (the channel blocks) when every
 // part but the last holds a multiple of 16 channels: the parts are then whole blocks, and the
@@ -51,7 +52,7 @@ extension Graph {
         var convKind: [Int: Bool] = [:]  // node index → depthwise
         var channels: [String: Int] = [:]
         var blocked = Set<String>()
-        var adds = Set<Int>(), concats = Set<Int>()
+        var adds = Set<Int>(), concats = Set<Int>(), pools = Set<Int>()
         var splits: [Int: [Int]] = [:]  // node index → channels per output
         for (i, n) in nodes.enumerated() {
             if let depthwise = blockedConvKind(n, options: options, profile: profile), let w = initializers[n.inputs[1]] {
@@ -61,6 +62,10 @@ extension Graph {
             } else if n.opType == "Add", n.domain.isEmpty, n.guards.isEmpty, n.inputs.count == 2, n.outputs.count == 1, n.inputs[0] != n.inputs[1],
                       n.inputs.allSatisfy({ blocked.contains($0) }), let c = channels[n.inputs[0]], channels[n.inputs[1]] == c {
                 adds.insert(i)
+                channels[n.outputs[0]] = c
+                blocked.insert(n.outputs[0])
+            } else if isBlockedPoolCandidate(n, blocked: blocked), let c = channels[n.inputs[0]] {
+                pools.insert(i)
                 channels[n.outputs[0]] = c
                 blocked.insert(n.outputs[0])
             } else if let parts = blockedConcatChannels(n, blocked: blocked, channels: channels) {
@@ -87,7 +92,7 @@ extension Graph {
                 if k == 0 { return !depthwise || blocked.contains(nodes[i].outputs[0]) }
                 return k == 3
             }
-            if adds.contains(i) || concats.contains(i) { return blocked.contains(nodes[i].outputs[0]) }
+            if adds.contains(i) || concats.contains(i) || pools.contains(i) { return blocked.contains(nodes[i].outputs[0]) }
             if splits[i] != nil { return nodes[i].outputs.allSatisfy { $0.isEmpty || blocked.contains($0) } }
             return false
         }
@@ -102,7 +107,7 @@ extension Graph {
                     if adds.contains(i) || concats.contains(i) { return nodes[i].inputs.allSatisfy { blocked.contains($0) } }
                     // A Split's outputs are blocked together, with its input.
                     if splits[i] != nil { return blocked.contains(nodes[i].inputs[0]) && nodes[i].outputs.allSatisfy { $0.isEmpty || blocked.contains($0) } }
-                    if convKind[i] == true { return blocked.contains(nodes[i].inputs[0]) }
+                    if convKind[i] == true || pools.contains(i) { return blocked.contains(nodes[i].inputs[0]) }
                     return true
                 }()
                 if !ok || !producerOK {
@@ -126,6 +131,15 @@ extension Graph {
             nodes[i] = n
             rewritten += 1
         }
+        for i in pools.sorted() where blocked.contains(nodes[i].outputs[0]) {
+            var n = nodes[i]
+            n.attributes[BlockedPool.poolAttribute] = .string(n.opType)
+            n.attributes[BlockedPool.channelsAttribute] = .int(channels[n.inputs[0]] ?? 0)
+            n.attributes[BlockedPool.opsetAttribute] = .int(opset)
+            n.opType = BlockedPool.opTypes[0]
+            n.domain = BlockedPool.domain
+            nodes[i] = n
+        }
         for i in concats.sorted() where blocked.contains(nodes[i].outputs[0]) {
             nodes[i].attributes["axis"] = .int(1)
         }
@@ -146,6 +160,15 @@ extension Graph {
             nodes[i] = n
         }
         return rewritten
+    }
+
+    /// Whether a pooling node may run on blocked values (BlockedPool): a 2-D MaxPool or AveragePool
+    /// without the Indices output, as Pool itself parses it, of a blocked candidate.
+    func isBlockedPoolCandidate(_ n: Node, blocked: Set<String>) -> Bool {
+        guard Pool.opTypes.contains(n.opType), n.domain.isEmpty, n.guards.isEmpty, n.inputs.count == 1, blocked.contains(n.inputs[0]),
+              n.outputs.count == 1 || n.outputs.dropFirst().allSatisfy(\.isEmpty),
+              let op = try? Pool(node: n, opset: opset), !op.wantIndices, op.window.kernelShape?.count == 2 else { return false }
+        return true
     }
 
     /// The channels of a Concat's inputs when it may run on blocked values: a Concat along the

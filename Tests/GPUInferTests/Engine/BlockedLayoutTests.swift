@@ -285,6 +285,108 @@ import Testing
         #expect(copy.nodes == g.nodes)
     }
 
+    /// One pooling case for BlockedPool: op type, input shape, attributes.
+    struct PoolCase: CustomTestStringConvertible, Sendable {
+        var op: String, x: [Int], ints: [String: Int] = [:], lists: [String: [Int]], opset = 17
+        var testDescription: String { "\(op) x\(x) \(ints) \(lists)" }
+    }
+
+    static let poolCases: [PoolCase] = [
+        // ResNet's stem pool on 21 channels (a partial block), batch 2, NaNs in the input.
+        PoolCase(op: "MaxPool", x: [2, 21, 13, 11], lists: ["kernel_shape": [3, 3], "strides": [2, 2], "pads": [1, 1, 1, 1]]),
+        // SPPF's 5×5 stride-1 pool, 32 channels.
+        PoolCase(op: "MaxPool", x: [1, 32, 9, 7], lists: ["kernel_shape": [5, 5], "pads": [2, 2, 2, 2]]),
+        // Dilated 3×2 max, asymmetric pads, ceil mode.
+        PoolCase(op: "MaxPool", x: [1, 17, 10, 9], ints: ["ceil_mode": 1], lists: ["kernel_shape": [3, 2], "strides": [2, 3], "dilations": [2, 1], "pads": [1, 0, 2, 1]]),
+        // ResNet-vd's shortcut pool (2×2 stride 2, ceil mode on odd sizes), with and without the pads in the count.
+        PoolCase(op: "AveragePool", x: [2, 40, 7, 9], ints: ["ceil_mode": 1], lists: ["kernel_shape": [2, 2], "strides": [2, 2]]),
+        PoolCase(op: "AveragePool", x: [1, 33, 8, 6], ints: ["count_include_pad": 1], lists: ["kernel_shape": [3, 3], "strides": [1, 2], "pads": [1, 1, 0, 1]]),
+        PoolCase(op: "AveragePool", x: [1, 5, 6, 6], ints: ["count_include_pad": 0], lists: ["kernel_shape": [3, 3], "pads": [1, 1, 1, 1], "dilations": [1, 2]],
+                 opset: 19),
+    ]
+
+    /// BlockedPool against Pool: the device and the reference on blocked inputs equal Pool's
+    /// reference on the NCHW input exactly (the same taps in the same order and the same divisor),
+    /// NaNs propagate as in Pool, and lanes past the channel count are 0.
+    @Test(arguments: poolCases)
+    func blockedPoolMatchesPool(_ c: PoolCase) throws {
+        var rng = TestRandom(seed: 31)
+        var x = rng.tensor(c.x, -3, 3)
+        if c.x[1] == 21 { x.floats[5] = .nan; x.floats[c.x[2] * c.x[3] * 20 + 17] = .nan }
+        var a = attrs(c.ints)
+        for (k, v) in c.lists { a[k] = .ints(v) }
+        let plain = try singleNodeModel(c.op, attributes: a, inputs: [x], opset: c.opset)
+        let expected = try #require(try ReferenceExecutor().run(plain, inputs: ["in0": x])["out0"])
+        var blockedAttributes = a
+        blockedAttributes[BlockedPool.poolAttribute] = .string(c.op)
+        blockedAttributes[BlockedPool.channelsAttribute] = .int(c.x[1])
+        blockedAttributes[BlockedPool.opsetAttribute] = .int(c.opset)
+        let bx = BlockedConv.block(x)
+        let node = Node(name: "pool", opType: "BlockedPool", domain: "ai.gpuinfer", inputs: ["x"], outputs: ["y"], attributes: blockedAttributes)
+        let model = try Model(graph: Graph(nodes: [node], inputs: [ValueInfo(name: "x", dtype: .float32, dims: bx.shape.map { $0 })],
+                                           outputs: [ValueInfo(name: "y", dtype: nil, dims: nil)], initializers: [:], opset: 17))
+        let reference = try #require(try ReferenceExecutor().run(model, inputs: ["x": bx])["y"])
+        assertClose(BlockedConv.unblock(reference, channels: c.x[1]), expected, rtol: 0, atol: 0, "BlockedPool reference vs Pool reference")
+        for options in Self.cpuStyles {
+            let device = try #require(try Session(model: model, runtime: try TestDevice.require(), options: options).run(["x": bx])["y"])
+            assertClose(BlockedConv.unblock(device, channels: c.x[1]), expected, rtol: 0, atol: 0, "device [\(options.summary)] vs reference")
+            let plane = device.shape[2] * device.shape[3] * 16
+            let padding = (0..<device.count).filter { ($0 / plane) % device.shape[1] * 16 + $0 % 16 >= c.x[1] }
+            #expect(padding.allSatisfy { device.floats[$0] == 0 }, "padding lanes are 0 [\(options.summary)]")
+        }
+        #expect(throws: GPUInferError.self) { try Session(model: model, runtime: try TestDevice.require(), options: OpVariants.style(.gpu)).run(["x": bx]) }
+    }
+
+    /// A VGG-style stage boundary (conv → MaxPool → conv) and a ResNet-vd shortcut (AveragePool →
+    /// pointwise conv, added to the main path) stay blocked through the pools; a pool that is a graph
+    /// output, and a MaxPool with Indices, stay NCHW. The session matches the NCHW reference.
+    @Test func poolsBetweenConvolutionsStayBlocked() throws {
+        var rng = TestRandom(seed: 41)
+        let inits: [String: Tensor] = [
+            "w0": rng.tensor([24, 3, 3, 3], -0.5, 0.5), "w1": rng.tensor([40, 24, 3, 3], -0.2, 0.2), "w2": rng.tensor([40, 24, 1, 1], -0.3, 0.3),
+            "w3": rng.tensor([40, 40, 1, 1], -0.3, 0.3), "w4": rng.tensor([8, 24, 1, 1], -0.3, 0.3),
+        ]
+        let pool = ["kernel_shape": Attribute.ints([3, 3]), "strides": .ints([2, 2]), "pads": .ints([1, 1, 1, 1])]
+        let nodes = [
+            Node(name: "c0", opType: "Conv", inputs: ["x", "w0"], outputs: ["a0"], attributes: ["pads": .ints([1, 1, 1, 1])]),
+            Node(name: "r0", opType: "Relu", inputs: ["a0"], outputs: ["b0"]),
+            Node(name: "mp", opType: "MaxPool", inputs: ["b0"], outputs: ["p0"], attributes: pool),
+            Node(name: "c1", opType: "Conv", inputs: ["p0", "w1"], outputs: ["a1"], attributes: ["pads": .ints([1, 1, 1, 1])]),
+            Node(name: "ap", opType: "AveragePool", inputs: ["p0"], outputs: ["p1"], attributes: ["kernel_shape": .ints([2, 2]), "strides": .ints([2, 2]), "ceil_mode": .int(1)]),
+            Node(name: "c2", opType: "Conv", inputs: ["p1", "w2"], outputs: ["a2"]),
+            Node(name: "up", opType: "MaxPool", inputs: ["a1"], outputs: ["p2"], attributes: ["kernel_shape": .ints([2, 2]), "strides": .ints([2, 2]), "ceil_mode": .int(1)]),
+            Node(name: "add", opType: "Add", inputs: ["p2", "a2"], outputs: ["s"]),
+            Node(name: "c3", opType: "Conv", inputs: ["s", "w3"], outputs: ["a3"]),
+            Node(name: "out", opType: "MaxPool", inputs: ["a3"], outputs: ["y"], attributes: ["kernel_shape": .ints([2, 2])]),
+            Node(name: "ci", opType: "Conv", inputs: ["p0", "w4"], outputs: ["i0"]),
+            Node(name: "idx", opType: "MaxPool", inputs: ["i0"], outputs: ["z", "zi"], attributes: ["kernel_shape": .ints([2, 2])]),
+        ]
+        let g = Graph(nodes: nodes, inputs: [ValueInfo(name: "x", dtype: .float32, dims: [1, 3, 19, 17])],
+                      outputs: ["y", "z", "zi"].map { ValueInfo(name: $0, dtype: nil, dims: nil) }, initializers: inits, opset: 17)
+        let model = try Model(graph: g)
+        let blocked = try #require(try model.withBlockedLayout(options: OpVariants.style(.cpu), profile: CPUProfile(.avx512)))
+        func node(_ name: String) -> Node? { blocked.graph.nodes.first { $0.name == name } }
+        for name in ["mp", "ap", "up"] {
+            #expect(node(name)?.opType == "BlockedPool" && node(name)?.domain == "ai.gpuinfer", "\(name) runs blocked")
+        }
+        #expect(node("mp")?.attributes[BlockedPool.poolAttribute] == .string("MaxPool") && node("mp")?.attributes[BlockedPool.channelsAttribute] == .int(24))
+        #expect(node("ap")?.attributes[BlockedPool.poolAttribute] == .string("AveragePool"))
+        #expect(node("out")?.opType == "MaxPool", "a graph output stays NCHW")
+        #expect(node("idx")?.opType == "MaxPool", "Indices stay NCHW")
+        #expect(node("c0")?.attributes[BlockedConv.outputAttribute] == .int(1))
+        #expect(node("ci")?.attributes[BlockedConv.outputAttribute] == .int(0), "ci feeds the Indices pool")
+        for name in ["c1", "c2", "ci"] { #expect(node(name)?.attributes[BlockedConv.inputAttribute] == .int(1), "\(name) reads blocks") }
+        #expect(node("c3")?.attributes[BlockedConv.outputAttribute] == .int(0), "c3 feeds the NCHW output pool")
+        let feeds = ["x": rng.tensor([1, 3, 19, 17], -2, 2)]
+        let reference = try ReferenceExecutor().run(model, inputs: feeds)
+        for options in Self.cpuStyles {
+            let out = try Session(model: model, runtime: try TestDevice.require(), options: options).run(feeds)
+            for name in ["y", "z", "zi"] {
+                assertClose(try #require(out[name]), try #require(reference[name]), rtol: 1e-4, atol: 1e-5, "\(name) [\(options.summary)]")
+            }
+        }
+    }
+
     /// How a Split names its sizes.
     enum SplitForm: String, CaseIterable, Sendable { case input, attribute, numOutputs, equal }
 

@@ -131,7 +131,7 @@ struct GPUSimulatorTests {
     }
 
     /// The channel-blocked layout's kernels (conv2d_blocked with -DIN_C16/-DOUT_C16/-DRES_C16,
-    /// conv2d_dw_c16) are CPU style, but must be as free of out-of-bounds accesses on any device:
+    /// conv2d_dw_c16, pool2d_c16) are CPU style, but must be as free of out-of-bounds accesses on any device:
     /// BlockedLayoutTests' mobile-style graph and two BlockedConv cases (partial channel blocks, a
     /// residual in the other layout) under CPU style on the simulator, against the reference.
     @Test func blockedLayoutOnTheSimulator() throws {
@@ -145,6 +145,8 @@ struct GPUSimulatorTests {
         for c in [BlockedLayoutTests.cases[3], BlockedLayoutTests.cases[5]] {
             try BlockedLayoutTests.checkBlockedConv(c, styles: [OpVariants.style(.cpu)])
         }
+        // pool2d_c16: max with NaNs and a partial block, average with the pads counted.
+        for c in [BlockedLayoutTests.poolCases[0], BlockedLayoutTests.poolCases[4]] { try BlockedLayoutTests().blockedPoolMatchesPool(c) }
     }
 
     /// The Winograd kernels (CPU style) on the simulator: the channel-blocked ones (winograd_*_c16)

@@ -2,6 +2,6 @@
 
 extension OpRegistry {
     static let convOps: [any Operator.Type] = [
-        Conv.self, BlockedConv.self, ConvTranspose.self, Pool.self, GlobalPool.self, Gemm.self, MatMul.self,
+        Conv.self, BlockedConv.self, ConvTranspose.self, Pool.self, BlockedPool.self, GlobalPool.self, Gemm.self, MatMul.self,
     ]
 }

@@ -24,7 +24,7 @@ struct Pool: Operator {
         self.opset = opset
     }
 
-    private func resolve(_ x: [Int]) throws -> Window {
+    func resolve(_ x: [Int]) throws -> Window {
         guard x.count == 3 || x.count == 4 else {
             if x.count == 5 {
                 throw GPUInferError.unsupportedOp(op: node.opType, domain: "", node: node.label, opset: opset, reason: "3-D pooling is not implemented")
