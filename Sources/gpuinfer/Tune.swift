@@ -12,7 +12,7 @@ struct Tune: ParsableCommand {
         abstract: "Search kernel tile sizes for a model on a device and store the fastest in the tuning database.",
         discussion: """
             Every distinct tunable kernel shape of the model (CPU style — blocked convolutions: CO×PX tile, PX only where the output is channel-blocked; blocked-layout depthwise: PX columns; \
-            pixel-vectorized pointwise convolutions: CO×PX; Winograd GEMM: R×V block; depthwise 3×3: rows per \
+            pixel-vectorized pointwise convolutions: CO×PX; Winograd GEMM: R×V block, channel-blocked K×PX; depthwise 3×3: rows per \
             work-item; GEMMs: rows×columns per work-item; the search spaces bounded by the CPU profile's \
             registers; GPU style — implicit-GEMM \
             convolutions and GEMMs: work-group tile, slice depth and outputs per work-item) is timed in isolation with OpenCL \

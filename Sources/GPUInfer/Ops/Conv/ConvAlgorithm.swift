@@ -123,7 +123,7 @@ enum ConvAlgorithm: Equatable, Sendable, CustomStringConvertible {
     static func winogradTile(_ geo: ConvShapes, _ mode: ExecutionOptions.WinogradMode, profile: CPUProfile, blocked: Bool = false) -> Int? {
         let win = geo.window
         guard win.input.count == 2, win.kernel == [3, 3], win.strides == [1, 1], win.dilations == [1, 1], geo.group == 1,
-              36 * (geo.cout + 8) * geo.c < Int(Int32.max) else { return nil }
+              36 * (geo.cout + 16) * geo.c < Int(Int32.max) else { return nil }
         switch mode {
         case .auto: return winogradRule(geo, profile: profile, blocked: blocked)
         case .off: return nil
