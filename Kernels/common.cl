@@ -46,6 +46,17 @@ inline float act(float v) { ACT_BODY(float) }
 inline float8 act8(float8 v) { ACT_BODY(float8) }
 inline float16 act16(float16 v) { ACT_BODY(float16) }
 
+// Channel-blocked values (16 channels per float16): 16 channels of an array whose channels lie
+// `stride` floats apart (a bias: 1; an NCHW tensor: its plane), lane j = v[j·stride], 0 from lane
+// `valid` on; and the mask of lanes below `valid` (stores select 0 in the others, so padding lanes
+// stay 0 whatever act(0) is).
+inline float16 load16_channels(__global const float* v, int stride, int valid) {
+    float t[16];
+    for (int j = 0; j < 16; ++j) t[j] = j < valid ? v[j * stride] : 0.0f;
+    return vload16(0, t);
+}
+inline int16 lanes_below(int valid) { return (int16)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15) < (int16)(valid); }
+
 // ONNX NonMaxSuppression's suppression test (onnxruntime's SuppressByIOU) for corner boxes
 // (x_min, y_min, x_max, y_max): IoU > threshold, never for an empty intersection or a box of zero
 // area. Shared by nms.cl and ssd_detection.cl, as NonMaxSuppression.suppresses is on the host.

@@ -101,13 +101,8 @@ __kernel void conv2d_blocked(__global const float* X, __global const float* Wp, 
 #ifdef OUT_C16
     // One group, CO_BLOCK 16: block cb is channels [16·cb, 16·cb + 16) of Y's block layout.
     const int co0 = cb * 16, valid = min(Cout - co0, 16);
-    VEC bv = (VEC)(0.0f);
-    if (hasBias) {
-        float t[16];
-        for (int j = 0; j < 16; ++j) t[j] = j < valid ? Bias[co0 + j] : 0.0f;
-        bv = vload16(0, t);
-    }
-    const int16 keep = (int16)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15) < (int16)(valid);
+    const VEC bv = hasBias ? load16_channels(Bias + co0, 1, valid) : (VEC)(0.0f);
+    const int16 keep = lanes_below(valid);
     const int yo = (((n * ((Cout + 15) / 16) + cb) * OH + oh) * OW + ow0) * 16;
     for (int q = 0; q < PX_BLOCK && ow0 + q < OW; ++q) {
         VEC v = acc[q] + bv;
@@ -115,9 +110,7 @@ __kernel void conv2d_blocked(__global const float* X, __global const float* Wp, 
 #ifdef RES_C16
         v += vload16(q, R + yo);
 #else
-        float t[16];
-        for (int j = 0; j < 16; ++j) t[j] = j < valid ? R[((n * Cout + co0 + j) * OH + oh) * OW + ow0 + q] : 0.0f;
-        v += vload16(0, t);
+        v += load16_channels(R + ((n * Cout + co0) * OH + oh) * OW + ow0 + q, OH * OW, valid);
 #endif
 #endif
         vstore16(select((VEC)(0.0f), act16(v), keep), q, Y + yo);

@@ -336,7 +336,7 @@ __kernel void conv2d_dw_c16(__global const float* X, __global const float* Wp, _
         }
     }
     const float16 b = vload16(cb, Bp);
-    const int16 keep = (int16)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15) < (int16)(C - cb * 16);
+    const int16 keep = lanes_below(C - cb * 16);
     __global float* y = Y + (((n * CB + cb) * OH + oh) * OW + ow0) * 16;
 #pragma unroll
     for (int q = 0; q < DWC_PX; ++q) {

@@ -323,13 +323,8 @@ __kernel void winograd_output_c16(__global const float* M, __global const float*
     _Pragma("unroll")
     for (int i = 0; i < WINO_M; ++i) WINO_AT(o, i * WINO_M, 1, tmp, i * WINO_A, 1);
     const int co0 = kb * 16, valid = min(Cout - co0, 16);
-    float16 bv = (float16)(0.0f);
-    if (hasBias) {
-        float b[16];
-        for (int l = 0; l < 16; ++l) b[l] = l < valid ? Bias[co0 + l] : 0.0f;
-        bv = vload16(0, b);
-    }
-    const int16 keep = (int16)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15) < (int16)(valid);
+    const float16 bv = hasBias ? load16_channels(Bias + co0, 1, valid) : (float16)(0.0f);
+    const int16 keep = lanes_below(valid);
     const int n = tg / perImage, r = tg - n * perImage, th = r / tilesW, tw = r - th * tilesW;
     const int oh0 = th * WINO_M, ow0 = tw * WINO_M;
     for (int i = 0; i < WINO_M && oh0 + i < OH; ++i) {
@@ -340,9 +335,7 @@ __kernel void winograd_output_c16(__global const float* M, __global const float*
 #ifdef RES_C16
             val += vload16(((n * KB + kb) * OH + oh) * OW + ow, R);
 #else
-            float rr[16];
-            for (int l = 0; l < 16; ++l) rr[l] = l < valid ? R[((n * Cout + co0 + l) * OH + oh) * OW + ow] : 0.0f;
-            val += vload16(0, rr);
+            val += load16_channels(R + ((n * Cout + co0) * OH + oh) * OW + ow, OH * OW, valid);
 #endif
 #endif
             val = select((float16)(0.0f), act16(val), keep);

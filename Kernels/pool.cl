@@ -206,7 +206,7 @@ __kernel void pool2d_c16(__global const float* X, __global float* Y, __constant 
 #if !IS_MAX
     acc = acc / (float)(includePad ? prows * pcols : rows * cols);
 #endif
-    const int16 keep = (int16)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15) < (int16)(C - cb * 16);
+    const int16 keep = lanes_below(C - cb * 16);
     vstore16(select((float16)(0.0f), acc, keep), ((n * CB + cb) * OH + oh) * OW + ow, Y);
 }
 #endif  // PSW

@@ -261,6 +261,18 @@ extension ExecutionOptions {
         return Tile(x, y)
     }
 
+    /// An optional `Tile` option written AxB (A in `a`, B in `b`); empty restores nil.
+    static func tileEntry(_ name: String, _ path: WritableKeyPath<ExecutionOptions, Tile?> & Sendable, _ a: [Int], _ b: ClosedRange<Int>,
+                          values: String, _ help: String) -> Entry {
+        Entry(name: name, values: values, defaultValue: "", help: help,
+              parse: { o, t in
+                  guard let v = tile(t, a, b) else { return false }
+                  o[keyPath: path] = v
+                  return true
+              },
+              show: { $0[keyPath: path]?.description ?? "" }, reset: { $0[keyPath: path] = nil })
+    }
+
     /// Every option, in the order `gpuinfer options` prints them.
     public static let table: [Entry] = [
         choice("GPUINFER_KERNEL_STYLE", \.kernelStyle,
@@ -279,14 +291,8 @@ extension ExecutionOptions {
               show: { $0.cpuProfile?.rawValue ?? "auto" }, reset: { $0.cpuProfile = nil }),
         choice("GPUINFER_CONV", \.conv,
                "generic: every convolution on the direct kernels (no blocked, depthwise, pixel, Winograd or local-memory kernel); gemm: all but depthwise 3×3 on the local-memory implicit GEMM (the GPU style's)"),
-        Entry(name: "GPUINFER_CONV_TILE", values: "COxPX with CO in 4, 8, 16 and PX in 1...24, or empty", defaultValue: "",
-              help: "conv2d_blocked tile; beats the tuning database",
-              parse: { o, t in
-                  guard let v = tile(t, [4, 8, 16], 1...24) else { return false }
-                  o.convTile = v
-                  return true
-              },
-              show: { $0.convTile?.description ?? "" }, reset: { $0.convTile = nil }),
+        tileEntry("GPUINFER_CONV_TILE", \.convTile, [4, 8, 16], 1...24, values: "COxPX with CO in 4, 8, 16 and PX in 1...24, or empty",
+                  "conv2d_blocked tile; beats the tuning database"),
         choice("GPUINFER_CONV_POINTWISE", \.convPointwise, "gemm: pointwise convolutions on the strided GEMM on every device"),
         Entry(name: "GPUINFER_CONV_PX", values: "auto, off, or COxPX with CO in 1...8 and PX in 1...4", defaultValue: "auto",
               help: "conv1x1_px (CPU style, ungrouped pointwise on large maps): off keeps conv2d_blocked, COxPX sets the tile",
@@ -319,24 +325,12 @@ extension ExecutionOptions {
                   return true
               },
               show: { $0.winogradTile?.description ?? "" }, reset: { $0.winogradTile = nil }),
-        Entry(name: "GPUINFER_CONV_WINOGRAD_C16", values: "KxPX with K in 1...4 and PX in 1...24, or empty", defaultValue: "",
-              help: "channel-blocked Winograd GEMM block: K blocks of 16 output channels × PX tiles; beats the tuning database",
-              parse: { o, t in
-                  guard let v = tile(t, Array(1...4), 1...24) else { return false }
-                  o.winogradBlockedTile = v
-                  return true
-              },
-              show: { $0.winogradBlockedTile?.description ?? "" }, reset: { $0.winogradBlockedTile = nil }),
+        tileEntry("GPUINFER_CONV_WINOGRAD_C16", \.winogradBlockedTile, Array(1...4), 1...24, values: "KxPX with K in 1...4 and PX in 1...24, or empty",
+                  "channel-blocked Winograd GEMM block: K blocks of 16 output channels × PX tiles; beats the tuning database"),
         integer("GPUINFER_CONV_WINOGRAD_KB", \.winogradChunkKiB, 16...(1 << 20), "Winograd workspace budget per chunk of tiles, KiB"),
         choice("GPUINFER_GEMM", \.gemm, "GEMM kernel where its layout condition holds (clblast = CLBlast's tuned GEMM, auto on GPUs it knows; local = the GPU style's local-memory tiles, tile = 4×4 per work-item, dot/rows = CPU style)"),
-        Entry(name: "GPUINFER_GEMM_TILE", values: "RxC with R and C in 1...8, or empty", defaultValue: "",
-              help: "gemm_dot / gemm_rows tile; beats the tuning database",
-              parse: { o, t in
-                  guard let v = tile(t, Array(1...8), 1...8) else { return false }
-                  o.gemmTile = v
-                  return true
-              },
-              show: { $0.gemmTile?.description ?? "" }, reset: { $0.gemmTile = nil }),
+        tileEntry("GPUINFER_GEMM_TILE", \.gemmTile, Array(1...8), 1...8, values: "RxC with R and C in 1...8, or empty",
+                  "gemm_dot / gemm_rows tile; beats the tuning database"),
         Entry(name: "GPUINFER_LOCAL_TILE", values: "TSMxTSNxTSK/WPTMxWPTN (tile rows, columns, depth / rows, columns per work-item), or empty",
               defaultValue: "", help: "work-group tile of gemm_local and conv2d_gemm (GPU style); beats the tuning database",
               parse: { o, t in
