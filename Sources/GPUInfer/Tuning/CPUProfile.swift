@@ -121,7 +121,7 @@ public struct CPUProfile: Sendable, Equatable, CustomStringConvertible {
     /// `blocked`: the channel-blocked Winograd kernels (BlockedConv), whose transforms load and store
     /// whole float16 vectors. AVX-512: both counts at least 16; measured on the same Zen 4 (per layer,
     /// median of 5 interleaved profiled runs, against conv2d_blocked in the blocked layout):
-    /// F(4×4) 16 → 16 at 160×160 1.3× faster, 32 → 32 at 80×80 2.8×, 64 → 64 at 56×56 2.7×,
+    /// F(4×4) 16 → 16 at 160×160 1.3× faster, 32 → 32 at 80×80 2.8×, 64 → 64 at 56×56 3.2×,
     /// 128 → 128 at 28×28 2.9×; F(2×2) 512 → 512 at 14×14 3.1×. AVX2 and the others: the rule above
     /// (not measured on that machine's blocked kernels).
     public func winogradPays(c: Int, cout: Int, blocked: Bool = false) -> Bool {
