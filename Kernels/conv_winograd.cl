@@ -56,6 +56,23 @@
     } while (0)
 #endif
 
+// The 2-D transforms of one tile, every lane independent (float16 arrays): o[XI] = Bᵀ d B from
+// d[XI] and o[WINO_M²] = Aᵀ m A from m[XI], columns then rows.
+#define WINO_INPUT_TRANSFORM(o, d) do {                                                           \
+        float16 t_[XI];                                                                            \
+        _Pragma("unroll")                                                                          \
+        for (int j_ = 0; j_ < WINO_A; ++j_) WINO_BT(t_, j_, WINO_A, d, j_, WINO_A);                \
+        _Pragma("unroll")                                                                          \
+        for (int i_ = 0; i_ < WINO_A; ++i_) WINO_BT(o, i_ * WINO_A, 1, t_, i_ * WINO_A, 1);        \
+    } while (0)
+#define WINO_OUTPUT_TRANSFORM(o, m) do {                                                          \
+        float16 t_[WINO_M * WINO_A];                                                               \
+        _Pragma("unroll")                                                                          \
+        for (int j_ = 0; j_ < WINO_A; ++j_) WINO_AT(t_, j_, WINO_A, m, j_, WINO_A);                \
+        _Pragma("unroll")                                                                          \
+        for (int i_ = 0; i_ < WINO_M; ++i_) WINO_AT(o, i_ * WINO_M, 1, t_, i_ * WINO_A, 1);        \
+    } while (0)
+
 // act16 (common.cl): act() for TB tiles at once.
 // meta: C, H, W, Cout, OH, OW, ph, pw, tilesW, tilesPerImage.
 // Each work-item transforms one panel of TB tiles of one channel, the tiles in the lanes of
@@ -93,12 +110,8 @@ __kernel void winograd_input(__global const float* X, __global float* V, __const
             }
         }
     }
-    // Columns then rows: tmp = Bᵀ d, o = tmp B.
-    float16 tmp[XI], o[XI];
-    _Pragma("unroll")
-    for (int j = 0; j < WINO_A; ++j) WINO_BT(tmp, j, WINO_A, d, j, WINO_A);
-    _Pragma("unroll")
-    for (int i = 0; i < WINO_A; ++i) WINO_BT(o, i * WINO_A, 1, tmp, i * WINO_A, 1);
+    float16 o[XI];
+    WINO_INPUT_TRANSFORM(o, d);
     __global float16* v = (__global float16*)(V + (p * C + c) * TB);
     _Pragma("unroll")
     for (int x = 0; x < XI; ++x) v[x * panels * C] = o[x];
@@ -152,14 +165,10 @@ __kernel void winograd_output(__global const float* M, __global const float* Bia
     const int p = get_global_id(0), k = get_global_id(1), panels = chunk / TB;
     if (p >= panels || k >= Cout) return;
     __global const float16* mp = (__global const float16*)(M + k * chunk + p * TB);
-    float16 mv[XI], tmp[WINO_M * WINO_A], o[WINO_M * WINO_M];
+    float16 mv[XI], o[WINO_M * WINO_M];
     _Pragma("unroll")
     for (int x = 0; x < XI; ++x) mv[x] = mp[x * Cout * panels];
-    // tmp = Aᵀ mv (WINO_M × WINO_A), o = tmp A (WINO_M × WINO_M).
-    _Pragma("unroll")
-    for (int j = 0; j < WINO_A; ++j) WINO_AT(tmp, j, WINO_A, mv, j, WINO_A);
-    _Pragma("unroll")
-    for (int i = 0; i < WINO_M; ++i) WINO_AT(o, i * WINO_M, 1, tmp, i * WINO_A, 1);
+    WINO_OUTPUT_TRANSFORM(o, mv);
     const float b = hasBias ? Bias[k] : 0.0f;
     _Pragma("unroll")
     for (int x = 0; x < WINO_M * WINO_M; ++x) o[x] = act16(o[x] + b);
@@ -250,11 +259,8 @@ __kernel void winograd_input_c16(__global const float* X, __global float* V, __c
         }
     }
 #endif
-    float16 tmp[XI], o[XI];
-    _Pragma("unroll")
-    for (int j = 0; j < WINO_A; ++j) WINO_BT(tmp, j, WINO_A, d, j, WINO_A);
-    _Pragma("unroll")
-    for (int i = 0; i < WINO_A; ++i) WINO_BT(o, i * WINO_A, 1, tmp, i * WINO_A, 1);
+    float16 o[XI];
+    WINO_INPUT_TRANSFORM(o, d);
     _Pragma("unroll")
     for (int x = 0; x < XI; ++x) v[x * stride] = o[x];
 }
@@ -315,13 +321,10 @@ __kernel void winograd_output_c16(__global const float* M, __global const float*
     if (t >= chunk || kb >= KB || tg >= total) return;
     __global const float16* mp = (__global const float16*)(M + (t * KB + kb) * 16);
     const int stride = chunk * KB;
-    float16 mv[XI], tmp[WINO_M * WINO_A], o[WINO_M * WINO_M];
+    float16 mv[XI], o[WINO_M * WINO_M];
     _Pragma("unroll")
     for (int x = 0; x < XI; ++x) mv[x] = mp[x * stride];
-    _Pragma("unroll")
-    for (int j = 0; j < WINO_A; ++j) WINO_AT(tmp, j, WINO_A, mv, j, WINO_A);
-    _Pragma("unroll")
-    for (int i = 0; i < WINO_M; ++i) WINO_AT(o, i * WINO_M, 1, tmp, i * WINO_A, 1);
+    WINO_OUTPUT_TRANSFORM(o, mv);
     const int co0 = kb * 16, valid = min(Cout - co0, 16);
     const float16 bv = hasBias ? load16_channels(Bias + co0, 1, valid) : (float16)(0.0f);
     const int16 keep = lanes_below(valid);

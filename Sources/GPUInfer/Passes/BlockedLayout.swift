@@ -25,7 +25,7 @@ extension Graph {
     /// weight, either one group (conv2d_blocked, or channel-blocked Winograd where the selector picks
     /// Winograd for its geometry), or depthwise (C = Cout = group), undilated, without a fused residual and with a constant or no bias.
     /// nil when not; else whether it is depthwise.
-    func blockedConvKind(_ n: Node, options: ExecutionOptions, profile: CPUProfile) -> Bool? {
+    func blockedConvKind(_ n: Node, options: ExecutionOptions) -> Bool? {
         guard n.opType == "Conv", n.domain.isEmpty, n.guards.isEmpty, n.outputs.count == 1, n.inputs.count >= 2,
               let w = initializers[n.inputs[1]], w.rank == 4, w.dtype == .float32, !w.shape.contains(0),
               let group = try? n.int("group", default: 1), group >= 1 else { return nil }
@@ -46,7 +46,7 @@ extension Graph {
     /// Rewrites the convolutions that read or write blocked values as BlockedConv nodes. Returns the
     /// number rewritten (0: the graph is unchanged).
     @discardableResult
-    mutating func useBlockedLayout(options: ExecutionOptions, profile: CPUProfile) -> Int {
+    mutating func useBlockedLayout(options: ExecutionOptions) -> Int {
         // A graph that already has blocked convolutions was rewritten: its layouts are fixed.
         guard options.conv == .auto, !nodes.contains(where: { $0.opType == BlockedConv.opTypes[0] && $0.domain == BlockedConv.domain }) else { return 0 }
         var convKind: [Int: Bool] = [:]  // node index → depthwise
@@ -55,7 +55,7 @@ extension Graph {
         var adds = Set<Int>(), concats = Set<Int>(), pools = Set<Int>()
         var splits: [Int: [Int]] = [:]  // node index → channels per output
         for (i, n) in nodes.enumerated() {
-            if let depthwise = blockedConvKind(n, options: options, profile: profile), let w = initializers[n.inputs[1]] {
+            if let depthwise = blockedConvKind(n, options: options), let w = initializers[n.inputs[1]] {
                 convKind[i] = depthwise
                 channels[n.outputs[0]] = w.shape[0]
                 if !depthwise || blocked.contains(n.inputs[0]) { blocked.insert(n.outputs[0]) }
@@ -204,9 +204,9 @@ extension Graph {
 extension Model {
     /// This model with the channel-blocked layout between its CPU-style convolutions
     /// (`Graph.useBlockedLayout`), or nil when no convolution changes.
-    func withBlockedLayout(options: ExecutionOptions, profile: CPUProfile) throws -> Model? {
+    func withBlockedLayout(options: ExecutionOptions) throws -> Model? {
         var g = graph
-        let count = g.useBlockedLayout(options: options, profile: profile)
+        let count = g.useBlockedLayout(options: options)
         guard count > 0 else { return nil }
         let m = try Model(graph: g, path: path, options: LoadOptions(useFusedKernels: true, foldBatchNorm: false, fuseActivations: false, fuseResiduals: false))
         m.report = report

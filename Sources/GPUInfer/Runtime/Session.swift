@@ -115,7 +115,7 @@ public final class Session: @unchecked Sendable {
         guard let runtime, options.layout != .nchw, options.kernelFamily(for: runtime.device) == .cpu else { return model }
         // The rewritten graph is built from nodes that already passed validation; should building it
         // fail all the same, the NCHW model runs (same results, without the layout's speed).
-        return (try? model.withBlockedLayout(options: options, profile: options.cpuProfile(for: runtime.device))) ?? model
+        return (try? model.withBlockedLayout(options: options)) ?? model
     }
 
     /// Human-readable backend name.

@@ -12,6 +12,12 @@ import Testing
     /// CPU style under both CPU profiles (the depthwise kernel's column block and conv2d_blocked's follow them).
     static let cpuStyles = [OpVariants.style(.cpu), OpVariants.style(.cpu) { $0.cpuProfile = .avx2 }, OpVariants.style(.cpu) { $0.cpuProfile = .avx512 }]
 
+    /// Whether every lane of a blocked [N, CB, H, W, 16] tensor past `channels` holds 0.
+    static func paddingLanesAreZero(_ t: Tensor, channels: Int) -> Bool {
+        let plane = t.shape[2] * t.shape[3] * 16
+        return (0..<t.count).allSatisfy { ($0 / plane) % t.shape[1] * 16 + $0 % 16 < channels || t.floats[$0] == 0 }
+    }
+
     @Test func blockAndUnblockAreInverse() {
         var rng = TestRandom(seed: 3)
         let x = rng.tensor([2, 21, 3, 5])
@@ -127,9 +133,7 @@ import Testing
             assertClose(plainOutput(device), expected, rtol: tol, atol: tol, "device [\(options.summary)] vs reference")
             if c.layout.output {
                 // Lanes past the channel count are stored as 0 (act(0) = 0.5 for HardSigmoid).
-                let plane = device.shape[2] * device.shape[3] * 16
-                let padding = (0..<device.count).filter { ($0 / plane) % device.shape[1] * 16 + $0 % 16 >= outputChannels }
-                #expect(padding.allSatisfy { device.floats[$0] == 0 }, "padding lanes are 0 [\(options.summary)]")
+                #expect(Self.paddingLanesAreZero(device, channels: outputChannels), "padding lanes are 0 [\(options.summary)]")
             }
         }
         // The GPU style has no blocked kernels: a typed error, not a wrong answer.
@@ -189,7 +193,7 @@ import Testing
         var rng = TestRandom(seed: 21)
         let (g, feeds) = Self.mobileGraph(rng: &rng)
         let model = try Model(graph: g)
-        let blocked = try #require(try model.withBlockedLayout(options: Self.avx2Style, profile: CPUProfile(.avx2)))
+        let blocked = try #require(try model.withBlockedLayout(options: Self.avx2Style))
         #expect(blocked.report.blockedConvs == 5)
         func layout(_ name: String) -> [Int]? {
             guard let n = blocked.graph.nodes.first(where: { $0.name == name }) else { return nil }
@@ -207,8 +211,11 @@ import Testing
         // The 3×3 convolution (Winograd on both profiles, channel-blocked) reads pw2's blocked
         // output and writes NCHW for the pool.
         #expect(layout("conv3") == [1, 0, 0])
-        let wide = try #require(try model.withBlockedLayout(options: OpVariants.style(.cpu), profile: CPUProfile(.avx512)))
-        #expect(wide.report.blockedConvs == 5)
+        // The layouts do not depend on the CPU profile (Winograd or not is decided per node at encode time).
+        var wideStyle = OpVariants.style(.cpu)
+        wideStyle.cpuProfile = .avx512
+        let wide = try #require(try model.withBlockedLayout(options: wideStyle))
+        #expect(wide.report.blockedConvs == 5 && wide.graph.nodes == blocked.graph.nodes)
         let reference = try #require(try ReferenceExecutor().run(model, inputs: feeds)["y"])
         let runtime = try TestDevice.require()
         for options in Self.cpuStyles {
@@ -281,7 +288,7 @@ import Testing
                       outputs: [ValueInfo(name: "q", dtype: .float32, dims: nil), ValueInfo(name: "z", dtype: .float32, dims: nil)],
                       initializers: inits, opset: 17)
         var copy = g
-        #expect(copy.useBlockedLayout(options: OpVariants.style(.cpu), profile: CPUProfile(.avx512)) == 0, "p feeds a Sigmoid, q is a graph output, dw reads the NCHW input")
+        #expect(copy.useBlockedLayout(options: OpVariants.style(.cpu)) == 0, "p feeds a Sigmoid, q is a graph output, dw reads the NCHW input")
         #expect(copy.nodes == g.nodes)
     }
 
@@ -330,9 +337,7 @@ import Testing
         for options in Self.cpuStyles {
             let device = try #require(try Session(model: model, runtime: try TestDevice.require(), options: options).run(["x": bx])["y"])
             assertClose(BlockedConv.unblock(device, channels: c.x[1]), expected, rtol: 0, atol: 0, "device [\(options.summary)] vs reference")
-            let plane = device.shape[2] * device.shape[3] * 16
-            let padding = (0..<device.count).filter { ($0 / plane) % device.shape[1] * 16 + $0 % 16 >= c.x[1] }
-            #expect(padding.allSatisfy { device.floats[$0] == 0 }, "padding lanes are 0 [\(options.summary)]")
+            #expect(Self.paddingLanesAreZero(device, channels: c.x[1]), "padding lanes are 0 [\(options.summary)]")
         }
         #expect(throws: GPUInferError.self) { try Session(model: model, runtime: try TestDevice.require(), options: OpVariants.style(.gpu)).run(["x": bx]) }
     }
@@ -364,7 +369,7 @@ import Testing
         let g = Graph(nodes: nodes, inputs: [ValueInfo(name: "x", dtype: .float32, dims: [1, 3, 19, 17])],
                       outputs: ["y", "z", "zi"].map { ValueInfo(name: $0, dtype: nil, dims: nil) }, initializers: inits, opset: 17)
         let model = try Model(graph: g)
-        let blocked = try #require(try model.withBlockedLayout(options: OpVariants.style(.cpu), profile: CPUProfile(.avx512)))
+        let blocked = try #require(try model.withBlockedLayout(options: OpVariants.style(.cpu)))
         func node(_ name: String) -> Node? { blocked.graph.nodes.first { $0.name == name } }
         for name in ["mp", "ap", "up"] {
             #expect(node(name)?.opType == "BlockedPool" && node(name)?.domain == "ai.gpuinfer", "\(name) runs blocked")
@@ -444,7 +449,7 @@ import Testing
         var rng = TestRandom(seed: 31)
         let (g, feeds) = Self.c2fGraph(form: form, rng: &rng)
         let model = try Model(graph: g)
-        let blocked = try #require(try model.withBlockedLayout(options: OpVariants.style(.cpu), profile: CPUProfile(.avx512)))
+        let blocked = try #require(try model.withBlockedLayout(options: OpVariants.style(.cpu)))
         #expect(blocked.report.blockedConvs == 5)
         func node(_ name: String) -> Node? { blocked.graph.nodes.first { $0.name == name } }
         func layout(_ name: String) -> [Int]? {
@@ -497,7 +502,7 @@ import Testing
                       outputs: ["o1", "o2", "o3", "r1", "s0"].map { ValueInfo(name: $0, dtype: .float32, dims: nil) },
                       initializers: inits, opset: 17)
         var copy = g
-        #expect(copy.useBlockedLayout(options: OpVariants.style(.cpu), profile: CPUProfile(.avx512)) == 0)
+        #expect(copy.useBlockedLayout(options: OpVariants.style(.cpu)) == 0)
         #expect(copy.nodes == g.nodes)
     }
 

@@ -132,23 +132,33 @@ import Testing
             Issue.record("shape \(device.shape) != \(reference.shape)", sourceLocation: sourceLocation)
             return
         }
-        let host = Self.hostWinograd(x, w, pads: t.pads, m: m)
-        let direct = try Self.directMagnitude(x, w, pads: t.pads)
         let perPlane = reference.count / (t.x[0] * t.cout)
+        try Self.expectWithinBound(device, reference, x: x, w: w, pads: t.pads, m: m, what: "F(\(m),3) \(t)", sourceLocation: sourceLocation) { i in
+            t.bias ? abs(b.floats[(i / perPlane) % t.cout]) : 0
+        }
+    }
+
+    /// Every element of `device` within `deviceTolerance` of `reference` (Conv of x and w with
+    /// `pads`, F(m) bound); `extra(i)`: the magnitudes added after the convolution at element i
+    /// (|bias|, and |residual|), which enter the tolerance's last term. Prints the largest error as
+    /// a share of its bound; records the element furthest past its bound.
+    static func expectWithinBound(_ device: Tensor, _ reference: Tensor, x: Tensor, w: Tensor, pads: [Int], m: Int, what: String,
+                                  sourceLocation: SourceLocation, extra: (Int) -> Float) throws {
+        let host = hostWinograd(x, w, pads: pads, m: m)
+        let direct = try directMagnitude(x, w, pads: pads)
         var worst: (i: Int, ratio: Float) = (-1, 1)
         var largest: Float = 0, widest: Float = 0  // the largest error / bound and the largest bound, reported
         for i in 0..<reference.count {
-            let bias = t.bias ? b.floats[(i / perPlane) % t.cout] : 0
-            let tol = Self.deviceTolerance(c: c, winogradBound: host.bound[i], direct: direct[i], y: reference.floats[i], bias: bias)
+            let tol = deviceTolerance(c: x.shape[1], winogradBound: host.bound[i], direct: direct[i], y: reference.floats[i], bias: extra(i))
             let err = abs(device.floats[i] - reference.floats[i])
             if tol > 0 { largest = max(largest, err / tol) }
             widest = max(widest, tol)
             if !(err <= tol), err / max(tol, .leastNormalMagnitude) > worst.ratio || !err.isFinite { worst = (i, err.isFinite ? err / tol : .infinity) }
         }
-        print("Winograd F(\(m),3) x \(t.x) Cout \(t.cout) pads \(t.pads): largest error \(String(format: "%.3g", largest)) of the bound, largest bound \(String(format: "%.3g", widest)), largest |y| \(String(format: "%.3g", reference.floats.map(abs).max() ?? 0))")
+        print("Winograd \(what): largest error \(String(format: "%.3g", largest)) of the bound, largest bound \(String(format: "%.3g", widest)), largest |y| \(String(format: "%.3g", reference.floats.map(abs).max() ?? 0))")
         if worst.i >= 0 {
             let i = worst.i
-            Issue.record("F(\(m),3) \(t): element \(i): \(device.floats[i]) vs reference \(reference.floats[i]) (error \(worst.ratio)× the bound)",
+            Issue.record("\(what): element \(i): \(device.floats[i]) vs reference \(reference.floats[i]) (error \(worst.ratio)× the bound)",
                          sourceLocation: sourceLocation)
         }
     }
@@ -205,25 +215,12 @@ import Testing
             return
         }
         if layout.output {
-            let plane = raw.shape[2] * raw.shape[3] * 16
-            let padding = (0..<raw.count).filter { ($0 / plane) % raw.shape[1] * 16 + $0 % 16 >= t.cout }
-            #expect(padding.allSatisfy { raw.floats[$0] == 0 }, "lanes past Cout are 0", sourceLocation: sourceLocation)
+            #expect(BlockedLayoutTests.paddingLanesAreZero(raw, channels: t.cout), "lanes past Cout are 0", sourceLocation: sourceLocation)
         }
-        let host = Self.hostWinograd(x, w, pads: t.pads, m: m)
-        let direct = try Self.directMagnitude(x, w, pads: t.pads)
         let perPlane = reference.count / (t.x[0] * t.cout)
-        var bad = 0, worst = ""
-        for i in 0..<reference.count {
-            let extra = (t.bias ? abs(b.floats[(i / perPlane) % t.cout]) : 0) + (residual ? abs(r.floats[i]) : 0)
-            let tol = Self.deviceTolerance(c: c, winogradBound: host.bound[i], direct: direct[i], y: reference.floats[i], bias: extra)
-            let err = abs(device.floats[i] - reference.floats[i])
-            if !(err <= tol) {
-                if bad == 0 { worst = "element \(i): \(device.floats[i]) vs reference \(reference.floats[i]) (tolerance \(tol))" }
-                bad += 1
-            }
-        }
-        if bad > 0 {
-            Issue.record("blocked F(\(m),3) \(t) \(layout) residual \(residual): \(bad) elements off, first \(worst)", sourceLocation: sourceLocation)
+        try Self.expectWithinBound(device, reference, x: x, w: w, pads: t.pads, m: m, what: "blocked F(\(m),3) \(t) \(layout) residual \(residual)",
+                                   sourceLocation: sourceLocation) { i in
+            (t.bias ? abs(b.floats[(i / perPlane) % t.cout]) : 0) + (residual ? abs(r.floats[i]) : 0)
         }
     }
 

@@ -86,9 +86,15 @@ struct BlockedConv: Operator {
     /// The unblocked shape of operand `what` given its (possibly blocked) shape and channel count.
     func plainShape(_ s: [Int], blocked: Bool, channels: Int, _ what: String) throws -> [Int] {
         guard blocked else { return s }
-        guard s.count == 5, s[4] == Self.lanes, s[1] == (channels + Self.lanes - 1) / Self.lanes else {
-            throw GPUInferError.shapeMismatch(node: node.label, op: "BlockedConv",
-                                              reason: "\(what) \(s) is not the channel-blocked layout of \(channels) channels [N, \((channels + Self.lanes - 1) / Self.lanes), H, W, \(Self.lanes)]")
+        return try Self.plainShape(s, channels: channels, node: node.label, op: "BlockedConv", what)
+    }
+
+    /// The [N, C, H, W] shape of a channel-blocked shape [N, ceil(C/16), H, W, 16] with `channels`
+    /// channels; a typed error naming operand `what` of node `node` (op `op`) for any other shape.
+    static func plainShape(_ s: [Int], channels: Int, node: String, op: String, _ what: String) throws -> [Int] {
+        guard s.count == 5, s[4] == lanes, s[1] == (channels + lanes - 1) / lanes else {
+            throw GPUInferError.shapeMismatch(node: node, op: op,
+                                              reason: "\(what) \(s) is not the channel-blocked layout of \(channels) channels [N, \((channels + lanes - 1) / lanes), H, W, \(lanes)]")
         }
         return [s[0], channels, s[2], s[3]]
     }

@@ -41,11 +41,7 @@ struct BlockedPool: Operator {
 
     /// The NCHW shape of the blocked input.
     func plainShape(_ s: [Int]) throws -> [Int] {
-        guard s.count == 5, s[4] == BlockedConv.lanes, s[1] == (channels + BlockedConv.lanes - 1) / BlockedConv.lanes else {
-            throw GPUInferError.shapeMismatch(node: node.label, op: "BlockedPool",
-                                              reason: "input \(s) is not the channel-blocked layout of \(channels) channels [N, \((channels + BlockedConv.lanes - 1) / BlockedConv.lanes), H, W, \(BlockedConv.lanes)]")
-        }
-        return [s[0], channels, s[2], s[3]]
+        try BlockedConv.plainShape(s, channels: channels, node: node.label, op: "BlockedPool", "input")
     }
 
     func inferTypes(_ inputs: [TensorType?], constants: [Tensor?]) throws -> [TensorType] {

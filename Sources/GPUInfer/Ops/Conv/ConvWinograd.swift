@@ -151,7 +151,7 @@ extension Conv {
         let total = geo.n * tilesH * tilesW, padded = (total + px - 1) / px * px
         let budget = ctx.options.winogradChunkKiB << 10
         let fit = max(px, budget / (4 * xi * (cp + kp)) / px * px)
-        let maxChunks = max(1, (xi * total * (cp + kp)) / (xi * geo.c * kp))
+        let maxChunks = max(1, total * (cp + kp) / (geo.c * kp))  // V and M of all tiles over U, per transform point
         let chunk = min(padded, ctx.options.winogradChunkTiles.map { max(px, $0 / px * px) }
                         ?? max(fit, (total + maxChunks - 1) / maxChunks + px - 1) / px * px)
         guard xi * chunk * max(cp, kp) < Int(Int32.max) else { throw ctx.error("Winograd workspace exceeds the 32-bit index range") }
