@@ -10,6 +10,8 @@
 // [N][ceil(C/16)][H][W][16], -DOUT_C16 (with CO_BLOCK 16) writes Y as [N][ceil(Cout/16)][OH][OW][16]
 // — one float16 store per output column, lanes past Cout stored as 0 — and -DRES_C16 reads R
 // blocked like that (independently of Y's layout). The sums are the same in every layout.
+// With -DPX_TAIL=T a row's last block, when partial, runs its remaining columns in runs of T
+// (fewer idle columns: a 7×7 plane is one row of 49 columns, 4 blocks of 12 and one of 1).
 
 #ifndef CO_BLOCK
 #define CO_BLOCK 16
@@ -50,26 +52,28 @@
 #define XNEXT(c) (H * W)
 #endif
 
-// Adds the taps of input channel rows [ih0, ih0 + KH·DH) to acc; CHECKED tests every column.
-#define CONV_TAPS(CHECKED)                                                                 \
+// Adds the taps of input channel rows [ih0, ih0 + KH·DH) to the N accumulators ACC of the columns
+// from input column IW0 on; CHECKED tests every column. Advances xc and wp.
+#define CONV_TAPS_N(CHECKED, N, ACC, IW0)                                                  \
     for (int c = 0; c < Cg; ++c, xc += XNEXT(c)) {                                         \
         _Pragma("unroll")                                                                  \
         for (int kh = 0; kh < KH; ++kh, wp += KW * CO_BLOCK) {                             \
             const int ih = ih0 + kh * DH;                                                  \
             if (ih < 0 || ih >= H) continue;                                               \
-            __global const float* xr = xc + (ih * W + iw0) * XPS;                          \
+            __global const float* xr = xc + (ih * W + (IW0)) * XPS;                        \
             _Pragma("unroll")                                                              \
             for (int kw = 0; kw < KW; ++kw) {                                              \
                 const VEC wv = ((__global const VEC*)wp)[kw];                              \
                 _Pragma("unroll")                                                          \
-                for (int q = 0; q < PX_BLOCK; ++q) {                                       \
+                for (int q = 0; q < (N); ++q) {                                            \
                     const int o = q * SW + kw * DW;                                        \
-                    const float xv = (!(CHECKED) || (iw0 + o >= 0 && iw0 + o < W)) ? xr[o * XPS] : 0.0f; \
-                    acc[q] += xv * wv;                                                     \
+                    const float xv = (!(CHECKED) || ((IW0) + o >= 0 && (IW0) + o < W)) ? xr[o * XPS] : 0.0f; \
+                    ACC[q] += xv * wv;                                                     \
                 }                                                                          \
             }                                                                              \
         }                                                                                  \
     }
+#define CONV_TAPS(CHECKED) CONV_TAPS_N(CHECKED, PX_BLOCK, acc, iw0)
 
 __kernel void conv2d_blocked(__global const float* X, __global const float* Wp, __global const float* Bias,
                              __global const float* R, __global float* Y, __constant const int* m, int hasBias, int batch) {
@@ -82,84 +86,118 @@ __kernel void conv2d_blocked(__global const float* X, __global const float* Wp, 
     const int oh = p / owBlocks, ow0 = (p - oh * owBlocks) * PX_BLOCK;
     const int ih0 = oh * SH - ph, iw0 = ow0 * SW - pw;
 
-    VEC acc[PX_BLOCK];
-    _Pragma("unroll")
-    for (int q = 0; q < PX_BLOCK; ++q) acc[q] = (VEC)(0.0f);
 #ifdef IN_C16
     __global const float* xc = X + n * ((C + 15) / 16) * H * W * 16;
 #else
     __global const float* xc = X + (n * C + g * Cg) * H * W;
 #endif
     __global const float* wp = Wp + cb * Cg * KH * KW * CO_BLOCK;
+#ifdef OUT_C16
+    // One group, CO_BLOCK 16: block cb is channels [16·cb, 16·cb + 16) of Y's block layout.
+    // STORE(N, ACC, OW0) stores the N columns of ACC from output column OW0 on (those before OW).
+    const int co0 = cb * 16, valid = min(Cout - co0, 16);
+    const VEC bv = hasBias ? load16_channels(Bias + co0, 1, valid) : (VEC)(0.0f);
+    const int16 keep = lanes_below(valid);
+#ifndef RESIDUAL
+#define RES_ADD(v, q, yo, OW0)
+#elif defined(RES_C16)
+#define RES_ADD(v, q, yo, OW0) v += vload16(q, R + (yo));
+#else
+#define RES_ADD(v, q, yo, OW0) v += load16_channels(R + ((n * Cout + co0) * OH + oh) * OW + (OW0) + (q), OH * OW, valid);
+#endif
+#define STORE(N, ACC, OW0)                                                                 \
+    {                                                                                      \
+        const int yo = (((n * ((Cout + 15) / 16) + cb) * OH + oh) * OW + (OW0)) * 16;      \
+        for (int q = 0; q < (N) && (OW0) + q < OW; ++q) {                                  \
+            VEC v = ACC[q] + bv;                                                           \
+            RES_ADD(v, q, yo, OW0)                                                         \
+            vstore16(select((VEC)(0.0f), act16(v), keep), q, Y + yo);                      \
+        }                                                                                  \
+    }
+#define STORE_TAIL STORE
+#else
+    const int co0 = g * Mg + local0;
+    // The residual's channel j row from column OW0: NCHW, or lane (co0 + j) % 16 of the block
+    // layout (16 floats per column).
+#ifdef RESIDUAL
+#ifdef RES_C16
+#define RES_ROW(j, OW0) (R + ((((n * ((Cout + 15) / 16) + (co0 + (j)) / 16) * OH + oh) * OW + (OW0)) * 16 + (co0 + (j)) % 16))
+#define RES_AT(rr, q) (rr)[(q) * 16]
+#else
+#define RES_ROW(j, OW0) (R + ((n * Cout + co0 + (j)) * OH + oh) * OW + (OW0))
+#define RES_AT(rr, q) (rr)[q]
+#endif
+#define OUT(v, rr, q) act(((v) + b) + RES_AT(rr, q))
+#else
+#define RES_ROW(j, OW0) Y
+#define OUT(v, rr, q) act((v) + b)
+#endif
+    // A whole channel block and a whole block of columns: both loops unroll, every component index
+    // is a constant and the accumulators stay in registers (the transpose needs no stack copy).
+    // Partial blocks and the tail's runs (STORE_TAIL): the tile through memory (tile[q·CO + j] is
+    // channel j of column q), one copy of the activation's code.
+#define STORE_TAIL(N, ACC, OW0)                                                            \
+    {                                                                                      \
+        float tile[(N) * CO_BLOCK];                                                        \
+        _Pragma("unroll")                                                                  \
+        for (int q = 0; q < (N); ++q) CAT(vstore, CO_BLOCK)(ACC[q], q, tile);              \
+        for (int j = 0; j < CO_BLOCK && local0 + j < Mg; ++j) {                            \
+            const float b = hasBias ? Bias[co0 + j] : 0.0f;                                \
+            __global float* yr = Y + ((n * Cout + co0 + j) * OH + oh) * OW + (OW0);        \
+            __global const float* rr = RES_ROW(j, OW0);                                    \
+            (void)rr;                                                                      \
+            for (int q = 0; q < (N) && (OW0) + q < OW; ++q) yr[q] = OUT(tile[q * CO_BLOCK + j], rr, q); \
+        }                                                                                  \
+    }
+#define STORE(N, ACC, OW0)                                                                 \
+    if (local0 + CO_BLOCK <= Mg && (OW0) + (N) <= OW) {                                    \
+        _Pragma("unroll")                                                                  \
+        for (int j = 0; j < CO_BLOCK; ++j) {                                               \
+            const float b = hasBias ? Bias[co0 + j] : 0.0f;                                \
+            __global float* yr = Y + ((n * Cout + co0 + j) * OH + oh) * OW + (OW0);        \
+            __global const float* rr = RES_ROW(j, OW0);                                    \
+            (void)rr;                                                                      \
+            _Pragma("unroll")                                                              \
+            for (int q = 0; q < (N); ++q) yr[q] = OUT(((const float*)&ACC[q])[j], rr, q);  \
+        }                                                                                  \
+    } else STORE_TAIL(N, ACC, OW0)
+#endif
+
+#ifdef PX_TAIL
+    // A row's last, partial block: its OW − ow0 columns in runs of PX_TAIL, so a block of PX_BLOCK
+    // columns with one valid column (a 7×7 plane in blocks of 12) computes PX_TAIL, not PX_BLOCK.
+    if (ow0 + PX_BLOCK > OW) {
+        __global const float* const xc0 = xc;
+        __global const float* const wp0 = wp;
+        for (int t0 = ow0; t0 < OW; t0 += PX_TAIL) {
+            VEC tail[PX_TAIL];
+            _Pragma("unroll")
+            for (int q = 0; q < PX_TAIL; ++q) tail[q] = (VEC)(0.0f);
+            xc = xc0;
+            wp = wp0;
+            const int tw0 = t0 * SW - pw;
+            CONV_TAPS_N(1, PX_TAIL, tail, tw0)
+            STORE_TAIL(PX_TAIL, tail, t0)
+        }
+        return;
+    }
+#endif
+    VEC acc[PX_BLOCK];
+    _Pragma("unroll")
+    for (int q = 0; q < PX_BLOCK; ++q) acc[q] = (VEC)(0.0f);
     // Interior tiles (every column of every tap inside [0, W)) skip the column checks.
     if (iw0 >= 0 && iw0 + (PX_BLOCK - 1) * SW + (KW - 1) * DW < W) {
         CONV_TAPS(0)
     } else {
         CONV_TAPS(1)
     }
-
-#ifdef OUT_C16
-    // One group, CO_BLOCK 16: block cb is channels [16·cb, 16·cb + 16) of Y's block layout.
-    const int co0 = cb * 16, valid = min(Cout - co0, 16);
-    const VEC bv = hasBias ? load16_channels(Bias + co0, 1, valid) : (VEC)(0.0f);
-    const int16 keep = lanes_below(valid);
-    const int yo = (((n * ((Cout + 15) / 16) + cb) * OH + oh) * OW + ow0) * 16;
-    for (int q = 0; q < PX_BLOCK && ow0 + q < OW; ++q) {
-        VEC v = acc[q] + bv;
-#ifdef RESIDUAL
-#ifdef RES_C16
-        v += vload16(q, R + yo);
-#else
-        v += load16_channels(R + ((n * Cout + co0) * OH + oh) * OW + ow0 + q, OH * OW, valid);
-#endif
-#endif
-        vstore16(select((VEC)(0.0f), act16(v), keep), q, Y + yo);
-    }
-#else
-    const int co0 = g * Mg + local0;
-    // The residual's channel j row: NCHW, or lane (co0 + j) % 16 of the block layout (16 floats per column).
-#ifdef RESIDUAL
-#ifdef RES_C16
-#define RES_ROW(j) (R + ((((n * ((Cout + 15) / 16) + (co0 + (j)) / 16) * OH + oh) * OW + ow0) * 16 + (co0 + (j)) % 16))
-#define RES_AT(rr, q) (rr)[(q) * 16]
-#else
-#define RES_ROW(j) (R + ((n * Cout + co0 + (j)) * OH + oh) * OW + ow0)
-#define RES_AT(rr, q) (rr)[q]
-#endif
-#define OUT(v, rr, q) act(((v) + b) + RES_AT(rr, q))
-#else
-#define RES_ROW(j) Y
-#define OUT(v, rr, q) act((v) + b)
-#endif
-    // A whole channel block and a whole row of columns: both loops unroll, every component index
-    // is a constant and the accumulators stay in registers (the transpose needs no stack copy).
-    if (local0 + CO_BLOCK <= Mg && ow0 + PX_BLOCK <= OW) {
-        _Pragma("unroll")
-        for (int j = 0; j < CO_BLOCK; ++j) {
-            const float b = hasBias ? Bias[co0 + j] : 0.0f;
-            __global float* yr = Y + ((n * Cout + co0 + j) * OH + oh) * OW + ow0;
-            __global const float* rr = RES_ROW(j);
-            (void)rr;
-            _Pragma("unroll")
-            for (int q = 0; q < PX_BLOCK; ++q) yr[q] = OUT(((const float*)&acc[q])[j], rr, q);
-        }
-        return;
-    }
-    // Partial blocks or rows: the tile through memory (tile[q·CO + j] is channel j of column q).
-    float tile[PX_BLOCK * CO_BLOCK];
-    _Pragma("unroll")
-    for (int q = 0; q < PX_BLOCK; ++q) CAT(vstore, CO_BLOCK)(acc[q], q, tile);
-    for (int j = 0; j < CO_BLOCK && local0 + j < Mg; ++j) {
-        const float b = hasBias ? Bias[co0 + j] : 0.0f;
-        __global float* yr = Y + ((n * Cout + co0 + j) * OH + oh) * OW + ow0;
-        __global const float* rr = RES_ROW(j);
-        (void)rr;
-        for (int q = 0; q < PX_BLOCK && ow0 + q < OW; ++q) yr[q] = OUT(tile[q * CO_BLOCK + j], rr, q);
-    }
+    STORE(PX_BLOCK, acc, ow0)
+#undef STORE
+#undef STORE_TAIL
+#undef RES_ADD
 #undef RES_ROW
 #undef RES_AT
 #undef OUT
-#endif
 }
 
 // CPU-style pointwise convolution (1×1, stride 1, no pads, one group) vectorized over pixels, for

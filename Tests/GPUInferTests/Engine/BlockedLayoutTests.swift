@@ -102,6 +102,43 @@ import Testing
         try Self.checkBlockedConv(c, styles: Self.cpuStyles)
     }
 
+    /// Rows whose last block of columns is partial: with -DPX_TAIL (`Conv.blockedTail`) the block's
+    /// columns run in runs of 4. Pointwise planes and strided rows leaving 1…11 columns for blocks of
+    /// 12, 7 and 5 (forced), blocked and NCHW outputs and residuals, act(0) ≠ 0, a transcendental
+    /// activation with a blocked output (runs) and with an NCHW one (no runs).
+    static let tailCases: [Case] = [
+        // 7×7 pointwise: one row of 49 columns (12: 4 blocks and 1; 7: none; 5: 9 blocks and 4).
+        Case(x: [1, 24, 7, 7], w: [20, 24, 1, 1], activation: "Relu", residual: true, layout: (true, true, true)),
+        // 6×7 pointwise into NCHW with an NCHW residual, act(0) = 0.5: 42 = 3·12 + 6 (runs of 4 and 2).
+        Case(x: [1, 17, 6, 7], w: [33, 17, 1, 1], activation: "HardSigmoid", residual: true, layout: (true, false, false)),
+        // 3×3 stride 2, asymmetric pads, rows of 11 columns, batch 2, Sigmoid, blocked out.
+        Case(x: [2, 21, 13, 21], w: [18, 21, 3, 3], lists: ["strides": [2, 2], "pads": [1, 0, 2, 1]], activation: "Sigmoid", layout: (true, true, false)),
+        // The same into NCHW: no runs with a transcendental activation and an NCHW output.
+        Case(x: [1, 21, 13, 21], w: [18, 21, 3, 3], lists: ["strides": [2, 2], "pads": [1, 0, 2, 1]], activation: "Sigmoid", residual: true,
+             layout: (true, false, true)),
+    ]
+
+    @Test(arguments: tailCases)
+    func partialBlocksRunInTails(_ c: Case) throws {
+        let styles = [12, 7, 5].flatMap { px in
+            Self.cpuStyles.map { s in
+                var o = s
+                o.convTile = .init(16, px)
+                return o
+            }
+        }
+        try Self.checkBlockedConv(c, styles: styles)
+    }
+
+    @Test func tailRunsFollowTheOutputAndTheActivation() {
+        let silu = FusedActivation(.silu), relu = FusedActivation(lo: 0, hi: .infinity)
+        #expect(Conv.blockedTail((16, 12), output: true, activation: silu) == 4)
+        #expect(Conv.blockedTail((16, 12), output: false, activation: silu) == nil)
+        #expect(Conv.blockedTail((16, 12), output: false, activation: relu) == 4)
+        #expect(Conv.blockedTail((16, 5), output: false, activation: nil) == 4)
+        #expect(Conv.blockedTail((16, 4), output: true, activation: nil) == nil)
+    }
+
     static func checkBlockedConv(_ c: Case, styles: [ExecutionOptions]) throws {
         var rng = TestRandom(seed: 11)
         let (plainGraph, feeds) = Self.plainGraph(c, rng: &rng)

@@ -132,8 +132,9 @@ struct GPUSimulatorTests {
 
     /// The channel-blocked layout's kernels (conv2d_blocked with -DIN_C16/-DOUT_C16/-DRES_C16,
     /// conv2d_dw_c16, pool2d_c16) are CPU style, but must be as free of out-of-bounds accesses on any device:
-    /// BlockedLayoutTests' mobile-style graph and two BlockedConv cases (partial channel blocks, a
-    /// residual in the other layout) under CPU style on the simulator, against the reference.
+    /// BlockedLayoutTests' mobile-style graph, two BlockedConv cases (partial channel blocks, a
+    /// residual in the other layout) and two with tail runs under CPU style on the simulator, against
+    /// the reference.
     @Test func blockedLayoutOnTheSimulator() throws {
         var rng = TestRandom(seed: 21)
         let (g, feeds) = BlockedLayoutTests.mobileGraph(rng: &rng)
@@ -144,6 +145,11 @@ struct GPUSimulatorTests {
         assertClose(try #require(try session.run(feeds)["y"]), reference, rtol: 1e-4, atol: 1e-5, "blocked layout on the GPU simulator")
         for c in [BlockedLayoutTests.cases[3], BlockedLayoutTests.cases[5]] {
             try BlockedLayoutTests.checkBlockedConv(c, styles: [OpVariants.style(.cpu)])
+        }
+        // conv2d_blocked's tail runs (-DPX_TAIL): blocks of 12 leaving 6 columns into NCHW, and 11
+        // of a strided row into blocks.
+        for c in [BlockedLayoutTests.tailCases[1], BlockedLayoutTests.tailCases[2]] {
+            try BlockedLayoutTests.checkBlockedConv(c, styles: [OpVariants.style(.cpu) { $0.convTile = .init(16, 12) }])
         }
         // pool2d_c16: max with NaNs and a partial block, average with the pads counted.
         for c in [BlockedLayoutTests.poolCases[0], BlockedLayoutTests.poolCases[4]] { try BlockedLayoutTests().blockedPoolMatchesPool(c) }

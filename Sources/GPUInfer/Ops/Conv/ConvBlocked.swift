@@ -93,6 +93,23 @@ extension Conv {
         }
     }
 
+    /// Columns per run in a row's partial last block of conv2d_blocked (-DPX_TAIL): the block's
+    /// valid columns in runs of 4 instead of all PX columns. The rows of
+    /// 224-input networks' last stages leave short tails (7×7 = 49 columns: 4 blocks of 12 and 1);
+    /// fitting PX to the row would avoid them too, but for models whose images vary in size that
+    /// would build programs per size.
+    static let blockedTailColumns = 4
+
+    /// conv2d_blocked's tail runs (-DPX_TAIL), or nil: blocks wider than the runs, except where the
+    /// output is NCHW and the activation transcendental. There the store (16 × PX activations,
+    /// unrolled) is already most of the kernel's code, and a second copy for the runs made the
+    /// compiler spill accumulators out of the multiply-add loop (YOLOv8n's SiLU layers, PX 10:
+    /// 1.4–1.6× slower on a Zen 4 without a single partial block).
+    static func blockedTail(_ tile: (co: Int, px: Int), output blocked: Bool, activation: FusedActivation?) -> Int? {
+        guard tile.px > Self.blockedTailColumns, blocked || !(activation?.isTranscendental ?? false) else { return nil }
+        return Self.blockedTailColumns
+    }
+
     /// Repacks the weight as [ceil(Cout/co)][C·KH·KW][co] (zero channel tail) and launches
     /// conv2d_blocked with the window geometry compiled in.
     /// `layout`: whether the input, the output and the residual are channel-blocked (BlockedConv;
@@ -111,6 +128,7 @@ extension Conv {
             + " -DSH=\(win.strides[0]) -DSW=\(win.strides[1]) -DDH=\(win.dilations[0]) -DDW=\(win.dilations[1])"
             + (activation.map { " " + $0.options } ?? "") + (residual == nil ? "" : " -DRESIDUAL")
             + (layout.input ? " -DIN_C16" : "") + (layout.output ? " -DOUT_C16" : "") + (residual != nil && layout.residual ? " -DRES_C16" : "")
+            + (Self.blockedTail(tile, output: layout.output, activation: activation).map { " -DPX_TAIL=\($0)" } ?? "")
         let meta = [geo.c] + win.input + [geo.cout] + win.output + win.padBegin + [geo.cg, geo.mg]
         let pixels = win.output[0] * ((win.output[1] + tile.px - 1) / tile.px)
         try ctx.launch(try ctx.kernel("conv2d_blocked", file: "conv_blocked", options: options),

@@ -101,6 +101,10 @@ struct FusedActivation: Sendable, Equatable, CustomStringConvertible {
         }
     }
 
+    /// Whether the activation evaluates exp, log or tanh (Sigmoid, SiLU, Mish, Tanh): tens of vector
+    /// instructions per value where the others take a few compares and multiplies.
+    var isTranscendental: Bool { [.sigmoid, .silu, .mish, .tanh].contains(kind) }
+
     /// Kernel build options selecting `act` in Kernels/common.cl (exact hexadecimal float literals).
     var options: String {
         func literal(_ v: Float) -> String {
