@@ -11,8 +11,10 @@ For each thread count T and each round (rounds interleave the runtimes, a fresh 
                kernel time of every node over --iterations runs after one warm-up.
 The medians over rounds are compared node by node. onnxruntime renames the nodes it rewrites
 (`conv_62` becomes `conv_62_relu6_nchwc` after fusing the Clip and moving to its NCHWc layout), so
-an onnxruntime node belongs to the gpuinfer node whose name is the longest prefix of its own; its
-layout conversions (ReorderInput, ReorderOutput) and any other unmatched nodes are totalled apart.
+an onnxruntime node belongs to the gpuinfer node whose name is the longest prefix of its own, or,
+where it is named after a node gpuinfer fused away (SSDLite's Conv+Clip as `clip_4_nchwc`), to the
+gpuinfer node that node's first input leads back to; its layout conversions (ReorderInput,
+ReorderOutput) and any other unmatched nodes are totalled apart.
 
 Output (Markdown): the CPU and device, per thread count the totals of both runtimes (kernel time
 summed over nodes; not the latency, which adds launch gaps) and each runtime's scaling from the
@@ -65,13 +67,37 @@ def ort_worker(args):
                       "nodes": {n: statistics.median(v[1:] if len(v) > 1 else v) for n, v in times.items()}}))
 
 
-def owner(ort_name, ours):
-    """The gpuinfer node an onnxruntime node belongs to: the longest name that prefixes it."""
+def longest_prefix(name, names):
+    """The longest of `names` that is `name` or prefixes it followed by '_'."""
     best = None
-    for n in ours:
-        if (ort_name == n or ort_name.startswith(n + "_")) and (best is None or len(n) > len(best)):
+    for n in names:
+        if (name == n or name.startswith(n + "_")) and (best is None or len(n) > len(best)):
             best = n
     return best
+
+
+def onnx_producers(path):
+    """ONNX node name -> the name of the node producing its first input (None for graph inputs)."""
+    import onnx
+
+    graph = onnx.load(path, load_external_data=False).graph
+    by_output = {o: n.name for n in graph.node for o in n.output}
+    return {n.name: by_output.get(n.input[0]) if n.input else None for n in graph.node if n.name}
+
+
+def owner(ort_name, ours, producers):
+    """The gpuinfer node an onnxruntime node belongs to: the gpuinfer node whose name is the longest
+    prefix of its own, else the ONNX node whose name is, followed back through first inputs to a
+    gpuinfer node (a fused activation: onnxruntime may name Conv+Clip after the Clip)."""
+    best = longest_prefix(ort_name, ours)
+    if best is not None:
+        return best
+    node = longest_prefix(ort_name, producers)
+    for _ in range(3):
+        node = producers.get(node) if node is not None else None
+        if node in ours:
+            return node
+    return None
 
 
 def main():
@@ -135,13 +161,14 @@ def main():
     print(f"- CPU: {c['model_name']} (family {c['family']}, model {c['model']}), {c['online_cpus']} online CPUs")
     print(f"- gpuinfer {report['gpuinfer_revision']} on {device}; onnxruntime {version}, CPU provider")
     print(f"- medians of {args.rounds} rounds (onnxruntime: of {args.iterations} profiled runs each)\n")
+    producers = onnx_producers(path)
     totals = {}
     for t in threads:
         mine = {n: statistics.median(v) for n, v in ours[t].items()}
         other = collections.defaultdict(float)
         unmatched = 0.0
         for n, v in theirs[t].items():
-            m = owner(n, mine)
+            m = owner(n, mine, producers)
             if m is None:
                 unmatched += statistics.median(v)
             else:
