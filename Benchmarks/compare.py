@@ -76,17 +76,32 @@ def time_runs(run, batch, iterations):
             "first_inference_s": first}
 
 
-def ort_worker(args):
-    """One onnxruntime measurement in this (fresh) process; prints one JSON object."""
-    import numpy as np
+def ort_options(threads):
+    """The onnxruntime session options of every measurement: `threads` intra-op threads, one
+    sequential inter-op thread, full graph optimizations."""
     import onnxruntime as ort
 
-    inputs = {name: np.load(path) for name, path in json.loads(args.feeds).items()}
     options = ort.SessionOptions()
-    options.intra_op_num_threads = args.threads
+    options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return options
+
+
+def load_feeds(feeds):
+    """The inputs `gpuinfer bench --save-inputs` wrote: a JSON object of name → .npy path."""
+    import numpy as np
+
+    return {name: np.load(path) for name, path in json.loads(feeds).items()}
+
+
+def ort_worker(args):
+    """One onnxruntime measurement in this (fresh) process; prints one JSON object."""
+    import onnxruntime as ort
+
+    inputs = load_feeds(args.feeds)
+    options = ort_options(args.threads)
     t0 = time.perf_counter()
     providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if args.ort_provider == "cuda" else ["CPUExecutionProvider"]
     session = ort.InferenceSession(args.ort_worker, options, providers=providers)
@@ -100,10 +115,9 @@ def ort_worker(args):
 
 def ov_worker(args):
     """One OpenVINO CPU measurement in this (fresh) process; prints one JSON object."""
-    import numpy as np
     import openvino as ov
 
-    inputs = {name: np.load(path) for name, path in json.loads(args.feeds).items()}
+    inputs = load_feeds(args.feeds)
     config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": str(args.threads)}
     if args.ov_precision != "default":
         config["INFERENCE_PRECISION_HINT"] = args.ov_precision

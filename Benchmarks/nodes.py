@@ -35,20 +35,15 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from compare import ROOT, cpu_info, git_revision, parse_case, run_json  # noqa: E402
+from compare import ROOT, cpu_info, git_revision, load_feeds, ort_options, parse_case, run_json  # noqa: E402
 
 
 def ort_worker(args):
     """onnxruntime's per-node kernel times (ms, median over the timed runs) in this fresh process."""
-    import numpy as np
     import onnxruntime as ort
 
-    inputs = {name: np.load(path) for name, path in json.loads(args.feeds).items()}
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = args.threads
-    options.inter_op_num_threads = 1
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    inputs = load_feeds(args.feeds)
+    options = ort_options(args.threads)
     options.enable_profiling = True
     with tempfile.TemporaryDirectory(prefix="gpuinfer-nodes-") as tmp:
         options.profile_file_prefix = os.path.join(tmp, "ort")
