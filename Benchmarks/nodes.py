@@ -163,11 +163,11 @@ def main():
         other = collections.defaultdict(float)
         unmatched = 0.0
         for n, v in theirs[t].items():
-            m = owner(n, mine, producers)
+            m, ms = owner(n, mine, producers), statistics.median(v)
             if m is None:
-                unmatched += statistics.median(v)
+                unmatched += ms
             else:
-                other[m] += statistics.median(v)
+                other[m] += ms
         totals[t] = (sum(mine.values()), sum(other.values()) + unmatched)
         per_kernel = collections.defaultdict(float)
         for n, ms in mine.items():
@@ -190,9 +190,8 @@ def main():
         print(f"\n| node | gpuinfer ms | onnxruntime ms | difference | gpuinfer GFLOP/s | kernel |\n|---|---:|---:|---:|---:|---|")
         for diff, n in rows:
             gf = [x for x in gflops.get((t, n), []) if x is not None]
-            print(f"| {n} | {mine[n]:.3f} | {other.get(n, float('nan')):.3f} | {diff:+.3f} | "
-                  f"{statistics.median(gf):.0f} | {kernel[n]} |" if gf else
-                  f"| {n} | {mine[n]:.3f} | {other.get(n, float('nan')):.3f} | {diff:+.3f} | - | {kernel[n]} |")
+            rate = f"{statistics.median(gf):.0f}" if gf else "-"
+            print(f"| {n} | {mine[n]:.3f} | {other.get(n, float('nan')):.3f} | {diff:+.3f} | {rate} | {kernel[n]} |")
         print()
     if args.json:
         with open(args.json, "w") as f:

@@ -132,11 +132,11 @@ import Testing
 
     @Test func tailRunsFollowTheOutputAndTheActivation() {
         let silu = FusedActivation(.silu), relu = FusedActivation(lo: 0, hi: .infinity)
-        #expect(Conv.blockedTail((16, 12), output: true, activation: silu) == 4)
-        #expect(Conv.blockedTail((16, 12), output: false, activation: silu) == nil)
-        #expect(Conv.blockedTail((16, 12), output: false, activation: relu) == 4)
-        #expect(Conv.blockedTail((16, 5), output: false, activation: nil) == 4)
-        #expect(Conv.blockedTail((16, 4), output: true, activation: nil) == nil)
+        #expect(Conv.blockedTail(columns: 12, output: true, activation: silu) == 4)
+        #expect(Conv.blockedTail(columns: 12, output: false, activation: silu) == nil)
+        #expect(Conv.blockedTail(columns: 12, output: false, activation: relu) == 4)
+        #expect(Conv.blockedTail(columns: 5, output: false, activation: nil) == 4)
+        #expect(Conv.blockedTail(columns: 4, output: true, activation: nil) == nil)
     }
 
     static func checkBlockedConv(_ c: Case, styles: [ExecutionOptions]) throws {

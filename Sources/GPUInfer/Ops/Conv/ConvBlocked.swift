@@ -105,8 +105,8 @@ extension Conv {
     /// unrolled) is already most of the kernel's code, and a second copy for the runs made the
     /// compiler spill accumulators out of the multiply-add loop (YOLOv8n's SiLU layers, PX 10:
     /// 1.4–1.6× slower on a Zen 4 without a single partial block).
-    static func blockedTail(_ tile: (co: Int, px: Int), output blocked: Bool, activation: FusedActivation?) -> Int? {
-        guard tile.px > Self.blockedTailColumns, blocked || !(activation?.isTranscendental ?? false) else { return nil }
+    static func blockedTail(columns px: Int, output blocked: Bool, activation: FusedActivation?) -> Int? {
+        guard px > Self.blockedTailColumns, blocked || !(activation?.isTranscendental ?? false) else { return nil }
         return Self.blockedTailColumns
     }
 
@@ -128,7 +128,7 @@ extension Conv {
             + " -DSH=\(win.strides[0]) -DSW=\(win.strides[1]) -DDH=\(win.dilations[0]) -DDW=\(win.dilations[1])"
             + (activation.map { " " + $0.options } ?? "") + (residual == nil ? "" : " -DRESIDUAL")
             + (layout.input ? " -DIN_C16" : "") + (layout.output ? " -DOUT_C16" : "") + (residual != nil && layout.residual ? " -DRES_C16" : "")
-            + (Self.blockedTail(tile, output: layout.output, activation: activation).map { " -DPX_TAIL=\($0)" } ?? "")
+            + (Self.blockedTail(columns: tile.px, output: layout.output, activation: activation).map { " -DPX_TAIL=\($0)" } ?? "")
         let meta = [geo.c] + win.input + [geo.cout] + win.output + win.padBegin + [geo.cg, geo.mg]
         let pixels = win.output[0] * ((win.output[1] + tile.px - 1) / tile.px)
         try ctx.launch(try ctx.kernel("conv2d_blocked", file: "conv_blocked", options: options),
